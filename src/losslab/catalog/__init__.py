@@ -1,0 +1,29 @@
+"""The loss catalog: every loss described as data (formula, derivative, head, properties, ...).
+
+>>> from losslab import catalog
+>>> catalog.get("mse_loss").formula
+'\\ell = (x - y)^2'
+>>> catalog.get("mse_los")
+Traceback (most recent call last):
+...
+losslab.catalog._registry.UnknownLossError: catalog: unknown loss 'mse_los'. Did you mean 'mse_loss'...
+"""
+
+from ._registry import UnknownLossError, get, list_losses, names, register, suggest
+from ._spec import INPUT_KINDS, PROPERTIES, TASKS, Case, Head, LossSpec, Sampler
+
+__all__ = [
+    "Case",
+    "Head",
+    "INPUT_KINDS",
+    "LossSpec",
+    "PROPERTIES",
+    "Sampler",
+    "TASKS",
+    "UnknownLossError",
+    "get",
+    "list_losses",
+    "names",
+    "register",
+    "suggest",
+]

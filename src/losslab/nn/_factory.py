@@ -1,0 +1,93 @@
+"""Build the thin ``nn.Module`` shell of a loss function.
+
+A module validates its hyperparameters once in ``__init__`` (with the function's declared
+constraints, so the messages are the same), stores tensors as buffers so ``.to(device)`` moves
+them, and its ``forward`` only calls the function. ``forward`` never changes the module's state.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable
+from typing import Any
+
+import torch
+
+from .._validation import declared_params
+
+__all__ = ["module_class"]
+
+
+def module_class(fn: Callable[..., torch.Tensor], class_name: str) -> type[torch.nn.Module]:
+    loss_name = getattr(fn, "__losslab_name__", fn.__name__)
+    params = declared_params(fn)
+    sig = inspect.signature(fn)
+    kwonly = [p for p in sig.parameters.values() if p.kind is inspect.Parameter.KEYWORD_ONLY]
+    allowed = {p.name: p for p in kwonly}
+    required = [p.name for p in kwonly if p.default is inspect.Parameter.empty]
+
+    def __init__(self: torch.nn.Module, **hparams: Any) -> None:
+        torch.nn.Module.__init__(self)
+        unknown = sorted(set(hparams) - set(allowed))
+        if unknown:
+            raise TypeError(
+                f"{class_name}: unexpected hyperparameter {unknown[0]!r}; "
+                f"expected some of {sorted(allowed)}"
+            )
+        missing = [n for n in required if n not in hparams]
+        if missing:
+            raise TypeError(f"{class_name}: missing required hyperparameter {missing[0]!r}")
+        self._hparams = {}
+        self._buffer_names = []
+        for key, value in hparams.items():
+            if key in params:
+                params[key].check(loss_name, key, value)
+            if isinstance(value, torch.Tensor):
+                self.register_buffer(key, value.detach().clone())
+                self._buffer_names.append(key)
+            else:
+                self._hparams[key] = value
+
+    def hyperparameters(self: torch.nn.Module) -> dict[str, Any]:
+        """The hyperparameters this module passes to the function (buffers included)."""
+        return {**self._hparams, **{k: getattr(self, k) for k in self._buffer_names}}
+
+    def forward(self: torch.nn.Module, *inputs: Any, **call_kwargs: Any) -> torch.Tensor:
+        return fn(*inputs, **{**self.hyperparameters(), **call_kwargs})
+
+    def extra_repr(self: torch.nn.Module) -> str:
+        parts = [f"{k}={v!r}" for k, v in self._hparams.items()]
+        parts += [f"{k}=<tensor {tuple(getattr(self, k).shape)}>" for k in self._buffer_names]
+        return ", ".join(parts)
+
+    init_sig = inspect.Signature(
+        [inspect.Parameter("self", inspect.Parameter.POSITIONAL_OR_KEYWORD), *kwonly]
+    )
+    __init__.__signature__ = init_sig  # type: ignore[attr-defined]
+    forward_params = [
+        p for p in sig.parameters.values() if p.kind is not inspect.Parameter.KEYWORD_ONLY
+    ]
+    forward.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
+        [inspect.Parameter("self", inspect.Parameter.POSITIONAL_OR_KEYWORD), *forward_params],
+        return_annotation=torch.Tensor,
+    )
+    doc = (
+        f"Module form of :func:`losslab.functional.{fn.__name__}`.\n\n"
+        f"Hyperparameters are keyword-only and validated here; ``forward`` calls the function.\n\n"
+        + (fn.__doc__ or "").split("\n\n")[0]
+    )
+    cls = type(
+        class_name,
+        (torch.nn.Module,),
+        {
+            "__init__": __init__,
+            "forward": forward,
+            "hyperparameters": hyperparameters,
+            "extra_repr": extra_repr,
+            "__doc__": doc,
+            "__module__": "losslab.nn",
+            "function": staticmethod(fn),
+        },
+    )
+    cls.__qualname__ = class_name
+    return cls
