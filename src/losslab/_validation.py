@@ -27,6 +27,8 @@ import torch
 
 __all__ = [
     "Param",
+    "Raw",
+    "fail",
     "loss_function",
     "content_checks",
     "set_content_checks",
@@ -59,7 +61,13 @@ def content_checks(enabled: bool) -> Iterator[None]:
         set_content_checks(previous)
 
 
+class Raw(str):
+    """A pre-formatted description of the received value (shown without quotes)."""
+
+
 def _fmt(value: Any) -> str:
+    if isinstance(value, Raw):
+        return str(value)
     if isinstance(value, torch.Tensor):
         if value.numel() <= 6:
             return f"tensor({value.tolist()})"
@@ -279,7 +287,7 @@ def declared_params(fn: Callable[..., Any]) -> Mapping[str, Param]:
 
 def check_tensor(loss: str, arg: str, x: Any, *, floating: bool = True) -> torch.Tensor:
     if not isinstance(x, torch.Tensor):
-        fail(loss, arg, "a torch.Tensor", type(x).__name__, kind=TypeError)
+        fail(loss, arg, "a torch.Tensor", Raw(type(x).__name__), kind=TypeError)
     if floating and not x.is_floating_point():
         fail(loss, arg, "a floating-point tensor", x.dtype, kind=TypeError)
     return x
@@ -287,7 +295,7 @@ def check_tensor(loss: str, arg: str, x: Any, *, floating: bool = True) -> torch
 
 def check_integer_tensor(loss: str, arg: str, x: Any) -> torch.Tensor:
     if not isinstance(x, torch.Tensor):
-        fail(loss, arg, "a torch.Tensor of class indices", type(x).__name__, kind=TypeError)
+        fail(loss, arg, "a torch.Tensor of class indices", Raw(type(x).__name__), kind=TypeError)
     if x.is_floating_point() or x.is_complex() or x.dtype == torch.bool:
         fail(loss, arg, "an integer tensor of class indices", x.dtype, kind=TypeError)
     return x
@@ -295,12 +303,12 @@ def check_integer_tensor(loss: str, arg: str, x: Any) -> torch.Tensor:
 
 def check_same_shape(loss: str, a_name: str, a: torch.Tensor, b_name: str, b: torch.Tensor) -> None:
     if a.shape != b.shape:
-        fail(loss, b_name, f"of the same shape as '{a_name}' {tuple(a.shape)}", f"shape {tuple(b.shape)}")
+        fail(loss, b_name, f"of the same shape as '{a_name}' {tuple(a.shape)}", Raw(f"shape {tuple(b.shape)}"))
 
 
 def check_shape(loss: str, arg: str, x: torch.Tensor, expected: Sequence[int], text: str) -> None:
     if tuple(x.shape) != tuple(expected):
-        fail(loss, arg, f"of shape {text} = {tuple(expected)}", f"shape {tuple(x.shape)}")
+        fail(loss, arg, f"of shape {text} = {tuple(expected)}", Raw(f"shape {tuple(x.shape)}"))
 
 
 def check_class_indices(
@@ -345,4 +353,4 @@ def check_finite(loss: str, arg: str, x: torch.Tensor) -> None:
     if not content_checks_enabled() or x.numel() == 0:
         return
     if not bool(torch.isfinite(x.detach()).all()):
-        fail(loss, arg, "finite (no NaN or inf)", "a tensor containing NaN or inf")
+        fail(loss, arg, "finite (no NaN or inf)", Raw("a tensor containing NaN or inf"))

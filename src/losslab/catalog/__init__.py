@@ -9,6 +9,7 @@ Traceback (most recent call last):
 losslab.catalog._registry.UnknownLossError: catalog: unknown loss 'mse_los'. Did you mean 'mse_loss'...
 """
 
+from ._checks import derivative_error
 from ._registry import UnknownLossError, get, list_losses, names, register, suggest
 from ._spec import INPUT_KINDS, PROPERTIES, TASKS, Case, Head, LossSpec, Sampler
 
@@ -21,6 +22,7 @@ __all__ = [
     "Sampler",
     "TASKS",
     "UnknownLossError",
+    "derivative_error",
     "get",
     "list_losses",
     "names",

@@ -7,7 +7,7 @@ from collections.abc import Callable
 import torch
 
 from .._reduction import upcast
-from .._validation import check_same_shape, check_tensor, fail
+from .._validation import Raw, check_same_shape, check_tensor, fail
 
 __all__ = ["prepare_pair", "empty_mean_guard", "log1mexp", "log_one_minus_softmax_target"]
 
@@ -55,13 +55,13 @@ def check_class_logits(loss: str, logits: torch.Tensor, target: torch.Tensor) ->
     check_tensor(loss, "input", logits)
     check_integer_tensor(loss, "target", target)
     if logits.dim() < 2:
-        fail(loss, "input", "of shape (N, C) or (N, C, d1, ...)", f"shape {tuple(logits.shape)}")
+        fail(loss, "input", "of shape (N, C) or (N, C, d1, ...)", Raw(f"shape {tuple(logits.shape)}"))
     expected = (logits.shape[0], *logits.shape[2:])
     if tuple(target.shape) != expected:
         fail(
             loss,
             "target",
             f"of shape (N, d1, ...) = {expected} to match 'input' {tuple(logits.shape)}",
-            f"shape {tuple(target.shape)}",
+            Raw(f"shape {tuple(target.shape)}"),
         )
     return logits.shape[1]

@@ -1,0 +1,16 @@
+"""The typer application; command groups live in their own modules."""
+
+from __future__ import annotations
+
+import typer
+
+from . import _catalog
+
+app = typer.Typer(
+    name="losslab",
+    help="Choose, compose and trust loss functions for PyTorch.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+_catalog.register_commands(app)

@@ -1,0 +1,328 @@
+"""The contract every loss in the catalog meets; a new loss gets these tests for free.
+
+Each test loops over ``catalog.names()``: derivative == autograd, gradcheck in float64, every
+declared property checked (True claims hold on random inputs, False claims have a counterexample),
+extreme inputs, half precision, empty batches, every declared parameter rejecting bad values with
+the one message template, module == function, drop-ins equal to torch.
+"""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+import torch
+import torch.nn.functional as TF
+
+from losslab import catalog
+from losslab.catalog import PROPERTIES, Case, LossSpec
+
+NAMES = catalog.names()
+SCALES = (0.1, 1.0, 3.0, 10.0, 100.0)
+SEEDS = range(6)
+
+
+def gen(seed: int = 0) -> torch.Generator:
+    return torch.Generator().manual_seed(seed)
+
+
+def call(spec: LossSpec, case: Case, **kw) -> torch.Tensor:
+    return spec.function(*case.args, **{**spec.test_kwargs, **case.kwargs, **kw})
+
+
+def per_element(spec: LossSpec, case: Case) -> torch.Tensor:
+    return call(spec, case, reduction="none")
+
+
+def input_grad(spec: LossSpec, case: Case, **kw) -> tuple[torch.Tensor, torch.Tensor]:
+    x = case.args[0].detach().clone().requires_grad_(True)
+    loss = call(spec, case.with_input(x), **{"reduction": "sum", **kw})
+    (g,) = torch.autograd.grad(loss, x, allow_unused=True)
+    return loss.detach(), (torch.zeros_like(x) if g is None else g)
+
+
+def make(spec: LossSpec, seed: int, dtype=torch.float64, scale: float = 1.0) -> Case:
+    return spec.sampler.make(gen(seed), dtype, scale)
+
+
+@pytest.fixture(params=NAMES)
+def spec(request) -> LossSpec:
+    return catalog.get(request.param)
+
+
+# -- metadata ---------------------------------------------------------------------------------
+
+
+def test_catalog_is_not_empty():
+    assert len(NAMES) >= 4
+
+
+def test_metadata_complete(spec):
+    assert spec.formula and spec.derivative and spec.summary and spec.when_to_use
+    assert spec.references, "every loss names its references"
+    assert spec.tasks and spec.heads
+    for task in spec.tasks:
+        spec.head_for(task)  # raises when a task has no head
+    doc = spec.function.__doc__ or ""
+    assert "Example" in doc and ">>>" in doc, f"{spec.name}: docstring needs a runnable example"
+    assert "References" in doc, f"{spec.name}: docstring needs references"
+
+
+def test_every_property_declared(spec):
+    assert set(spec.properties) == set(PROPERTIES), f"{spec.name}: declare or disclaim each property"
+    for prop, value in spec.properties.items():
+        assert value in (True, False, None)
+    if spec.properties["symmetric"] is None:
+        assert spec.sampler.mirror is None, "symmetric may be None only when mirroring is undefined"
+    if spec.properties["zero_at_perfect"] is None:
+        assert spec.sampler.perfect is None
+    for prop in ("nonnegative", "convex", "smooth", "bounded", "robust_to_outliers"):
+        assert spec.properties[prop] is not None, f"{spec.name}: {prop} must be True or False"
+
+
+def test_hyperparameters_are_keyword_only(spec):
+    import inspect
+
+    sig = inspect.signature(spec.function)
+    for name in spec.params:
+        assert sig.parameters[name].kind is inspect.Parameter.KEYWORD_ONLY, name
+
+
+# -- derivatives ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_analytic_derivative_matches_autograd(spec, seed):
+    if spec.derivative_fn is None:
+        pytest.skip(f"{spec.name}: no analytic derivative ({spec.notes})")
+    case = make(spec, seed)
+    _, g = input_grad(spec, case)
+    analytic = spec.derivative_fn(*case.args, **{**spec.test_kwargs, **case.kwargs})
+    torch.testing.assert_close(analytic, g, rtol=1e-7, atol=1e-9)
+
+
+def test_gradcheck_float64(spec):
+    case = make(spec, 11)
+    rest = case.args[1:]
+    kw = {**spec.test_kwargs, **case.kwargs}
+
+    def f(x):
+        return spec.function(x, *rest, reduction="sum", **kw)
+
+    x = case.args[0].detach().clone().requires_grad_(True)
+    assert torch.autograd.gradcheck(f, (x,), eps=1e-6, atol=1e-5)
+
+
+# -- properties -------------------------------------------------------------------------------
+
+
+def _cases(spec, scales=SCALES, seeds=SEEDS):
+    for scale in scales:
+        for seed in seeds:
+            yield make(spec, seed, scale=scale)
+
+
+def test_property_nonnegative(spec):
+    mins = [per_element(spec, c).min().item() for c in _cases(spec) if c.args[0].numel()]
+    if spec.properties["nonnegative"]:
+        assert min(mins) >= -1e-10
+    else:
+        assert min(mins) < -1e-10, f"{spec.name} claims it can be negative; no negative value found"
+
+
+def test_property_zero_at_perfect(spec):
+    claim = spec.properties["zero_at_perfect"]
+    if claim is None:
+        pytest.skip("no notion of a perfect prediction")
+    worst = max(per_element(spec, spec.sampler.perfect(gen(s), torch.float64)).abs().max().item() for s in SEEDS)
+    if claim:
+        assert worst <= 1e-6
+    else:
+        assert worst > 1e-6
+
+
+def test_property_convex(spec):
+    violation = 0.0
+    for seed in SEEDS:
+        for scale in SCALES:
+            a = make(spec, seed, scale=scale)
+            b = make(spec, seed + 100, scale=scale).args[0]
+            if a.args[0].shape != b.shape:
+                continue
+            la, lb = per_element(spec, a), per_element(spec, a.with_input(b))
+            for t in (0.25, 0.5, 0.75):
+                lm = per_element(spec, a.with_input(t * a.args[0] + (1 - t) * b))
+                gap = (lm - (t * la + (1 - t) * lb)).max().item()
+                violation = max(violation, gap)
+    if spec.properties["convex"]:
+        assert violation <= 1e-9, f"{spec.name}: midpoint convexity violated by {violation}"
+    else:
+        assert violation > 1e-9, f"{spec.name} claims non-convex; no violation found"
+
+
+def test_property_smooth(spec):
+    kink = spec.sampler.kink
+    cases = [kink(torch.float64)] if kink is not None else []
+    cases += [make(spec, s) for s in range(3)]
+    h = 1e-7
+    jumps = []
+    for case in cases:
+        d = torch.randn(case.args[0].shape, generator=gen(5), dtype=torch.float64)
+        _, gp = input_grad(spec, case.with_input(case.args[0] + h * d))
+        _, gm = input_grad(spec, case.with_input(case.args[0] - h * d))
+        jumps.append((gp - gm).abs().max().item())
+    if spec.properties["smooth"]:
+        assert max(jumps) < 1e-3, f"{spec.name}: gradient jumps by {max(jumps)}"
+    else:
+        assert kink is not None, f"{spec.name}: smooth=False needs a sampler kink"
+        assert jumps[0] > 1e-2, f"{spec.name}: no gradient jump at the declared kink"
+
+
+def _max_loss(spec, scale):
+    return max(per_element(spec, make(spec, s, scale=scale)).max().item() for s in SEEDS)
+
+
+def _max_grad(spec, scale):
+    return max(input_grad(spec, make(spec, s, scale=scale))[1].abs().max().item() for s in SEEDS)
+
+
+def test_property_bounded(spec):
+    moderate, huge = _max_loss(spec, 1e3), _max_loss(spec, 1e6)
+    if spec.properties["bounded"]:
+        assert huge <= moderate * (1 + 1e-3) + 1e-3, (moderate, huge)
+    else:
+        assert huge > moderate + 1.0, (moderate, huge)
+
+
+def test_property_robust_to_outliers(spec):
+    moderate, huge = _max_grad(spec, 1e2), _max_grad(spec, 1e6)
+    if spec.properties["robust_to_outliers"]:
+        assert huge <= 2 * max(moderate, 1.0), (moderate, huge)
+    else:
+        assert huge > 100 * moderate, (moderate, huge)
+
+
+def test_property_symmetric(spec):
+    claim = spec.properties["symmetric"]
+    if claim is None:
+        pytest.skip("mirroring is undefined for this loss")
+    diffs = []
+    for case in _cases(spec, scales=(0.5, 2.0)):
+        diffs.append((per_element(spec, case) - per_element(spec, spec.sampler.mirror(case))).abs().max().item())
+    if claim:
+        assert max(diffs) <= 1e-9
+    else:
+        assert max(diffs) > 1e-6
+
+
+# -- numerical contract -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+def test_extreme_inputs_finite_float32(spec, reduction):
+    for seed in range(3):
+        case = make(spec, seed, dtype=torch.float32, scale=1e4)
+        x = case.args[0].clone().requires_grad_(True)
+        loss = call(spec, case.with_input(x), reduction=reduction)
+        assert torch.isfinite(loss).all(), f"{spec.name}: non-finite loss at extreme inputs"
+        (g,) = torch.autograd.grad(loss.sum(), x, allow_unused=True)
+        if g is not None:
+            assert torch.isfinite(g).all(), f"{spec.name}: non-finite gradient at extreme inputs"
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+def test_half_precision_accumulates_in_float32(spec, dtype):
+    case = make(spec, 3, dtype=dtype, scale=1.0)
+    up = Case(tuple(a.float() if a.is_floating_point() else a for a in case.args), case.kwargs)
+    x = case.args[0].clone().requires_grad_(True)
+    out = call(spec, case.with_input(x))
+    assert out.dtype == torch.float32, f"{spec.name}: half inputs must give a float32 result"
+    torch.testing.assert_close(out, call(spec, up), rtol=1e-5, atol=1e-6)
+    out.backward()
+    assert x.grad is not None and torch.isfinite(x.grad.float()).all()
+
+
+def test_empty_batch_mean_is_connected_zero(spec):
+    if spec.sampler.empty is None:
+        pytest.skip("no empty batch for this input kind")
+    case = spec.sampler.empty(torch.float32)
+    x = case.args[0].clone().requires_grad_(True)
+    out = call(spec, case.with_input(x), reduction="mean")
+    assert out.item() == 0.0
+    assert out.requires_grad
+    out.backward()
+    assert x.grad is not None and x.grad.shape == x.shape
+
+
+# -- validation -------------------------------------------------------------------------------
+
+
+def _invalid(spec):
+    for pname, param in spec.params.items():
+        for value, exc in param.invalid_values():
+            yield pname, value, exc
+
+
+def test_every_parameter_rejects_invalid_values(spec):
+    case = make(spec, 0)
+    n = 0
+    for pname, value, exc in _invalid(spec):
+        pattern = rf"^{re.escape(spec.function.__losslab_name__)}: '{pname}' must be"
+        with pytest.raises(exc, match=pattern):
+            call(spec, case, **{pname: value})
+        n += 1
+    assert n == 0 or n >= len(spec.params)
+
+
+def test_unknown_reduction_rejected(spec):
+    with pytest.raises(ValueError, match=rf"^{spec.function.__losslab_name__}: 'reduction' must be one of"):
+        call(spec, make(spec, 0), reduction="avg")
+
+
+def test_non_tensor_input_rejected(spec):
+    case = make(spec, 0)
+    bad = Case((case.args[0].tolist(), *case.args[1:]), case.kwargs)
+    with pytest.raises(TypeError, match=rf"^{spec.function.__losslab_name__}: '\w+' must be"):
+        call(spec, bad)
+
+
+def test_integer_input_rejected(spec):
+    case = make(spec, 0)
+    bad = case.with_input(case.args[0].round().long())
+    with pytest.raises(TypeError, match=rf"^{spec.function.__losslab_name__}: '\w+' must be .*floating"):
+        call(spec, bad)
+
+
+def test_batch_size_mismatch_rejected(spec):
+    case = make(spec, 0)
+    if len(case.args) < 2 or case.args[1].dim() == 0 or case.args[1].shape[0] < 2:
+        pytest.skip("no batched target")
+    bad = Case((case.args[0], case.args[1][:-1], *case.args[2:]), case.kwargs)
+    with pytest.raises(ValueError, match=rf"^{spec.function.__losslab_name__}: '\w+' must be"):
+        call(spec, bad)
+
+
+# -- module == function, drop-ins == torch ----------------------------------------------------
+
+
+@pytest.mark.parametrize("reduction", ["none", "mean", "sum"])
+def test_module_equals_function(spec, reduction):
+    assert spec.module is not None
+    case = make(spec, 4)
+    module = spec.module(**{**spec.test_kwargs, "reduction": reduction})
+    before = {k: (v.clone() if isinstance(v, torch.Tensor) else v) for k, v in module.hyperparameters().items()}
+    torch.testing.assert_close(module(*case.args, **case.kwargs), call(spec, case, reduction=reduction), rtol=0, atol=0)
+    after = module.hyperparameters()
+    for k, v in before.items():
+        assert (torch.equal(v, after[k]) if isinstance(v, torch.Tensor) else v == after[k]), "forward mutated state"
+
+
+@pytest.mark.parametrize("reduction", ["none", "mean", "sum"])
+def test_drop_in_equals_torch(spec, reduction):
+    if spec.drop_in_for is None:
+        pytest.skip("not a torch drop-in")
+    torch_fn = getattr(TF, spec.drop_in_for.rsplit(".", 1)[1])
+    for seed in range(3):
+        case = make(spec, seed, dtype=torch.float32)
+        kw = {**spec.test_kwargs, **case.kwargs, "reduction": reduction}
+        torch.testing.assert_close(spec.function(*case.args, **kw), torch_fn(*case.args, **kw), rtol=0, atol=0)
