@@ -1,4 +1,4 @@
-"""The loss catalog: every loss described as data (formula, derivative, head, properties, ...).
+r"""The loss catalog: every loss described as data (formula, derivative, head, properties, ...).
 
 >>> from losslab import catalog
 >>> catalog.get("mse_loss").formula

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from . import _catalog
+from . import _catalog, _compare
 
 app = typer.Typer(
     name="losslab",
@@ -14,3 +14,4 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 _catalog.register_commands(app)
+_compare.register_commands(app)

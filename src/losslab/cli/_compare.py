@@ -1,0 +1,213 @@
+"""``losslab compare`` (run a study) and ``losslab report`` (rebuild a study's reports)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+console = Console()
+err_console = Console(stderr=True)
+
+
+def _fail(message: str) -> None:
+    err_console.print(f"[red]error:[/red] {escape(message)}")
+    raise typer.Exit(code=2)
+
+
+def _parse_lrs(text: str) -> tuple[float, ...]:
+    try:
+        lrs = tuple(float(x) for x in text.split(",") if x.strip())
+    except ValueError:
+        _fail(f"compare: '--lr' must be a comma-separated list of positive numbers, got {text!r}")
+    if not lrs or any(not (lr > 0) for lr in lrs):
+        _fail(f"compare: '--lr' must be a comma-separated list of positive numbers, got {text!r}")
+    return lrs
+
+
+class _Reporter:
+    """Progress on a terminal (rich bar) or plain lines when output is not a TTY."""
+
+    def __init__(self, quiet: bool = False):
+        self.tty = console.is_terminal and not quiet
+        self.quiet = quiet
+        self.progress: Progress | None = None
+        self.task_id = None
+        self.done = 0
+        self.total = 0
+
+    def __enter__(self) -> _Reporter:
+        if self.tty:
+            self.progress = Progress(
+                TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                TimeElapsedColumn(), TimeRemainingColumn(), console=console, transient=False,
+            )
+            self.progress.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.progress is not None:
+            self.progress.stop()
+
+    def on_plan(self, total: int, already: int) -> None:
+        self.total, self.done = total, already
+        if self.progress is not None:
+            self.task_id = self.progress.add_task("runs (task × loss × seed × lr)", total=total, completed=already)
+        elif not self.quiet:
+            print(f"{total} runs planned, {already} already stored", flush=True)
+
+    def on_results(self, unit, results) -> None:
+        self.done += len(results)
+        diverged = sum(r.status == "diverged" for r in results)
+        if self.progress is not None:
+            self.progress.update(self.task_id, advance=len(results),
+                                 description=f"{unit.task.name}: {unit.competitor.label}")
+        elif not self.quiet:
+            extra = f", {diverged} diverged" if diverged else ""
+            print(f"[{self.done}/{self.total}] {unit.task.name} / {unit.competitor.label}: "
+                  f"{len(results)} runs{extra}", flush=True)
+
+    def on_skip(self, task: str, reason: str) -> None:
+        err_console.print(f"[yellow]skipping task {escape(task)}:[/yellow] {escape(reason)}")
+
+
+def compare(
+    task: Annotated[list[str] | None, typer.Option("--task", "-t", help="task(s) to run (default: the built-in study)")] = None,
+    loss: Annotated[list[str] | None, typer.Option("--loss", "-l", help="catalog loss(es) replacing each task's default competitors")] = None,
+    seeds: Annotated[int, typer.Option(help="seeds per loss (data split, init and batch order)")] = 5,
+    lr: Annotated[str, typer.Option("--lr", help="learning rate(s), comma-separated: a sweep")] = "0.01",
+    epochs: Annotated[int | None, typer.Option(help="epochs (default: each task's own)")] = None,
+    full: Annotated[bool, typer.Option("--full", help="the larger study: longer training")] = False,
+    optimizer: Annotated[str, typer.Option(help="adam or sgd")] = "adam",
+    l1: Annotated[float, typer.Option("--l1", help="L1 penalty on weights")] = 0.0,
+    l2: Annotated[float, typer.Option("--l2", help="L2 penalty on weights")] = 0.0,
+    early_stopping: Annotated[int | None, typer.Option(help="patience (epochs) on the validation metric")] = None,
+    jobs: Annotated[int, typer.Option(help="parallel worker processes")] = 1,
+    out: Annotated[Path, typer.Option(help="folder holding the studies")] = Path("losslab-runs"),
+    name: Annotated[str | None, typer.Option(help="study name (default: study-<date>-<time>)")] = None,
+    resume: Annotated[Path | None, typer.Option(help="study folder to resume: finished runs are skipped")] = None,
+    data: Annotated[Path | None, typer.Option(help="your own CSV or Parquet file")] = None,
+    target: Annotated[str | None, typer.Option(help="target column of --data")] = None,
+    kind: Annotated[str | None, typer.Option("--kind", help="with --data: binary, multiclass or regression (default: inferred)")] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress output")] = False,
+) -> None:
+    """Train models with competing losses on real data and report honestly (mean ± 95% CI over seeds)."""
+    import torch
+
+    from .. import catalog
+    from ..lab import study as S
+    from ..lab.store import Store
+    from ..lab.tasks import get_task
+    from ..report import build_report, print_summary, write_report
+
+    if seeds < 1:
+        _fail(f"compare: '--seeds' must be >= 1, got {seeds}")
+    if jobs < 1:
+        _fail(f"compare: '--jobs' must be >= 1, got {jobs}")
+    if epochs is not None and epochs < 1:
+        _fail(f"compare: '--epochs' must be >= 1, got {epochs}")
+    if optimizer not in ("adam", "sgd"):
+        _fail(f"compare: '--optimizer' must be one of 'adam', 'sgd', got {optimizer!r}")
+    if l1 < 0 or l2 < 0:
+        _fail(f"compare: '--l1'/'--l2' must be >= 0, got {l1 if l1 < 0 else l2}")
+    lrs = _parse_lrs(lr)
+
+    if resume is not None:
+        if not (resume / "results.sqlite").exists():
+            _fail(f"compare: '--resume' must be a study folder containing results.sqlite, got {str(resume)!r}")
+        folder = resume
+        with Store(folder / "results.sqlite") as st:
+            try:
+                cfg = S.study_config_from_store(st)
+            except ValueError as exc:
+                _fail(str(exc))
+        if cfg.extra.get("data"):
+            _register_user_data(cfg.extra["data"], cfg.extra["target"], cfg.extra.get("kind"))
+    else:
+        extra = {}
+        tasks = tuple(task or ())
+        if data is not None:
+            if target is None:
+                _fail("compare: '--target' must name the target column when '--data' is given, got nothing")
+            user_task = _register_user_data(str(data), target, kind)
+            extra = {"data": str(data), "target": target, "kind": kind}
+            tasks = tasks + (user_task,)
+        elif target is not None or kind is not None:
+            _fail("compare: '--target'/'--kind' need '--data FILE'")
+        if not tasks:
+            tasks = S.DEFAULT_TASKS + (S.FULL_EXTRA_TASKS if full else ())
+        for t in tasks:
+            try:
+                get_task(t)
+            except ValueError as exc:
+                _fail(str(exc))
+        for name_ in loss or ():
+            try:
+                catalog.get(name_)
+            except catalog.UnknownLossError as exc:
+                _fail(f"compare: {exc}")
+        cfg = S.StudyConfig(tasks=tasks, losses=tuple(loss or ()), seeds=seeds, lrs=lrs,
+                            optimizer=optimizer, epochs=epochs, full=full, l1=l1, l2=l2,
+                            early_stopping=early_stopping, jobs=jobs, extra=extra)
+        try:
+            for t in tasks:
+                S.competitors(get_task(t), cfg)  # checks every --loss has a head for the task
+        except ValueError as exc:
+            _fail(str(exc))
+        folder = S.default_study_dir(name, out)
+        if (folder / "results.sqlite").exists():
+            _fail(f"compare: study folder {str(folder)!r} already exists; use '--resume {folder}' or another '--name'")
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # the lab's models are tiny: one thread per process is fastest
+    try:
+        with Store(folder / "results.sqlite") as st, _Reporter(quiet) as rep:
+            S.run_study(cfg, st, on_plan=rep.on_plan, on_results=rep.on_results, on_skip=rep.on_skip)
+    except KeyboardInterrupt:
+        err_console.print(f"interrupted: every finished run is stored; continue with "
+                          f"`losslab compare --resume {escape(str(folder))}`")
+        raise typer.Exit(code=130) from None
+    finally:
+        torch.set_num_threads(threads)
+    with Store(folder / "results.sqlite") as st:
+        report = build_report(st)
+        paths = write_report(st, folder)
+    if not quiet:
+        print_summary(report, console)
+        console.print(f"\nStudy folder: {escape(str(folder))}")
+        for label, path in paths.items():
+            console.print(f"  {label}: {escape(str(path))}")
+
+
+def _register_user_data(path: str, target: str, kind: str | None) -> str:
+    from ..lab.userdata import UserDataError, register_user_task
+
+    try:
+        return register_user_task(path, target, kind=kind).name
+    except UserDataError as exc:
+        _fail(str(exc))
+    raise AssertionError("unreachable")
+
+
+def report(study: Annotated[Path, typer.Argument(help="study folder (holding results.sqlite)")]) -> None:
+    """Rebuild report.md, report.html and the CSVs of a study from its store alone."""
+    from ..lab.store import Store
+    from ..report import write_report
+
+    db = study / "results.sqlite"
+    if not db.exists():
+        _fail(f"report: 'STUDY' must be a study folder containing results.sqlite, got {str(study)!r}")
+    with Store(db) as st:
+        paths = write_report(st, study)
+    for label, path in paths.items():
+        console.print(f"{label}: {escape(str(path))}")
+
+
+def register_commands(app: typer.Typer) -> None:
+    app.command("compare")(compare)
+    app.command("report")(report)
+

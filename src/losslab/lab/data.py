@@ -1,0 +1,183 @@
+"""Real data for the lab: data sets that ship inside packages, split deterministically.
+
+Every loader returns a :class:`Dataset` holding float32 features (standardised on the training
+split), targets, and train/validation/test splits made from a seed. Nothing is downloaded.
+"""
+
+from __future__ import annotations
+
+import gzip
+import pathlib
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+
+__all__ = ["Dataset", "DataUnavailable", "split", "FASHION_MNIST_DIR"]
+
+FASHION_MNIST_DIR = pathlib.Path("/usr/share/datasets/fashion-mnist")
+
+
+class DataUnavailable(RuntimeError):
+    """An optional data set is not installed; the message says how to get it."""
+
+
+@dataclass
+class Dataset:
+    """Train/validation/test tensors of one task and one split seed."""
+
+    x_train: torch.Tensor
+    y_train: torch.Tensor
+    x_val: torch.Tensor
+    y_val: torch.Tensor
+    x_test: torch.Tensor
+    y_test: torch.Tensor
+    num_classes: int | None = None  # None for regression
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def num_features(self) -> int:
+        return int(self.x_train.shape[1])
+
+
+def split(
+    x: np.ndarray,
+    y: np.ndarray,
+    seed: int,
+    *,
+    stratify: bool,
+    val: float = 0.2,
+    test: float = 0.2,
+) -> tuple[np.ndarray, ...]:
+    """Train/val/test split (stratified for classification) with scikit-learn."""
+    from sklearn.model_selection import train_test_split
+
+    strat = y if stratify else None
+    x_rest, x_test, y_rest, y_test = train_test_split(
+        x, y, test_size=test, random_state=seed, stratify=strat
+    )
+    strat = y_rest if stratify else None
+    x_train, x_val, y_train, y_val = train_test_split(
+        x_rest, y_rest, test_size=val / (1 - test), random_state=seed, stratify=strat
+    )
+    return x_train, y_train, x_val, y_val, x_test, y_test
+
+
+def to_dataset(
+    parts: tuple[np.ndarray, ...], *, num_classes: int | None, meta: dict[str, Any] | None = None
+) -> Dataset:
+    """Standardise features on the training split and convert to tensors."""
+    x_train, y_train, x_val, y_val, x_test, y_test = parts
+    mean = x_train.mean(axis=0)
+    std = x_train.std(axis=0)
+    std[std == 0] = 1.0
+
+    def fx(a: np.ndarray) -> torch.Tensor:
+        return torch.from_numpy(((a - mean) / std).astype(np.float32))
+
+    def fy(a: np.ndarray) -> torch.Tensor:
+        return torch.from_numpy(a.astype(np.int64 if num_classes else np.float32))
+
+    return Dataset(
+        fx(x_train), fy(y_train), fx(x_val), fy(y_val), fx(x_test), fy(y_test),
+        num_classes=num_classes, meta=dict(meta or {}),
+    )
+
+
+# -- bundled scikit-learn data ----------------------------------------------------------------
+
+
+def breast_cancer(seed: int) -> Dataset:
+    from sklearn.datasets import load_breast_cancer
+
+    d = load_breast_cancer()
+    # sklearn codes malignant as 0; the positive class here is "malignant" = 1
+    y = (d.target == 0).astype(np.int64)
+    return to_dataset(split(d.data, y, seed, stratify=True), num_classes=2,
+                      meta={"positive": "malignant", "source": "scikit-learn breast_cancer (WDBC)"})
+
+
+def digits(seed: int) -> Dataset:
+    from sklearn.datasets import load_digits
+
+    d = load_digits()
+    return to_dataset(split(d.data, d.target, seed, stratify=True), num_classes=10,
+                      meta={"source": "scikit-learn digits (8x8)", "image_shape": (1, 8, 8)})
+
+
+def digits_eight_vs_rest(seed: int) -> Dataset:
+    from sklearn.datasets import load_digits
+
+    d = load_digits()
+    y = (d.target == 8).astype(np.int64)
+    ds = to_dataset(split(d.data, y, seed, stratify=True), num_classes=2,
+                    meta={"positive": "digit 8", "source": "scikit-learn digits, 8 vs rest"})
+    ds.meta["imbalance"] = float((ds.y_train == 0).sum() / max(int(ds.y_train.sum()), 1))
+    return ds
+
+
+def diabetes_with_outliers(seed: int, *, fraction: float = 0.1, magnitude: float = 5.0) -> Dataset:
+    """Diabetes regression; a reproducible ``fraction`` of *training* targets is corrupted.
+
+    Corrupted targets are shifted by ``magnitude`` target standard deviations (random sign).
+    Validation and test targets stay clean, so test RMSE/MAE measure the true fit.
+    """
+    from sklearn.datasets import load_diabetes
+
+    d = load_diabetes()
+    x_train, y_train, x_val, y_val, x_test, y_test = split(d.data, d.target.astype(np.float64), seed, stratify=False)
+    mu, sd = y_train.mean(), y_train.std()
+    rng = np.random.default_rng(seed + 7919)
+    n_bad = int(round(fraction * len(y_train)))
+    idx = rng.choice(len(y_train), size=n_bad, replace=False)
+    y_train = y_train.copy()
+    y_train[idx] += rng.choice([-1.0, 1.0], size=n_bad) * magnitude * sd
+    # targets are standardised with the clean statistics so losses see unit-scale errors
+    parts = (x_train, (y_train - mu) / sd, x_val, (y_val - mu) / sd, x_test, (y_test - mu) / sd)
+    return to_dataset(parts, num_classes=None, meta={
+        "source": "scikit-learn diabetes", "target_mean": float(mu), "target_std": float(sd),
+        "corrupted_fraction": fraction, "corruption": f"+-{magnitude:g} sd on {n_bad} training targets",
+    })
+
+
+def breast_cancer_anomaly(seed: int, *, n_anomalies: int = 10) -> Dataset:
+    """WDBC as an outlier-detection set (ODDS protocol): all benign rows + 10 malignant ones.
+
+    Which 10 malignant rows are used is fixed (seed 0), the split follows ``seed``.
+    """
+    from sklearn.datasets import load_breast_cancer
+
+    d = load_breast_cancer()
+    benign = np.flatnonzero(d.target == 1)
+    malignant = np.random.default_rng(0).choice(np.flatnonzero(d.target == 0), n_anomalies, replace=False)
+    rows = np.concatenate([benign, np.sort(malignant)])
+    y = (d.target[rows] == 0).astype(np.int64)  # 1 = anomaly
+    return to_dataset(split(d.data[rows], y, seed, stratify=True, val=0.25, test=0.25), num_classes=2,
+                      meta={"positive": "malignant (anomaly)", "source": "scikit-learn breast_cancer, ODDS WDBC protocol",
+                            "anomalies": n_anomalies, "inliers": int(len(benign))})
+
+
+def _read_idx(path: pathlib.Path) -> np.ndarray:
+    with gzip.open(path, "rb") as fh:
+        raw = fh.read()
+    ndim = raw[3]
+    dims = [int.from_bytes(raw[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim)]
+    return np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * ndim).reshape(dims)
+
+
+def fashion_mnist(seed: int, *, n_train: int = 6000, n_test: int = 2000) -> Dataset:
+    """Fashion-MNIST from Debian's ``dataset-fashion-mnist`` (a stratified subsample)."""
+    d = FASHION_MNIST_DIR
+    if not (d / "train-images-idx3-ubyte.gz").exists():
+        raise DataUnavailable(
+            "Fashion-MNIST is not installed: `apt-get install dataset-fashion-mnist` "
+            f"(expected files in {d})"
+        )
+    x = _read_idx(d / "train-images-idx3-ubyte.gz").reshape(-1, 784).astype(np.float64) / 255.0
+    y = _read_idx(d / "train-labels-idx1-ubyte.gz").astype(np.int64)
+    rng = np.random.default_rng(seed)
+    keep = rng.choice(len(y), size=min(len(y), n_train + n_test), replace=False)
+    parts = split(x[keep], y[keep], seed, stratify=True, test=n_test / (n_train + n_test))
+    return to_dataset(parts, num_classes=10, meta={"source": "Fashion-MNIST (Debian package)",
+                                                   "image_shape": (1, 28, 28)})

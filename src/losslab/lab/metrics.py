@@ -1,0 +1,91 @@
+"""Turning model outputs into scores and metrics (torchmetrics, ``average=`` always explicit)."""
+
+from __future__ import annotations
+
+import torch
+import torchmetrics.functional.classification as C
+import torchmetrics.functional.regression as R
+
+from ..catalog import Head
+
+__all__ = ["scores_from_outputs", "compute_metrics", "METRIC_LABELS", "THRESHOLD"]
+
+#: decision threshold on the positive-class probability for binary tasks
+THRESHOLD = 0.5
+
+METRIC_LABELS = {
+    "accuracy": "accuracy",
+    "precision": "precision",
+    "recall": "recall (TPR)",
+    "f1": "F1",
+    "roc_auc": "ROC-AUC",
+    "pr_auc": "PR-AUC",
+    "minority_recall": "minority recall",
+    "tpr": "TPR",
+    "fpr": "FPR",
+    "top1": "top-1",
+    "top5": "top-5",
+    "macro_f1": "macro-F1",
+    "rmse": "RMSE",
+    "mae": "MAE",
+}
+
+
+def scores_from_outputs(z: torch.Tensor, head: Head, kind: str) -> torch.Tensor:
+    """Raw outputs (..., units) -> what metrics need.
+
+    regression: the prediction (...); binary: P(positive) (...); multiclass: probabilities (..., C).
+    A 1-unit head is read as a probability when its activation is a sigmoid, and otherwise as a
+    logit or signed margin (sigmoid of it: the 0.5 threshold is the margin's sign).
+    """
+    if kind == "regression":
+        return z[..., 0]
+    if z.shape[-1] == 1:
+        return z[..., 0] if head.activation == "sigmoid" else torch.sigmoid(z[..., 0])
+    probs = torch.softmax(z, dim=-1)
+    return probs[..., 1] if kind != "multiclass" else probs
+
+
+def compute_metrics(names: tuple[str, ...], scores: torch.Tensor, y: torch.Tensor,
+                    *, num_classes: int | None, target_std: float = 1.0,
+                    threshold: float = THRESHOLD) -> dict[str, float]:
+    """Metrics of ONE model: scores as returned by :func:`scores_from_outputs`.
+
+    Binary decisions flag ``score >= threshold``; ranking metrics (ROC-AUC, PR-AUC) use the raw
+    scores, so they also accept unbounded scores such as reconstruction errors.
+    """
+    out: dict[str, float] = {}
+    s = scores.detach().float()
+    for name in names:
+        if name in ("rmse", "mae"):
+            fn = R.mean_squared_error if name == "rmse" else R.mean_absolute_error
+            kw = {"squared": False} if name == "rmse" else {}
+            out[name] = float(fn(s, y.float(), **kw)) * target_std
+        elif name in ("top1", "top5", "macro_f1"):
+            yt = y.long()
+            if name == "macro_f1":
+                v = C.multiclass_f1_score(s, yt, num_classes=num_classes, average="macro")
+            else:
+                k = 1 if name == "top1" else min(5, num_classes or 5)
+                v = C.multiclass_accuracy(s, yt, num_classes=num_classes, average="micro", top_k=k)
+            out[name] = float(v)
+        else:
+            yt = y.long()
+            # decisions are made here: torchmetrics would apply a sigmoid to float scores outside
+            # [0, 1] (e.g. reconstruction errors) before thresholding
+            hard = (s >= threshold).long()
+            fns = {
+                "accuracy": lambda: C.binary_accuracy(hard, yt),
+                "precision": lambda: C.binary_precision(hard, yt),
+                "recall": lambda: C.binary_recall(hard, yt),
+                "minority_recall": lambda: C.binary_recall(hard, yt),
+                "tpr": lambda: C.binary_recall(hard, yt),
+                "fpr": lambda: 1 - C.binary_specificity(hard, yt),
+                "f1": lambda: C.binary_f1_score(hard, yt),
+                "roc_auc": lambda: C.binary_auroc(s, yt),  # rank-based: any monotone score
+                "pr_auc": lambda: C.binary_average_precision(s, yt),
+            }
+            if name not in fns:
+                raise ValueError(f"compare: unknown metric {name!r}")
+            out[name] = float(fns[name]())
+    return out

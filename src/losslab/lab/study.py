@@ -1,0 +1,200 @@
+"""The study driver: which runs to do, doing them (batched, optionally in a process pool), storing.
+
+Only this process writes the store, one transaction per finished run, so a killed study loses
+no finished run and ``resume`` redoes only what is missing.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import dataclasses
+import datetime as _dt
+import multiprocessing as mp
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .. import __version__
+from .data import Dataset, DataUnavailable
+from .store import Store
+from .tasks import Competitor, Task, competitor_for_loss, get_task
+from .train import CONVERGENCE_RULE, OVERFIT_RULE, RunKey, RunResult, TrainConfig, train_stack
+
+__all__ = ["StudyConfig", "Unit", "plan", "run_study", "DEFAULT_TASKS", "FULL_EXTRA_TASKS", "study_config_from_store"]
+
+#: the default study; `--full` adds FULL_EXTRA_TASKS and trains longer
+DEFAULT_TASKS = ("binary", "multiclass", "regression", "imbalanced", "anomaly", "text")
+FULL_EXTRA_TASKS = ("fashion-mnist",)
+
+
+@dataclass(frozen=True)
+class StudyConfig:
+    tasks: tuple[str, ...] = DEFAULT_TASKS
+    losses: tuple[str, ...] = ()  # catalog names replacing every task's default competitors
+    seeds: int = 5
+    lrs: tuple[float, ...] = (0.01,)
+    optimizer: str = "adam"
+    epochs: int | None = None  # None: the task's default (or its full length with full=True)
+    full: bool = False
+    l1: float = 0.0
+    l2: float = 0.0
+    early_stopping: int | None = None
+    jobs: int = 1
+    extra: dict[str, Any] = field(default_factory=dict)  # e.g. user-data settings, recorded
+
+    def to_json(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def study_config_from_store(store: Store) -> StudyConfig:
+    raw = store.meta("config")
+    if raw is None:
+        raise ValueError(f"compare: '--resume' must name a study folder with a stored configuration, got {str(store.path.parent)!r}")
+    raw["tasks"] = tuple(raw["tasks"])
+    raw["losses"] = tuple(raw["losses"])
+    raw["lrs"] = tuple(raw["lrs"])
+    return StudyConfig(**raw)
+
+
+@dataclass(frozen=True)
+class Unit:
+    """One batched training job: every pending (seed, lr) of one competitor of one task."""
+
+    task: Task
+    competitor: Competitor
+    runs: tuple[RunKey, ...]
+    train: TrainConfig
+
+
+def competitors(task: Task, cfg: StudyConfig) -> tuple[Competitor, ...]:
+    if not cfg.losses:
+        return task.competitors
+    return tuple(competitor_for_loss(task, name) for name in cfg.losses)
+
+
+def train_config(task: Task, cfg: StudyConfig) -> TrainConfig:
+    epochs = cfg.epochs if cfg.epochs is not None else (task.full_epochs if cfg.full else task.epochs)
+    return TrainConfig(epochs=epochs, batch_size=task.batch_size, hidden=task.hidden,
+                       optimizer=cfg.optimizer, l1=cfg.l1, l2=cfg.l2,
+                       early_stopping=cfg.early_stopping)
+
+
+def plan(cfg: StudyConfig, done: set[tuple[str, str, int, float]],
+         tasks: Sequence[Task]) -> list[Unit]:
+    units = []
+    for task in tasks:
+        tc = train_config(task, cfg)
+        for comp in competitors(task, cfg):
+            pending = tuple(RunKey(s, lr) for lr in cfg.lrs for s in range(cfg.seeds)
+                            if (task.name, comp.label, s, float(lr)) not in done)
+            if pending:
+                units.append(Unit(task, comp, pending, tc))
+    return units
+
+
+_DATA_CACHE: dict[tuple[str, int], Dataset] = {}
+
+
+def _datasets(task: Task, seeds: Sequence[int]) -> dict[int, Dataset]:
+    out = {}
+    for s in seeds:
+        key = (task.name, s)
+        if key not in _DATA_CACHE:
+            _DATA_CACHE[key] = task.load(s)
+        out[s] = _DATA_CACHE[key]
+    return out
+
+
+def _execute(unit: Unit) -> list[RunResult]:
+    data = _datasets(unit.task, sorted({r.seed for r in unit.runs}))
+    return train_stack(unit.task, unit.competitor, unit.runs, data, unit.train)
+
+
+def task_info(task: Task, cfg: StudyConfig) -> dict[str, Any]:
+    """What the report needs to know about a task, stored with the study."""
+    tc = train_config(task, cfg)
+    return {
+        "kind": task.kind,
+        "description": task.description,
+        "metrics": list(task.metrics),
+        "primary": task.primary,
+        "higher_is_better": task.higher_is_better,
+        "epochs": tc.epochs,
+        "hidden": list(tc.hidden),
+        "batch_size": tc.batch_size,
+        "notes": task.notes,
+        "convergence_rule": CONVERGENCE_RULE.format(metric=task.primary, tol=tc.converge_tol),
+        "overfit_rule": OVERFIT_RULE.format(patience=tc.overfit_patience),
+        "competitors": [
+            {"label": c.label, "loss": c.loss, "kwargs": {k: repr(v) for k, v in c.kwargs.items()},
+             "note": c.note}
+            for c in competitors(task, cfg)
+        ],
+    }
+
+
+def _worker_init() -> None:
+    import torch
+
+    torch.set_num_threads(1)
+
+
+def run_study(
+    cfg: StudyConfig,
+    store: Store,
+    *,
+    on_plan: Callable[[int, int], None] | None = None,
+    on_results: Callable[[Unit, list[RunResult]], None] | None = None,
+    on_skip: Callable[[str, str], None] | None = None,
+) -> None:
+    """Run every missing run of ``cfg`` and write each finished run to ``store``.
+
+    on_plan(total_runs, already_done), on_results(unit, results) and on_skip(task, reason)
+    report progress; the driver itself prints nothing.
+    """
+    if store.meta("config") is None:
+        store.set_meta("config", cfg.to_json())
+        store.set_meta("created", _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"))
+        store.set_meta("losslab_version", __version__)
+    tasks, skipped = [], dict(store.meta("skipped", {}))
+    for name in cfg.tasks:
+        task = get_task(name)
+        try:
+            _datasets(task, range(cfg.seeds))
+        except DataUnavailable as exc:
+            skipped[name] = str(exc)
+            if on_skip:
+                on_skip(name, str(exc))
+            continue
+        skipped.pop(name, None)
+        tasks.append(task)
+    store.set_meta("skipped", skipped)
+    store.set_meta("tasks", [t.name for t in tasks])
+    store.set_meta("task_info", {t.name: task_info(t, cfg) for t in tasks})
+    done = store.done()
+    units = plan(cfg, done, tasks)
+    total = sum(len(competitors(t, cfg)) for t in tasks) * cfg.seeds * len(cfg.lrs)
+    if on_plan:
+        on_plan(total, total - sum(len(u.runs) for u in units))
+
+    def finish(unit: Unit, results: list[RunResult]) -> None:
+        store.add_runs(results)
+        if on_results:
+            on_results(unit, results)
+
+    if cfg.jobs <= 1 or len(units) <= 1:
+        for unit in units:
+            finish(unit, _execute(unit))
+        return
+    ctx = mp.get_context("spawn")
+    with cf.ProcessPoolExecutor(max_workers=cfg.jobs, mp_context=ctx, initializer=_worker_init) as pool:
+        futures = {pool.submit(_execute, u): u for u in units}
+        for fut in cf.as_completed(futures):
+            finish(futures[fut], fut.result())
+
+
+def default_study_dir(name: str | None, root: str | Path = "losslab-runs") -> Path:
+    if name is None:
+        name = _dt.datetime.now().strftime("study-%Y%m%d-%H%M%S")
+    return Path(root) / name

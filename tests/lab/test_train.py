@@ -1,0 +1,175 @@
+"""Batched training: equals training each model alone; optimisers equal torch's; diagnostics."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from losslab.lab import tasks as T
+from losslab.lab.models import StackedAdam, StackedMLP, StackedSGD
+from losslab.lab.train import RunKey, TrainConfig, _first_within, _overfit_flag, train_stack
+
+
+@pytest.fixture(scope="module")
+def binary_data():
+    task = T.get_task("binary")
+    return task, {s: task.load(s) for s in range(3)}
+
+
+def _lone_mlp(seed: int, dims: list[int]) -> torch.nn.Sequential:
+    """An ordinary nn.Sequential MLP with the same initial values as model `seed` of a stack."""
+    stack = StackedMLP([seed], dims[0], dims[1:-1], dims[-1])
+    layers: list[torch.nn.Module] = []
+    for i, (w, b) in enumerate(zip(stack.weights, stack.biases)):
+        lin = torch.nn.Linear(dims[i], dims[i + 1])
+        with torch.no_grad():
+            lin.weight.copy_(w[0].T)
+            lin.bias.copy_(b[0])
+        layers += [lin, torch.nn.ReLU()]
+    return torch.nn.Sequential(*layers[:-1])
+
+
+def test_stack_initialisation_matches_nn_linear_bounds():
+    stack = StackedMLP([0, 1], 30, [16], 1)
+    bound = 1 / math.sqrt(30)
+    assert stack.weights[0].abs().max() <= bound
+    assert not torch.equal(stack.weights[0][0], stack.weights[0][1])  # seeds differ
+    again = StackedMLP([1], 30, [16], 1)
+    assert torch.equal(again.weights[0][0], stack.weights[0][1])  # same seed, same init
+
+
+@pytest.mark.parametrize("opt_name", ["adam", "sgd"])
+def test_stacked_optimiser_equals_torch_on_lone_models(opt_name):
+    torch.manual_seed(0)
+    x, y = torch.randn(40, 5), torch.randn(40, 1)
+    lrs = [0.01, 0.1]
+    stack = StackedMLP([3, 3], 5, [8], 1)
+    lr = torch.tensor(lrs, dtype=torch.float64)
+    opt = StackedAdam(list(stack.parameters()), lr) if opt_name == "adam" else StackedSGD(list(stack.parameters()), lr)
+    lone = [_lone_mlp(3, [5, 8, 1]) for _ in lrs]
+    topts = [
+        torch.optim.Adam(m.parameters(), lr=lr_) if opt_name == "adam" else torch.optim.SGD(m.parameters(), lr=lr_, momentum=0.9)
+        for m, lr_ in zip(lone, lrs)
+    ]
+    for _ in range(25):
+        for p in stack.parameters():
+            p.grad = None
+        ((stack(x) - y) ** 2).mean(dim=(1, 2)).sum().backward()
+        opt.step(torch.ones(2, dtype=torch.bool))
+        for m, o in zip(lone, topts):
+            o.zero_grad()
+            ((m(x) - y) ** 2).mean().backward()
+            o.step()
+    for i, m in enumerate(lone):
+        torch.testing.assert_close(stack.weights[0][i], m[0].weight.T, rtol=1e-5, atol=1e-6)
+        torch.testing.assert_close(stack.biases[1][i], m[2].bias, rtol=1e-5, atol=1e-6)
+
+
+def test_inactive_models_do_not_move():
+    stack = StackedMLP([0, 1], 3, [4], 1)
+    before = [p.detach().clone() for p in stack.parameters()]
+    opt = StackedAdam(list(stack.parameters()), torch.tensor([0.1, 0.1], dtype=torch.float64))
+    stack(torch.randn(5, 3)).sum().backward()
+    opt.step(torch.tensor([True, False]))
+    for b, p in zip(before, stack.parameters()):
+        assert not torch.equal(b[0], p[0])
+        assert torch.equal(b[1], p[1])
+
+
+def test_batched_training_equals_training_each_model_alone(binary_data):
+    task, data = binary_data
+    comp = task.competitors[1]  # BCE
+    cfg = TrainConfig(epochs=4, hidden=(16,), batch_size=64)
+    keys = [RunKey(s, lr) for lr in (0.01, 0.05) for s in range(3)]
+    together = train_stack(task, comp, keys, data, cfg)
+    for key, res in zip(keys, together):
+        alone = train_stack(task, comp, [key], data, cfg)[0]
+        assert (res.seed, res.lr) == (key.seed, key.lr)
+        for name in ("train_loss", "val_loss", "val_accuracy"):
+            torch.testing.assert_close(torch.tensor(res.history[name]), torch.tensor(alone.history[name]), rtol=1e-4, atol=1e-5)
+        for name in task.metrics:
+            assert res.metrics[name] == pytest.approx(alone.metrics[name], abs=1e-4)
+
+
+def test_every_default_competitor_trains_finite(binary_data):
+    task, data = binary_data
+    cfg = TrainConfig(epochs=2, hidden=(8,))
+    for comp in task.competitors:
+        (res,) = train_stack(task, comp, [RunKey(0, 0.01)], data, cfg)
+        assert res.status == "finished"
+        assert all(math.isfinite(v) for v in res.metrics.values())
+        assert 0.5 < res.metrics["roc_auc"] <= 1.0
+
+
+def test_divergence_is_recorded_and_other_runs_go_on(binary_data):
+    task, data = binary_data
+    comp = T.Competitor("MSE on raw output", "mse_loss")
+    # identity head so nothing bounds the output; an absurd learning rate blows it up
+    weird = T.Task(name="binary-raw", kind="regression", description="", load=task.load,
+                   competitors=(comp,), metrics=("rmse",), primary="rmse", higher_is_better=False)
+    cfg = TrainConfig(epochs=5, hidden=(16,), optimizer="sgd")
+    res = train_stack(weird, comp, [RunKey(0, 1e-3), RunKey(0, 1e6)], data, cfg)
+    assert res[0].status == "finished" and math.isfinite(res[0].metrics["rmse"])
+    assert res[1].status == "diverged" and res[1].diverged_epoch is not None
+    assert res[1].metrics == {}
+    assert math.isnan(res[1].history["val_loss"][-1])
+
+
+def test_early_stopping_restores_best_epoch(binary_data):
+    task, data = binary_data
+    cfg = TrainConfig(epochs=30, hidden=(16,), early_stopping=2)
+    (res,) = train_stack(task, task.competitors[1], [RunKey(1, 0.05)], data, cfg)
+    assert 1 <= res.best_epoch <= len(res.history["val_accuracy"])
+    assert max(res.history["val_accuracy"]) == res.history["val_accuracy"][res.best_epoch - 1]
+
+
+def test_convergence_and_overfitting_rules():
+    assert _first_within([0.5, 0.8, 0.95, 0.99, 1.0], 1.0, 0.01, True) == 4
+    assert _first_within([3.0, 1.2, 1.005, 1.0], 1.0, 0.01, False) == 3
+    train = [5, 4, 3, 2, 1, 0.5]
+    assert _overfit_flag(train, [5, 4, 4.1, 4.2, 4.3, 4.4], patience=3)
+    assert not _overfit_flag(train, [5, 4, 3, 2.5, 2.6, 2.4], patience=3)
+
+
+def test_metrics_agree_with_scikit_learn():
+    from sklearn import metrics as skm
+
+    from losslab.lab.metrics import compute_metrics
+
+    g = torch.Generator().manual_seed(0)
+    y = torch.randint(0, 2, (200,), generator=g)
+    s = torch.rand(200, generator=g) * 0.6 + 0.4 * y  # informative scores
+    got = compute_metrics(("accuracy", "precision", "recall", "f1", "roc_auc", "pr_auc", "fpr"), s, y, num_classes=2)
+    pred = (s >= 0.5).int().numpy()
+    yn = y.numpy()
+    assert got["accuracy"] == pytest.approx(skm.accuracy_score(yn, pred), abs=1e-6)
+    assert got["precision"] == pytest.approx(skm.precision_score(yn, pred), abs=1e-6)
+    assert got["recall"] == pytest.approx(skm.recall_score(yn, pred), abs=1e-6)
+    assert got["f1"] == pytest.approx(skm.f1_score(yn, pred), abs=1e-6)
+    assert got["roc_auc"] == pytest.approx(skm.roc_auc_score(yn, s.numpy()), abs=1e-5)
+    assert got["pr_auc"] == pytest.approx(skm.average_precision_score(yn, s.numpy()), abs=1e-5)
+    tn, fp, fn, tp = skm.confusion_matrix(yn, pred).ravel()
+    assert got["fpr"] == pytest.approx(fp / (fp + tn), abs=1e-6)
+
+    probs = torch.softmax(torch.randn(300, 10, generator=g), dim=1)
+    yc = torch.randint(0, 10, (300,), generator=g)
+    got = compute_metrics(("top1", "top5", "macro_f1"), probs, yc, num_classes=10)
+    assert got["top1"] == pytest.approx(skm.accuracy_score(yc.numpy(), probs.argmax(1).numpy()), abs=1e-6)
+    assert got["top5"] == pytest.approx(skm.top_k_accuracy_score(yc.numpy(), probs.numpy(), k=5), abs=1e-6)
+    assert got["macro_f1"] == pytest.approx(skm.f1_score(yc.numpy(), probs.argmax(1).numpy(), average="macro"), abs=1e-6)
+
+    pred_r, true_r = torch.randn(50, generator=g), torch.randn(50, generator=g)
+    got = compute_metrics(("rmse", "mae"), pred_r, true_r, num_classes=None, target_std=2.0)
+    assert got["rmse"] == pytest.approx(2.0 * skm.mean_squared_error(true_r, pred_r) ** 0.5, rel=1e-5)
+    assert got["mae"] == pytest.approx(2.0 * skm.mean_absolute_error(true_r, pred_r), rel=1e-5)
+
+
+def test_regression_task_corrupts_only_training_targets():
+    task = T.get_task("regression")
+    a, b = task.load(0), task.load(0)
+    assert torch.equal(a.y_train, b.y_train)  # reproducible
+    big = (a.y_train.abs() > 4).float().mean().item()
+    assert 0.05 < big < 0.15  # about 10% corrupted by +-5 sd
+    assert (a.y_test.abs() > 4).float().mean().item() < 0.02  # the test set is clean
