@@ -326,3 +326,53 @@ def test_drop_in_equals_torch(spec, reduction):
         case = make(spec, seed, dtype=torch.float32)
         kw = {**spec.test_kwargs, **case.kwargs, "reduction": reduction}
         torch.testing.assert_close(spec.function(*case.args, **kw), torch_fn(*case.args, **kw), rtol=0, atol=0)
+
+
+# -- property-based: values and shapes ---------------------------------------------------------
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(seed=st.integers(0, 10_000), scale=st.floats(1e-3, 1e3))
+def test_reductions_are_consistent(spec, seed, scale):
+    case = make(spec, seed, scale=scale)
+    none = call(spec, case, reduction="none")
+    assert torch.isfinite(none).all()
+    torch.testing.assert_close(call(spec, case, reduction="sum"), none.sum(), rtol=1e-10, atol=1e-10)
+    if spec.name == "ctc_loss":
+        return  # torch's CTC 'mean' divides each sequence's loss by its target length first
+    torch.testing.assert_close(call(spec, case, reduction="mean"), none.mean(), rtol=1e-10, atol=1e-10)
+
+
+def _is_elementwise(name: str) -> bool:
+    spec = catalog.get(name)
+    if spec.sampler.name not in ("regression", "binary_logits", "multilabel_logits"):
+        return False
+    case = make(spec, 0)
+    return per_element(spec, case).shape == case.args[0].shape
+
+
+ELEMENTWISE = [n for n in NAMES if _is_elementwise(n)]
+
+
+@pytest.mark.parametrize("name", ELEMENTWISE)
+@settings(max_examples=20, deadline=None)
+@given(shape=st.lists(st.integers(0, 4), min_size=1, max_size=3), seed=st.integers(0, 10_000))
+def test_elementwise_losses_accept_any_shape(name, shape, seed):
+    spec = catalog.get(name)
+    g = gen(seed)
+    x = torch.randn(*shape, generator=g, dtype=torch.float64)
+    if spec.sampler.name == "regression":
+        t = torch.randn(*shape, generator=g, dtype=torch.float64)
+    else:
+        t = torch.randint(0, 2, shape, generator=g).double()
+    kw = dict(spec.test_kwargs)
+    if isinstance(kw.get("quantile"), torch.Tensor):
+        kw["quantile"] = 0.3  # a per-column quantile tensor needs a matching trailing size
+    out = spec.function(x, t, reduction="none", **kw)
+    assert out.shape == x.shape
+    assert torch.isfinite(out).all()
+    mean = spec.function(x, t, reduction="mean", **kw)
+    assert mean.dim() == 0 and torch.isfinite(mean)
