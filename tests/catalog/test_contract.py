@@ -70,7 +70,7 @@ def test_metadata_complete(spec):
 
 def test_every_property_declared(spec):
     assert set(spec.properties) == set(PROPERTIES), f"{spec.name}: declare or disclaim each property"
-    for prop, value in spec.properties.items():
+    for value in spec.properties.values():
         assert value in (True, False, None)
     if spec.properties["symmetric"] is None:
         assert spec.sampler.mirror is None, "symmetric may be None only when mirroring is undefined"

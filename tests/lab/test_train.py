@@ -173,3 +173,36 @@ def test_regression_task_corrupts_only_training_targets():
     big = (a.y_train.abs() > 4).float().mean().item()
     assert 0.05 < big < 0.15  # about 10% corrupted by +-5 sd
     assert (a.y_test.abs() > 4).float().mean().item() < 0.02  # the test set is clean
+
+
+def test_stacked_cnn_models_are_independent_and_match_a_plain_cnn():
+    from losslab.lab.models import StackedCNN
+
+    stack = StackedCNN([0, 1, 2], (1, 8, 8), 10)
+    x = torch.randn(3, 5, 64)
+    out = stack(x)
+    f = torch.nn.functional
+    for m in range(3):  # a plain CNN with model m's weights gives model m's output
+        img = x[m].reshape(5, 1, 8, 8)
+        z = f.max_pool2d(torch.relu(f.conv2d(img, stack.w1[m], stack.b1[m], padding=1)), 2)
+        z = f.max_pool2d(torch.relu(f.conv2d(z, stack.w2[m], stack.b2[m], padding=1)), 2)
+        ref = z.reshape(5, -1) @ stack.w3[m] + stack.b3[m]
+        torch.testing.assert_close(out[m], ref, rtol=1e-5, atol=1e-6)
+    # changing model 1's input changes only model 1's output
+    x2 = x.clone()
+    x2[1] += 1
+    out2 = stack(x2)
+    assert torch.equal(out2[0], out[0]) and torch.equal(out2[2], out[2]) and not torch.equal(out2[1], out[1])
+
+
+def test_cnn_batched_equals_alone():
+    task = T.get_task("multiclass")
+    data = {s: task.load(s) for s in range(2)}
+    cfg = TrainConfig(epochs=2, batch_size=128, architecture="cnn")
+    keys = [RunKey(0, 0.01), RunKey(1, 0.01)]
+    together = train_stack(task, task.competitors[0], keys, data, cfg)
+    for key, res in zip(keys, together):
+        alone = train_stack(task, task.competitors[0], [key], data, cfg)[0]
+        torch.testing.assert_close(torch.tensor(res.history["val_loss"]), torch.tensor(alone.history["val_loss"]), rtol=1e-4, atol=1e-5)
+        assert res.metrics["top1"] == pytest.approx(alone.metrics["top1"], abs=1e-3)
+    assert together[0].metrics["top1"] > 0.5  # it learns

@@ -8,11 +8,10 @@ import torch
 
 from .. import functional as LF
 from .. import nn as LN
+from ._common import REAL_HEAD
 from ._registry import register
 from ._samplers import REGRESSION, D, N
 from ._spec import Case, Head, LossSpec, Sampler
-
-REAL_HEAD = Head("identity", "1", "one unit per regression target")
 
 # -- samplers ---------------------------------------------------------------------------------
 

@@ -186,7 +186,7 @@ DISTRIBUTION_LOG_PROBS = Sampler(
 )
 
 
-# == samplers of the torch drop-ins (functional/_torch.py) ====================================
+# == samplers of the torch drop-ins (functional/_torch_*.py) =================================
 
 
 def _signs(gen: torch.Generator, n: int, dtype: torch.dtype) -> torch.Tensor:

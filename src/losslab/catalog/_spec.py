@@ -134,6 +134,9 @@ class LossSpec:
         }
 
     def head_for(self, task: str) -> Head:
+        """The head for one of the loss's tasks ("*" in ``heads`` covers every declared task)."""
+        if task not in self.tasks:
+            raise KeyError(f"{self.name}: no output head declared for task {task!r}")
         if task in self.heads:
             return self.heads[task]
         if "*" in self.heads:

@@ -83,6 +83,7 @@ def compare(
     epochs: Annotated[int | None, typer.Option(help="epochs (default: each task's own)")] = None,
     full: Annotated[bool, typer.Option("--full", help="the larger study: longer training")] = False,
     optimizer: Annotated[str, typer.Option(help="adam or sgd")] = "adam",
+    model: Annotated[str, typer.Option("--model", help="mlp, or cnn for image tasks (multiclass, fashion-mnist)")] = "mlp",
     l1: Annotated[float, typer.Option("--l1", help="L1 penalty on weights")] = 0.0,
     l2: Annotated[float, typer.Option("--l2", help="L2 penalty on weights")] = 0.0,
     early_stopping: Annotated[int | None, typer.Option(help="patience (epochs) on the validation metric")] = None,
@@ -93,6 +94,8 @@ def compare(
     data: Annotated[Path | None, typer.Option(help="your own CSV or Parquet file")] = None,
     target: Annotated[str | None, typer.Option(help="target column of --data")] = None,
     kind: Annotated[str | None, typer.Option("--kind", help="with --data: binary, multiclass or regression (default: inferred)")] = None,
+    mlflow: Annotated[str | None, typer.Option("--mlflow", help="also log every run to this MLflow tracking URI")] = None,
+    tensorboard: Annotated[Path | None, typer.Option("--tensorboard", help="also write TensorBoard logs here")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress output")] = False,
 ) -> None:
     """Train models with competing losses on real data and report honestly (mean ± 95% CI over seeds)."""
@@ -112,6 +115,8 @@ def compare(
         _fail(f"compare: '--epochs' must be >= 1, got {epochs}")
     if optimizer not in ("adam", "sgd"):
         _fail(f"compare: '--optimizer' must be one of 'adam', 'sgd', got {optimizer!r}")
+    if model not in ("mlp", "cnn"):
+        _fail(f"compare: '--model' must be one of 'mlp', 'cnn', got {model!r}")
     if l1 < 0 or l2 < 0:
         _fail(f"compare: '--l1'/'--l2' must be >= 0, got {l1 if l1 < 0 else l2}")
     lrs = _parse_lrs(lr)
@@ -151,8 +156,12 @@ def compare(
             except catalog.UnknownLossError as exc:
                 _fail(f"compare: {exc}")
         cfg = S.StudyConfig(tasks=tasks, losses=tuple(loss or ()), seeds=seeds, lrs=lrs,
-                            optimizer=optimizer, epochs=epochs, full=full, l1=l1, l2=l2,
+                            optimizer=optimizer, model=model, epochs=epochs, full=full, l1=l1, l2=l2,
                             early_stopping=early_stopping, jobs=jobs, extra=extra)
+        if model == "cnn":
+            for t in tasks:
+                if get_task(t).image_shape is None:
+                    _fail(f"compare: '--model cnn' needs image tasks (multiclass, fashion-mnist), got task {t!r}")
         try:
             for t in tasks:
                 S.competitors(get_task(t), cfg)  # checks every --loss has a head for the task
@@ -176,11 +185,26 @@ def compare(
     with Store(folder / "results.sqlite") as st:
         report = build_report(st)
         paths = write_report(st, folder)
+        _export(st, folder, mlflow, tensorboard)
     if not quiet:
         print_summary(report, console)
         console.print(f"\nStudy folder: {escape(str(folder))}")
         for label, path in paths.items():
             console.print(f"  {label}: {escape(str(path))}")
+
+
+def _export(st, folder: Path, mlflow_uri: str | None, tb_dir: Path | None) -> None:
+    from ..lab.export import ExportError, export_mlflow, export_tensorboard
+
+    try:
+        if tb_dir is not None:
+            n = export_tensorboard(st, tb_dir)
+            console.print(f"TensorBoard: {n} runs written to {escape(str(tb_dir))}")
+        if mlflow_uri is not None:
+            n = export_mlflow(st, mlflow_uri, experiment=f"losslab/{folder.name}")
+            console.print(f"MLflow: {n} runs logged to {escape(mlflow_uri)}")
+    except ExportError as exc:
+        _fail(f"{exc} (the study itself is stored in {folder})")
 
 
 def _register_user_data(path: str, target: str, kind: str | None) -> str:

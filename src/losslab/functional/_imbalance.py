@@ -1,18 +1,39 @@
-"""Class-imbalance helpers: class counts and per-class weights (not losses).
+"""Class imbalance: class counts, per-class weights, and the logit-adjusted cross entropy.
 
 The weights are meant for the ``weight`` / ``alpha`` arguments of the class-indexed losses, e.g.
 ``cross_entropy(logits, y, weight=effective_number_weights(class_counts(y_train, C)))``.
 A class with zero examples has no defined frequency weight; both weight functions raise a
 ``ValueError`` naming it (drop the class, or add a pseudo-count such as ``counts + 1``).
+:func:`logit_adjusted_cross_entropy` takes the class frequencies themselves (``class_prior``).
 """
 
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 
-from .._validation import Param, check_integer_tensor, check_tensor, fail, loss_function
+from .._reduction import upcast
+from .._validation import (
+    IGNORE_INDEX,
+    LABEL_SMOOTHING,
+    REDUCTION,
+    WEIGHT_PER_CLASS,
+    Param,
+    check_class_indices,
+    check_integer_tensor,
+    check_shape,
+    check_tensor,
+    fail,
+    loss_function,
+)
+from ._common import check_class_logits, check_class_weight, empty_mean_guard, has_unignored
 
-__all__ = ["class_counts", "inverse_frequency_weights", "effective_number_weights"]
+__all__ = [
+    "class_counts",
+    "inverse_frequency_weights",
+    "effective_number_weights",
+    "logit_adjusted_cross_entropy",
+]
 
 
 @loss_function(
@@ -126,3 +147,78 @@ def effective_number_weights(counts: torch.Tensor, *, beta: float = 0.999) -> to
             -torch.expm1(n * torch.tensor(beta, dtype=n.dtype).log())
         )
     return inv_effective * (n.numel() / inv_effective.sum())
+
+
+# -- logit adjustment --------------------------------------------------------------------------
+
+
+@loss_function(
+    class_prior=Param(
+        "tensor", "class frequencies pi_c, shape (C,), normalised internally", gt=0, ndim=1
+    ),
+    tau=Param("float", "strength of the adjustment", ge=0),
+    weight=WEIGHT_PER_CLASS,
+    ignore_index=IGNORE_INDEX,
+    label_smoothing=LABEL_SMOOTHING,
+    reduction=REDUCTION,
+)
+def logit_adjusted_cross_entropy(
+    logits: torch.Tensor,
+    target: torch.Tensor,
+    *,
+    class_prior: torch.Tensor,
+    tau: float = 1.0,
+    weight: torch.Tensor | None = None,
+    ignore_index: int = -100,
+    label_smoothing: float = 0.0,
+    reduction: str = "mean",
+) -> torch.Tensor:
+    r"""Logit-adjusted cross entropy for long-tailed classes.
+
+    .. math::
+        \ell_i = \mathrm{CE}\bigl(x_i + \tau \log \pi,\ y_i\bigr),\qquad
+        \pi = \text{class\_prior} / \textstyle\sum_c \text{class\_prior}_c
+
+    Training with the prior added to the logits makes the *unadjusted* logits ``x`` estimate
+    balanced-error-optimal scores; predict with ``x`` (not ``x + tau log pi``).
+
+    Args:
+        logits: shape (N, C) or (N, C, d1, ...).
+        target: class indices, shape (N,) or (N, d1, ...).
+        class_prior: positive class frequencies or counts, shape (C,) (required).
+        tau: >= 0 (1 in the paper); 0 gives plain cross entropy.
+        weight, ignore_index, label_smoothing: as in :func:`cross_entropy` (``"mean"`` with
+            ``weight`` divides by :math:`\sum_i w_{y_i}` over non-ignored targets).
+        reduction: ``"none"`` | ``"mean"`` | ``"sum"``.
+
+    Example:
+        >>> import torch, losslab.functional as LF
+        >>> prior = torch.tensor([0.9, 0.1])
+        >>> LF.logit_adjusted_cross_entropy(torch.zeros(1, 2), torch.tensor([1]), class_prior=prior)
+        tensor(2.3026)
+
+    References:
+        Menon, Jayasumana, Rawat, Jain, Veit, Kumar, "Long-tail learning via logit adjustment",
+        ICLR 2021.
+    """
+    name = "logit_adjusted_cross_entropy"
+    c = check_class_logits(name, logits, target, arg="logits")
+    check_class_indices(name, "target", target, c, ignore_index)
+    check_shape(name, "class_prior", class_prior, (c,), "(C,)")
+    check_class_weight(name, weight, c)
+    x = upcast(logits)
+    prior = class_prior.to(x.dtype)
+    shift = tau * (torch.log(prior) - torch.log(prior.sum()))
+    adjusted = x + shift.view(1, c, *([1] * (x.dim() - 2)))
+    return empty_mean_guard(
+        lambda r: F.cross_entropy(
+            adjusted,
+            target,
+            weight=None if weight is None else weight.to(x.dtype),
+            ignore_index=ignore_index,
+            reduction=r,
+            label_smoothing=label_smoothing,
+        ),
+        reduction,
+        has_unignored(target, ignore_index),
+    )

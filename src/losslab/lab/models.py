@@ -19,7 +19,7 @@ from collections.abc import Sequence
 
 import torch
 
-__all__ = ["StackedMLP", "StackedAdam", "StackedSGD", "make_optimizer"]
+__all__ = ["StackedMLP", "StackedCNN", "StackedAdam", "StackedSGD", "make_optimizer", "make_model"]
 
 
 class StackedMLP(torch.nn.Module):
@@ -62,8 +62,74 @@ class StackedMLP(torch.nn.Module):
         """The weight matrices (not biases): what L1/L2 penalties apply to."""
         return list(self.weights)
 
-    def per_model_state(self) -> list[torch.Tensor]:
-        return [p.detach().clone() for p in self.parameters()]
+
+class StackedCNN(torch.nn.Module):
+    """M independent small CNNs (conv3x3-ReLU-maxpool twice, then a linear layer), run together.
+
+    The M models are the groups of grouped convolutions: model m only ever sees channels of
+    group m, so the models stay independent. Inputs are flat features reshaped to
+    ``image_shape`` (C, H, W).
+    """
+
+    def __init__(self, seeds: Sequence[int], image_shape: Sequence[int], out_dim: int,
+                 channels: tuple[int, int] = (8, 16)):
+        super().__init__()
+        self.num_models = m = len(seeds)
+        self.image_shape = tuple(int(v) for v in image_shape)
+        c, h, w = self.image_shape
+        c1, c2 = channels
+        flat = c2 * (h // 4) * (w // 4)
+        conv1, conv2, fc = [], [], []
+        for seed in seeds:
+            g = torch.Generator().manual_seed(int(seed))
+            conv1.append(self._uniform(g, (c1, c, 3, 3), c * 9))
+            conv2.append(self._uniform(g, (c2, c1, 3, 3), c1 * 9))
+            fc.append(self._uniform(g, (flat, out_dim), flat))
+        # every parameter leads with the model dimension M (the optimiser relies on it)
+        self.w1 = torch.nn.Parameter(torch.stack([t[0] for t in conv1]))  # (M, c1, c, 3, 3)
+        self.b1 = torch.nn.Parameter(torch.stack([t[1] for t in conv1]))
+        self.w2 = torch.nn.Parameter(torch.stack([t[0] for t in conv2]))  # (M, c2, c1, 3, 3)
+        self.b2 = torch.nn.Parameter(torch.stack([t[1] for t in conv2]))
+        self.w3 = torch.nn.Parameter(torch.stack([t[0] for t in fc]))  # (M, flat, out)
+        self.b3 = torch.nn.Parameter(torch.stack([t[1] for t in fc]))
+        self._m = m
+
+    @staticmethod
+    def _uniform(g: torch.Generator, shape: tuple[int, ...], fan_in: int) -> tuple[torch.Tensor, torch.Tensor]:
+        bound = 1.0 / math.sqrt(fan_in)
+        w = (torch.rand(*shape, generator=g) * 2 - 1) * bound
+        b = (torch.rand(shape[0] if len(shape) == 4 else shape[-1], generator=g) * 2 - 1) * bound
+        return w, b
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        m = self._m
+        c, h, w = self.image_shape
+        if x.dim() == 2:
+            x = x.unsqueeze(0).expand(m, *x.shape)
+        b = x.shape[1]
+        img = x.reshape(m, b, c, h, w).transpose(0, 1).reshape(b, m * c, h, w)
+        f = torch.nn.functional
+        z = f.conv2d(img, self.w1.flatten(0, 1), self.b1.flatten(), padding=1, groups=m)
+        z = f.max_pool2d(torch.relu(z), 2)
+        z = f.conv2d(z, self.w2.flatten(0, 1), self.b2.flatten(), padding=1, groups=m)
+        z = f.max_pool2d(torch.relu(z), 2)
+        z = z.reshape(b, m, -1).transpose(0, 1)  # (M, B, flat)
+        return torch.matmul(z, self.w3) + self.b3.unsqueeze(1)
+
+    def weight_tensors(self) -> list[torch.Tensor]:
+        return [self.w1, self.w2, self.w3]
+
+
+def make_model(architecture: str, seeds: Sequence[int], in_dim: int, hidden: Sequence[int], out_dim: int,
+               image_shape: Sequence[int] | None = None) -> torch.nn.Module:
+    if architecture == "mlp":
+        return StackedMLP(seeds, in_dim, hidden, out_dim)
+    if architecture == "cnn":
+        if image_shape is None:
+            raise ValueError("compare: '--model cnn' needs an image task (digits, fashion-mnist), "
+                             "got a task without an image shape")
+        return StackedCNN(seeds, image_shape, out_dim)
+    raise ValueError(f"compare: '--model' must be one of 'mlp', 'cnn', got {architecture!r}")
 
 
 def _shape_for(lr: torch.Tensor, p: torch.Tensor) -> torch.Tensor:

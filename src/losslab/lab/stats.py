@@ -66,5 +66,6 @@ def verdict(p: float, *, is_best: bool, better: bool) -> str:
     if math.isnan(p):
         return "too few seeds to test"
     if p < ALPHA:
-        return f"{'better' if better else 'worse'} than the best (p = {p:.3g})"
+        shown = "p < 0.001" if p < 0.001 else f"p = {p:.3g}"
+        return f"{'better' if better else 'worse'} than the best ({shown})"
     return f"not distinguishable at 95% (p = {p:.2g})"

@@ -35,6 +35,7 @@ class StudyConfig:
     seeds: int = 5
     lrs: tuple[float, ...] = (0.01,)
     optimizer: str = "adam"
+    model: str = "mlp"  # "mlp", or "cnn" for image tasks
     epochs: int | None = None  # None: the task's default (or its full length with full=True)
     full: bool = False
     l1: float = 0.0
@@ -76,7 +77,7 @@ def competitors(task: Task, cfg: StudyConfig) -> tuple[Competitor, ...]:
 def train_config(task: Task, cfg: StudyConfig) -> TrainConfig:
     epochs = cfg.epochs if cfg.epochs is not None else (task.full_epochs if cfg.full else task.epochs)
     return TrainConfig(epochs=epochs, batch_size=task.batch_size, hidden=task.hidden,
-                       optimizer=cfg.optimizer, l1=cfg.l1, l2=cfg.l2,
+                       optimizer=cfg.optimizer, architecture=cfg.model, l1=cfg.l1, l2=cfg.l2,
                        early_stopping=cfg.early_stopping)
 
 

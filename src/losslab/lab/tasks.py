@@ -53,6 +53,8 @@ class Task:
     batch_size: int = 64
     optional: bool = False
     notes: str = ""
+    #: (C, H, W) when the features are image pixels: enables the CNN option
+    image_shape: tuple[int, int, int] | None = None
 
 
 _TASKS: dict[str, Task] = {}
@@ -152,6 +154,7 @@ register_task(Task(
     primary="top1",
     hidden=(64,),
     epochs=30,
+    image_shape=(1, 8, 8),
 ))
 
 register_task(Task(
@@ -230,4 +233,5 @@ register_task(Task(
     full_epochs=40,
     batch_size=128,
     optional=True,
+    image_shape=(1, 28, 28),
 ))

@@ -19,7 +19,7 @@ from .. import catalog
 from .._validation import content_checks
 from .data import Dataset
 from .metrics import THRESHOLD, compute_metrics, scores_from_outputs
-from .models import StackedMLP, make_optimizer
+from .models import make_model, make_optimizer
 from .tasks import Competitor, Task
 
 __all__ = ["TrainConfig", "RunKey", "RunResult", "train_stack", "CONVERGENCE_RULE", "OVERFIT_RULE"]
@@ -42,6 +42,7 @@ class TrainConfig:
     batch_size: int = 64
     hidden: tuple[int, ...] = (32,)
     optimizer: str = "adam"
+    architecture: str = "mlp"  # "mlp" or "cnn" (image tasks)
     l1: float = 0.0
     l2: float = 0.0
     early_stopping: int | None = None  # patience in epochs on the validation primary metric
@@ -171,7 +172,8 @@ def train_stack(
     xva, yva = _stack(dss, "x_val"), _stack(dss, "y_val")
     xte, yte = _stack(dss, "x_test"), _stack(dss, "y_test")
     ttr = xtr if recon else ytr  # what the loss compares the output with
-    model = StackedMLP([r.seed for r in runs], ds0.num_features, competitor.hidden or config.hidden, units)
+    model = make_model(config.architecture, [r.seed for r in runs], ds0.num_features,
+                       competitor.hidden or config.hidden, units, ds0.meta.get("image_shape"))
 
     def scores(z: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         return loss_of.per_sample(z, x) if recon else scores_from_outputs(z, head, task.kind)
@@ -196,10 +198,11 @@ def train_stack(
     def penalty() -> torch.Tensor:
         total = torch.zeros(m)
         for w in model.weight_tensors():
+            flat = w.reshape(m, -1)
             if config.l1:
-                total = total + config.l1 * w.abs().sum(dim=(1, 2))
+                total = total + config.l1 * flat.abs().sum(dim=1)
             if config.l2:
-                total = total + config.l2 * (w * w).sum(dim=(1, 2))
+                total = total + config.l2 * (flat * flat).sum(dim=1)
         return total
 
     with content_checks(True):  # validate the real inputs once, then train without syncs

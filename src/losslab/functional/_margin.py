@@ -1,0 +1,167 @@
+"""Margin (SVM) losses on real scores: binary hinge, squared hinge, Crammer–Singer multiclass hinge.
+
+For torch's Weston–Watkins ``multi_margin_loss`` see
+:mod:`losslab.functional._torch_classification`.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from .._reduction import reduce_loss, upcast
+from .._validation import (
+    IGNORE_INDEX,
+    REDUCTION,
+    WEIGHT_PER_CLASS,
+    WEIGHT_PER_ELEMENT,
+    Param,
+    check_same_shape,
+    check_tensor,
+    check_values_in,
+    content_checks_enabled,
+    fail,
+    loss_function,
+)
+from ._common import class_inputs, class_weight, gather_class, reduce_class
+
+__all__ = ["hinge_loss", "squared_hinge_loss", "multiclass_hinge_loss"]
+
+MARGIN = Param("float", "the margin the correct score must exceed the others by", ge=0)
+
+
+def _signed_pair(
+    name: str, input: torch.Tensor, target: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Scores and labels in {-1, +1} (labels in {0, 1} are mapped 0 -> -1)."""
+    check_tensor(name, "input", input)
+    check_tensor(name, "target", target, floating=False)
+    check_same_shape(name, "input", input, "target", target)
+    check_values_in(name, "target", target, (-1, 0, 1), "labels in {-1, 1} or in {0, 1}")
+    if content_checks_enabled() and bool((target == 0).any()) and bool((target == -1).any()):
+        fail(name, "target", "labels in {-1, 1} or in {0, 1}, not a mix", "both 0 and -1")
+    x = upcast(input)
+    y = target.to(x.dtype)
+    return x, torch.where(y == 0, -torch.ones_like(y), y)
+
+
+def _hinge(name: str, input, target, margin, weight, reduction, power: int) -> torch.Tensor:
+    x, y = _signed_pair(name, input, target)
+    loss = torch.relu(margin - y * x)
+    if power == 2:
+        loss = loss * loss
+    if weight is not None:
+        loss = loss * weight.to(x.dtype)
+    return reduce_loss(loss, reduction, name=name)
+
+
+@loss_function(margin=MARGIN, weight=WEIGHT_PER_ELEMENT, reduction=REDUCTION)
+def hinge_loss(
+    input: torch.Tensor,
+    target: torch.Tensor,
+    *,
+    margin: float = 1.0,
+    weight: torch.Tensor | None = None,
+    reduction: str = "mean",
+) -> torch.Tensor:
+    r"""Binary hinge loss (the SVM loss) on real scores: :math:`\ell = w\,\max(0, m - y x)`.
+
+    Args:
+        input: real scores (a single unit, no activation), any shape.
+        target: labels in {-1, +1} or in {0, 1} (0 is read as -1), same shape; integer or
+            floating dtype. Other values raise ``ValueError``.
+        margin: :math:`m \ge 0`.
+        weight: optional per-element weight broadcast to ``input``.
+        reduction: ``"none"`` | ``"mean"`` | ``"sum"``.
+
+    The derivative at the hinge (:math:`y x = m`) is taken as 0.
+
+    Example:
+        >>> import torch, losslab.functional as LF
+        >>> LF.hinge_loss(torch.tensor([0.5, 2.0, -1.0]), torch.tensor([1, 1, 1]))
+        tensor(0.8333)
+
+    References:
+        Cortes & Vapnik, "Support-Vector Networks", Machine Learning 1995.
+    """
+    return _hinge("hinge_loss", input, target, margin, weight, reduction, power=1)
+
+
+@loss_function(margin=MARGIN, weight=WEIGHT_PER_ELEMENT, reduction=REDUCTION)
+def squared_hinge_loss(
+    input: torch.Tensor,
+    target: torch.Tensor,
+    *,
+    margin: float = 1.0,
+    weight: torch.Tensor | None = None,
+    reduction: str = "mean",
+) -> torch.Tensor:
+    r"""Squared binary hinge loss: :math:`\ell = w\,\max(0, m - y x)^2` (differentiable).
+
+    Args:
+        input: real scores (a single unit, no activation), any shape.
+        target: labels in {-1, +1} or in {0, 1} (0 is read as -1), same shape.
+        margin: :math:`m \ge 0`.
+        weight: optional per-element weight broadcast to ``input``.
+        reduction: ``"none"`` | ``"mean"`` | ``"sum"``.
+
+    Example:
+        >>> import torch, losslab.functional as LF
+        >>> LF.squared_hinge_loss(torch.tensor([0.5, 2.0, -1.0]), torch.tensor([1, 1, 0]))
+        tensor(0.0833)
+
+    References:
+        Cortes & Vapnik, "Support-Vector Networks", Machine Learning 1995 (the squared slack
+        "L2-SVM" variant).
+    """
+    return _hinge("squared_hinge_loss", input, target, margin, weight, reduction, power=2)
+
+
+@loss_function(
+    margin=MARGIN, weight=WEIGHT_PER_CLASS, ignore_index=IGNORE_INDEX, reduction=REDUCTION
+)
+def multiclass_hinge_loss(
+    input: torch.Tensor,
+    target: torch.Tensor,
+    *,
+    margin: float = 1.0,
+    weight: torch.Tensor | None = None,
+    ignore_index: int = -100,
+    reduction: str = "mean",
+) -> torch.Tensor:
+    r"""Crammer–Singer multiclass hinge loss.
+
+    .. math::
+        \ell_i = w_{y_i} \max\bigl(0,\ m + \max_{j \ne y_i} x_{ij} - x_{i y_i}\bigr)
+
+    Only the strongest wrong class is penalised. This is **not** ``torch.nn.functional.
+    multi_margin_loss``, which implements the Weston–Watkins loss (the *sum* over all wrong
+    classes of :math:`\max(0, m + x_j - x_y)`, divided by C).
+
+    Args:
+        input: real scores, shape (N, C) or (N, C, d1, ...).
+        target: class indices, shape (N,) or (N, d1, ...).
+        margin: :math:`m \ge 0`.
+        weight: optional per-class weight (C,); ``"mean"`` divides by :math:`\sum_i w_{y_i}`
+            over non-ignored targets.
+        ignore_index: target value whose elements are skipped.
+        reduction: ``"none"`` | ``"mean"`` | ``"sum"``.
+
+    Example:
+        >>> import torch, losslab.functional as LF
+        >>> LF.multiclass_hinge_loss(torch.tensor([[2.0, 1.5, 0.0]]), torch.tensor([0]))
+        tensor(0.5000)
+
+    References:
+        Crammer & Singer, "On the Algorithmic Implementation of Multiclass Kernel-based Vector
+        Machines", JMLR 2001.
+    """
+    name = "multiclass_hinge_loss"
+    x, safe, valid, c = class_inputs(name, input, target, ignore_index, arg="input")
+    w_y = class_weight(name, weight, c, x, safe)
+    onehot = torch.zeros_like(x, dtype=torch.bool).scatter_(1, safe.unsqueeze(1), True)
+    if c > 1:
+        best_other = x.masked_fill(onehot, float("-inf")).amax(dim=1)
+        loss = torch.relu(margin + best_other - gather_class(x, safe))
+    else:  # a single class has no competitor
+        loss = gather_class(x, safe) * 0.0
+    return reduce_class(name, loss, valid, w_y, reduction)

@@ -1,0 +1,207 @@
+"""Figures of a task report as inline SVG text (matplotlib, Agg backend, deterministic).
+
+Figures are plain :class:`~matplotlib.figure.Figure` objects, never pyplot: no window, no display,
+no global backend switch and no figure left open in a caller's session. Every function takes a :class:`~losslab.report.tables.TaskReport` and returns ``<svg ...>...</svg>``
+without the XML header, ready to be inlined in HTML or written to a ``.svg`` file. Output is
+byte-for-byte reproducible: fixed ``svg.hashsalt``, no date or creator metadata, text drawn as
+paths (no font files needed by the viewer), and every ``id`` prefixed so that several figures can
+share one HTML document. ``$`` in labels is escaped, so user text is never read as mathtext.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import re
+from collections.abc import Sequence
+
+import matplotlib
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+
+from .tables import Band, Cell, TaskReport, fmt_lr
+
+__all__ = ["curves_svg", "metric_svg", "val_metric_svg", "lr_svg", "task_figures", "PALETTE"]
+
+#: Okabe–Ito colours (distinguishable with the common colour-vision deficiencies)
+PALETTE = ("#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442", "#000000")
+TRAIN, VAL = "#0072B2", "#D55E00"
+
+_STYLE = {
+    "svg.fonttype": "path",
+    "font.family": "DejaVu Sans",
+    "font.size": 9,
+    "axes.titlesize": 9,
+    "axes.labelsize": 9,
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+    "axes.grid": True,
+    "grid.color": "#e5e5e5",
+    "grid.linewidth": 0.6,
+    "legend.frameon": False,
+    "figure.dpi": 72,
+}
+
+
+def _text(s: str) -> str:
+    """User text for matplotlib: '$' escaped so it is never parsed as mathtext."""
+    return s.replace("$", r"\$")
+
+
+def _colour(i: int) -> str:
+    return PALETTE[i % len(PALETTE)]
+
+
+def _slug(key: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", key.lower()).strip("-") or "fig"
+
+
+def _prefix_ids(svg: str, prefix: str) -> str:
+    svg = re.sub(r'\bid="([^"]+)"', lambda m: f'id="{prefix}{m.group(1)}"', svg)
+    svg = re.sub(r'href="#([^"]+)"', lambda m: f'href="#{prefix}{m.group(1)}"', svg)
+    return re.sub(r"url\(#([^)]+)\)", lambda m: f"url(#{prefix}{m.group(1)})", svg)
+
+
+def _to_svg(fig: Figure, key: str) -> str:
+    """Render ``fig``; ``key`` (e.g. "task:curves") makes the ids unique and stable."""
+    buf = io.StringIO()
+    with matplotlib.rc_context({"svg.hashsalt": f"losslab:{key}"}):
+        fig.savefig(buf, format="svg", bbox_inches="tight",
+                    metadata={"Date": None, "Creator": None, "Format": None, "Type": None})
+    text = buf.getvalue()
+    text = text[text.index("<svg"):]
+    return _prefix_ids(text, f"{_slug(key)}-").strip() + "\n"
+
+
+def _draw_band(ax: Axes, band: Band, colour: str, style: str, label: str,
+               alpha: float = 0.18) -> None:
+    if band.empty:
+        return
+    ax.fill_between(band.epochs, band.low, band.high, color=colour, alpha=alpha, linewidth=0)
+    ax.plot(band.epochs, band.mean, color=colour, linestyle=style, linewidth=1.6, label=label)
+
+
+def _grid(n: int) -> tuple[int, int]:
+    """Rows and columns for n panels: at most 3 columns, 2 x 2 for four."""
+    cols = 2 if n == 4 else max(1, min(3, n))
+    return math.ceil(n / cols), cols
+
+
+def curves_svg(task: TaskReport) -> str:
+    """Training (solid) and validation (dashed) loss per epoch: one panel per competitor.
+
+    The line is the mean over seeds, the band spans the seeds' minimum to maximum. Each panel has
+    its own y-axis: losses of different competitors are on different scales.
+    """
+    curves = task.curves or []
+    rows, cols = _grid(max(len(curves), 1))
+    with matplotlib.rc_context(_STYLE):
+        width = 3.3 if cols == 3 else 4.2
+        fig = Figure(figsize=(width * cols, 2.5 * rows))
+        axes = fig.subplots(rows, cols, squeeze=False)
+        for ax in axes.flat[len(curves):]:
+            ax.set_visible(False)
+        for ax, c in zip(axes.flat, curves, strict=False):
+            _draw_band(ax, c.train_loss, TRAIN, "-", "train loss")
+            _draw_band(ax, c.val_loss, VAL, "--", "validation loss")
+            ax.set_title(_text(f"{c.label}  (lr {fmt_lr(c.lr)})"), loc="left", fontweight="bold")
+            ax.set_xlabel("epoch")
+        handles, labels = axes.flat[0].get_legend_handles_labels()
+        if handles:
+            fig.legend(handles, labels, loc="lower center", ncol=2, bbox_to_anchor=(0.5, 1.0))
+        fig.tight_layout()
+        return _to_svg(fig, f"{task.name}:curves")
+
+
+def val_metric_svg(task: TaskReport) -> str:
+    """Validation primary metric per epoch, all competitors on one axis (mean, min–max band)."""
+    with matplotlib.rc_context(_STYLE):
+        fig = Figure(figsize=(7.6, 3.2))
+        ax = fig.subplots()
+        for i, c in enumerate(task.curves):
+            _draw_band(ax, c.val_metric, _colour(i), "-", c.label, alpha=0.08)
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(_text(f"validation {task.primary_label}"))
+        _legend_right(ax)
+        fig.tight_layout()
+        return _to_svg(fig, f"{task.name}:val-metric")
+
+
+def _legend_right(ax: Axes) -> None:
+    handles, labels = ax.get_legend_handles_labels()
+    if handles:
+        ax.legend(handles, [_text(s) for s in labels], loc="upper left", bbox_to_anchor=(1.01, 1.0))
+
+
+def metric_svg(task: TaskReport) -> str:
+    """Test primary metric per competitor: each seed (dots), mean and 95% CI (bar with whiskers)."""
+    rows = task.main
+    with matplotlib.rc_context(_STYLE):
+        fig = Figure(figsize=(6.4, 0.45 * len(rows) + 0.9))
+        ax = fig.subplots()
+        for y, row in enumerate(rows):
+            _draw_interval(ax, y, row.cells.get(task.primary), row.is_best)
+        ax.set_yticks(range(len(rows)), [_text(r.label) for r in rows])
+        ax.set_ylim(len(rows) - 0.5, -0.5)
+        ax.set_xlabel(_text(f"test {task.primary_label} ({task.direction})"))
+        ax.grid(axis="y", visible=False)
+        fig.tight_layout()
+        return _to_svg(fig, f"{task.name}:metric")
+
+
+def _draw_interval(ax: Axes, y: int, cell: Cell | None, best: bool) -> None:
+    if cell is None or cell.summary.n == 0:
+        return
+    colour = VAL if best else TRAIN
+    s = cell.summary
+    ax.scatter(cell.values, [y] * len(cell.values), s=12, color="#999999", zorder=2)
+    if s.n > 1 and math.isfinite(s.half_width):
+        ax.errorbar([s.mean], [y], xerr=[[s.half_width], [s.half_width]], fmt="none",
+                    ecolor=colour, elinewidth=1.4, capsize=4, zorder=3)
+    ax.plot([s.mean], [y], marker="D", markersize=6, color=colour, zorder=4)
+
+
+def lr_svg(task: TaskReport) -> str | None:
+    """Test primary metric against learning rate (mean and 95% CI), or None for a single lr."""
+    if task.by_lr is None:
+        return None
+    with matplotlib.rc_context(_STYLE):
+        fig = Figure(figsize=(6.4, 3.0))
+        ax = fig.subplots()
+        rows = task.by_lr.rows
+        for i, row in enumerate(rows):
+            dodge = 10 ** (0.012 * (i - (len(rows) - 1) / 2))  # side by side, not on top
+            _draw_lr_line(ax, task.by_lr.lrs, row.cells, _colour(i), row.label, dodge)
+        ax.set_xscale("log")
+        ax.set_xticks(task.by_lr.lrs, [fmt_lr(lr) for lr in task.by_lr.lrs])
+        ax.minorticks_off()
+        ax.set_xlabel("learning rate")
+        ax.set_ylabel(_text(f"test {task.primary_label}"))
+        _legend_right(ax)
+        fig.tight_layout()
+        return _to_svg(fig, f"{task.name}:lr")
+
+
+def _draw_lr_line(ax: Axes, lrs: Sequence[float], cells: dict[float, Cell], colour: str,
+                  label: str, dodge: float) -> None:
+    xs = [lr for lr in lrs if lr in cells and cells[lr].summary.n > 0]
+    means = [cells[lr].summary.mean for lr in xs]
+    errs = [cells[lr].summary.half_width if cells[lr].summary.n > 1 else 0.0 for lr in xs]
+    errs = [e if math.isfinite(e) else 0.0 for e in errs]
+    if xs:
+        ax.errorbar([x * dodge for x in xs], means, yerr=errs, color=colour, marker="o", markersize=4, capsize=3,
+                    linewidth=1.4, label=label)
+    gone = [lr for lr in lrs if lr in cells and cells[lr].summary.n == 0 and cells[lr].diverged]
+    for lr in gone:  # every run diverged at this lr: mark it on the axis
+        ax.plot([lr], [0], transform=ax.get_xaxis_transform(), marker="x", color=colour,
+                markersize=7, clip_on=False)
+
+
+def task_figures(task: TaskReport) -> dict[str, str]:
+    """Every figure of a task: name -> SVG text (``lr`` only when several lrs were swept)."""
+    figs = {"metric": metric_svg(task), "curves": curves_svg(task),
+            "val_metric": val_metric_svg(task)}
+    lr = lr_svg(task)
+    if lr is not None:
+        figs["lr"] = lr
+    return figs

@@ -1,0 +1,315 @@
+"""Writing a study's report: markdown, a self-contained HTML page, SVG figures and two CSV files.
+
+:func:`write_report` reads ONLY the store. The HTML page needs nothing but itself: CSS and SVG are
+inline, there is no script and no external resource, so it opens the same from ``file://``, a mail
+attachment or an air-gapped machine. Every user-supplied string (task names and descriptions,
+competitor labels, loss names, file names) is escaped by jinja2's autoescaping in HTML and by
+:func:`md_escape` in markdown.
+"""
+
+from __future__ import annotations
+
+import csv
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from jinja2 import Environment, PackageLoader, StrictUndefined
+from markupsafe import Markup
+
+from ..lab.store import DIAGNOSTICS, Store
+from .plots import task_figures
+from .tables import (
+    Cell,
+    LrTable,
+    RateRow,
+    StudyReport,
+    TaskReport,
+    build_report,
+    digits_for,
+    fmt_lr,
+    metric_label,
+)
+from .terminal import print_summary
+
+__all__ = [
+    "write_report",
+    "render_markdown",
+    "render_html",
+    "write_results_csv",
+    "write_curves_csv",
+    "md_escape",
+    "print_summary",
+    "HOW_TO_READ",
+]
+
+RESULTS_FIXED = ("run_id", "task", "competitor", "loss", "seed", "lr", "status")
+CURVES_COLUMNS = ("run_id", "task", "competitor", "seed", "lr", "split", "epoch", "metric", "value")
+
+HOW_TO_READ = (
+    "Each cell is the mean over seeds ± the half-width of the two-sided 95% t confidence "
+    "interval; with few seeds the intervals are wide.",
+    "Verdicts compare each competitor with the task's best one (best mean test primary metric) "
+    "by a two-sided paired t-test across seeds (runs matched by seed), α = 0.05, with no "
+    "correction for multiple comparisons. \"Not distinguishable\" means this study cannot tell "
+    "them apart, not that they are equal.",
+    "Diverged runs (non-finite loss, gradient or weights) have no test metrics: they are "
+    "counted, never averaged in.",
+    "Every number comes from the store: results.csv has one row per run and curves.csv every "
+    "per-epoch value; in the HTML page, hovering a cell shows the run ids it was computed from.",
+)
+
+GAP_NOTE = ("generalization gap = final validation loss − final training loss, in each loss's own "
+            "units (not comparable across losses of different scales)")
+GRAD_NOTE = ("grad-norm median = median over runs of each run's median per-epoch gradient norm; "
+             "max = the largest seen in any run")
+
+
+# -- files --------------------------------------------------------------------------------------
+def write_report(store: Store, out_dir: str | Path, *, select_on: str = "val") -> dict[str, Path]:
+    """Write report.md, report.html, results.csv, curves.csv and plots/*.svg into ``out_dir``.
+
+    Returns the paths by name: ``markdown``, ``html``, ``results``, ``curves``, ``plots`` (folder).
+    """
+    out = Path(out_dir)
+    plots = out / "plots"
+    plots.mkdir(parents=True, exist_ok=True)
+    report = build_report(store, select_on=select_on)
+    figures = [task_figures(t) for t in report.tasks]
+    files = _write_figures(report.tasks, figures, plots)
+    paths = {"markdown": out / "report.md", "html": out / "report.html",
+             "results": out / "results.csv", "curves": out / "curves.csv", "plots": plots}
+    paths["markdown"].write_text(render_markdown(report, files), encoding="utf-8")
+    paths["html"].write_text(render_html(report, figures), encoding="utf-8")
+    write_results_csv(store, paths["results"])
+    write_curves_csv(store, paths["curves"])
+    return paths
+
+
+def _slug(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9]+", "-", name).strip("-").lower() or "task"
+
+
+def _write_figures(tasks: Sequence[TaskReport], figures: Sequence[dict[str, str]],
+                   folder: Path) -> list[dict[str, str]]:
+    """Write each SVG; returns, per task, figure name -> path relative to the report."""
+    out = []
+    for i, (task, figs) in enumerate(zip(tasks, figures, strict=True), start=1):
+        rel = {}
+        for kind, svg in figs.items():
+            name = f"{i:02d}-{_slug(task.name)}-{kind}.svg"
+            (folder / name).write_text(svg, encoding="utf-8")
+            rel[kind] = f"{folder.name}/{name}"
+        out.append(rel)
+    return out
+
+
+def _metric_columns(store: Store, finals: Sequence[dict]) -> list[str]:
+    names: list[str] = []
+    for info in (store.meta("task_info", {}) or {}).values():
+        names += [m for m in info.get("metrics", []) if m not in names]
+    names += [r["name"] for r in finals if r["split"] == "test" and r["name"] not in names]
+    names = list(dict.fromkeys(names))
+    present = {r["name"] for r in finals}
+    diag = [d for d in DIAGNOSTICS if d in present]
+    diag += sorted({r["name"] for r in finals if r["split"] == "diag"} - set(diag))
+    return [n for n in names if n in present] + diag
+
+
+def write_results_csv(store: Store, path: str | Path) -> Path:
+    """One row per run: its identity and status, then each test metric and diagnostic."""
+    finals = store.final_metrics()
+    columns = _metric_columns(store, finals)
+    values: dict[int, dict[str, object]] = {}
+    for r in finals:
+        values.setdefault(r["run_id"], {})[r["name"]] = r["value"]
+    with open(path, "w", newline="", encoding="utf-8") as fh:
+        w = csv.writer(fh)
+        w.writerow([*RESULTS_FIXED, *columns])
+        for run in store.runs():
+            v = values.get(run["run_id"], {})
+            w.writerow([*(run[k] for k in RESULTS_FIXED), *(_csv_value(v.get(c)) for c in columns)])
+    return Path(path)
+
+
+def write_curves_csv(store: Store, path: str | Path) -> Path:
+    """Every per-epoch value in long format (one row per run, split, epoch and metric)."""
+    with open(path, "w", newline="", encoding="utf-8") as fh:
+        w = csv.writer(fh)
+        w.writerow(CURVES_COLUMNS)
+        for r in store.curves():
+            w.writerow([r["run_id"], r["task"], r["competitor"], r["seed"], r["lr"], r["split"],
+                        r["epoch"], r["name"], _csv_value(r["value"])])
+    return Path(path)
+
+
+def _csv_value(v: object) -> object:
+    return "" if v is None else v
+
+
+# -- shared by markdown and HTML ----------------------------------------------------------------
+@dataclass(frozen=True)
+class _Digits:
+    """Decimals per column, so that the numbers of a column line up."""
+
+    main: dict[str, int]
+    lr: int
+    gap: int
+
+
+def _lr_digits(table: LrTable | None) -> int:
+    return digits_for(c for r in table.rows for c in r.cells.values()) if table else 3
+
+
+def _digits(t: TaskReport) -> _Digits:
+    return _Digits({m: digits_for(r.cells.get(m) for r in t.main) for m in t.metrics},
+                   _lr_digits(t.by_lr), digits_for(r.gap for r in t.convergence))
+
+
+# -- markdown -----------------------------------------------------------------------------------
+_MD_SPECIAL = re.compile(r"([\\`*_\[\]#|~])")
+
+
+def md_escape(text: object) -> str:
+    """User text safe inside a markdown table cell: punctuation escaped, no raw HTML, one line."""
+    s = _MD_SPECIAL.sub(r"\\\1", " ".join(str(text).split()))
+    return s.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _md_table(header: Sequence[str], rows: Iterable[Sequence[str]], right: set[int]) -> list[str]:
+    align = ["---:" if i in right else "---" for i in range(len(header))]
+    lines = ["| " + " | ".join(header) + " |", "| " + " | ".join(align) + " |"]
+    lines += ["| " + " | ".join(r) + " |" for r in rows]
+    return lines + [""]
+
+
+def _md_cell(cell: Cell | None, digits: int, *, bold: bool = False, mark: bool = False) -> str:
+    text = "–" if cell is None else cell.text(digits, mark_diverged=mark)
+    return f"**{text}**" if bold and cell is not None and cell.summary.n else text
+
+
+def _md_main(t: TaskReport) -> list[str]:
+    swept = len(t.lrs) > 1
+    digits = _digits(t).main
+    header = ["loss", "function", *(["lr"] if swept else []),
+              *(md_escape(metric_label(m)) for m in t.metrics), "runs", "diverged",
+              f"{md_escape(t.primary_label)} vs best"]
+    rows = []
+    for r in t.main:
+        label = f"**{md_escape(r.label)}**" if r.is_best else md_escape(r.label)
+        rows.append([label, _md_code(r.loss), *([fmt_lr(r.lr)] if swept else []),
+                     *(_md_cell(r.cells.get(m), digits[m], bold=r.is_best and m == t.primary)
+                       for m in t.metrics),
+                     str(r.runs), _diverged_text(r.diverged, r.diverged_other_lrs), r.verdict])
+    n_metrics = len(t.metrics) + (1 if swept else 0)
+    return _md_table(header, rows, set(range(2, 2 + n_metrics + 2)))
+
+
+def _md_code(text: str) -> str:
+    return f"`{text}`" if "`" not in text and "\n" not in text and "|" not in text else md_escape(text)
+
+
+def _diverged_text(here: int, elsewhere: int) -> str:
+    return f"{here} (+{elsewhere} at other lrs)" if elsewhere else str(here)
+
+
+def _md_lr(table: LrTable) -> list[str]:
+    digits = _lr_digits(table)
+    header = ["loss", *(f"lr {fmt_lr(lr)}" for lr in table.lrs)]
+    rows = [[md_escape(r.label),
+             *(_md_cell(r.cells.get(lr), digits, bold=lr == r.chosen, mark=True) for lr in table.lrs)]
+            for r in table.rows]
+    return _md_table(header, rows, set(range(1, len(header))))
+
+
+def _md_convergence(t: TaskReport) -> list[str]:
+    header = ["loss", "lr", "epochs to converge", "overfitting", "generalization gap",
+              "grad-norm median", "grad-norm max"]
+    gd = _digits(t).gap
+    rows = [[md_escape(r.label), fmt_lr(r.lr), r.epochs.text(1), r.overfit_text, r.gap.text(gd),
+             _num(r.grad_norm_median), _num(r.grad_norm_max)] for r in t.convergence]
+    return _md_table(header, rows, {1, 2, 3, 4, 5, 6})
+
+
+def _num(x: float) -> str:
+    return "n/a" if x != x else f"{x:.3g}"
+
+
+def _md_rates(rates: Sequence[RateRow], tpr_metric: str) -> list[str]:
+    header = ["loss", f"TPR ({md_escape(tpr_metric)})", "FPR"]
+    rows = [[md_escape(r.label), r.tpr.text(3),
+             r.fpr.text(3) if r.fpr is not None else "not recorded"] for r in rates]
+    return _md_table(header, rows, {1, 2})
+
+
+def _md_task(t: TaskReport, figs: dict[str, str]) -> list[str]:
+    lines = [f"## {md_escape(t.name)} ({md_escape(t.kind)})", "", md_escape(t.description), ""]
+    if t.notes:
+        lines += [md_escape(t.notes), ""]
+    lines += [f"- primary metric: {md_escape(t.primary_label)} ({t.direction}); "
+              f"{t.seeds} seeds; {t.epochs if t.epochs is not None else '?'} epochs",
+              f"- {md_escape(t.selection_rule)}", ""]
+    lines += ["### Loss × metrics (test set)", "", *_md_main(t)]
+    lines += [f"![test {md_escape(t.primary_label)} per loss]({figs['metric']})", ""]
+    if t.by_lr is not None:
+        lines += [f"### Loss × learning rate (test {md_escape(t.primary_label)})", "",
+                  "Bold: the learning rate used in the other tables.", "", *_md_lr(t.by_lr)]
+        lines += [f"![test {md_escape(t.primary_label)} per learning rate]({figs['lr']})", ""]
+    lines += ["### Convergence and overfitting", "", *_md_convergence(t)]
+    lines += [f"- {md_escape(s)}" for s in (t.convergence_rule, t.overfit_rule, GAP_NOTE, GRAD_NOTE)]
+    lines += [""]
+    if t.rates is not None:
+        lines += ["### True- and false-positive rates (test set)", "",
+                  *_md_rates(t.rates, t.tpr_metric or "recall")]
+    lines += ["### Training curves", "",
+              "Mean over seeds; the band spans the seeds' minimum to maximum.", "",
+              f"![training and validation loss]({figs['curves']})", "",
+              f"![validation {md_escape(t.primary_label)}]({figs['val_metric']})", ""]
+    return lines
+
+
+def _study_line(report: StudyReport) -> str:
+    cfg = report.config
+    parts = [f"store {md_escape(Path(report.source).name)}"]
+    if report.created:
+        parts.append(f"created {md_escape(report.created)}")
+    if report.version:
+        parts.append(f"losslab {md_escape(report.version)}")
+    parts.append(f"{report.runs} runs ({report.diverged} diverged)")
+    if cfg:
+        parts.append(f"optimizer {md_escape(cfg.get('optimizer', '?'))}")
+        parts.append("learning rates " + ", ".join(fmt_lr(float(x)) for x in cfg.get("lrs", [])))
+    return " · ".join(parts)
+
+
+def render_markdown(report: StudyReport, figures: Sequence[dict[str, str]]) -> str:
+    """The report as markdown; ``figures`` gives, per task, figure name -> relative image path."""
+    lines = ["# losslab study report", "", _study_line(report), "", "How to read:", ""]
+    lines += [f"- {s}" for s in HOW_TO_READ] + [""]
+    for t, figs in zip(report.tasks, figures, strict=True):
+        lines += _md_task(t, figs)
+    if report.skipped:
+        lines += ["## Skipped tasks", "",
+                  *_md_table(["task", "reason"],
+                             [[md_escape(s.name), md_escape(s.reason)] for s in report.skipped], set())]
+    return "\n".join(lines).rstrip() + "\n"
+
+
+# -- HTML ---------------------------------------------------------------------------------------
+def _environment() -> Environment:
+    env = Environment(loader=PackageLoader("losslab.report", "templates"), autoescape=True,
+                      undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True,
+                      keep_trailing_newline=True)
+    env.globals.update(fmt_lr=fmt_lr, metric_label=metric_label,
+                       diverged_text=_diverged_text, num=_num, how_to_read=HOW_TO_READ,
+                       gap_note=GAP_NOTE, grad_note=GRAD_NOTE)
+    return env
+
+
+def render_html(report: StudyReport, figures: Sequence[dict[str, str]]) -> str:
+    """The self-contained HTML page; ``figures`` gives, per task, figure name -> SVG text."""
+    trusted = [{k: Markup(v) for k, v in figs.items()} for figs in figures]  # matplotlib output
+    template = _environment().get_template("report.html.j2")
+    tasks = [(t, figs, _digits(t)) for t, figs in zip(report.tasks, trusted, strict=True)]
+    return template.render(report=report, tasks=tasks, source_name=Path(report.source).name)

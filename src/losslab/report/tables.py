@@ -1,0 +1,568 @@
+"""The tables of a study, built only from its store.
+
+:func:`build_report` reads a :class:`~losslab.lab.store.Store` and returns a :class:`StudyReport`:
+plain dataclasses holding every number the markdown, HTML and terminal views show, each number
+with the run ids it was computed from, so any cell can be traced back to rows of the store.
+
+Rules (stated in every rendered report):
+
+* a cell is the mean over seeds with the half-width of the two-sided 95% t interval
+  (:func:`losslab.lab.stats.summarize`); diverged runs have no test metrics and are counted apart;
+* when several learning rates were swept, each competitor is reported at ONE learning rate: the
+  one with the fewest diverged runs, then the best mean *validation* primary metric of the
+  evaluated model (so the test numbers are not chosen on the test set);
+* the task's best competitor is the one with the best mean test primary metric; every other
+  competitor is compared with it by a two-sided paired t-test over seeds (pairs matched by seed).
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..lab.metrics import METRIC_LABELS
+from ..lab.stats import Summary, paired_p_value, summarize, verdict
+from ..lab.store import DIAGNOSTICS, Store
+
+__all__ = [
+    "BINARY_KINDS",
+    "Band",
+    "Cell",
+    "CompetitorCurves",
+    "ConvergenceRow",
+    "LrRow",
+    "LrTable",
+    "MainRow",
+    "RateRow",
+    "RunRecord",
+    "SkippedTask",
+    "StudyReport",
+    "TaskReport",
+    "build_report",
+    "digits_for",
+    "fmt_lr",
+    "metric_label",
+]
+
+#: task kinds that get a TPR/FPR table
+BINARY_KINDS = ("binary", "imbalanced", "anomaly")
+#: metrics read as the true-positive rate, in order of preference
+TPR_METRICS = ("tpr", "recall", "minority_recall")
+#: used only when a store has no task info: metrics where lower is better
+_LOWER_IS_BETTER = ("rmse", "mae", "mse", "fpr", "loss")
+
+
+def metric_label(name: str) -> str:
+    """Display label of a metric (``recall`` -> ``recall (TPR)``); unknown names unchanged."""
+    return METRIC_LABELS.get(name, name)
+
+
+def fmt_lr(lr: float | None) -> str:
+    return "–" if lr is None else f"{lr:g}"
+
+
+def digits_for(cells: Iterable[Cell | None]) -> int:
+    """Decimals for one column: 3, or fewer when its means reach 10 or 100."""
+    means = [abs(c.summary.mean) for c in cells if c is not None and c.summary.n > 0]
+    top = max(means, default=0.0)
+    return 1 if top >= 100 else 2 if top >= 10 else 3
+
+
+# -- the records read from the store ------------------------------------------------------------
+@dataclass(frozen=True)
+class RunRecord:
+    """One row of ``runs`` with its final values (test metrics and diagnostics, NaN when NULL)."""
+
+    run_id: int
+    task: str
+    competitor: str
+    loss: str
+    seed: int
+    lr: float
+    status: str
+    epochs_run: int
+    best_epoch: int
+    final: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def diverged(self) -> bool:
+        return self.status == "diverged"
+
+
+# -- cells and rows -----------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Cell:
+    """Mean ± 95% CI over the runs in ``run_ids``; ``diverged_ids`` were excluded (no value)."""
+
+    summary: Summary
+    run_ids: tuple[int, ...] = ()
+    diverged_ids: tuple[int, ...] = ()
+    missing_ids: tuple[int, ...] = ()  # finished runs without a finite value
+    values: tuple[float, ...] = ()  # the value of each run in ``run_ids``, in the same order
+
+    @property
+    def runs(self) -> int:
+        return len(self.run_ids) + len(self.diverged_ids) + len(self.missing_ids)
+
+    @property
+    def diverged(self) -> int:
+        return len(self.diverged_ids)
+
+    def text(self, digits: int = 3, *, mark_diverged: bool = False) -> str:
+        if self.summary.n == 0 and self.diverged:
+            return f"diverged ({self.diverged} of {self.runs})"
+        base = self.summary.text(digits)
+        if mark_diverged and self.diverged:
+            return f"{base} ({self.diverged} of {self.runs} diverged)"
+        return base
+
+    def source(self) -> str:
+        """Which runs the cell comes from, for a tooltip or a footnote."""
+        used = ", ".join(map(str, self.run_ids)) or "none"
+        out = f"runs {used}"
+        if self.diverged_ids:
+            out += f"; diverged (excluded): {', '.join(map(str, self.diverged_ids))}"
+        if self.missing_ids:
+            out += f"; no value: {', '.join(map(str, self.missing_ids))}"
+        return out
+
+
+@dataclass(frozen=True)
+class MainRow:
+    """One competitor in the "loss × metrics" table, at its chosen learning rate."""
+
+    label: str
+    loss: str
+    note: str
+    lr: float | None
+    cells: dict[str, Cell]
+    runs: int
+    diverged: int
+    diverged_other_lrs: int
+    is_best: bool
+    p_value: float
+    verdict: str
+    run_ids: tuple[int, ...]
+
+    @property
+    def verdict_kind(self) -> str:
+        """"best", "better", "worse", "same" (not distinguishable) or "na" (no test possible)."""
+        if self.is_best:
+            return "best"
+        for kind in ("better", "worse"):
+            if self.verdict.startswith(kind):
+                return kind
+        return "same" if self.verdict.startswith("not distinguishable") else "na"
+
+
+@dataclass(frozen=True)
+class LrRow:
+    label: str
+    loss: str
+    cells: dict[float, Cell]  # test primary metric per learning rate
+    selection: dict[float, Cell]  # the score the learning rate was chosen on
+    chosen: float | None
+
+
+@dataclass(frozen=True)
+class LrTable:
+    lrs: tuple[float, ...]
+    rows: list[LrRow]
+
+    @property
+    def any_all_diverged(self) -> bool:
+        """Whether some (competitor, lr) has no finished run at all."""
+        return any(c.summary.n == 0 and c.diverged for r in self.rows for c in r.cells.values())
+
+
+@dataclass(frozen=True)
+class ConvergenceRow:
+    label: str
+    loss: str
+    lr: float | None
+    epochs: Cell
+    overfit: int
+    overfit_of: int
+    gap: Cell
+    grad_norm_median: float  # median over runs of each run's median gradient norm
+    grad_norm_max: float  # largest gradient norm seen in any run
+    run_ids: tuple[int, ...]
+
+    @property
+    def overfit_text(self) -> str:
+        return f"{self.overfit} of {self.overfit_of} runs"
+
+
+@dataclass(frozen=True)
+class RateRow:
+    label: str
+    loss: str
+    lr: float | None
+    tpr: Cell
+    fpr: Cell | None  # None: the study did not record the false-positive rate
+
+
+@dataclass(frozen=True)
+class Band:
+    """Per-epoch mean and min–max over seeds (``n`` seeds with a finite value that epoch)."""
+
+    epochs: tuple[int, ...]
+    mean: tuple[float, ...]
+    low: tuple[float, ...]
+    high: tuple[float, ...]
+    n: tuple[int, ...]
+
+    @property
+    def empty(self) -> bool:
+        return not any(self.n)
+
+
+@dataclass(frozen=True)
+class CompetitorCurves:
+    label: str
+    lr: float | None
+    run_ids: tuple[int, ...]
+    train_loss: Band
+    val_loss: Band
+    val_metric: Band
+
+
+@dataclass(frozen=True)
+class SkippedTask:
+    name: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class TaskReport:
+    name: str
+    kind: str
+    description: str
+    notes: str
+    primary: str
+    higher_is_better: bool
+    metrics: tuple[str, ...]
+    epochs: int | None
+    seeds: int
+    lrs: tuple[float, ...]
+    convergence_rule: str
+    overfit_rule: str
+    selection_rule: str
+    best: str | None
+    main: list[MainRow]
+    by_lr: LrTable | None
+    convergence: list[ConvergenceRow]
+    rates: list[RateRow] | None
+    tpr_metric: str | None
+    curves: list[CompetitorCurves]
+
+    @property
+    def primary_label(self) -> str:
+        return metric_label(self.primary)
+
+    @property
+    def direction(self) -> str:
+        return "higher is better" if self.higher_is_better else "lower is better"
+
+
+@dataclass(frozen=True)
+class StudyReport:
+    source: str
+    created: str | None
+    version: str | None
+    config: dict[str, Any]
+    tasks: list[TaskReport]
+    skipped: list[SkippedTask]
+    runs: int
+    diverged: int
+
+
+# -- reading the store --------------------------------------------------------------------------
+def _float(v: Any) -> float:
+    return math.nan if v is None else float(v)
+
+
+def _read_runs(store: Store) -> list[RunRecord]:
+    finals: dict[int, dict[str, float]] = defaultdict(dict)
+    for row in store.final_metrics():
+        finals[row["run_id"]][row["name"]] = _float(row["value"])
+    return [
+        RunRecord(r["run_id"], r["task"], r["competitor"], r["loss"], int(r["seed"]), float(r["lr"]),
+                  r["status"], int(r["epochs_run"]), int(r["best_epoch"]), finals.get(r["run_id"], {}))
+        for r in store.runs()
+    ]
+
+
+def _read_curves(store: Store) -> dict[int, dict[str, dict[int, float]]]:
+    """run_id -> "split_metric" (e.g. ``val_loss``) -> epoch -> value."""
+    out: dict[int, dict[str, dict[int, float]]] = defaultdict(lambda: defaultdict(dict))
+    for row in store.curves():
+        out[row["run_id"]][f"{row['split']}_{row['name']}"][int(row["epoch"])] = _float(row["value"])
+    return out
+
+
+def _task_order(store: Store, runs: Sequence[RunRecord]) -> list[str]:
+    order = list(store.meta("tasks", []) or [])
+    for r in runs:
+        if r.task not in order:
+            order.append(r.task)
+    return order
+
+
+def _fallback_info(runs: Sequence[RunRecord]) -> dict[str, Any]:
+    names: list[str] = []
+    for r in runs:
+        names += [k for k in r.final if k not in DIAGNOSTICS and k not in names]
+    primary = names[0] if names else "loss"
+    return {"kind": "unknown", "description": "(no task information stored)", "metrics": names,
+            "primary": primary, "higher_is_better": primary not in _LOWER_IS_BETTER}
+
+
+def _competitor_order(info: dict[str, Any], runs: Sequence[RunRecord]) -> list[tuple[str, str, str]]:
+    """(label, loss, note) of each competitor: the stored order first, then any others run."""
+    loss_of = {r.competitor: r.loss for r in runs}
+    out = [(c["label"], loss_of.get(c["label"], c["loss"]), c.get("note", ""))
+           for c in info.get("competitors", []) if c["label"] in loss_of]
+    seen = {c[0] for c in out}
+    for r in runs:
+        if r.competitor not in seen:
+            out.append((r.competitor, r.loss, ""))
+            seen.add(r.competitor)
+    return out
+
+
+# -- statistics of groups of runs ---------------------------------------------------------------
+def _cell(runs: Iterable[RunRecord], value_of: Callable[[RunRecord], float]) -> Cell:
+    runs = list(runs)
+    values = {r.run_id: value_of(r) for r in runs if not r.diverged}
+    used = tuple(i for i, v in values.items() if math.isfinite(v))
+    return Cell(summarize([values[i] for i in used]), used,
+                tuple(r.run_id for r in runs if r.diverged),
+                tuple(i for i, v in values.items() if not math.isfinite(v)),
+                tuple(values[i] for i in used))
+
+
+def _metric_cell(runs: Iterable[RunRecord], name: str) -> Cell:
+    return _cell(runs, lambda r: r.final.get(name, math.nan))
+
+
+def _selection_score(run: RunRecord, curves: dict[str, dict[int, float]], primary: str,
+                     early_stopping: bool) -> float:
+    """Validation primary metric of the model that was evaluated on the test set."""
+    val = curves.get(f"val_{primary}", {})
+    if early_stopping:
+        return val.get(run.best_epoch, math.nan)
+    finite = [e for e, v in val.items() if math.isfinite(v)]
+    return val[max(finite)] if finite else math.nan
+
+
+def _is_better(a: float, b: float, higher: bool) -> bool:
+    return a > b if higher else a < b
+
+
+def _choose_lr(by_lr: dict[float, list[RunRecord]], scores: dict[float, Cell],
+               higher: bool) -> float | None:
+    """Fewest diverged runs first, then the best mean score; None when nothing finished."""
+    usable = [lr for lr in sorted(by_lr) if scores[lr].summary.n > 0]
+    if not usable:
+        return None
+
+    def key(lr: float) -> tuple[int, float]:
+        mean = scores[lr].summary.mean
+        return (scores[lr].diverged, -mean if higher else mean)
+    return min(usable, key=key)
+
+
+def _band(runs: Sequence[RunRecord], curves: dict[int, dict[str, dict[int, float]]], key: str) -> Band:
+    per_epoch: dict[int, list[float]] = defaultdict(list)
+    for r in runs:
+        for epoch, v in curves.get(r.run_id, {}).get(key, {}).items():
+            per_epoch[epoch].append(v)
+    epochs = tuple(sorted(per_epoch))
+    mean, low, high, n = [], [], [], []
+    for e in epochs:
+        vals = [v for v in per_epoch[e] if math.isfinite(v)]
+        n.append(len(vals))
+        mean.append(statistics.fmean(vals) if vals else math.nan)
+        low.append(min(vals) if vals else math.nan)
+        high.append(max(vals) if vals else math.nan)
+    return Band(epochs, tuple(mean), tuple(low), tuple(high), tuple(n))
+
+
+# -- one task -----------------------------------------------------------------------------------
+@dataclass
+class _Competitor:
+    label: str
+    loss: str
+    note: str
+    by_lr: dict[float, list[RunRecord]]
+    scores: dict[float, Cell]
+    lr: float | None
+
+    @property
+    def chosen(self) -> list[RunRecord]:
+        return self.by_lr.get(self.lr, []) if self.lr is not None else []
+
+
+def _competitors(info: dict[str, Any], runs: Sequence[RunRecord], curves: dict[int, Any],
+                 early_stopping: bool, select_on: str) -> list[_Competitor]:
+    primary, higher = info["primary"], bool(info["higher_is_better"])
+    out = []
+    for label, loss, note in _competitor_order(info, runs):
+        by_lr: dict[float, list[RunRecord]] = defaultdict(list)
+        for r in runs:
+            if r.competitor == label:
+                by_lr[r.lr].append(r)
+        if select_on == "val":
+            scores = {lr: _cell(rs, lambda r: _selection_score(r, curves.get(r.run_id, {}), primary,
+                                                               early_stopping))
+                      for lr, rs in by_lr.items()}
+        else:
+            scores = {lr: _metric_cell(rs, primary) for lr, rs in by_lr.items()}
+        out.append(_Competitor(label, loss, note, dict(by_lr), scores,
+                               _choose_lr(by_lr, scores, higher)))
+    return out
+
+
+def _per_seed(runs: Sequence[RunRecord], name: str) -> dict[int, float]:
+    return {r.seed: r.final.get(name, math.nan) for r in runs}
+
+
+def _main_rows(comps: Sequence[_Competitor], metrics: Sequence[str], primary: str,
+               higher: bool) -> tuple[list[MainRow], str | None]:
+    cells = [{m: _metric_cell(c.chosen, m) for m in metrics} for c in comps]
+    means = [cs[primary].summary.mean if primary in cs else math.nan for cs in cells]
+    best_i = None
+    for i, m in enumerate(means):
+        if math.isfinite(m) and (best_i is None or _is_better(m, means[best_i], higher)):
+            best_i = i
+    best_seeds = _per_seed(comps[best_i].chosen, primary) if best_i is not None else {}
+    rows = []
+    for i, (c, cs) in enumerate(zip(comps, cells, strict=True)):
+        p, text = _compare(c, best_seeds, primary, is_best=i == best_i,
+                           better=best_i is not None and _is_better(means[i], means[best_i], higher))
+        chosen_div = sum(r.diverged for r in c.chosen)
+        all_div = sum(r.diverged for rs in c.by_lr.values() for r in rs)
+        rows.append(MainRow(c.label, c.loss, c.note, c.lr, cs, len(c.chosen), chosen_div,
+                            all_div - chosen_div, i == best_i, p, text,
+                            tuple(r.run_id for r in c.chosen)))
+    return rows, (comps[best_i].label if best_i is not None else None)
+
+
+def _compare(c: _Competitor, best_seeds: dict[int, float], primary: str, *, is_best: bool,
+             better: bool) -> tuple[float, str]:
+    if c.lr is None:
+        return math.nan, "every run diverged" if c.by_lr else "no runs"
+    if is_best:
+        return math.nan, verdict(math.nan, is_best=True, better=False)
+    mine = _per_seed(c.chosen, primary)
+    seeds = sorted(set(mine) | set(best_seeds))
+    p = paired_p_value([mine.get(s, math.nan) for s in seeds],
+                       [best_seeds.get(s, math.nan) for s in seeds])
+    return p, verdict(p, is_best=False, better=better)
+
+
+def _lr_table(comps: Sequence[_Competitor], primary: str) -> LrTable | None:
+    lrs = tuple(sorted({lr for c in comps for lr in c.by_lr}))
+    if len(lrs) < 2:
+        return None
+    rows = [LrRow(c.label, c.loss, {lr: _metric_cell(rs, primary) for lr, rs in sorted(c.by_lr.items())},
+                  dict(sorted(c.scores.items())), c.lr) for c in comps]
+    return LrTable(lrs, rows)
+
+
+def _convergence_rows(comps: Sequence[_Competitor]) -> list[ConvergenceRow]:
+    rows = []
+    for c in comps:
+        ok = [r for r in c.chosen if not r.diverged]
+        flags = [r.final.get("overfitting", math.nan) for r in ok]
+        flags = [f for f in flags if math.isfinite(f)]
+        med = [r.final.get("grad_norm_median", math.nan) for r in ok]
+        mx = [r.final.get("grad_norm_max", math.nan) for r in ok]
+        med = [v for v in med if math.isfinite(v)]
+        mx = [v for v in mx if math.isfinite(v)]
+        rows.append(ConvergenceRow(
+            c.label, c.loss, c.lr, _metric_cell(c.chosen, "epochs_to_converge"),
+            int(sum(f > 0.5 for f in flags)), len(flags), _metric_cell(c.chosen, "generalization_gap"),
+            statistics.median(med) if med else math.nan, max(mx) if mx else math.nan,
+            tuple(r.run_id for r in c.chosen)))
+    return rows
+
+
+def _rate_rows(kind: str, metrics: Sequence[str], comps: Sequence[_Competitor]
+               ) -> tuple[list[RateRow] | None, str | None]:
+    tpr = next((m for m in TPR_METRICS if m in metrics), None)
+    if kind not in BINARY_KINDS or tpr is None:
+        return None, None
+    has_fpr = "fpr" in metrics
+    rows = [RateRow(c.label, c.loss, c.lr, _metric_cell(c.chosen, tpr),
+                    _metric_cell(c.chosen, "fpr") if has_fpr else None) for c in comps]
+    return rows, tpr
+
+
+def _selection_rule(primary: str, select_on: str, lrs: Sequence[float], has_val: bool) -> str:
+    if len(lrs) < 2:
+        return f"one learning rate ({fmt_lr(lrs[0])})" if lrs else "no runs"
+    source = (f"the best mean validation {metric_label(primary)} of the evaluated model"
+              if select_on == "val" and has_val else f"the best mean test {metric_label(primary)}")
+    return ("learning rate chosen per competitor: the one with the fewest diverged runs, then "
+            f"{source}")
+
+
+def _task_report(name: str, info: dict[str, Any], runs: Sequence[RunRecord],
+                 curves: dict[int, Any], early_stopping: bool, select_on: str) -> TaskReport:
+    primary, higher = info["primary"], bool(info["higher_is_better"])
+    has_val = any(f"val_{primary}" in curves.get(r.run_id, {}) for r in runs)
+    mode = select_on if has_val else "test"
+    metrics = tuple(info.get("metrics") or (primary,))
+    comps = _competitors(info, runs, curves, early_stopping, mode)
+    main, best = _main_rows(comps, metrics, primary, higher)
+    rates, tpr = _rate_rows(info.get("kind", ""), metrics, comps)
+    lrs = tuple(sorted({r.lr for r in runs}))
+    seeds = len({r.seed for r in runs})
+    return TaskReport(
+        name=name, kind=info.get("kind", "unknown"), description=info.get("description", ""),
+        notes=info.get("notes", ""), primary=primary, higher_is_better=higher, metrics=metrics,
+        epochs=info.get("epochs"), seeds=seeds, lrs=lrs,
+        convergence_rule=info.get("convergence_rule", "(not stored)"),
+        overfit_rule=info.get("overfit_rule", "(not stored)"),
+        selection_rule=_selection_rule(primary, select_on, lrs, has_val), best=best, main=main,
+        by_lr=_lr_table(comps, primary), convergence=_convergence_rows(comps), rates=rates,
+        tpr_metric=tpr,
+        curves=[CompetitorCurves(c.label, c.lr, tuple(r.run_id for r in c.chosen),
+                                 _band(c.chosen, curves, "train_loss"),
+                                 _band(c.chosen, curves, "val_loss"),
+                                 _band(c.chosen, curves, f"val_{primary}")) for c in comps],
+    )
+
+
+def build_report(store: Store, *, select_on: str = "val") -> StudyReport:
+    """Every table of the study in ``store`` (see the module docstring for the rules).
+
+    ``select_on`` is ``"val"`` (default: learning rates chosen on the validation primary metric)
+    or ``"test"`` (chosen on the test primary metric, which flatters the chosen setting).
+    """
+    if select_on not in ("val", "test"):
+        raise ValueError(f"build_report: 'select_on' must be 'val' or 'test', got {select_on!r}")
+    runs = _read_runs(store)
+    curves = _read_curves(store)
+    config = store.meta("config", {}) or {}
+    infos = store.meta("task_info", {}) or {}
+    early = config.get("early_stopping") is not None
+    tasks = []
+    for name in _task_order(store, runs):
+        task_runs = [r for r in runs if r.task == name]
+        if not task_runs:
+            continue
+        info = infos.get(name) or _fallback_info(task_runs)
+        tasks.append(_task_report(name, info, task_runs, curves, early, select_on))
+    skipped = [SkippedTask(k, str(v)) for k, v in (store.meta("skipped", {}) or {}).items()]
+    return StudyReport(
+        source=str(store.path), created=store.meta("created"), version=store.meta("losslab_version"),
+        config=config, tasks=tasks, skipped=skipped, runs=len(runs),
+        diverged=sum(r.diverged for r in runs),
+    )
