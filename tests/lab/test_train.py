@@ -206,3 +206,16 @@ def test_cnn_batched_equals_alone():
         torch.testing.assert_close(torch.tensor(res.history["val_loss"]), torch.tensor(alone.history["val_loss"]), rtol=1e-4, atol=1e-5)
         assert res.metrics["top1"] == pytest.approx(alone.metrics["top1"], abs=1e-3)
     assert together[0].metrics["top1"] > 0.5  # it learns
+
+
+@pytest.mark.parametrize("name, shape", [("accuracy", (4, 50)), ("f1", (4, 50)), ("top1", (4, 50, 10)), ("roc_auc", (4, 50))])
+def test_vectorised_metric_equals_one_model_at_a_time(name, shape):
+    from losslab.lab.metrics import compute_metrics, metric_per_model
+
+    g = torch.Generator().manual_seed(1)
+    scores = torch.rand(*shape, generator=g)
+    nc = shape[2] if len(shape) == 3 else 2
+    y = torch.randint(0, nc, shape[:2], generator=g)
+    got = metric_per_model(name, scores, y, num_classes=nc)
+    want = [compute_metrics((name,), scores[i], y[i], num_classes=nc)[name] for i in range(shape[0])]
+    assert got == pytest.approx(want, abs=1e-6)

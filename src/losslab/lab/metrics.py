@@ -8,7 +8,7 @@ import torchmetrics.functional.regression as R
 
 from ..catalog import Head
 
-__all__ = ["scores_from_outputs", "compute_metrics", "METRIC_LABELS", "THRESHOLD"]
+__all__ = ["scores_from_outputs", "compute_metrics", "metric_per_model", "METRIC_LABELS", "THRESHOLD"]
 
 #: decision threshold on the positive-class probability for binary tasks
 THRESHOLD = 0.5
@@ -89,3 +89,22 @@ def compute_metrics(names: tuple[str, ...], scores: torch.Tensor, y: torch.Tenso
                 raise ValueError(f"compare: unknown metric {name!r}")
             out[name] = float(fns[name]())
     return out
+
+
+def metric_per_model(name: str, scores: torch.Tensor, y: torch.Tensor, *, num_classes: int | None,
+                     target_std: float = 1.0) -> list[float]:
+    """One metric for each of M stacked models (scores and y lead with M).
+
+    Accuracy-type metrics go through torchmetrics in one call (``multidim_average="samplewise"``
+    treats each model as a sample); the others are computed model by model.
+    """
+    s = scores.detach().float()
+    if name in ("accuracy", "f1") and s.dim() == 2:
+        hard = (s >= THRESHOLD).long()
+        fn = C.binary_accuracy if name == "accuracy" else C.binary_f1_score
+        return fn(hard, y.long(), multidim_average="samplewise").reshape(-1).tolist()
+    if name == "top1" and s.dim() == 3:
+        return C.multiclass_accuracy(s.transpose(1, 2), y.long(), num_classes=num_classes, average="micro",
+                                     multidim_average="samplewise").reshape(-1).tolist()
+    return [compute_metrics((name,), s[i], y[i], num_classes=num_classes, target_std=target_std)[name]
+            for i in range(s.shape[0])]

@@ -109,7 +109,8 @@ def _datasets(task: Task, seeds: Sequence[int]) -> dict[int, Dataset]:
 
 def _execute(unit: Unit) -> list[RunResult]:
     data = _datasets(unit.task, sorted({r.seed for r in unit.runs}))
-    return train_stack(unit.task, unit.competitor, unit.runs, data, unit.train)
+    trainer = unit.task.trainer or train_stack
+    return trainer(unit.task, unit.competitor, unit.runs, data, unit.train)
 
 
 def task_info(task: Task, cfg: StudyConfig) -> dict[str, Any]:

@@ -55,6 +55,10 @@ class Task:
     notes: str = ""
     #: (C, H, W) when the features are image pixels: enables the CNN option
     image_shape: tuple[int, int, int] | None = None
+    #: a task-specific trainer with train_stack's signature (task, competitor, runs, datasets,
+    #: config) -> list[RunResult]; None uses the lab's batched MLP/CNN trainer. Module-level
+    #: functions only (studies may run in spawned worker processes).
+    trainer: Callable[..., list[Any]] | None = None
 
 
 _TASKS: dict[str, Task] = {}
@@ -122,7 +126,7 @@ def _class_balanced(ds: D.Dataset) -> dict[str, Any]:
 
 # -- built-in tasks --------------------------------------------------------------------------
 
-BINARY_METRICS = ("accuracy", "precision", "recall", "f1", "roc_auc")
+BINARY_METRICS = ("accuracy", "precision", "recall", "f1", "roc_auc", "fpr")
 
 register_task(Task(
     name="binary",

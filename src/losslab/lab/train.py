@@ -18,7 +18,7 @@ import torch
 from .. import catalog
 from .._validation import content_checks
 from .data import Dataset
-from .metrics import THRESHOLD, compute_metrics, scores_from_outputs
+from .metrics import THRESHOLD, compute_metrics, metric_per_model, scores_from_outputs
 from .models import make_model, make_optimizer
 from .tasks import Competitor, Task
 
@@ -243,13 +243,14 @@ def train_stack(
                 z_val = model(xva)
                 va_loss = loss_of(z_val, xva if recon else yva)
                 s_val = scores(z_val, xva)
+                val_metric = metric_per_model(task.primary, s_val, yva, num_classes=ds0.num_classes,
+                                              target_std=target_std)
                 for i in range(m):
                     if diverged_at[i] is not None:
                         for k in hist:
                             hist[k][i].append(math.nan)
                         continue
-                    metric = compute_metrics((task.primary,), s_val[i], yva[i],
-                                             num_classes=ds0.num_classes, target_std=target_std)[task.primary]
+                    metric = val_metric[i]
                     hist["train_loss"][i].append(float(tr_loss[i]))
                     hist["val_loss"][i].append(float(va_loss[i]))
                     hist[f"val_{task.primary}"][i].append(metric)

@@ -3,8 +3,9 @@
 Figures are plain :class:`~matplotlib.figure.Figure` objects, never pyplot: no window, no display,
 no global backend switch and no figure left open in a caller's session. Every function takes a :class:`~losslab.report.tables.TaskReport` and returns ``<svg ...>...</svg>``
 without the XML header, ready to be inlined in HTML or written to a ``.svg`` file. Output is
-byte-for-byte reproducible: fixed ``svg.hashsalt``, no date or creator metadata, text drawn as
-paths (no font files needed by the viewer), and every ``id`` prefixed so that several figures can
+byte-for-byte reproducible: fixed ``svg.hashsalt``, no date or creator metadata, text kept as
+SVG text (small files, selectable; the viewer's sans-serif draws it, no font is embedded or
+fetched), and every ``id`` prefixed so that several figures can
 share one HTML document. ``$`` in labels is escaped, so user text is never read as mathtext.
 """
 
@@ -28,8 +29,8 @@ PALETTE = ("#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F
 TRAIN, VAL = "#0072B2", "#D55E00"
 
 _STYLE = {
-    "svg.fonttype": "path",
-    "font.family": "DejaVu Sans",
+    "svg.fonttype": "none",  # text stays text: small files; the browser's sans-serif draws it
+    "font.family": "sans-serif",
     "font.size": 9,
     "axes.titlesize": 9,
     "axes.labelsize": 9,
