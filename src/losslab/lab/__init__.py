@@ -2,8 +2,16 @@
 
 Layers: ``data`` (bundled data sets) -> ``tasks`` (the registry) -> ``models``/``train`` (batched
 training) -> ``study`` (the driver) -> ``store`` (SQLite). The report package reads the store.
-Importing the package registers the built-in tasks (``text`` registers itself; its data is
-optional and checked only when the task runs).
+Importing the package registers the built-in tasks (the ``tasks_*`` modules and ``text``
+register themselves; optional data is checked only when a task runs).
 """
 
-from . import tasks, text  # noqa: F401
+from . import (  # noqa: F401
+    tasks,
+    tasks_generative,
+    tasks_metric,
+    tasks_multitask,
+    tasks_regularization,
+    tasks_segmentation,
+    text,
+)

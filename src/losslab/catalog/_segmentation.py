@@ -1,0 +1,1 @@
+"""Catalog entries of this family (being written)."""

@@ -1,0 +1,7 @@
+"""``losslab bench`` (being written)."""
+
+import typer
+
+
+def register_commands(app: typer.Typer) -> None:
+    return None

@@ -1,0 +1,3 @@
+"""(family module being written)"""
+
+__all__: list[str] = []

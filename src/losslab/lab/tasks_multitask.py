@@ -1,0 +1,1 @@
+"""(lab tasks being written)"""
