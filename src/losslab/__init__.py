@@ -8,6 +8,7 @@ compared on real data.
 
 from . import functional, nn
 from ._validation import content_checks, content_checks_enabled, set_content_checks
+from .custom import load_loss, register_loss, unregister_loss
 
 __version__ = "0.1.0"
 
@@ -17,8 +18,11 @@ __all__ = [
     "content_checks",
     "content_checks_enabled",
     "functional",
+    "load_loss",
     "nn",
+    "register_loss",
     "set_content_checks",
+    "unregister_loss",
 ]
 
 

@@ -32,7 +32,7 @@ def test_compare_writes_every_artifact(tiny_study):
         assert (folder / name).exists(), name
     with sqlite3.connect(folder / "results.sqlite") as c:
         n_runs = c.execute("SELECT COUNT(*) FROM runs").fetchone()[0]
-    assert n_runs == (4 + 5) * 2 * 2  # (binary + regression competitors) x seeds x learning rates
+    assert n_runs == (4 + 6) * 2 * 2  # (binary + regression competitors) x seeds x learning rates
     with open(folder / "results.csv", newline="") as fh:
         rows = list(csv.DictReader(fh))
     assert len(rows) == n_runs

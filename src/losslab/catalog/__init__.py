@@ -10,7 +10,7 @@ losslab.catalog._registry.UnknownLossError: catalog: unknown loss 'mse_los'. Did
 """
 
 from ._checks import derivative_error
-from ._registry import UnknownLossError, get, list_losses, names, register, suggest
+from ._registry import UnknownLossError, get, list_losses, names, register, suggest, unregister
 from ._spec import INPUT_KINDS, PROPERTIES, TASKS, Case, Head, LossSpec, Sampler
 
 __all__ = [
@@ -28,4 +28,5 @@ __all__ = [
     "names",
     "register",
     "suggest",
+    "unregister",
 ]

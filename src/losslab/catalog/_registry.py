@@ -7,7 +7,7 @@ from collections.abc import Iterable
 
 from ._spec import INPUT_KINDS, PROPERTIES, TASKS, LossSpec
 
-__all__ = ["register", "get", "list_losses", "names", "UnknownLossError", "suggest"]
+__all__ = ["register", "unregister", "get", "list_losses", "names", "UnknownLossError", "suggest"]
 
 _REGISTRY: dict[str, LossSpec] = {}
 _ALIASES: dict[str, str] = {}
@@ -62,6 +62,27 @@ def register(spec: LossSpec, *, replace: bool = False) -> LossSpec:
     _REGISTRY[spec.name] = spec
     for alias in spec.aliases:
         _ALIASES[alias] = spec.name
+    return spec
+
+
+def unregister(name: str) -> LossSpec:
+    """Remove a user-registered loss (and its aliases) from the catalog; return its spec.
+
+    Built-in losses cannot be removed. Tests that register losses call this in their cleanup so
+    that the catalog-driven tests never see them.
+    """
+    _ensure_builtins()
+    if name not in _REGISTRY:
+        raise UnknownLossError(name, suggest(name))
+    spec = _REGISTRY[name]
+    if spec.builtin:
+        raise ValueError(
+            f"catalog.unregister: 'name' must be a user-registered loss (built-ins stay), got {name!r}"
+        )
+    del _REGISTRY[name]
+    for alias in spec.aliases:
+        if _ALIASES.get(alias) == name:
+            del _ALIASES[alias]
     return spec
 
 

@@ -8,7 +8,14 @@ from typing import Annotated
 import typer
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 
 console = Console()
 err_console = Console(stderr=True)
@@ -77,7 +84,8 @@ class _Reporter:
 
 def compare(
     task: Annotated[list[str] | None, typer.Option("--task", "-t", help="task(s) to run (default: the built-in study)")] = None,
-    loss: Annotated[list[str] | None, typer.Option("--loss", "-l", help="catalog loss(es) replacing each task's default competitors")] = None,
+    loss: Annotated[list[str] | None, typer.Option("--loss", "-l", help="catalog loss(es) replacing each task's default competitors; "
+                                                                 "'package.module:name' imports and registers your own loss")] = None,
     seeds: Annotated[int, typer.Option(help="seeds per loss (data split, init and batch order)")] = 5,
     lr: Annotated[str, typer.Option("--lr", help="learning rate(s), comma-separated: a sweep")] = "0.01",
     epochs: Annotated[int | None, typer.Option(help="epochs (default: each task's own)")] = None,
@@ -132,6 +140,8 @@ def compare(
                 _fail(str(exc))
         if cfg.extra.get("data"):
             _register_user_data(cfg.extra["data"], cfg.extra["target"], cfg.extra.get("kind"))
+        _load_user_losses(loss)  # explicit: only paths given on this command line are imported
+        _check_resumed_losses(cfg.losses, cfg.extra.get("loss_imports", {}))
     else:
         extra = {}
         tasks = tuple(task or ())
@@ -150,12 +160,19 @@ def compare(
                 get_task(t)
             except ValueError as exc:
                 _fail(str(exc))
-        for name_ in loss or ():
+        imports = _load_user_losses(loss)
+        names_ = [_user_name(n, imports) for n in loss or ()]
+        for name_ in names_:
             try:
                 catalog.get(name_)
             except catalog.UnknownLossError as exc:
                 _fail(f"compare: {exc}")
-        cfg = S.StudyConfig(tasks=tasks, losses=tuple(loss or ()), seeds=seeds, lrs=lrs,
+        if imports:
+            if jobs > 1:
+                _fail(f"compare: '--jobs' must be 1 with a loss loaded by import path (worker processes "
+                      f"do not import it), got {jobs}")
+            extra["loss_imports"] = imports  # recorded only; --resume never imports from the store
+        cfg = S.StudyConfig(tasks=tasks, losses=tuple(names_), seeds=seeds, lrs=lrs,
                             optimizer=optimizer, model=model, epochs=epochs, full=full, l1=l1, l2=l2,
                             early_stopping=early_stopping, jobs=jobs, extra=extra)
         if model == "cnn":
@@ -205,6 +222,40 @@ def _export(st, folder: Path, mlflow_uri: str | None, tb_dir: Path | None) -> No
             console.print(f"MLflow: {n} runs logged to {escape(mlflow_uri)}")
     except ExportError as exc:
         _fail(f"{exc} (the study itself is stored in {folder})")
+
+
+def _load_user_losses(paths: list[str] | None) -> dict[str, str]:
+    """Import and register every ``--loss package.module:name``; return catalog name -> path."""
+    from ..custom import LossLoadError, load_loss
+
+    imports: dict[str, str] = {}
+    for path in paths or ():
+        if ":" not in path:
+            continue
+        try:
+            imports[load_loss(path).name] = path
+        except LossLoadError as exc:
+            _fail(f"compare: {exc}")
+    return imports
+
+
+def _user_name(name: str, imports: dict[str, str]) -> str:
+    if ":" not in name:
+        return name
+    return next(n for n, p in imports.items() if p == name)
+
+
+def _check_resumed_losses(names: tuple[str, ...], imports: dict[str, str]) -> None:
+    from .. import catalog
+
+    for name in names:
+        try:
+            catalog.get(name)
+        except catalog.UnknownLossError:
+            path = imports.get(name)
+            hint = (f"pass '--loss {path}' with '--resume' to import it again" if path
+                    else "register it before resuming")
+            _fail(f"compare: this study uses the loss {name!r}, which is not registered; {hint}")
 
 
 def _register_user_data(path: str, target: str, kind: str | None) -> str:

@@ -28,6 +28,15 @@ METRIC_LABELS = {
     "macro_f1": "macro-F1",
     "rmse": "RMSE",
     "mae": "MAE",
+    "learned_alpha": "learned alpha",
+    "learned_scale": "learned scale",
+    "class_top1": "class top-1",
+    "parity_accuracy": "parity accuracy",
+    "mean_accuracy": "mean accuracy",
+    "weight_sparsity": "weight sparsity",
+    "total_cost": "total cost",
+    "dice": "Dice",
+    "iou": "IoU",
 }
 
 
@@ -70,25 +79,29 @@ def compute_metrics(names: tuple[str, ...], scores: torch.Tensor, y: torch.Tenso
                 v = C.multiclass_accuracy(s, yt, num_classes=num_classes, average="micro", top_k=k)
             out[name] = float(v)
         else:
-            yt = y.long()
-            # decisions are made here: torchmetrics would apply a sigmoid to float scores outside
-            # [0, 1] (e.g. reconstruction errors) before thresholding
-            hard = (s >= threshold).long()
-            fns = {
-                "accuracy": lambda: C.binary_accuracy(hard, yt),
-                "precision": lambda: C.binary_precision(hard, yt),
-                "recall": lambda: C.binary_recall(hard, yt),
-                "minority_recall": lambda: C.binary_recall(hard, yt),
-                "tpr": lambda: C.binary_recall(hard, yt),
-                "fpr": lambda: 1 - C.binary_specificity(hard, yt),
-                "f1": lambda: C.binary_f1_score(hard, yt),
-                "roc_auc": lambda: C.binary_auroc(s, yt),  # rank-based: any monotone score
-                "pr_auc": lambda: C.binary_average_precision(s, yt),
-            }
-            if name not in fns:
-                raise ValueError(f"compare: unknown metric {name!r}")
-            out[name] = float(fns[name]())
+            out[name] = _binary_metric(name, s, y.long(), threshold)
     return out
+
+
+def _binary_metric(name: str, s: torch.Tensor, y: torch.Tensor, threshold: float) -> float:
+    if name == "roc_auc":  # rank-based: any monotone score works
+        return float(C.binary_auroc(s, y))
+    if name == "pr_auc":
+        return float(C.binary_average_precision(s, y))
+    # decisions are made here: torchmetrics would apply a sigmoid to float scores outside [0, 1]
+    # (e.g. reconstruction errors) before thresholding
+    hard = (s >= threshold).long()
+    if name == "accuracy":
+        return float(C.binary_accuracy(hard, y))
+    if name == "precision":
+        return float(C.binary_precision(hard, y))
+    if name in ("recall", "minority_recall", "tpr"):
+        return float(C.binary_recall(hard, y))
+    if name == "fpr":
+        return float(1 - C.binary_specificity(hard, y))
+    if name == "f1":
+        return float(C.binary_f1_score(hard, y))
+    raise ValueError(f"compare: unknown metric {name!r}")
 
 
 def metric_per_model(name: str, scores: torch.Tensor, y: torch.Tensor, *, num_classes: int | None,

@@ -109,7 +109,7 @@ def _datasets(task: Task, seeds: Sequence[int]) -> dict[int, Dataset]:
 
 def _execute(unit: Unit) -> list[RunResult]:
     data = _datasets(unit.task, sorted({r.seed for r in unit.runs}))
-    trainer = unit.task.trainer or train_stack
+    trainer = unit.competitor.trainer or unit.task.trainer or train_stack
     return trainer(unit.task, unit.competitor, unit.runs, data, unit.train)
 
 

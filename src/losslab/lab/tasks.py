@@ -32,6 +32,9 @@ class Competitor:
     #: "classifier" (predict the target) or "autoencoder" (reconstruct the input, score by error)
     model: str = "classifier"
     hidden: tuple[int, ...] | None = None  # overrides the task's hidden layers
+    #: a competitor-specific trainer with train_stack's signature (module-level function); it
+    #: takes precedence over the task's trainer and the lab's batched trainer
+    trainer: Callable[..., list[Any]] | None = None
 
     def spec(self) -> catalog.LossSpec:
         return catalog.get(self.loss)
@@ -124,6 +127,12 @@ def _class_balanced(ds: D.Dataset) -> dict[str, Any]:
     return {"pos_weight": (w[1] / w[0]).reshape(())}
 
 
+def _train_adaptive_robust(*args: Any) -> list[Any]:
+    from .train_adaptive import train_adaptive_robust  # train imports this module
+
+    return train_adaptive_robust(*args)
+
+
 # -- built-in tasks --------------------------------------------------------------------------
 
 BINARY_METRICS = ("accuracy", "precision", "recall", "f1", "roc_auc", "fpr")
@@ -173,6 +182,10 @@ register_task(Task(
         Competitor("Huber (delta=1)", "huber_loss", {"delta": 1.0}),
         Competitor("log-cosh", "log_cosh_loss"),
         Competitor("general robust (alpha=0)", "general_robust_loss", {"alpha": 0.0, "scale": 0.5}),
+        Competitor("adaptive robust (learned alpha, scale)", "general_robust_loss",
+                   note="Barron's NLL with alpha in [0.001, 1.999] and scale learned jointly with "
+                   "the model; reports learned_alpha and learned_scale (target units)",
+                   trainer=_train_adaptive_robust),
     ),
     metrics=("rmse", "mae"),
     primary="rmse",

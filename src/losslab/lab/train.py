@@ -17,6 +17,7 @@ import torch
 
 from .. import catalog
 from .._validation import content_checks
+from ..functional import l1_penalty, l2_penalty
 from .data import Dataset
 from .metrics import THRESHOLD, compute_metrics, metric_per_model, scores_from_outputs
 from .models import make_model, make_optimizer
@@ -196,13 +197,14 @@ def train_stack(
     since_best = torch.zeros(m, dtype=torch.long)
 
     def penalty() -> torch.Tensor:
+        # one penalty per stacked model; weight matrices only (weight_tensors() leaves out the
+        # biases); --l1 and --l2 together are an elastic net
         total = torch.zeros(m)
-        for w in model.weight_tensors():
-            flat = w.reshape(m, -1)
-            if config.l1:
-                total = total + config.l1 * flat.abs().sum(dim=1)
-            if config.l2:
-                total = total + config.l2 * (flat * flat).sum(dim=1)
+        weights = model.weight_tensors()
+        if config.l1:
+            total = total + l1_penalty(weights, weight=config.l1, per_model=True)
+        if config.l2:
+            total = total + l2_penalty(weights, weight=config.l2, per_model=True)
         return total
 
     with content_checks(True):  # validate the real inputs once, then train without syncs

@@ -3,6 +3,10 @@
 A module validates its hyperparameters once in ``__init__`` (with the function's declared
 constraints, so the messages are the same), stores tensors as buffers so ``.to(device)`` moves
 them, and its ``forward`` only calls the function. ``forward`` never changes the module's state.
+
+Every class built here derives from :class:`LossModule`, which adds the module algebra of
+:mod:`losslab.nn._composite`: ``0.7 * DiceLoss() + 0.3 * BCEWithLogitsLoss()`` is a
+:class:`~losslab.nn.CompositeLoss`.
 """
 
 from __future__ import annotations
@@ -15,10 +19,47 @@ import torch
 
 from .._validation import declared_params
 
-__all__ = ["module_class"]
+__all__ = ["LossModule", "module_class"]
 
 
-def module_class(fn: Callable[..., torch.Tensor], class_name: str) -> type[torch.nn.Module]:
+class LossModule(torch.nn.Module):
+    """Base class of losslab's loss modules: adds weighting and summing of losses.
+
+    ``w * loss`` (``w`` a real number or a :class:`~losslab.nn.Schedule`) and ``loss + other``
+    build a :class:`~losslab.nn.CompositeLoss` whose ``forward`` returns the weighted total.
+    Any ``nn.Module`` may be the other operand of ``+``.
+    """
+
+    #: whether ``forward`` takes the batch (``False`` for parameter penalties, called with nothing)
+    takes_inputs: bool = True
+
+    def __mul__(self, weight: Any) -> Any:
+        from ._composite import CompositeLoss
+
+        return CompositeLoss([self]).__mul__(weight)
+
+    __rmul__ = __mul__
+
+    def __add__(self, other: Any) -> Any:
+        from ._composite import CompositeLoss
+
+        return CompositeLoss([self]).__add__(other)
+
+    def __radd__(self, other: Any) -> Any:
+        from ._composite import CompositeLoss
+
+        return CompositeLoss([self]).__radd__(other)
+
+
+
+def module_class(
+    fn: Callable[..., torch.Tensor], class_name: str, *, module: str = "losslab.nn", doc: str | None = None
+) -> type[LossModule]:
+    """The :class:`LossModule` subclass whose ``forward`` calls ``fn`` with stored hyperparameters.
+
+    ``module``/``doc`` set the class's ``__module__`` and docstring (user losses registered with
+    :func:`losslab.register_loss` live in the user's module, not in ``losslab.nn``).
+    """
     loss_name = getattr(fn, "__losslab_name__", fn.__name__)
     params = declared_params(fn)
     sig = inspect.signature(fn)
@@ -27,7 +68,7 @@ def module_class(fn: Callable[..., torch.Tensor], class_name: str) -> type[torch
     required = [p.name for p in kwonly if p.default is inspect.Parameter.empty]
 
     def __init__(self: torch.nn.Module, **hparams: Any) -> None:
-        torch.nn.Module.__init__(self)
+        LossModule.__init__(self)
         unknown = sorted(set(hparams) - set(allowed))
         if unknown:
             raise TypeError(
@@ -71,21 +112,21 @@ def module_class(fn: Callable[..., torch.Tensor], class_name: str) -> type[torch
         [inspect.Parameter("self", inspect.Parameter.POSITIONAL_OR_KEYWORD), *forward_params],
         return_annotation=torch.Tensor,
     )
-    doc = (
+    doc = doc if doc is not None else (
         f"Module form of :func:`losslab.functional.{fn.__name__}`.\n\n"
         f"Hyperparameters are keyword-only and validated here; ``forward`` calls the function.\n\n"
         + (fn.__doc__ or "").split("\n\n")[0]
     )
     cls = type(
         class_name,
-        (torch.nn.Module,),
+        (LossModule,),
         {
             "__init__": __init__,
             "forward": forward,
             "hyperparameters": hyperparameters,
             "extra_repr": extra_repr,
             "__doc__": doc,
-            "__module__": "losslab.nn",
+            "__module__": module,
             "function": staticmethod(fn),
         },
     )

@@ -519,6 +519,9 @@ def _task_report(name: str, info: dict[str, Any], runs: Sequence[RunRecord],
     has_val = any(f"val_{primary}" in curves.get(r.run_id, {}) for r in runs)
     mode = select_on if has_val else "test"
     metrics = tuple(info.get("metrics") or (primary,))
+    # metrics only some competitors report (e.g. an adaptive loss's learned alpha) get columns too
+    extra = sorted({k for r in runs for k in r.final if k not in DIAGNOSTICS and k not in metrics})
+    metrics = metrics + tuple(extra)
     comps = _competitors(info, runs, curves, early_stopping, mode)
     main, best = _main_rows(comps, metrics, primary, higher)
     rates, tpr = _rate_rows(info.get("kind", ""), metrics, comps)
