@@ -13,6 +13,12 @@ __all__ = ["scores_from_outputs", "compute_metrics", "metric_per_model", "METRIC
 #: decision threshold on the positive-class probability for binary tasks
 THRESHOLD = 0.5
 
+#: the metrics compute_metrics knows (task-specific trainers add others, e.g. total_cost)
+STANDARD_METRICS = frozenset(
+    {"accuracy", "precision", "recall", "f1", "roc_auc", "pr_auc", "minority_recall", "tpr", "fpr",
+     "top1", "top5", "macro_f1", "rmse", "mae"}
+)
+
 METRIC_LABELS = {
     "accuracy": "accuracy",
     "precision": "precision",
@@ -105,7 +111,7 @@ def _binary_metric(name: str, s: torch.Tensor, y: torch.Tensor, threshold: float
 
 
 def metric_per_model(name: str, scores: torch.Tensor, y: torch.Tensor, *, num_classes: int | None,
-                     target_std: float = 1.0) -> list[float]:
+                     target_std: float = 1.0, threshold: float = THRESHOLD) -> list[float]:
     """One metric for each of M stacked models (scores and y lead with M).
 
     Accuracy-type metrics go through torchmetrics in one call (``multidim_average="samplewise"``
@@ -113,11 +119,12 @@ def metric_per_model(name: str, scores: torch.Tensor, y: torch.Tensor, *, num_cl
     """
     s = scores.detach().float()
     if name in ("accuracy", "f1") and s.dim() == 2:
-        hard = (s >= THRESHOLD).long()
+        hard = (s >= threshold).long()
         fn = C.binary_accuracy if name == "accuracy" else C.binary_f1_score
         return fn(hard, y.long(), multidim_average="samplewise").reshape(-1).tolist()
     if name == "top1" and s.dim() == 3:
         return C.multiclass_accuracy(s.transpose(1, 2), y.long(), num_classes=num_classes, average="micro",
                                      multidim_average="samplewise").reshape(-1).tolist()
-    return [compute_metrics((name,), s[i], y[i], num_classes=num_classes, target_std=target_std)[name]
+    return [compute_metrics((name,), s[i], y[i], num_classes=num_classes, target_std=target_std,
+                            threshold=threshold)[name]
             for i in range(s.shape[0])]

@@ -33,7 +33,7 @@ from .._validation import content_checks
 from . import data as D
 from .models import StackedMLP, make_model, make_optimizer
 from .tasks import Competitor, Task, register_task
-from .train import RunKey, RunResult, TrainConfig, _first_within, _overfit_flag
+from .train import RunKey, RunResult, TrainConfig, run_diagnostics
 
 __all__ = ["EMBEDDING_DIM", "knn_retrieval", "train_metric"]
 
@@ -229,14 +229,7 @@ def train_metric(task: Task, competitor: Competitor, runs: Sequence[RunKey],
         if diverged_at[i] is None:
             scores = {"top1": float(top1[i]), "top5": float(top5[i])}
             res.metrics = {k: scores[k] for k in task.metrics}
-            res.metrics["epochs_to_converge"] = float(
-                _first_within(h[primary], best[i], config.converge_tol, higher))
-            res.metrics["generalization_gap"] = h["val_loss"][-1] - h["train_loss"][-1]
-            res.metrics["overfitting"] = float(_overfit_flag(h["train_loss"], h["val_loss"],
-                                                             config.overfit_patience))
-            gn = torch.tensor(h["grad_norm"])
-            res.metrics["grad_norm_median"] = float(gn.median())
-            res.metrics["grad_norm_max"] = float(gn.max())
+            res.metrics.update(run_diagnostics(h, float(best[i]), task.primary, higher, config))
         results.append(res)
     return results
 

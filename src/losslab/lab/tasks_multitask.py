@@ -35,7 +35,7 @@ from ..multitask import (
 from . import data as D
 from .models import StackedMLP, make_optimizer
 from .tasks import Competitor, Task, register_task
-from .train import RunKey, RunResult, TrainConfig, _activate, _first_within, _overfit_flag
+from .train import RunKey, RunResult, TrainConfig, _activate, run_diagnostics
 
 __all__ = [
     "METHODS",
@@ -205,14 +205,7 @@ def _train_one(method: str, task: Task, competitor: Competitor, r: RunKey, ds: D
                 for b, p in zip(best_state, run.model.parameters()):
                     p.copy_(b)
             _, res.metrics = evaluate(ds.x_test, ds.y_test)
-        res.metrics["epochs_to_converge"] = float(
-            _first_within(hist[f"val_{primary}"], best, config.converge_tol, True))
-        res.metrics["generalization_gap"] = hist["val_loss"][-1] - hist["train_loss"][-1]
-        res.metrics["overfitting"] = float(_overfit_flag(hist["train_loss"], hist["val_loss"],
-                                                         config.overfit_patience))
-        gn = torch.tensor(hist["grad_norm"])
-        res.metrics["grad_norm_median"] = float(gn.median())
-        res.metrics["grad_norm_max"] = float(gn.max())
+        res.metrics.update(run_diagnostics(hist, best, primary, True, config))
     else:  # the failed epoch's entries, as the batched trainer records them
         for k in hist:
             hist[k].append(math.nan)

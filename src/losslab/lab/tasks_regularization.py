@@ -15,38 +15,23 @@
   to the Bayes-optimal ``c_FP / (c_FP + c_FN) = 1/11`` (Elkan 2001) vs cost-sensitive BCE vs the
   expected-cost loss; also recall, precision and FPR at each competitor's threshold.
 
-These tasks need the trained models (weight sparsity, decisions at a moved threshold), which
-:func:`losslab.lab.train.train_stack` does not return, so they use :func:`train_keep_model`, a thin
-trainer built from the same parts (stacked MLP, per-model Adam/SGD, per-model loss, the same
-penalty, the same diagnostics) that keeps the model. It trains every model for the configured
-number of epochs (with ``--early-stopping`` it restores each model's best validation epoch, as
-``train_stack`` does).
+These tasks need the trained models (weight sparsity) and decisions at a moved threshold, so
+their trainers call :func:`losslab.lab.train.fit_stack` (``train_stack`` that also returns the
+models and test scores) with each competitor's penalty and threshold, then add their metrics.
 """
 
 from __future__ import annotations
 
-import math
-import time
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
 
-from .._validation import content_checks
-from ..functional import l1_penalty, l2_penalty
 from . import data as D
-from .metrics import THRESHOLD, compute_metrics, metric_per_model, scores_from_outputs
-from .models import make_model, make_optimizer
+from .metrics import THRESHOLD
 from .tasks import Competitor, Task, register_task
-from .train import (
-    RunKey,
-    RunResult,
-    TrainConfig,
-    _first_within,
-    _overfit_flag,
-    _PerModelLoss,
-    _units,
-)
+from .train import Fitted, RunKey, RunResult, TrainConfig, fit_stack
 
 __all__ = [
     "BAYES_THRESHOLD",
@@ -104,150 +89,18 @@ def weight_sparsity(weights: Sequence[torch.Tensor], *, tol: float = SPARSITY_TO
     return small / sum(w[0].numel() for w in weights)
 
 
-def _val_metric(task: Task, scores: torch.Tensor, y: torch.Tensor, ds: D.Dataset, threshold: float) -> list[float]:
-    if task.primary == "total_cost":
-        return [total_cost(scores[i], y[i], threshold) for i in range(scores.shape[0])]
-    return metric_per_model(task.primary, scores, y, num_classes=ds.num_classes,
-                            target_std=float(ds.meta.get("target_std", 1.0)))
-
-
-# -- the thin trainer --------------------------------------------------------------------------
-
-
-@dataclass
-class Trained:
-    """What :func:`train_keep_model` returns: the model and everything needed to score it."""
-
-    model: torch.nn.Module
-    results: list[RunResult]
-    test_scores: torch.Tensor  # (M, n_test) scores as scores_from_outputs returns them
-    y_test: torch.Tensor  # (M, n_test)
-    diverged: list[bool]
-
-
-def _stack(dss: Sequence[D.Dataset], attr: str) -> torch.Tensor:
-    return torch.stack([getattr(d, attr) for d in dss])
+# -- the trainer ------------------------------------------------------------------------------
 
 
 def train_keep_model(task: Task, competitor: Competitor, runs: Sequence[RunKey], datasets: dict[int, D.Dataset],
-                     config: TrainConfig, setting: Setting) -> Trained:
-    """Train one MLP per run key at once (as ``train_stack`` does) and keep the trained stack."""
-    t0 = time.perf_counter()
-    spec = competitor.spec()
-    head = spec.head_for(task.kind)
-    dss = [datasets[r.seed] for r in runs]
-    ds0 = dss[0]
-    units = _units(head.units, ds0)
-    kwargs = dict(competitor.kwargs)
-    if competitor.data_kwargs is not None:
-        kwargs.update(competitor.data_kwargs(ds0))
-    loss_of = _PerModelLoss(spec, kwargs, head.activation, units, task.kind)
-    m = len(runs)
-    xtr, ytr = _stack(dss, "x_train"), _stack(dss, "y_train")
-    xva, yva = _stack(dss, "x_val"), _stack(dss, "y_val")
-    xte, yte = _stack(dss, "x_test"), _stack(dss, "y_test")
-    model = make_model("mlp", [r.seed for r in runs], ds0.num_features, competitor.hidden or config.hidden, units)
-    opt = make_optimizer(config.optimizer, list(model.parameters()),
-                         torch.tensor([r.lr for r in runs], dtype=torch.float64))
-    gens = [torch.Generator().manual_seed(r.seed) for r in runs]
-    rows = torch.arange(m).unsqueeze(1)
-    n = xtr.shape[1]
-    higher = task.higher_is_better
-
-    def penalty() -> torch.Tensor:
-        total = torch.zeros(m)
-        if setting.l1:
-            total = total + l1_penalty(model.weight_tensors(), weight=setting.l1, per_model=True)
-        if setting.l2:
-            total = total + l2_penalty(model.weight_tensors(), weight=setting.l2, per_model=True)
-        return total
-
-    active = torch.ones(m, dtype=torch.bool)
-    diverged_at: list[int | None] = [None] * m
-    keys = ("train_loss", "val_loss", f"val_{task.primary}", "grad_norm")
-    hist: dict[str, list[list[float]]] = {k: [[] for _ in range(m)] for k in keys}
-    best = [-math.inf if higher else math.inf] * m
-    best_epoch = [0] * m
-    best_state = [p.detach().clone() for p in model.parameters()]
-    since_best = torch.zeros(m, dtype=torch.long)
-    with content_checks(True):  # validate the real inputs once, then train without syncs
-        loss_of(model(xtr[:, :2]), ytr[:, :2])
-    epochs_run = 0
-    with content_checks(False):
-        for epoch in range(config.epochs):
-            if not bool(active.any()):
-                break
-            epochs_run = epoch + 1
-            perms = torch.stack([torch.randperm(n, generator=g) for g in gens])
-            gsum, steps = torch.zeros(m), 0
-            for start in range(0, n, config.batch_size):
-                idx = perms[:, start:start + config.batch_size]
-                per_model = loss_of(model(xtr[rows, idx]), ytr[rows, idx]) + penalty()
-                for p in model.parameters():
-                    p.grad = None
-                torch.where(active, per_model, torch.zeros_like(per_model)).sum().backward()
-                with torch.no_grad():
-                    sq = sum(p.grad.reshape(m, -1).pow(2).sum(1) for p in model.parameters())
-                    gsum += sq.sqrt()
-                    ok = torch.isfinite(per_model.detach()) & torch.isfinite(sq)
-                for i in torch.nonzero(active & ~ok).flatten().tolist():
-                    diverged_at[i] = epoch + 1
-                active &= ok
-                opt.step(active)
-                steps += 1
-            with torch.no_grad():
-                params_ok = torch.stack([torch.isfinite(p.reshape(m, -1)).all(1) for p in model.parameters()]).all(0)
-                for i in torch.nonzero(active & ~params_ok).flatten().tolist():
-                    diverged_at[i] = epoch + 1
-                active &= params_ok
-                tr_loss = loss_of(model(xtr), ytr)
-                z_val = model(xva)
-                va_loss = loss_of(z_val, yva)
-                val = _val_metric(task, scores_from_outputs(z_val, head, task.kind), yva, ds0, setting.threshold)
-                for i in range(m):
-                    if diverged_at[i] is not None:
-                        for k in hist:
-                            hist[k][i].append(math.nan)
-                        continue
-                    hist["train_loss"][i].append(float(tr_loss[i]))
-                    hist["val_loss"][i].append(float(va_loss[i]))
-                    hist[f"val_{task.primary}"][i].append(val[i])
-                    hist["grad_norm"][i].append(float(gsum[i]) / max(steps, 1))
-                    if val[i] > best[i] if higher else val[i] < best[i]:
-                        best[i], best_epoch[i], since_best[i] = val[i], epoch + 1, 0
-                        for b, p in zip(best_state, model.parameters()):
-                            b[i] = p[i]
-                    else:
-                        since_best[i] += 1
-                if config.early_stopping is not None:
-                    active &= since_best < config.early_stopping
-    with torch.no_grad():
-        if config.early_stopping is not None:
-            for b, p in zip(best_state, model.parameters()):
-                p.copy_(b)
-        s_test = scores_from_outputs(model(xte), head, task.kind)
-    seconds = (time.perf_counter() - t0) / m
-    results = []
-    for i, r in enumerate(runs):
-        h = {k: v[i] for k, v in hist.items()}
-        res = RunResult(task.name, competitor.label, competitor.loss, r.seed, r.lr,
-                        status="diverged" if diverged_at[i] is not None else "finished",
-                        epochs_run=epochs_run, best_epoch=best_epoch[i], history=h, seconds=seconds,
-                        diverged_epoch=diverged_at[i])
-        if diverged_at[i] is None:
-            standard = tuple(k for k in task.metrics if k not in ("total_cost", "weight_sparsity"))
-            res.metrics = compute_metrics(standard, s_test[i], yte[i], num_classes=ds0.num_classes,
-                                          target_std=float(ds0.meta.get("target_std", 1.0)),
-                                          threshold=setting.threshold)
-            res.metrics["epochs_to_converge"] = float(
-                _first_within(h[f"val_{task.primary}"], float(best[i]), config.converge_tol, higher))
-            res.metrics["generalization_gap"] = h["val_loss"][-1] - h["train_loss"][-1]
-            res.metrics["overfitting"] = float(_overfit_flag(h["train_loss"], h["val_loss"], config.overfit_patience))
-            gn = torch.tensor(h["grad_norm"])
-            res.metrics["grad_norm_median"] = float(gn.median())
-            res.metrics["grad_norm_max"] = float(gn.max())
-        results.append(res)
-    return Trained(model, results, s_test, yte, [d is not None for d in diverged_at])
+                     config: TrainConfig, setting: Setting) -> Fitted:
+    """:func:`losslab.lab.train.fit_stack` with the competitor's penalty and decision threshold."""
+    cfg = dataclasses.replace(config, l1=setting.l1, l2=setting.l2, threshold=setting.threshold)
+    val_metric = None
+    if task.primary == "total_cost":
+        def val_metric(scores: torch.Tensor, y: torch.Tensor) -> list[float]:
+            return [total_cost(scores[i], y[i], setting.threshold) for i in range(scores.shape[0])]
+    return fit_stack(task, competitor, runs, datasets, cfg, val_metric=val_metric)
 
 
 def _setting(task: Task, competitor: Competitor, config: TrainConfig) -> Setting:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,11 +19,17 @@ from .. import catalog
 from .._validation import content_checks
 from ..functional import l1_penalty, l2_penalty
 from .data import Dataset
-from .metrics import THRESHOLD, compute_metrics, metric_per_model, scores_from_outputs
+from .metrics import (
+    STANDARD_METRICS,
+    THRESHOLD,
+    compute_metrics,
+    metric_per_model,
+    scores_from_outputs,
+)
 from .models import make_model, make_optimizer
 from .tasks import Competitor, Task
 
-__all__ = ["TrainConfig", "RunKey", "RunResult", "train_stack", "CONVERGENCE_RULE", "OVERFIT_RULE"]
+__all__ = ["TrainConfig", "RunKey", "RunResult", "Fitted", "train_stack", "fit_stack", "run_diagnostics", "CONVERGENCE_RULE", "OVERFIT_RULE"]
 
 #: autoencoders flag a sample when its error exceeds this quantile of validation inliers' errors
 RECON_QUANTILE = 0.95
@@ -49,6 +55,7 @@ class TrainConfig:
     early_stopping: int | None = None  # patience in epochs on the validation primary metric
     overfit_patience: int = 5
     converge_tol: float = 0.01
+    threshold: float = THRESHOLD  # binary decisions flag P(positive) >= threshold
 
 
 @dataclass(frozen=True)
@@ -147,6 +154,30 @@ def _overfit_flag(train: list[float], val: list[float], patience: int) -> bool:
     return False
 
 
+def run_diagnostics(history: dict[str, list[float]], best: float, primary: str, higher: bool,
+                    config: TrainConfig) -> dict[str, float]:
+    """The per-run diagnostics every trainer reports (rules in CONVERGENCE_RULE/OVERFIT_RULE)."""
+    gn = torch.tensor(history["grad_norm"]) if history.get("grad_norm") else torch.tensor([math.nan])
+    return {
+        "epochs_to_converge": float(_first_within(history[f"val_{primary}"], best, config.converge_tol, higher)),
+        "generalization_gap": history["val_loss"][-1] - history["train_loss"][-1],
+        "overfitting": float(_overfit_flag(history["train_loss"], history["val_loss"], config.overfit_patience)),
+        "grad_norm_median": float(gn.median()),
+        "grad_norm_max": float(gn.max()),
+    }
+
+
+@dataclass
+class Fitted:
+    """A trained stack and what is needed to score it further (see :func:`fit_stack`)."""
+
+    model: torch.nn.Module
+    results: list[RunResult]
+    test_scores: torch.Tensor  # (M, n_test, ...) as scores_from_outputs returns them
+    y_test: torch.Tensor  # (M, n_test)
+    diverged: list[bool]
+
+
 def train_stack(
     task: Task,
     competitor: Competitor,
@@ -155,6 +186,25 @@ def train_stack(
     config: TrainConfig,
 ) -> list[RunResult]:
     """Train one model per run key at once; ``datasets`` maps a seed to its split."""
+    return fit_stack(task, competitor, runs, datasets, config).results
+
+
+def fit_stack(
+    task: Task,
+    competitor: Competitor,
+    runs: Sequence[RunKey],
+    datasets: dict[int, Dataset],
+    config: TrainConfig,
+    *,
+    val_metric: Callable[[torch.Tensor, torch.Tensor], list[float]] | None = None,
+) -> Fitted:
+    """:func:`train_stack` that also returns the trained models and their test scores.
+
+    Test metrics cover the task's metrics that :func:`~losslab.lab.metrics.compute_metrics`
+    knows; a task-specific trainer adds the others from the returned model or scores.
+    ``val_metric(scores, y)`` (per model) replaces the standard validation metric for a primary
+    metric that compute_metrics does not know.
+    """
     t0 = time.perf_counter()
     spec = competitor.spec()
     # an autoencoder reconstructs its input and scores samples by reconstruction error
@@ -245,14 +295,17 @@ def train_stack(
                 z_val = model(xva)
                 va_loss = loss_of(z_val, xva if recon else yva)
                 s_val = scores(z_val, xva)
-                val_metric = metric_per_model(task.primary, s_val, yva, num_classes=ds0.num_classes,
-                                              target_std=target_std)
+                if val_metric is not None:
+                    epoch_metric = val_metric(s_val, yva)
+                else:
+                    epoch_metric = metric_per_model(task.primary, s_val, yva, num_classes=ds0.num_classes,
+                                                    target_std=target_std, threshold=config.threshold)
                 for i in range(m):
                     if diverged_at[i] is not None:
                         for k in hist:
                             hist[k][i].append(math.nan)
                         continue
-                    metric = val_metric[i]
+                    metric = epoch_metric[i]
                     hist["train_loss"][i].append(float(tr_loss[i]))
                     hist["val_loss"][i].append(float(va_loss[i]))
                     hist[f"val_{task.primary}"][i].append(metric)
@@ -286,19 +339,12 @@ def train_stack(
                         epochs_run=epochs_run, best_epoch=best_epoch[i], history=h,
                         seconds=seconds, diverged_epoch=diverged_at[i])
         if diverged_at[i] is None:
-            threshold = THRESHOLD
+            threshold = config.threshold
             if recon:  # flag what exceeds 95% of the validation inliers' reconstruction errors
                 threshold = float(torch.quantile(s_val[i][yva[i] == 0], RECON_QUANTILE))
-            res.metrics = compute_metrics(task.metrics, s_test[i], yte[i], num_classes=ds0.num_classes,
+            standard = tuple(k for k in task.metrics if k in STANDARD_METRICS)
+            res.metrics = compute_metrics(standard, s_test[i], yte[i], num_classes=ds0.num_classes,
                                           target_std=target_std, threshold=threshold)
-            vals = h[f"val_{task.primary}"]
-            res.metrics["epochs_to_converge"] = float(
-                _first_within(vals, float(best[i]), config.converge_tol, higher))
-            res.metrics["generalization_gap"] = h["val_loss"][-1] - h["train_loss"][-1]
-            res.metrics["overfitting"] = float(_overfit_flag(h["train_loss"], h["val_loss"],
-                                                             config.overfit_patience))
-            gn = torch.tensor(h["grad_norm"])
-            res.metrics["grad_norm_median"] = float(gn.median())
-            res.metrics["grad_norm_max"] = float(gn.max())
+            res.metrics.update(run_diagnostics(h, float(best[i]), task.primary, higher, config))
         results.append(res)
-    return results
+    return Fitted(model, results, s_test, yte, [d is not None for d in diverged_at])

@@ -24,7 +24,7 @@ from .data import Dataset
 from .metrics import compute_metrics, metric_per_model
 from .models import make_model, make_optimizer
 from .tasks import Competitor, Task
-from .train import RunKey, RunResult, TrainConfig, _first_within, _overfit_flag, _stack, _units
+from .train import RunKey, RunResult, TrainConfig, _stack, _units, run_diagnostics
 
 __all__ = ["train_adaptive_robust", "ALPHA_RANGE"]
 
@@ -163,13 +163,6 @@ def train_adaptive_robust(
                                           target_std=target_std)
             res.metrics["learned_alpha"] = float(alpha[i])
             res.metrics["learned_scale"] = float(scale[i])
-            res.metrics["epochs_to_converge"] = float(
-                _first_within(h[f"val_{primary}"], float(best[i]), config.converge_tol, higher))
-            res.metrics["generalization_gap"] = h["val_loss"][-1] - h["train_loss"][-1]
-            res.metrics["overfitting"] = float(_overfit_flag(h["train_loss"], h["val_loss"],
-                                                             config.overfit_patience))
-            gn = torch.tensor(h["grad_norm"])
-            res.metrics["grad_norm_median"] = float(gn.median())
-            res.metrics["grad_norm_max"] = float(gn.max())
+            res.metrics.update(run_diagnostics(h, float(best[i]), primary, higher, config))
         results.append(res)
     return results
