@@ -65,7 +65,7 @@ register(
         function=LF.cross_entropy,
         module=LN.CrossEntropyLoss,
         family="classification",
-        tasks=("multiclass", "binary", "imbalanced", "metric_learning"),
+        tasks=("multiclass", "binary", "imbalanced", "metric_learning", "segmentation"),
         input_kind="logits",
         heads={"*": CLASS_HEAD, "binary": Head("identity", "2", "two logits")},
         formula=r"\ell = -\log \frac{e^{x_y}}{\sum_j e^{x_j}}",

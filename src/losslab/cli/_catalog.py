@@ -90,7 +90,8 @@ def show(name: Annotated[str, typer.Argument(help="loss name, e.g. sigmoid_focal
     console.print(heads)
     props = Table(show_header=False, box=None, padding=(0, 2))
     for p, v in s.properties.items():
-        mark = "[green]yes[/green]" if v else ("[dim]n/a[/dim]" if v is None else "[red]no[/red]")
+        undeclared = "[dim]n/a[/dim]" if s.builtin else "[yellow]unknown[/yellow]"  # user losses may not say
+        mark = "[green]yes[/green]" if v else (undeclared if v is None else "[red]no[/red]")
         props.add_row(p, mark, f"[dim]{PROPERTIES[p]}[/dim]")
     console.print("[bold]Properties[/bold]")
     console.print(props)

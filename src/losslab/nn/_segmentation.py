@@ -1,3 +1,24 @@
-"""(family module being written)"""
+"""Modules of the segmentation losses (thin shells over :mod:`losslab.functional`)."""
 
-__all__: list[str] = []
+from .. import functional as _F
+from ._factory import module_class
+
+DiceLoss = module_class(_F.dice_loss, "DiceLoss")
+GeneralizedDiceLoss = module_class(_F.generalized_dice_loss, "GeneralizedDiceLoss")
+JaccardLoss = module_class(_F.jaccard_loss, "JaccardLoss")
+TverskyLoss = module_class(_F.tversky_loss, "TverskyLoss")
+FocalTverskyLoss = module_class(_F.focal_tversky_loss, "FocalTverskyLoss")
+LovaszSoftmaxLoss = module_class(_F.lovasz_softmax_loss, "LovaszSoftmaxLoss")
+LovaszHingeLoss = module_class(_F.lovasz_hinge_loss, "LovaszHingeLoss")
+DiceCELoss = module_class(_F.dice_ce_loss, "DiceCELoss")
+
+__all__ = [
+    "DiceCELoss",
+    "DiceLoss",
+    "FocalTverskyLoss",
+    "GeneralizedDiceLoss",
+    "JaccardLoss",
+    "LovaszHingeLoss",
+    "LovaszSoftmaxLoss",
+    "TverskyLoss",
+]
