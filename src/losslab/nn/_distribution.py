@@ -1,3 +1,62 @@
-"""(family module being written)"""
+"""Modules of the distribution distances and GAN losses (thin shells over :mod:`losslab.functional`)."""
 
-__all__: list[str] = []
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import torch
+
+from .. import functional as _F
+from .._validation import declared_params
+from ._factory import module_class
+
+Wasserstein1DLoss = module_class(_F.wasserstein_1d, "Wasserstein1DLoss")
+SinkhornLoss = module_class(_F.sinkhorn_loss, "SinkhornLoss")
+MMDLoss = module_class(_F.mmd_loss, "MMDLoss")
+WGANCriticLoss = module_class(_F.wgan_critic_loss, "WGANCriticLoss")
+WGANGeneratorLoss = module_class(_F.wgan_generator_loss, "WGANGeneratorLoss")
+GANDiscriminatorLoss = module_class(_F.gan_discriminator_loss, "GANDiscriminatorLoss")
+GANGeneratorLoss = module_class(_F.gan_generator_loss, "GANGeneratorLoss")
+
+
+class GradientPenalty(torch.nn.Module):
+    """Module form of :func:`losslab.functional.gradient_penalty` (WGAN-GP).
+
+    Hyperparameters (``weight``, ``one_sided``, ``sample_dims``, ``reduction``) are keyword-only
+    and validated here. ``forward(critic, real, fake, generator=None)`` calls the function; the
+    random generator is passed per call, never stored, so ``forward`` does not change the
+    module's state.
+    """
+
+    function = staticmethod(_F.gradient_penalty)
+
+    def __init__(self, *, weight: float = 10.0, one_sided: bool = False, sample_dims: int = 1,
+                 reduction: str = "mean") -> None:
+        super().__init__()
+        params = declared_params(_F.gradient_penalty)
+        self._hparams = {"weight": weight, "one_sided": one_sided, "sample_dims": sample_dims,
+                         "reduction": reduction}
+        for key, value in self._hparams.items():
+            params[key].check("gradient_penalty", key, value)
+
+    def hyperparameters(self) -> dict[str, Any]:
+        return dict(self._hparams)
+
+    def forward(self, critic: Callable[[torch.Tensor], torch.Tensor], real: torch.Tensor,
+                fake: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        return _F.gradient_penalty(critic, real, fake, generator=generator, **self._hparams)
+
+    def extra_repr(self) -> str:
+        return ", ".join(f"{k}={v!r}" for k, v in self._hparams.items())
+
+__all__ = [
+    "GANDiscriminatorLoss",
+    "GANGeneratorLoss",
+    "GradientPenalty",
+    "MMDLoss",
+    "SinkhornLoss",
+    "WGANCriticLoss",
+    "WGANGeneratorLoss",
+    "Wasserstein1DLoss",
+]
