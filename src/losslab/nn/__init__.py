@@ -6,43 +6,49 @@ Each module is built by :func:`losslab.nn._factory.module_class` from its functi
 
 from . import (
     _adaptive,
+    _adversarial,
+    _angular,
     _composite,
     _cost_sensitive,
-    _distribution,
     _divergence,
     _fast_ce,
     _focal,
     _imbalance,
+    _lovasz,
     _margin,
-    _metric_learning,
     _noisy_labels,
+    _overlap,
+    _pairwise,
     _regression,
     _regularization,
-    _segmentation,
     _torch_classification,
     _torch_embedding,
     _torch_regression,
     _torch_sequence,
+    _transport,
 )
 from ._adaptive import *  # noqa: F403
+from ._adversarial import *  # noqa: F403
+from ._angular import *  # noqa: F403
 from ._composite import *  # noqa: F403
 from ._cost_sensitive import *  # noqa: F403
-from ._distribution import *  # noqa: F403
 from ._divergence import *  # noqa: F403
 from ._factory import module_class
 from ._fast_ce import *  # noqa: F403
 from ._focal import *  # noqa: F403
 from ._imbalance import *  # noqa: F403
+from ._lovasz import *  # noqa: F403
 from ._margin import *  # noqa: F403
-from ._metric_learning import *  # noqa: F403
 from ._noisy_labels import *  # noqa: F403
+from ._overlap import *  # noqa: F403
+from ._pairwise import *  # noqa: F403
 from ._regression import *  # noqa: F403
 from ._regularization import *  # noqa: F403
-from ._segmentation import *  # noqa: F403
 from ._torch_classification import *  # noqa: F403
 from ._torch_embedding import *  # noqa: F403
 from ._torch_regression import *  # noqa: F403
 from ._torch_sequence import *  # noqa: F403
+from ._transport import *  # noqa: F403
 
 __all__ = [
     "module_class",
@@ -56,9 +62,12 @@ __all__ = [
     *_noisy_labels.__all__,
     *_divergence.__all__,
     *_imbalance.__all__,
-    *_segmentation.__all__,
-    *_distribution.__all__,
-    *_metric_learning.__all__,
+    *_overlap.__all__,
+    *_lovasz.__all__,
+    *_transport.__all__,
+    *_adversarial.__all__,
+    *_pairwise.__all__,
+    *_angular.__all__,
     *_cost_sensitive.__all__,
     *_fast_ce.__all__,
     *_composite.__all__,

@@ -1,9 +1,9 @@
-"""Modules of the metric-learning losses.
+"""Modules of the angular-margin metric-learning losses: ArcFace and CosFace.
 
-The pair, triplet and contrastive losses are thin shells (:func:`module_class`). ``ArcFaceLoss``
-and ``CosFaceLoss`` are not: they own the learnable class centres (an ``nn.Parameter`` of shape
-(C, D), so an optimiser over the module's parameters learns them) and call the pure functions
-:func:`losslab.functional.arcface_loss` / :func:`~losslab.functional.cosface_loss` with them.
+``ArcFaceLoss`` and ``CosFaceLoss`` are not thin shells: they own the learnable class centres (an
+``nn.Parameter`` of shape (C, D), so an optimiser over the module's parameters learns them) and
+call the pure functions :func:`losslab.functional.arcface_loss` /
+:func:`~losslab.functional.cosface_loss` with them.
 """
 
 from __future__ import annotations
@@ -16,13 +16,6 @@ import torch
 
 from .. import functional as _F
 from .._validation import Param, declared_params, fail
-from ._factory import module_class
-
-ContrastiveLoss = module_class(_F.contrastive_loss, "ContrastiveLoss")
-BatchTripletLoss = module_class(_F.batch_triplet_loss, "BatchTripletLoss")
-InfoNCELoss = module_class(_F.info_nce_loss, "InfoNCELoss")
-NTXentLoss = module_class(_F.nt_xent_loss, "NTXentLoss")
-SupConLoss = module_class(_F.supcon_loss, "SupConLoss")
 
 _SIZE = Param("int", "a size", ge=1, optional=True)
 
@@ -116,10 +109,5 @@ class CosFaceLoss(_MarginSoftmaxLoss):
 
 __all__ = [
     "ArcFaceLoss",
-    "BatchTripletLoss",
-    "ContrastiveLoss",
     "CosFaceLoss",
-    "InfoNCELoss",
-    "NTXentLoss",
-    "SupConLoss",
 ]

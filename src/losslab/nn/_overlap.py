@@ -1,4 +1,4 @@
-"""Modules of the segmentation losses (thin shells over :mod:`losslab.functional`)."""
+"""Modules of the overlap segmentation losses (thin shells over :mod:`losslab.functional`)."""
 
 from .. import functional as _F
 from ._factory import module_class
@@ -8,8 +8,6 @@ GeneralizedDiceLoss = module_class(_F.generalized_dice_loss, "GeneralizedDiceLos
 JaccardLoss = module_class(_F.jaccard_loss, "JaccardLoss")
 TverskyLoss = module_class(_F.tversky_loss, "TverskyLoss")
 FocalTverskyLoss = module_class(_F.focal_tversky_loss, "FocalTverskyLoss")
-LovaszSoftmaxLoss = module_class(_F.lovasz_softmax_loss, "LovaszSoftmaxLoss")
-LovaszHingeLoss = module_class(_F.lovasz_hinge_loss, "LovaszHingeLoss")
 DiceCELoss = module_class(_F.dice_ce_loss, "DiceCELoss")
 
 __all__ = [
@@ -18,7 +16,5 @@ __all__ = [
     "FocalTverskyLoss",
     "GeneralizedDiceLoss",
     "JaccardLoss",
-    "LovaszHingeLoss",
-    "LovaszSoftmaxLoss",
     "TverskyLoss",
 ]

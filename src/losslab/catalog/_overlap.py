@@ -1,12 +1,10 @@
-"""Catalog entries of the segmentation losses (Dice family, Lovász, Dice + CE).
+"""Catalog entries of the overlap segmentation losses (Dice family, Dice + CE).
 
 The sampler makes (N, C, H, W) logits with (N, H, W) class-index targets (hard labels), so the
 analytic derivatives below are written for hard labels, from ``tp = sum p*y``,
 ``fp = sum p*(1-y)``, ``fn = sum (1-p)*y`` (the soft formulation of the functions reduces to these
 when y is 0/1 and 0 < p < 1), then chained through the softmax:
-``dL/dx = p * (dL/dp - sum_c p_c dL/dp_c)``. The Lovász gradients are the Jaccard-loss
-increments of the sorted errors, derived by hand (the Lovász extension is linear between sort
-orders).
+``dL/dx = p * (dL/dp - sum_c p_c dL/dp_c)``.
 """
 
 from __future__ import annotations
@@ -17,71 +15,15 @@ import torch.nn.functional as F
 from .. import functional as LF
 from .. import nn as LN
 from ._registry import register
-from ._spec import Case, Head, LossSpec, Sampler
-
-SEG_HEAD = Head("identity", "C", "C logits per pixel; the loss applies the softmax over channels")
-BINARY_SEG_HEAD = Head("identity", "1", "one logit per pixel; sigmoid(logit) is P(foreground)")
-
-N, C, H = 2, 3, 4
-BIG = 1e4
-SMOOTH = 1e-5
-
-
-# -- samplers -------------------------------------------------------------------------------------
-
-
-def _randn(gen: torch.Generator, *shape: int, dtype: torch.dtype) -> torch.Tensor:
-    return torch.randn(*shape, generator=gen, dtype=torch.float64).to(dtype)
-
-
-def _seg_sampler(name: str, n: int, h: int, w: int) -> Sampler:
-    """(n, C, h, w) logits (``scale`` times standard normal) with (n, h, w) class indices."""
-
-    def make(gen, dtype, scale):
-        x = scale * _randn(gen, n, C, h, w, dtype=torch.float64)
-        return Case((x.to(dtype), torch.randint(0, C, (n, h, w), generator=gen)))
-
-    def perfect(gen, dtype):
-        y = torch.randint(0, C, (n, h, w), generator=gen)
-        return Case((BIG * F.one_hot(y, C).movedim(-1, 1).to(dtype), y))
-
-    def kink(dtype):
-        # soft labels equal to the prediction: every |p - y| term sits at its kink
-        x = _randn(torch.Generator().manual_seed(7), 1, C, 2, 2, dtype=torch.float64)
-        return Case((x.to(dtype), torch.softmax(x, dim=1).to(dtype)))
-
-    def empty(dtype):
-        return Case((torch.zeros(0, C, h, w, dtype=dtype), torch.zeros(0, h, w, dtype=torch.long)))
-
-    return Sampler(name, make=make, perfect=perfect, kink=kink, empty=empty)
-
-
-SEG_LOGITS = _seg_sampler("segmentation_logits", N, H, H)
-#: one-pixel images, where the Dice term of Dice + CE weighs as much as the (convex) CE term, so
-#: the sum's non-convexity shows up on random inputs (on 4x4 images CE dominates it)
-SEG_PIXEL_LOGITS = _seg_sampler("segmentation_pixel_logits", 6, 1, 1)
-
-
-def _bits(gen, *shape):
-    return torch.randint(0, 2, shape, generator=gen).to(torch.float64)
-
-
-BINARY_SEG_LOGITS = Sampler(
-    "binary_segmentation_logits",
-    make=lambda gen, dtype, scale: (lambda x, y: Case((x.to(dtype), y.to(dtype))))(
-        scale * _randn(gen, N, 1, H, H, dtype=torch.float64), _bits(gen, N, 1, H, H)
-    ),
-    perfect=lambda gen, dtype: (lambda y: Case(((BIG * (2 * y - 1)).to(dtype), y.to(dtype))))(
-        _bits(gen, N, 1, H, H)
-    ),
-    mirror=lambda c: Case((-c.args[0], 1 - c.args[1], *c.args[2:]), c.kwargs),
-    # margins exactly 1: every hinge error sits at its kink
-    kink=lambda dtype: (lambda y: Case(((2 * y - 1).to(dtype), y.to(dtype))))(
-        _bits(torch.Generator().manual_seed(3), N, 1, H, H)
-    ),
-    empty=lambda dtype: Case((torch.zeros(0, 1, H, H, dtype=dtype), torch.zeros(0, 1, H, H, dtype=dtype))),
+from ._segmentation_common import (
+    _COMMON_SPEC,
+    _DICE_LIKE,
+    _SOFTMAX_CHAIN,
+    SEG_PIXEL_LOGITS,
+    SMOOTH,
+    _softmax_vjp,
 )
-
+from ._spec import LossSpec
 
 # -- derivative helpers (hard labels, default options) ----------------------------------------------
 
@@ -96,11 +38,6 @@ def _parts(x: torch.Tensor, y: torch.Tensor):
 
 def _bcast(t: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
     return t.reshape(*t.shape, *([1] * (like.dim() - t.dim())))
-
-
-def _softmax_vjp(p: torch.Tensor, gp: torch.Tensor) -> torch.Tensor:
-    return p * (gp - (p * gp).sum(dim=1, keepdim=True))
-
 
 def _ratio_grad(num, den, dnum_dtp, dnum_dfp, dnum_dfn, dden_dtp, dden_dfp, dden_dfn, e):
     """dL/dp for L = num/den per unit, with dtp/dp = y, dfp/dp = 1 - y, dfn/dp = -y."""
@@ -157,37 +94,6 @@ def _generalized_dice_grad(x, y, **_):
     return _softmax_vjp(p, gp)
 
 
-def _jaccard_increments(gt_sorted: torch.Tensor) -> torch.Tensor:
-    """g_k = J(top k) - J(top k-1) of the Jaccard loss J of the k largest errors (hard labels)."""
-    k = torch.arange(1, gt_sorted.shape[-1] + 1, dtype=gt_sorted.dtype)
-    pos_seen = gt_sorted.cumsum(-1)  # foreground pixels among the top k
-    total = gt_sorted.sum(-1, keepdim=True)
-    # J(k) = |errors| / |union|: missed foreground + false positives over foreground + false positives
-    jk = (pos_seen + (k - pos_seen)) / (total + (k - pos_seen))
-    return jk - F.pad(jk, (1, 0))[..., :-1]
-
-
-def _lovasz_softmax_grad(x, y, **_):
-    p = torch.softmax(x, dim=1)
-    e = F.one_hot(y, x.shape[1]).movedim(-1, 1).to(x.dtype)
-    err = (p - e).abs().flatten(2)
-    order = torch.sort(err, dim=-1, descending=True).indices
-    g_sorted = _jaccard_increments(e.flatten(2).gather(-1, order))
-    g = torch.zeros_like(err).scatter(-1, order, g_sorted)  # back to pixel order
-    gp = g.reshape(p.shape) * torch.sign(p - e)
-    return _softmax_vjp(p, gp)
-
-
-def _lovasz_hinge_grad(x, y, **_):
-    n = x.shape[0]
-    xf, yf = x.reshape(n, -1), y.reshape(n, -1)
-    s = 2 * yf - 1
-    err = torch.relu(1 - xf * s)
-    order = torch.sort(err, dim=-1, descending=True).indices
-    g = torch.zeros_like(err).scatter(-1, order, _jaccard_increments(yf.gather(-1, order)))
-    return (g * (err > 0).to(x.dtype) * -s).reshape(x.shape)
-
-
 def _dice_ce_grad(x, y, **_):
     p = torch.softmax(x, dim=1)
     e = F.one_hot(y, x.shape[1]).movedim(-1, 1).to(x.dtype)
@@ -197,15 +103,6 @@ def _dice_ce_grad(x, y, **_):
 
 # -- specs ----------------------------------------------------------------------------------------
 
-_DICE_LIKE = dict(
-    nonnegative=True,
-    zero_at_perfect=True,
-    convex=False,  # the softmax makes it non-convex in the logits
-    smooth=False,  # soft-label form: kink at p == y with soft targets (smooth for hard labels)
-    bounded=True,  # <= 1
-    robust_to_outliers=True,  # saturating softmax: the gradient vanishes for huge logits
-    symmetric=None,  # multiclass softmax input: no mirrored error
-)
 _SMOOTH_NOTE = (
     "smooth=False because the soft-label-correct form (tp = min(p, y)) has a kink at p == y "
     "with soft targets; with hard 0/1 targets the loss is smooth in the logits. Options: "
@@ -213,14 +110,6 @@ _SMOOTH_NOTE = (
     "include_background, ignore_index, per-class weight. Empty-mask policy: a unit empty in both "
     "target and prediction has loss 0; false positives on empty targets count (loss -> 1)."
 )
-_COMMON_SPEC = dict(
-    family="segmentation",
-    tasks=("segmentation",),
-    input_kind="logits",
-    heads={"*": SEG_HEAD},
-    sampler=SEG_LOGITS,
-)
-_SOFTMAX_CHAIN = r"\quad\frac{\partial \ell}{\partial x_{ic}} = p_{ic}\Big(g_{ic} - \sum_k p_{ik} g_{ik}\Big)"
 
 register(LossSpec(
     name="dice_loss",
@@ -327,59 +216,6 @@ register(LossSpec(
     notes=_SMOOTH_NOTE,
     **_COMMON_SPEC,
 ))
-
-register(LossSpec(
-    name="lovasz_softmax_loss",
-    function=LF.lovasz_softmax_loss,
-    module=LN.LovaszSoftmaxLoss,
-    formula=r"\ell_c = \sum_k m_{\pi(k)}\,\big(\Delta_J(\pi_{1..k}) - \Delta_J(\pi_{1..k-1})\big),\quad "
-    r"m_i = |y_{ic} - p_{ic}|,\ \pi: m \text{ sorted decreasingly}",
-    derivative=r"g_{ic} = \operatorname{sign}(p_{ic} - y_{ic})\,\big(\Delta_J(\pi_{1..r_i}) - "
-    r"\Delta_J(\pi_{1..r_i - 1})\big),\ r_i = \text{rank of pixel } i," + _SOFTMAX_CHAIN,
-    derivative_fn=_lovasz_softmax_grad,
-    properties=_DICE_LIKE,
-    references=(
-        "Berman, Rannen Triki, Blaschko, The Lovász-Softmax loss: A tractable surrogate for the "
-        "optimization of the intersection-over-union measure in neural networks, CVPR 2018",
-    ),
-    summary="Lovász extension of the Jaccard loss on per-pixel softmax errors: a tight IoU surrogate.",
-    when_to_use="Fine-tuning for the IoU metric (often after CE pre-training); per image or per batch.",
-    notes="smooth=False: piecewise linear in the errors (kinks where the sort order changes "
-    "and, with soft targets, at p == y). Every class counts (Berman et al.'s classes='all').",
-    **_COMMON_SPEC,
-))
-
-register(LossSpec(
-    name="lovasz_hinge_loss",
-    function=LF.lovasz_hinge_loss,
-    module=LN.LovaszHingeLoss,
-    family="segmentation",
-    tasks=("segmentation",),
-    input_kind="logits",
-    heads={"*": BINARY_SEG_HEAD},
-    formula=r"\ell = \sum_k (1 - x_{\pi(k)} s_{\pi(k)})_+\,\big(\Delta_J(\pi_{1..k}) - "
-    r"\Delta_J(\pi_{1..k-1})\big),\quad s = 2y - 1",
-    derivative=r"\frac{\partial \ell}{\partial x_i} = -s_i\,[1 - x_i s_i > 0]\,"
-    r"\big(\Delta_J(\pi_{1..r_i}) - \Delta_J(\pi_{1..r_i - 1})\big)",
-    derivative_fn=_lovasz_hinge_grad,
-    properties=dict(
-        nonnegative=True,
-        zero_at_perfect=True,  # every margin >= 1
-        convex=True,  # Lovász extension of a submodular increasing loss of convex hinge errors
-        smooth=False,
-        bounded=False,
-        robust_to_outliers=True,  # |gradient| <= 1 (Jaccard increments lie in [0, 1])
-        symmetric=False,  # the Jaccard loss is of the foreground: swapping labels changes it
-    ),
-    references=(
-        "Berman, Rannen Triki, Blaschko, The Lovász-Softmax loss, CVPR 2018",
-        "Yu, Blaschko, Learning Submodular Losses with the Lovász Hinge, ICML 2015",
-    ),
-    summary="Binary IoU surrogate: Lovász extension of the Jaccard loss on hinge errors.",
-    when_to_use="Binary segmentation scored by foreground IoU (one logit per pixel).",
-    sampler=BINARY_SEG_LOGITS,
-))
-
 register(LossSpec(
     name="dice_ce_loss",
     function=LF.dice_ce_loss,

@@ -1,4 +1,4 @@
-"""Modules of the distribution distances and GAN losses (thin shells over :mod:`losslab.functional`)."""
+"""Modules of the GAN losses and the WGAN-GP gradient penalty (shells over :mod:`losslab.functional`)."""
 
 from __future__ import annotations
 
@@ -11,9 +11,6 @@ from .. import functional as _F
 from .._validation import declared_params
 from ._factory import module_class
 
-Wasserstein1DLoss = module_class(_F.wasserstein_1d, "Wasserstein1DLoss")
-SinkhornLoss = module_class(_F.sinkhorn_loss, "SinkhornLoss")
-MMDLoss = module_class(_F.mmd_loss, "MMDLoss")
 WGANCriticLoss = module_class(_F.wgan_critic_loss, "WGANCriticLoss")
 WGANGeneratorLoss = module_class(_F.wgan_generator_loss, "WGANGeneratorLoss")
 GANDiscriminatorLoss = module_class(_F.gan_discriminator_loss, "GANDiscriminatorLoss")
@@ -50,13 +47,11 @@ class GradientPenalty(torch.nn.Module):
     def extra_repr(self) -> str:
         return ", ".join(f"{k}={v!r}" for k, v in self._hparams.items())
 
+
 __all__ = [
     "GANDiscriminatorLoss",
     "GANGeneratorLoss",
     "GradientPenalty",
-    "MMDLoss",
-    "SinkhornLoss",
     "WGANCriticLoss",
     "WGANGeneratorLoss",
-    "Wasserstein1DLoss",
 ]

@@ -1,45 +1,9 @@
-r"""Segmentation losses: the Dice family (Dice, generalized Dice, Jaccard, Tversky, focal
-Tversky), the Lovász losses and Dice + cross entropy.
+r"""Overlap losses for segmentation: soft Dice, generalized Dice, Jaccard, Tversky, focal
+Tversky and Dice + cross entropy.
 
-Conventions shared by every loss here (one choice per question, see LOSS-CONVENTIONS.md):
-
-* **input**: ``(N, C, d1, ...)`` scores. ``activation="softmax"`` (default; needs C >= 2) or
-  ``"sigmoid"`` turns logits into probabilities; ``"none"`` means the input already holds
-  probabilities in [0, 1].
-* **target**: class indices ``(N, d1, ...)`` (integer), or one-hot / soft labels of the input's
-  shape (probabilities in [0, 1]). With a single channel (C = 1, sigmoid) index targets are the
-  binary foreground mask.
-* **ignore_index** (index targets only): ignored pixels are replaced by class 0 *before*
-  ``one_hot`` (an ignored label never reaches it) and then removed from both the prediction and
-  the target, so they count nowhere.
-* **soft-label correct**: per pixel ``tp = min(p, y)``, ``fp = relu(p - y)``,
-  ``fn = relu(y - p)`` (equivalently ``tp = (p + y - |p - y|) / 2``). For hard labels these are
-  the usual ``p*y``, ``p*(1-y)``, ``(1-p)*y``; for soft labels the loss is 0 at ``p == y``.
-  The price: with soft labels the loss has a kink at ``p == y`` (it is smooth for hard labels).
-* **aggregation unit**: ``aggregate="image"`` (default, MONAI's ``batch=False``) sums tp/fp/fn
-  over each image's pixels, one loss per (image, class); ``aggregate="batch"`` sums over the whole
-  batch (smp's convention), one loss per class; the two differ when a batch mixes object sizes.
-* **smoothing** (MONAI's defaults): ``smooth_nr = smooth_dr = 1e-5`` added to the overlap and
-  to the denominator separately. The loss is written as ``(errors + smooth_dr - smooth_nr) /
-  denominator`` so it is exactly >= 0 when ``smooth_nr <= smooth_dr`` and has no cancellation
-  near a perfect prediction.
-* **empty masks (one policy for the whole family)**: a unit whose target *and* prediction are
-  both empty (all ``p`` and ``y`` zero) has loss 0, whatever the smoothing (never NaN; its
-  gradient there is 0). A class absent from the target but predicted is a pure false positive:
-  its loss tends to 1 as the predicted mass grows past the smoothing (as in MONAI; smp instead
-  zeroes every class absent from the target, which stops penalising false positives on empty
-  images). Every unit counts in ``"mean"``; nothing is excluded. The Lovász losses follow the
-  same policy naturally (an absent class contributes its largest false-positive error).
-* **include_background=False** drops channel 0 after the activation (the softmax still sees it).
-* **weight** (per class, shape (C,) of the input's channels; the background entry is dropped with
-  ``include_background=False``): ``"none"`` returns ``w_c * loss``; ``"mean"`` is the weighted
-  mean ``sum w_c l / sum w_c`` over all units.
-* **reduction**: via :func:`losslab._reduction.reduce_loss`. ``"none"`` returns one value per
-  unit: ``(N, K)`` (image x kept class) or ``(K,)`` with ``aggregate="batch"``; the generalized
-  Dice and the Lovász hinge return ``(N,)`` or ``()`` (classes are combined inside the loss);
-  Dice + CE returns one value per image ``(N,)``.
-* **precision**: float16/bfloat16 inputs are computed in float32, so sums over large masks do not
-  overflow (a 512x512 fp16 mask sums to 262144 > 65504).
+Input and target forms, ``ignore_index``, the soft-label-correct counts, the aggregation unit,
+smoothing, the empty-mask policy, class weights and reductions are shared with the Lovász losses:
+see :mod:`losslab.functional._segmentation_common`.
 """
 
 from __future__ import annotations
@@ -47,22 +11,15 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from .._reduction import reduce_loss, upcast
-from .._validation import (
-    IGNORE_INDEX,
-    REDUCTION,
-    WEIGHT_PER_CLASS,
-    Param,
-    Raw,
-    check_class_indices,
-    check_integer_tensor,
-    check_probabilities,
-    check_tensor,
-    check_values_in,
-    fail,
-    loss_function,
+from .._reduction import reduce_loss
+from .._validation import WEIGHT_PER_CLASS, Param, loss_function
+from ._segmentation_common import (
+    _COMMON,
+    _class_weight,
+    _drop_background,
+    _probabilities,
+    _reduce_units,
 )
-from ._common import check_class_weight
 
 __all__ = [
     "dice_loss",
@@ -70,96 +27,11 @@ __all__ = [
     "jaccard_loss",
     "tversky_loss",
     "focal_tversky_loss",
-    "lovasz_softmax_loss",
-    "lovasz_hinge_loss",
     "dice_ce_loss",
 ]
 
-ACTIVATION = Param(
-    "choice",
-    "turns the input into probabilities: 'softmax' over channels, 'sigmoid' per channel, "
-    "'none' (the input holds probabilities)",
-    choices=("softmax", "sigmoid", "none"),
-)
-AGGREGATE = Param(
-    "choice",
-    "'image': overlaps summed per image (one loss per image and class); 'batch': summed over "
-    "the whole batch (one loss per class)",
-    choices=("image", "batch"),
-)
-SMOOTH_NR = Param("float", "added to the overlap (numerator); keep <= smooth_dr for a loss >= 0", ge=0)
-SMOOTH_DR = Param("float", "added to the denominator", ge=0)
-INCLUDE_BACKGROUND = Param("bool", "whether channel 0 counts (it is still part of the softmax)")
 
-_COMMON = dict(
-    activation=ACTIVATION,
-    aggregate=AGGREGATE,
-    smooth_nr=SMOOTH_NR,
-    smooth_dr=SMOOTH_DR,
-    include_background=INCLUDE_BACKGROUND,
-    ignore_index=IGNORE_INDEX,
-    reduction=REDUCTION,
-)
-
-
-# -- shared preparation ------------------------------------------------------------------------
-
-
-def _probabilities(
-    name: str, input: torch.Tensor, target: torch.Tensor, activation: str, ignore_index: int
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Validate; return probabilities p and labels y (N, C, *) with ignored pixels zeroed, and x.
-
-    ``x`` is the (float32-or-wider) input, for the cross-entropy term of Dice + CE.
-    """
-    check_tensor(name, "input", input)
-    check_tensor(name, "target", target, floating=False)
-    if input.dim() < 2:
-        fail(name, "input", "of shape (N, C, d1, ...)", Raw(f"shape {tuple(input.shape)}"))
-    x = upcast(input)
-    n, c = x.shape[:2]
-    if activation == "softmax" and c < 2:
-        fail(name, "input", "of C >= 2 channels with activation='softmax' (use 'sigmoid' for one "
-             "channel)", Raw(f"shape {tuple(x.shape)}"))
-    if activation == "softmax":
-        p = torch.softmax(x, dim=1)
-    elif activation == "sigmoid":
-        p = torch.sigmoid(x)
-    else:
-        check_probabilities(name, "input", x)
-        p = x
-    if target.shape == x.shape:
-        y = target.to(x.dtype)
-        check_probabilities(name, "target", y)
-        return p, y, x
-    spatial = (n, *x.shape[2:])
-    if tuple(target.shape) != spatial:
-        fail(name, "target", f"of shape (N, d1, ...) = {spatial} (class indices) or "
-             f"{tuple(x.shape)} (one-hot or soft labels)", Raw(f"shape {tuple(target.shape)}"))
-    check_integer_tensor(name, "target", target)
-    valid = target != ignore_index
-    safe = torch.where(valid, target, torch.zeros_like(target)).long()  # ignored labels never reach one_hot
-    if c == 1:
-        check_values_in(name, "target", safe, (0, 1), "0 or 1 (a binary mask) with one channel")
-        y = safe.unsqueeze(1).to(x.dtype)
-    else:
-        check_class_indices(name, "target", target, c, ignore_index)
-        y = F.one_hot(safe, c).movedim(-1, 1).to(x.dtype)
-    keep = valid.unsqueeze(1)
-    return torch.where(keep, p, 0.0), torch.where(keep, y, 0.0), x
-
-
-def _drop_background(t: torch.Tensor, include_background: bool) -> torch.Tensor:
-    return t if include_background or t.shape[1] == 1 else t[:, 1:]
-
-
-def _class_weight(name: str, weight: torch.Tensor | None, c: int, include_background: bool,
-                  like: torch.Tensor) -> torch.Tensor | None:
-    if weight is None:
-        return None
-    check_class_weight(name, weight, c)
-    w = weight.to(like.dtype)
-    return w if include_background or c == 1 else w[1:]
+# -- soft confusion counts ---------------------------------------------------------------------
 
 
 def _sum_dims(p: torch.Tensor, aggregate: str) -> tuple[int, ...]:
@@ -180,14 +52,6 @@ def _ratio(num: torch.Tensor, den: torch.Tensor, empty: torch.Tensor) -> torch.T
     """num / den, and 0 for empty units (target and prediction both empty) or den == 0."""
     zero = empty | (den == 0)
     return torch.where(zero, torch.zeros_like(num), num / torch.where(zero, torch.ones_like(den), den))
-
-
-def _reduce_units(name: str, loss: torch.Tensor, w: torch.Tensor | None, reduction: str) -> torch.Tensor:
-    if w is None:
-        return reduce_loss(loss, reduction, name=name)
-    per_unit = loss * w
-    repeats = loss.numel() // max(w.numel(), 1)
-    return reduce_loss(per_unit, reduction, name=name, denominator=w.sum() * repeats)
 
 
 def _tversky_units(tp, fp, fn, alpha, beta, smooth_nr, smooth_dr):
@@ -220,8 +84,9 @@ def dice_loss(
                = \frac{FP_c + FN_c + s_{dr} - s_{nr}}{2\,TP_c + FP_c + FN_c + s_{dr}}
 
     with :math:`TP_c = \sum_i \min(p_{ic}, y_{ic})`, :math:`FP_c = \sum_i (p_{ic} - y_{ic})_+`,
-    :math:`FN_c = \sum_i (y_{ic} - p_{ic})_+` over the unit's pixels (see the module notes for the
-    input/target forms, ignore_index, the empty-mask policy and the reductions).
+    :math:`FN_c = \sum_i (y_{ic} - p_{ic})_+` over the unit's pixels (see the notes of
+    :mod:`losslab.functional._segmentation_common` for the input/target forms, ignore_index, the
+    empty-mask policy and the reductions).
 
     Args:
         input: logits (or probabilities with ``activation="none"``), shape (N, C, d1, ...).
@@ -494,137 +359,6 @@ def generalized_dice_loss(
     den = (w * (2 * tp + fp + fn)).sum(-1) + smooth_dr
     loss = _ratio(num, den, (tp + fp + fn).sum(-1) == 0)
     return reduce_loss(loss, reduction, name=name)
-
-
-# -- Lovász -------------------------------------------------------------------------------------
-
-
-def _lovasz_jaccard_grad(gt_sorted: torch.Tensor) -> torch.Tensor:
-    """Increments of the Jaccard loss of the top-k sets along the last dim (Berman et al. Alg. 1)."""
-    total = gt_sorted.sum(-1, keepdim=True)
-    intersection = total - gt_sorted.cumsum(-1)
-    union = total + (1 - gt_sorted).cumsum(-1)  # >= 1 for every k (gt in [0, 1])
-    jaccard = 1 - intersection / union
-    return torch.cat([jaccard[..., :1], jaccard[..., 1:] - jaccard[..., :-1]], dim=-1)
-
-
-def _lovasz_extension(errors: torch.Tensor, gt: torch.Tensor) -> torch.Tensor:
-    """Lovász extension of the Jaccard loss at ``errors`` (last dim: the unit's pixels)."""
-    sorted_errors, perm = torch.sort(errors, dim=-1, descending=True)
-    return (sorted_errors * _lovasz_jaccard_grad(gt.gather(-1, perm))).sum(-1)
-
-
-def _flatten_units(t: torch.Tensor, aggregate: str) -> torch.Tensor:
-    """(N, K, *) -> (N, K, P) per image, or (K, N*P) over the batch."""
-    t = t.flatten(2)
-    return t if aggregate == "image" else t.transpose(0, 1).flatten(1)
-
-
-@loss_function(weight=WEIGHT_PER_CLASS, **{k: v for k, v in _COMMON.items() if "smooth" not in k})
-def lovasz_softmax_loss(
-    input: torch.Tensor,
-    target: torch.Tensor,
-    *,
-    activation: str = "softmax",
-    aggregate: str = "image",
-    include_background: bool = True,
-    ignore_index: int = -100,
-    weight: torch.Tensor | None = None,
-    reduction: str = "mean",
-) -> torch.Tensor:
-    r"""Lovász-Softmax loss: the Lovász extension of the Jaccard loss of each class.
-
-    .. math::
-        \ell_c = \sum_{k} m_{\pi(k)}\,g_k(\pi),\quad m_i = |y_{ic} - p_{ic}|,\quad
-        g_k = \Delta_J(\{\pi(1..k)\}) - \Delta_J(\{\pi(1..k-1)\})
-
-    where :math:`\pi` sorts the errors in decreasing order and :math:`\Delta_J` is the Jaccard
-    loss of the set of mispredicted pixels. Every class counts (Berman et al.'s ``classes="all"``;
-    their default ``"present"`` skips classes absent from the target, which then never see their
-    false positives): a class absent from target and prediction has loss 0. Ignored pixels count
-    nowhere. Options and shapes as in :func:`dice_loss` (no smoothing).
-
-    Args:
-        input: logits (or probabilities with ``activation="none"``), shape (N, C, d1, ...).
-        target: class indices (N, d1, ...) or one-hot/soft labels of the input's shape.
-        activation, aggregate, include_background, ignore_index, weight, reduction: as in
-            :func:`dice_loss` (Berman et al.'s ``per_image=True`` is ``aggregate="image"``).
-
-    Example:
-        >>> import torch, losslab.functional as LF
-        >>> logits = torch.tensor([[[[2.0, -1.0]], [[-2.0, 1.0]]]])
-        >>> LF.lovasz_softmax_loss(logits, torch.tensor([[[0, 1]]]))
-        tensor(0.0939)
-
-    References:
-        Berman, Rannen Triki, Blaschko, "The Lovász-Softmax loss: A tractable surrogate for the
-        optimization of the intersection-over-union measure in neural networks", CVPR 2018.
-    """
-    name = "lovasz_softmax_loss"
-    p, y, _ = _probabilities(name, input, target, activation, ignore_index)
-    c = p.shape[1]
-    p, y = _drop_background(p, include_background), _drop_background(y, include_background)
-    errors = _flatten_units((p - y).abs(), aggregate)
-    loss = _lovasz_extension(errors, _flatten_units(y, aggregate))
-    return _reduce_units(name, loss, _class_weight(name, weight, c, include_background, loss), reduction)
-
-
-@loss_function(aggregate=AGGREGATE, ignore_index=IGNORE_INDEX, reduction=REDUCTION)
-def lovasz_hinge_loss(
-    logits: torch.Tensor,
-    target: torch.Tensor,
-    *,
-    aggregate: str = "image",
-    ignore_index: int = -100,
-    reduction: str = "mean",
-) -> torch.Tensor:
-    r"""Lovász hinge: the Lovász extension of the Jaccard loss applied to hinge errors (binary).
-
-    .. math::
-        \ell = \sum_k \left(1 - x_{\pi(k)} s_{\pi(k)}\right)_+ g_k(\pi),\qquad s_i = 2y_i - 1
-
-    with :math:`\pi` sorting the hinge errors in decreasing order and :math:`g` the Jaccard-loss
-    increments of the foreground (see :func:`lovasz_softmax_loss`). Convex and piecewise linear
-    in the logits (Yu & Blaschko). Pixels with ``target == ignore_index`` (integer targets) count
-    nowhere.
-
-    Args:
-        logits: one logit per pixel, shape (N, d1, ...) or (N, 1, d1, ...).
-        target: {0, 1} labels (integer or floating) of the logits' shape, or (N, d1, ...) with
-            (N, 1, d1, ...) logits.
-        aggregate: ``"image"`` (one loss per image, Berman et al.'s default ``per_image=True``) |
-            ``"batch"`` (one loss over all pixels).
-        ignore_index: integer-target value whose pixels count nowhere.
-        reduction: ``"none"`` -> (N,) or () with ``aggregate="batch"``; ``"mean"`` | ``"sum"``.
-
-    Example:
-        >>> import torch, losslab.functional as LF
-        >>> LF.lovasz_hinge_loss(torch.tensor([[2.0, -0.5, 0.5]]), torch.tensor([[1, 0, 1]]))
-        tensor(0.3333)
-
-    References:
-        Berman, Rannen Triki, Blaschko, CVPR 2018 (see :func:`lovasz_softmax_loss`). Yu,
-        Blaschko, "Learning Submodular Losses with the Lovász Hinge", ICML 2015.
-    """
-    name = "lovasz_hinge_loss"
-    check_tensor(name, "logits", logits)
-    check_tensor(name, "target", target, floating=False)
-    if logits.dim() < 2:
-        fail(name, "logits", "of shape (N, d1, ...) or (N, 1, d1, ...)", Raw(f"shape {tuple(logits.shape)}"))
-    x = upcast(logits)
-    n = x.shape[0]
-    squeezed = x.shape[1] == 1 and tuple(target.shape) == (n, *x.shape[2:])
-    if target.shape != x.shape and not squeezed:
-        fail(name, "target", f"of the logits' shape {tuple(x.shape)}", Raw(f"shape {tuple(target.shape)}"))
-    x, t = x.flatten(1), target.flatten(1)
-    valid = t != ignore_index if not t.is_floating_point() else torch.ones_like(t, dtype=torch.bool)
-    y = torch.where(valid, t, torch.zeros_like(t)).to(x.dtype)
-    check_values_in(name, "target", y, (0, 1), "0 or 1")
-    errors = torch.where(valid, torch.relu(1 - x * (2 * y - 1)), 0.0)
-    if aggregate == "batch":
-        errors, y = errors.reshape(1, -1), y.reshape(1, -1)
-    loss = _lovasz_extension(errors, y)
-    return reduce_loss(loss if aggregate == "image" else loss[0], reduction, name=name)
 
 
 # -- Dice + cross entropy -----------------------------------------------------------------------
