@@ -67,6 +67,8 @@ def test_report_rebuilds_from_the_store_alone(tiny_study):
         (["--seeds", "0"], "'--seeds' must be >= 1, got 0"),
         (["--optimizer", "rmsprop"], "'--optimizer' must be one of 'adam', 'sgd'"),
         (["--target", "y"], "'--target'/'--kind' need '--data FILE'"),
+        (["--early-stopping", "0"], "'--early-stopping' must be >= 1 (epochs of patience), got 0"),
+        (["--lr", "inf"], "'--lr' must be a comma-separated list of positive numbers"),
     ],
 )
 def test_bad_options_exit_2_with_a_clear_message(tmp_path, args, message):
@@ -87,3 +89,43 @@ def test_report_on_a_missing_study(tmp_path):
     res = run("report", str(tmp_path / "nope"))
     assert res.exit_code == 2
     assert "report: 'STUDY' must be a study folder containing results.sqlite" in res.output
+
+
+def test_repeated_options_run_once(tmp_path):
+    res = run("compare", "-t", "binary", "-t", "binary", "-l", "mse_loss", "-l", "mse_loss",
+              "--lr", "0.01,0.010", "--seeds", "2", "--epochs", "1", "--out", str(tmp_path),
+              "--name", "dup", "--quiet")
+    assert res.exit_code == 0, res.output
+    with sqlite3.connect(tmp_path / "dup" / "results.sqlite") as c:
+        assert c.execute("SELECT COUNT(*) FROM runs").fetchone()[0] == 2
+
+
+def test_resume_refuses_settings_it_would_ignore(tiny_study):
+    folder, _ = tiny_study
+    res = run("compare", "--resume", str(folder), "--seeds", "3", "--lr", "0.1")
+    assert res.exit_code == 2
+    assert "takes only --jobs, --quiet" in res.output and "--seeds, --lr" in res.output
+
+
+def test_unreadable_store_is_a_clear_error(tmp_path):
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    (bad / "results.sqlite").write_text("not a database")
+    res = run("compare", "--resume", str(bad))
+    assert res.exit_code == 2
+    assert "cannot read" in res.output and "Traceback" not in res.output
+
+
+def test_exporter_failure_is_a_clear_error_and_exports_happen_once(tiny_study, tmp_path):
+    folder, _ = tiny_study
+    blocker = tmp_path / "afile"
+    blocker.write_text("x")
+    res = run("compare", "--resume", str(folder), "--quiet", "--tensorboard", str(blocker / "tb"))
+    assert res.exit_code == 2
+    assert "exporting to TensorBoard failed" in res.output and "Traceback" not in res.output
+    pytest.importorskip("tensorboard")
+    first = run("compare", "--resume", str(folder), "--tensorboard", str(tmp_path / "tb"))
+    assert first.exit_code == 0, first.output
+    assert "TensorBoard: 40 new runs exported" in first.output
+    again = run("compare", "--resume", str(folder), "--tensorboard", str(tmp_path / "tb"))
+    assert "TensorBoard: 0 new runs exported" in again.output

@@ -25,7 +25,8 @@ def test_tensorboard_export(tmp_path):
     from losslab.lab.export import export_tensorboard
 
     with _store(tmp_path) as st:
-        assert export_tensorboard(st, tmp_path / "tb") == 2
+        assert len(export_tensorboard(st, tmp_path / "tb")) == 2
+        assert export_tensorboard(st, tmp_path / "tb2", skip=[1, 2]) == []
     run_dir = next((tmp_path / "tb").glob("binary/*/seed1_lr0.01"))
     acc = EventAccumulator(str(run_dir))
     acc.Reload()
@@ -39,7 +40,7 @@ def test_mlflow_export(tmp_path):
 
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     with _store(tmp_path) as st:
-        assert export_mlflow(st, uri, experiment="losslab/test") == 2
+        assert len(export_mlflow(st, uri, experiment="losslab/test")) == 2
     mlflow.set_tracking_uri(uri)
     runs = mlflow.search_runs(experiment_names=["losslab/test"], output_format="list")
     assert len(runs) == 2

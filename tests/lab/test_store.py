@@ -115,3 +115,36 @@ def test_kill_loses_no_finished_run_and_resume_finishes(tmp_path):
     assert len(after) == 16  # 4 losses x 2 seeds x 2 learning rates, none twice
     assert {r["run_id"] for r in runs} <= {r["run_id"] for r in after}
     assert (study / "report.html").exists()
+
+
+FAILING_MODULE = '''
+from losslab.lab.train import train_stack
+
+
+def boom(task, competitor, runs, datasets, config):
+    raise RuntimeError("boom")
+'''
+
+
+def test_a_failing_worker_keeps_the_finished_runs(tmp_path, monkeypatch):
+    import dataclasses
+
+    from losslab.lab.tasks import Competitor, Task
+
+    (tmp_path / "_failing_trainer.py").write_text(FAILING_MODULE)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setenv("PYTHONPATH", str(tmp_path) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    import _failing_trainer
+
+    base = get_task("binary")
+    task = dataclasses.replace(base, competitors=(
+        Competitor("BCE", "binary_cross_entropy_with_logits"),
+        Competitor("broken", "binary_cross_entropy_with_logits", trainer=_failing_trainer.boom),
+    ))
+    cfg = StudyConfig(tasks=("binary",), seeds=2, epochs=2, jobs=2)
+    monkeypatch.setattr("losslab.lab.study.get_task", lambda name: task)
+    with Store(tmp_path / "results.sqlite") as st:
+        with pytest.raises(RuntimeError, match="boom"):
+            run_study(cfg, st)
+        assert {r["competitor"] for r in st.runs()} == {"BCE"}  # the unit that finished is stored
+        assert len(st.runs()) == 2

@@ -255,3 +255,28 @@ def test_store_without_task_info_still_reports(tmp_path):
     (task,) = report.tasks
     assert task.primary == "rmse" and not task.higher_is_better
     assert task.main[0].cells["rmse"].summary.mean == pytest.approx(10.5)
+
+
+def test_a_loss_whose_seeds_mostly_diverged_is_not_the_best(tmp_path):
+    # "lucky" has one surviving seed with the best score; "steady" finished every seed
+    info = dict(TOY_INFO, competitors=[{"label": c, "loss": LOSS[c], "kwargs": {}, "note": ""}
+                                       for c in ("A", "unstable")])
+    with Store(tmp_path / "r.sqlite") as st:
+        st.set_meta("task_info", {"toy": info})
+        st.set_meta("tasks", ["toy"])
+        for seed, acc in enumerate([0.90, 0.91, 0.92]):
+            st.add_run(_run("A", 0.01, seed, acc))
+        for seed, acc in enumerate([0.99, None, None]):
+            st.add_run(_run("unstable", 0.01, seed, acc))
+        report = build_report(st)
+    (toy,) = report.tasks
+    assert toy.best == "A"
+
+
+def test_constant_paired_difference_uses_the_exact_sign_test():
+    from losslab.lab.stats import paired_p_value
+
+    a = [0.90, 0.80, 0.70, 0.60, 0.50]
+    assert paired_p_value(a, [x + 0.01 for x in a]) == pytest.approx(0.0625)  # 2 * 0.5**5
+    assert paired_p_value(a[:2], [x + 0.01 for x in a[:2]]) == pytest.approx(0.5)
+    assert paired_p_value(a, a) == 1.0

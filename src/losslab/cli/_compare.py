@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
+import math
+import sqlite3
 from pathlib import Path
 from typing import Annotated
 
@@ -31,9 +35,9 @@ def _parse_lrs(text: str) -> tuple[float, ...]:
         lrs = tuple(float(x) for x in text.split(",") if x.strip())
     except ValueError:
         _fail(f"compare: '--lr' must be a comma-separated list of positive numbers, got {text!r}")
-    if not lrs or any(not (lr > 0) for lr in lrs):
+    if not lrs or any(not (math.isfinite(lr) and lr > 0) for lr in lrs):
         _fail(f"compare: '--lr' must be a comma-separated list of positive numbers, got {text!r}")
-    return lrs
+    return tuple(dict.fromkeys(lrs))  # a repeated value is one learning rate
 
 
 class _Reporter:
@@ -127,18 +131,32 @@ def compare(
         _fail(f"compare: '--model' must be one of 'mlp', 'cnn', got {model!r}")
     if l1 < 0 or l2 < 0:
         _fail(f"compare: '--l1'/'--l2' must be >= 0, got {l1 if l1 < 0 else l2}")
+    if early_stopping is not None and early_stopping < 1:
+        _fail(f"compare: '--early-stopping' must be >= 1 (epochs of patience), got {early_stopping}")
     lrs = _parse_lrs(lr)
 
     if resume is not None:
+        given = {"--task": task, "--seeds": seeds != 5, "--lr": lr != "0.01", "--epochs": epochs,
+                 "--full": full, "--optimizer": optimizer != "adam", "--model": model != "mlp",
+                 "--l1": l1, "--l2": l2, "--early-stopping": early_stopping, "--data": data,
+                 "--target": target, "--kind": kind, "--name": name}
+        clash = [opt for opt, value in given.items() if value]
+        if clash:
+            _fail(f"compare: '--resume' continues a study with its stored settings; it takes only "
+                  f"--jobs, --quiet, --loss (to re-import) and the exporters, got {', '.join(clash)}")
         if not (resume / "results.sqlite").exists():
             _fail(f"compare: '--resume' must be a study folder containing results.sqlite, got {str(resume)!r}")
         folder = resume
-        with Store(folder / "results.sqlite") as st:
-            try:
+        try:
+            with Store(folder / "results.sqlite") as st:
                 cfg = S.study_config_from_store(st)
-            except ValueError as exc:
-                _fail(str(exc))
+        except (ValueError, TypeError, sqlite3.DatabaseError) as exc:
+            _fail(f"compare: '--resume' cannot read {str(folder)!r}: {exc}")
+        cfg = dataclasses.replace(cfg, jobs=jobs)
         if cfg.extra.get("data"):
+            if _sha256(cfg.extra["data"]) != cfg.extra.get("data_sha256"):
+                _fail(f"compare: '--resume' needs the study's data file unchanged at {cfg.extra['data']!r} "
+                      "(missing or modified since the study started)")
             _register_user_data(cfg.extra["data"], cfg.extra["target"], cfg.extra.get("kind"))
         _load_user_losses(loss)  # explicit: only paths given on this command line are imported
         _check_resumed_losses(cfg.losses, cfg.extra.get("loss_imports", {}))
@@ -149,12 +167,14 @@ def compare(
             if target is None:
                 _fail("compare: '--target' must name the target column when '--data' is given, got nothing")
             user_task = _register_user_data(str(data), target, kind)
-            extra = {"data": str(data), "target": target, "kind": kind}
+            extra = {"data": str(data.resolve()), "data_sha256": _sha256(data), "target": target,
+                     "kind": kind}
             tasks = tasks + (user_task,)
         elif target is not None or kind is not None:
             _fail("compare: '--target'/'--kind' need '--data FILE'")
         if not tasks:
             tasks = S.DEFAULT_TASKS + (S.FULL_EXTRA_TASKS if full else ())
+        tasks = tuple(dict.fromkeys(tasks))  # a repeated task runs once
         for t in tasks:
             try:
                 get_task(t)
@@ -167,6 +187,7 @@ def compare(
                 catalog.get(name_)
             except catalog.UnknownLossError as exc:
                 _fail(f"compare: {exc}")
+        names_ = list(dict.fromkeys(catalog.get(n).name for n in names_))  # aliases, repeats: once
         if imports:
             if jobs > 1:
                 _fail(f"compare: '--jobs' must be 1 with a loss loaded by import path (worker processes "
@@ -193,6 +214,8 @@ def compare(
     try:
         with Store(folder / "results.sqlite") as st, _Reporter(quiet) as rep:
             S.run_study(cfg, st, on_plan=rep.on_plan, on_results=rep.on_results, on_skip=rep.on_skip)
+    except (OSError, sqlite3.DatabaseError) as exc:
+        _fail(f"compare: cannot write the study folder {str(folder)!r}: {exc}")
     except KeyboardInterrupt:
         err_console.print(f"interrupted: every finished run is stored; continue with "
                           f"`losslab compare --resume {escape(str(folder))}`")
@@ -213,15 +236,26 @@ def compare(
 def _export(st, folder: Path, mlflow_uri: str | None, tb_dir: Path | None) -> None:
     from ..lab.export import ExportError, export_mlflow, export_tensorboard
 
-    try:
-        if tb_dir is not None:
-            n = export_tensorboard(st, tb_dir)
-            console.print(f"TensorBoard: {n} runs written to {escape(str(tb_dir))}")
-        if mlflow_uri is not None:
-            n = export_mlflow(st, mlflow_uri, experiment=f"losslab/{folder.name}")
-            console.print(f"MLflow: {n} runs logged to {escape(mlflow_uri)}")
-    except ExportError as exc:
-        _fail(f"{exc} (the study itself is stored in {folder})")
+    # each destination gets each run once, also across --resume
+    exported = dict(st.meta("exported", {}))
+    targets = []
+    if tb_dir is not None:
+        targets.append(("TensorBoard", f"tensorboard:{tb_dir.resolve()}", lambda skip: export_tensorboard(st, tb_dir, skip=skip)))
+    if mlflow_uri is not None:
+        targets.append(("MLflow", f"mlflow:{mlflow_uri}",
+                        lambda skip: export_mlflow(st, mlflow_uri, experiment=f"losslab/{folder.name}", skip=skip)))
+    for label, key, export in targets:
+        done = set(exported.get(key, []))
+        try:
+            ids = export(done)
+        except ExportError as exc:
+            _fail(f"{exc} (the study itself is stored in {folder})")
+        except Exception as exc:  # the exporters' own libraries raise many kinds of errors
+            _fail(f"compare: exporting to {label} failed: {type(exc).__name__}: {exc} "
+                  f"(the study itself is stored in {folder})")
+        exported[key] = sorted(done | set(ids))
+        st.set_meta("exported", exported)
+        console.print(f"{label}: {len(ids)} new runs exported")
 
 
 def _load_user_losses(paths: list[str] | None) -> dict[str, str]:
@@ -256,6 +290,13 @@ def _check_resumed_losses(names: tuple[str, ...], imports: dict[str, str]) -> No
             hint = (f"pass '--loss {path}' with '--resume' to import it again" if path
                     else "register it before resuming")
             _fail(f"compare: this study uses the loss {name!r}, which is not registered; {hint}")
+
+
+def _sha256(path: str | Path) -> str | None:
+    try:
+        return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+    except OSError:
+        return None
 
 
 def _register_user_data(path: str, target: str, kind: str | None) -> str:

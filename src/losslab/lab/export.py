@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -36,13 +37,16 @@ def _collect(store: Store) -> tuple[dict[int, dict[str, Any]], dict[int, list], 
     return runs, curves, finals
 
 
-def export_tensorboard(store: Store, logdir: str | Path) -> int:
-    """One TensorBoard run per stored run (task/competitor/seed_lr); returns the count."""
+def export_tensorboard(store: Store, logdir: str | Path, *, skip: Iterable[int] = ()) -> list[int]:
+    """One TensorBoard run per stored run (task/competitor/seed_lr) not in ``skip``; returns the
+    exported run ids."""
     try:
         from torch.utils.tensorboard import SummaryWriter
     except ImportError as exc:  # torch raises ImportError when the tensorboard package is absent
         raise ExportError("compare: '--tensorboard' needs the tensorboard package: pip install tensorboard") from exc
     runs, curves, finals = _collect(store)
+    skipped = set(skip)
+    runs = {k: v for k, v in runs.items() if k not in skipped}
     for run_id, r in runs.items():
         path = Path(logdir) / _safe(r["task"]) / _safe(r["competitor"]) / f"seed{r['seed']}_lr{r['lr']:g}"
         with SummaryWriter(log_dir=str(path)) as w:
@@ -53,16 +57,19 @@ def export_tensorboard(store: Store, logdir: str | Path) -> int:
                 if value is not None:
                     w.add_scalar(f"final/{tag}", value, 0)
             w.add_text("run", f"task={r['task']} loss={r['loss']} competitor={r['competitor']} status={r['status']}")
-    return len(runs)
+    return list(runs)
 
 
-def export_mlflow(store: Store, uri: str, experiment: str) -> int:
-    """One MLflow run per stored run in ``experiment`` at tracking ``uri``; returns the count."""
+def export_mlflow(store: Store, uri: str, experiment: str, *, skip: Iterable[int] = ()) -> list[int]:
+    """One MLflow run per stored run (not in ``skip``) in ``experiment`` at tracking ``uri``;
+    returns the exported run ids."""
     try:
         import mlflow
     except ImportError as exc:
         raise ExportError("compare: '--mlflow' needs the mlflow package: pip install mlflow-skinny") from exc
     runs, curves, finals = _collect(store)
+    skipped = set(skip)
+    runs = {k: v for k, v in runs.items() if k not in skipped}
     mlflow.set_tracking_uri(uri)
     mlflow.set_experiment(experiment)
     for run_id, r in runs.items():
@@ -73,4 +80,4 @@ def export_mlflow(store: Store, uri: str, experiment: str) -> int:
                 if value is not None:
                     mlflow.log_metric(_safe(tag), value, step=epoch)
             mlflow.log_metrics({_safe(f"final/{k}"): v for k, v in finals[run_id].items() if v is not None})
-    return len(runs)
+    return list(runs)

@@ -94,13 +94,14 @@ def plan(cfg: StudyConfig, done: set[tuple[str, str, int, float]],
     return units
 
 
-_DATA_CACHE: dict[tuple[str, int], Dataset] = {}
+#: (task name, its loader, seed) -> data; keyed on the loader so a re-registered task reloads
+_DATA_CACHE: dict[tuple[str, Any, int], Dataset] = {}
 
 
 def _datasets(task: Task, seeds: Sequence[int]) -> dict[int, Dataset]:
     out = {}
     for s in seeds:
-        key = (task.name, s)
+        key = (task.name, task.load, s)
         if key not in _DATA_CACHE:
             _DATA_CACHE[key] = task.load(s)
         out[s] = _DATA_CACHE[key]
@@ -171,9 +172,17 @@ def run_study(
             continue
         skipped.pop(name, None)
         tasks.append(task)
+    # on resume, a task whose optional data has gone keeps its stored runs and description
+    stored_info = dict(store.meta("task_info", {}))
+    with_runs = {r["task"] for r in store.runs()}
+    available = {t.name for t in tasks}
+    for name in list(skipped):
+        if name in with_runs:
+            skipped[name] = f"not extended on resume: {skipped[name]}"
+    stored_info.update({t.name: task_info(t, cfg) for t in tasks})
     store.set_meta("skipped", skipped)
-    store.set_meta("tasks", [t.name for t in tasks])
-    store.set_meta("task_info", {t.name: task_info(t, cfg) for t in tasks})
+    store.set_meta("tasks", [n for n in cfg.tasks if n in available or (n in with_runs and n in stored_info)])
+    store.set_meta("task_info", stored_info)
     done = store.done()
     units = plan(cfg, done, tasks)
     total = sum(len(competitors(t, cfg)) for t in tasks) * cfg.seeds * len(cfg.lrs)
@@ -190,10 +199,24 @@ def run_study(
             finish(unit, _execute(unit))
         return
     ctx = mp.get_context("spawn")
+    failure: BaseException | None = None
     with cf.ProcessPoolExecutor(max_workers=cfg.jobs, mp_context=ctx, initializer=_worker_init) as pool:
         futures = {pool.submit(_execute, u): u for u in units}
-        for fut in cf.as_completed(futures):
-            finish(futures[fut], fut.result())
+        try:
+            for fut in cf.as_completed(futures):
+                if fut.exception() is not None:
+                    # keep what finished, stop queued work, then report the failure
+                    failure = failure or fut.exception()
+                    for other in futures:
+                        other.cancel()
+                    continue
+                finish(futures[fut], fut.result())
+        except BaseException:
+            for other in futures:
+                other.cancel()
+            raise
+    if failure is not None:
+        raise failure
 
 
 def default_study_dir(name: str | None, root: str | Path = "losslab-runs") -> Path:

@@ -436,9 +436,15 @@ def _main_rows(comps: Sequence[_Competitor], metrics: Sequence[str], primary: st
                higher: bool) -> tuple[list[MainRow], str | None]:
     cells = [{m: _metric_cell(c.chosen, m) for m in metrics} for c in comps]
     means = [cs[primary].summary.mean if primary in cs else math.nan for cs in cells]
+    diverged = [sum(r.diverged for r in c.chosen) for c in comps]
+    # the best loss: fewest diverged runs first (a loss whose seeds mostly diverged cannot win on
+    # its few survivors), then the best mean
     best_i = None
     for i, m in enumerate(means):
-        if math.isfinite(m) and (best_i is None or _is_better(m, means[best_i], higher)):
+        if not math.isfinite(m):
+            continue
+        if (best_i is None or diverged[i] < diverged[best_i]
+                or (diverged[i] == diverged[best_i] and _is_better(m, means[best_i], higher))):
             best_i = i
     best_seeds = _per_seed(comps[best_i].chosen, primary) if best_i is not None else {}
     rows = []
