@@ -166,13 +166,22 @@ def test_metrics_agree_with_scikit_learn():
     assert got["mae"] == pytest.approx(2.0 * skm.mean_absolute_error(true_r, pred_r), rel=1e-5)
 
 
-def test_regression_task_corrupts_only_training_targets():
-    task = T.get_task("regression")
-    a, b = task.load(0), task.load(0)
-    assert torch.equal(a.y_train, b.y_train)  # reproducible
-    big = (a.y_train.abs() > 4).float().mean().item()
-    assert 0.05 < big < 0.15  # about 10% corrupted by +-5 sd
-    assert (a.y_test.abs() > 4).float().mean().item() < 0.02  # the test set is clean
+def test_regression_task_corrupts_training_and_validation_but_not_test():
+    from losslab.lab.data import diabetes_with_outliers
+
+    dirty, clean = diabetes_with_outliers(0), diabetes_with_outliers(0, fraction=0.0)
+    again = diabetes_with_outliers(0)
+    assert torch.equal(dirty.y_train, again.y_train)  # reproducible
+
+    def raw(ds, split):
+        return getattr(ds, f"y_{split}") * ds.meta["target_std"] + ds.meta["target_mean"]
+
+    for split in ("train", "val"):
+        changed = (raw(dirty, split) - raw(clean, split)).abs() > 1.0
+        assert 0.08 < changed.float().mean().item() < 0.12, split  # about 10% corrupted
+    torch.testing.assert_close(raw(dirty, "test"), raw(clean, "test"), rtol=1e-5, atol=1e-3)  # clean test set
+    # scaled with the corrupted training targets' statistics, not the clean ones
+    assert dirty.meta["target_std"] > 1.5 * clean.meta["target_std"]
 
 
 def test_stacked_cnn_models_are_independent_and_match_a_plain_cnn():

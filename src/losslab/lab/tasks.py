@@ -173,8 +173,9 @@ register_task(Task(
 register_task(Task(
     name="regression",
     kind="regression",
-    description="Diabetes (scikit-learn) with 10% of training targets corrupted by +-5 sd; "
-    "RMSE/MAE on a clean test set, in the target's units.",
+    description="Diabetes (scikit-learn) with 10% of training and validation targets corrupted "
+    "by +-5 sd; RMSE/MAE on a clean test set, in the target's units. Targets are standardised with "
+    "the corrupted training targets' mean and sd.",
     load=D.diabetes_with_outliers,
     competitors=(
         Competitor("MSE", "mse_loss"),
