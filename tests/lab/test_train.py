@@ -115,6 +115,21 @@ def test_divergence_is_recorded_and_other_runs_go_on(binary_data):
     assert res[1].status == "diverged" and res[1].diverged_epoch is not None
     assert res[1].metrics == {}
     assert math.isnan(res[1].history["val_loss"][-1])
+    assert len(res[1].history["val_loss"]) == res[1].diverged_epoch  # the history ends there
+
+
+def test_early_stopping_batched_equals_alone(binary_data):
+    task, data = binary_data
+    cfg = TrainConfig(epochs=25, hidden=(16,), early_stopping=3)
+    keys = [RunKey(s, 0.05) for s in range(3)]
+    together = train_stack(task, task.competitors[1], keys, data, cfg)
+    for key, res in zip(keys, together):
+        alone = train_stack(task, task.competitors[1], [key], data, cfg)[0]
+        assert res.epochs_run == alone.epochs_run == len(res.history["val_loss"])
+        torch.testing.assert_close(torch.tensor(res.history["grad_norm"]), torch.tensor(alone.history["grad_norm"]), rtol=1e-4, atol=1e-6)
+        for k in ("grad_norm_median", "overfitting", "epochs_to_converge", "accuracy"):
+            assert res.metrics[k] == pytest.approx(alone.metrics[k], abs=1e-4), k
+    assert len({r.epochs_run for r in together}) > 1 or together[0].epochs_run < 25  # it did stop
 
 
 def test_early_stopping_restores_best_epoch(binary_data):

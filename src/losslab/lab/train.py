@@ -245,6 +245,7 @@ def fit_stack(
     best_epoch = [0] * m
     best_state = [p.detach().clone() for p in model.parameters()]
     since_best = torch.zeros(m, dtype=torch.long)
+    stopped_at: list[int | None] = [None] * m
 
     def penalty() -> torch.Tensor:
         # one penalty per stacked model; weight matrices only (weight_tensors() leaves out the
@@ -260,12 +261,10 @@ def fit_stack(
     with content_checks(True):  # validate the real inputs once, then train without syncs
         loss_of(model(xtr[:, :2]), ttr[:, :2])
 
-    epochs_run = 0
     with content_checks(False):
         for epoch in range(config.epochs):
             if not bool(active.any()):
                 break
-            epochs_run = epoch + 1
             perms = torch.stack([torch.randperm(n, generator=g) for g in gens])
             gsum = torch.zeros(m)
             steps = 0
@@ -301,9 +300,14 @@ def fit_stack(
                     epoch_metric = metric_per_model(task.primary, s_val, yva, num_classes=ds0.num_classes,
                                                     target_std=target_std, threshold=config.threshold)
                 for i in range(m):
+                    # a model's history ends where it diverged (one NaN entry) or stopped early,
+                    # exactly as if it had been trained alone
                     if diverged_at[i] is not None:
-                        for k in hist:
-                            hist[k][i].append(math.nan)
+                        if len(hist["train_loss"][i]) < diverged_at[i]:
+                            for k in hist:
+                                hist[k][i].append(math.nan)
+                        continue
+                    if stopped_at[i] is not None:
                         continue
                     metric = epoch_metric[i]
                     hist["train_loss"][i].append(float(tr_loss[i]))
@@ -319,8 +323,9 @@ def fit_stack(
                             b[i] = p[i]
                     else:
                         since_best[i] += 1
-                if config.early_stopping is not None:
-                    active &= since_best < config.early_stopping
+                    if config.early_stopping is not None and since_best[i] >= config.early_stopping:
+                        stopped_at[i] = epoch + 1
+                        active[i] = False
 
     if config.early_stopping is not None:
         with torch.no_grad():
@@ -336,7 +341,7 @@ def fit_stack(
         h = {k: v[i] for k, v in hist.items()}
         res = RunResult(task.name, competitor.label, competitor.loss, r.seed, r.lr,
                         status="diverged" if diverged_at[i] is not None else "finished",
-                        epochs_run=epochs_run, best_epoch=best_epoch[i], history=h,
+                        epochs_run=len(h["train_loss"]), best_epoch=best_epoch[i], history=h,
                         seconds=seconds, diverged_epoch=diverged_at[i])
         if diverged_at[i] is None:
             threshold = config.threshold
