@@ -1,0 +1,82 @@
+"""The benchmark suite's quick mode: it runs, and its JSON and Markdown are well-formed.
+
+Never asserts on timings (a smoke test on a shared machine); only on structure.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from losslab.cli import app
+from losslab.cli._bench import find_benchmarks_dir, main
+
+BENCH = find_benchmarks_dir(Path(__file__).resolve().parents[1] / "benchmarks")
+pytestmark = pytest.mark.skipif(BENCH is None, reason="needs the repository's benchmarks/ folder")
+
+GROUPS = {"ce_logits", "linear_ce", "elementwise", "lab"}
+
+
+@pytest.fixture(scope="module")
+def quick_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("bench")
+    assert main(["--quick", "--out", str(out)], bench_dir=BENCH) == 0
+    return out
+
+
+def test_quick_run_writes_wellformed_json(quick_run):
+    doc = json.loads((quick_run / "bench.json").read_text())
+    assert doc["mode"] == "quick"
+    assert {"python", "torch", "cpus"} <= set(doc["machine"])
+    assert {c["group"] for c in doc["cases"].values()} == GROUPS
+    for case_id, case in doc["cases"].items():
+        assert case["id"] == case_id
+        assert case["baseline"] in case["variants"], case_id
+        for name, v in case["variants"].items():
+            assert "error" not in v, f"{case_id} / {name}: {v.get('error')}"
+            assert v["time_s"] > 0
+            assert v["speedup_vs_baseline"] > 0
+            if case["group"] != "lab":
+                assert len(v["times_s"]) >= 1 and v["peak_extra_bytes"] >= 0
+                assert v["memory_method"].startswith(("VmHWM", "ru_maxrss"))
+        base = case["variants"][case["baseline"]]
+        assert base["speedup_vs_baseline"] == pytest.approx(1.0)
+
+
+def test_quick_run_writes_a_markdown_table(quick_run):
+    md = (quick_run / "bench.md").read_text()
+    assert md.startswith("# losslab benchmarks")
+    for group in GROUPS:
+        assert f"## {group}" in md
+    header = "| case | variant | time (s) | speed-up | extra peak (MiB) | memory |"
+    assert header in md
+    rows = [line for line in md.splitlines() if line.startswith("| ") and "(baseline)" in line]
+    assert len(rows) >= len(json.loads((quick_run / "bench.json").read_text())["cases"])
+    for line in md.splitlines():
+        if line.startswith("|"):
+            assert line.count("|") == header.count("|") or line.startswith("| case | goal"), line
+
+
+def test_cli_bench_selects_cases_and_rejects_unknown(tmp_path):
+    runner = CliRunner()
+    res = runner.invoke(app, ["bench", "--quick", "--cases", "ce_logits", "--out", str(tmp_path),
+                              "--benchmarks", str(BENCH)])
+    assert res.exit_code == 0, res.output
+    doc = json.loads((tmp_path / "bench.json").read_text())
+    assert {c["group"] for c in doc["cases"].values()} == {"ce_logits"}
+    res = runner.invoke(app, ["bench", "--quick", "--cases", "no_such_case", "--out", str(tmp_path),
+                              "--benchmarks", str(BENCH)])
+    assert res.exit_code == 2
+
+
+def test_find_benchmarks_dir(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("LOSSLAB_BENCHMARKS", raising=False)
+    assert find_benchmarks_dir(tmp_path / "nowhere") == BENCH  # falls back to the repository's
+    (tmp_path / "mine" / "cases").mkdir(parents=True)
+    assert find_benchmarks_dir(tmp_path / "mine") == (tmp_path / "mine").resolve()
+    monkeypatch.setenv("LOSSLAB_BENCHMARKS", str(tmp_path / "mine"))
+    assert find_benchmarks_dir() == (tmp_path / "mine").resolve()
