@@ -636,3 +636,46 @@ def test_robust_properties(d, alpha, scale):
         ).all()
     if alpha == 2.0:
         close(out, 0.5 * (d / scale) ** 2, rtol=1e-12, atol=0)
+
+
+def _log_cosh_plain_autograd(d: torch.Tensor) -> torch.Tensor:
+    """The two-branch formula differentiated by plain autograd (the reference of the fast path)."""
+    a = d.abs()
+    small = a <= 1.0
+    ds = torch.where(small, d, torch.zeros_like(d))
+    al = torch.where(small, torch.ones_like(a), a)
+    near = torch.log1p(2.0 * torch.sinh(0.5 * ds).square())
+    far = al + torch.log1p(torch.exp(-2.0 * al)) - math.log(2.0)
+    return torch.where(small, near, far)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_log_cosh_fast_path_equals_plain_autograd(dtype):
+    d = torch.tensor([0.0, 1e-8, -1e-3, 0.5, -1.0, 1.0, 1.0001, -7.0, 88.0, 1e4, -1e4], dtype=dtype)
+    x1 = d.clone().requires_grad_(True)
+    x2 = d.clone().requires_grad_(True)
+    fast = LF.log_cosh_loss(x1, torch.zeros_like(d), reduction="none")
+    plain = _log_cosh_plain_autograd(x2)
+    torch.testing.assert_close(fast, plain, rtol=0, atol=0)
+    w = torch.linspace(0.5, 2.0, len(d), dtype=dtype)
+    (g1,) = torch.autograd.grad((fast * w).sum(), x1)
+    (g2,) = torch.autograd.grad((plain * w).sum(), x2)
+    torch.testing.assert_close(g1, g2, rtol=1e-6, atol=1e-7)
+
+
+def test_log_cosh_fast_path_is_twice_differentiable():
+    d = torch.randn(7, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradgradcheck(lambda x: LF.log_cosh_loss(x, torch.zeros_like(x), reduction="sum"), (d,))
+
+
+@pytest.mark.parametrize("alpha", [2.0, 1.0, 0.5, 1e-300, 1e-5, 0.0, -2.0, -math.inf, 3.0, -50.0])
+def test_general_robust_fixed_alpha_path_equals_tensor_alpha_path(alpha):
+    g = torch.Generator().manual_seed(0)
+    x = (torch.randn(50, generator=g, dtype=torch.float64) * 5).requires_grad_(True)
+    y = torch.randn(50, generator=g, dtype=torch.float64)
+    fixed = LF.general_robust_loss(x, y, alpha=alpha, scale=0.7, reduction="none")
+    tensor = LF.general_robust_loss(x, y, alpha=torch.tensor(alpha, dtype=torch.float64), scale=0.7, reduction="none")
+    torch.testing.assert_close(fixed, tensor, rtol=1e-12, atol=1e-14)
+    (g1,) = torch.autograd.grad(fixed.sum(), x)
+    (g2,) = torch.autograd.grad(tensor.sum(), x)
+    torch.testing.assert_close(g1, g2, rtol=1e-10, atol=1e-12)

@@ -129,7 +129,7 @@ def boom(task, competitor, runs, datasets, config):
 def test_a_failing_worker_keeps_the_finished_runs(tmp_path, monkeypatch):
     import dataclasses
 
-    from losslab.lab.tasks import Competitor, Task
+    from losslab.lab.tasks import Competitor
 
     (tmp_path / "_failing_trainer.py").write_text(FAILING_MODULE)
     monkeypatch.syspath_prepend(str(tmp_path))

@@ -104,15 +104,32 @@ def log_cosh_loss(
     """
     name = "log_cosh_loss"
     x, y = prepare_pair(name, input, target)
-    d = x - y
+    return _weighted_reduce(name, _LogCosh.apply(x - y), weight, reduction)
+
+
+def _log_cosh_value(d: torch.Tensor) -> torch.Tensor:
+    """log cosh(d), accurate for tiny |d| and finite for any finite d (no autograd needed)."""
     a = d.abs()
     small = a <= 1.0
-    # each branch sees a harmless substitute where it is not selected (no inf/NaN gradients)
-    ds = torch.where(small, d, torch.zeros_like(d))
-    al = torch.where(small, torch.ones_like(a), a)
-    near = torch.log1p(2.0 * torch.sinh(0.5 * ds).square())
-    far = al + torch.log1p(torch.exp(-2.0 * al)) - _LOG2
-    return _weighted_reduce(name, torch.where(small, near, far), weight, reduction)
+    near = torch.log1p(2.0 * torch.sinh(0.5 * torch.where(small, d, 0.0)).square())
+    far = a + torch.log1p(torch.exp(-2.0 * a)) - _LOG2
+    return torch.where(small, near, far)
+
+
+class _LogCosh(torch.autograd.Function):
+    """log cosh with the gradient tanh(d): saves only d (the plain autograd graph of the two-branch
+    formula keeps several tensors per branch and was measured about 4x slower). Differentiable
+    twice: backward is made of differentiable torch ops on the saved input."""
+
+    @staticmethod
+    def forward(ctx, d: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+        ctx.save_for_backward(d)
+        return _log_cosh_value(d)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+        (d,) = ctx.saved_tensors
+        return grad * torch.tanh(d)
 
 
 # -- quantile (pinball) -----------------------------------------------------------------------
@@ -335,6 +352,22 @@ def _barron(z: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
     return torch.where(is2, 0.5 * z2, out)
 
 
+def _barron_fixed(z: torch.Tensor, alpha: float) -> torch.Tensor:
+    """rho(z, alpha) for a Python-float alpha: the same formulas as :func:`_barron`, one branch."""
+    if alpha == 2:
+        return 0.5 * (z * z)
+    za = z.abs()
+    if alpha == 0:
+        return _log1p_square(za * math.sqrt(0.5))
+    if alpha == -math.inf:
+        return -torch.expm1(-0.5 * (z * z))
+    b = abs(alpha - 2)
+    h = 0.5 * _log1p_square(za * (1 / math.sqrt(b)))
+    if abs(alpha) < 1e-3:  # exprel keeps tiny alpha accurate (no division by alpha)
+        return b * h * _exprel(alpha * h)
+    return (b / alpha) * torch.expm1(alpha * h)
+
+
 @loss_function(
     reduction=REDUCTION,
     weight=WEIGHT_PER_ELEMENT,
@@ -407,6 +440,10 @@ def general_robust_loss(
     """
     name = "general_robust_loss"
     x, y = prepare_pair(name, input, target)
-    a = _as_hparam(name, "alpha", alpha, x)
     c = _as_hparam(name, "scale", scale, x)
-    return _weighted_reduce(name, _barron((x - y) / c, a), weight, reduction)
+    z = (x - y) / c
+    if isinstance(alpha, torch.Tensor):
+        rho = _barron(z, _as_hparam(name, "alpha", alpha, x))
+    else:  # a fixed shape: only its own branch is computed (measured several times faster)
+        rho = _barron_fixed(z, float(alpha))
+    return _weighted_reduce(name, rho, weight, reduction)
