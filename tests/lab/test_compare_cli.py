@@ -129,3 +129,9 @@ def test_exporter_failure_is_a_clear_error_and_exports_happen_once(tiny_study, t
     assert "TensorBoard: 40 new runs exported" in first.output
     again = run("compare", "--resume", str(folder), "--tensorboard", str(tmp_path / "tb"))
     assert "TensorBoard: 0 new runs exported" in again.output
+
+
+def test_cnn_needs_image_tasks(tmp_path):
+    res = run("compare", "--task", "binary", "--model", "cnn", "--out", str(tmp_path))
+    assert res.exit_code == 2
+    assert "'--model cnn' needs image tasks" in res.output

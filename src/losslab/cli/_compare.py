@@ -196,13 +196,8 @@ def compare(
         cfg = S.StudyConfig(tasks=tasks, losses=tuple(names_), seeds=seeds, lrs=lrs,
                             optimizer=optimizer, model=model, epochs=epochs, full=full, l1=l1, l2=l2,
                             early_stopping=early_stopping, jobs=jobs, extra=extra)
-        if model == "cnn":
-            for t in tasks:
-                if get_task(t).image_shape is None:
-                    _fail(f"compare: '--model cnn' needs image tasks (multiclass, fashion-mnist), got task {t!r}")
         try:
-            for t in tasks:
-                S.competitors(get_task(t), cfg)  # checks every --loss has a head for the task
+            S.check_config(cfg)
         except ValueError as exc:
             _fail(str(exc))
         folder = S.default_study_dir(name, out)

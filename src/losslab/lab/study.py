@@ -21,7 +21,7 @@ from .store import Store
 from .tasks import Competitor, Task, competitor_for_loss, get_task
 from .train import CONVERGENCE_RULE, OVERFIT_RULE, RunKey, RunResult, TrainConfig, train_stack
 
-__all__ = ["StudyConfig", "Unit", "plan", "run_study", "DEFAULT_TASKS", "FULL_EXTRA_TASKS", "study_config_from_store"]
+__all__ = ["check_config", "StudyConfig", "Unit", "plan", "run_study", "DEFAULT_TASKS", "FULL_EXTRA_TASKS", "study_config_from_store"]
 
 #: the default study; `--full` adds FULL_EXTRA_TASKS and trains longer
 DEFAULT_TASKS = ("binary", "multiclass", "regression", "imbalanced", "anomaly", "text")
@@ -72,6 +72,15 @@ def competitors(task: Task, cfg: StudyConfig) -> tuple[Competitor, ...]:
     if not cfg.losses:
         return task.competitors
     return tuple(competitor_for_loss(task, name) for name in cfg.losses)
+
+
+def check_config(cfg: StudyConfig) -> None:
+    """Reject a configuration the study cannot run (ValueError naming the option)."""
+    for name in cfg.tasks:
+        task = get_task(name)
+        if cfg.model == "cnn" and task.image_shape is None:
+            raise ValueError(f"compare: '--model cnn' needs image tasks (multiclass, fashion-mnist), got task {name!r}")
+        competitors(task, cfg)  # every --loss must declare a head for the task
 
 
 def train_config(task: Task, cfg: StudyConfig) -> TrainConfig:
