@@ -80,3 +80,29 @@ def test_find_benchmarks_dir(tmp_path, monkeypatch):
     assert find_benchmarks_dir(tmp_path / "mine") == (tmp_path / "mine").resolve()
     monkeypatch.setenv("LOSSLAB_BENCHMARKS", str(tmp_path / "mine"))
     assert find_benchmarks_dir() == (tmp_path / "mine").resolve()
+
+
+def test_elementwise_variants_compute_the_same_loss():
+    """Each elementwise case compares like with like: every variant gives the same value."""
+    import importlib.util
+
+    import torch
+
+    spec = importlib.util.spec_from_file_location("bench_elementwise", BENCH / "cases" / "elementwise.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    gen = torch.Generator().manual_seed(0)
+    for case in mod.cases(quick=True):
+        name = case["params"]["loss"]
+        if "hw" in case["params"]:
+            x = torch.randn(2, 4, 8, 8, generator=gen, dtype=torch.float64)
+            y = torch.randint(0, 4, (2, 8, 8), generator=gen)
+        else:
+            x = torch.randn(500, generator=gen, dtype=torch.float64)
+            y = (torch.randint(0, 2, (500,), generator=gen).double() if name == "sigmoid_focal_loss"
+                 else torch.randn(500, generator=gen, dtype=torch.float64))
+        values = {v: mod.loss_fn(name, v)(x, y) for v in case["variants"]}
+        ref = values[mod.LOSSLAB]
+        assert len(values) >= 2
+        for v, got in values.items():  # (MONAI's focal loss computes in float32)
+            torch.testing.assert_close(got.double(), ref, rtol=1e-6, atol=1e-9, msg=f"{name}: {v}")

@@ -16,6 +16,12 @@ import losslab.functional as LF
 
 NAIVE = "naive composition"
 LOSSLAB = "losslab"
+MONAI = "MONAI"
+
+try:  # a benchmark-only baseline (the dev extra installs it)
+    import monai.losses as monai_losses
+except ImportError:  # pragma: no cover - without MONAI its rows are skipped
+    monai_losses = None
 
 
 def cases(quick: bool) -> list[dict]:
@@ -33,7 +39,8 @@ def cases(quick: bool) -> list[dict]:
         specs.append(("tversky_loss", {"hw": hw}))
     return [
         {"id": f"elementwise/{name}", "group": "elementwise", "params": {"loss": name, **p},
-         "variants": [NAIVE, LOSSLAB], "rounds": rounds, "reps": reps, "warmup": 1}
+         "variants": [NAIVE, LOSSLAB] + ([MONAI] if monai_losses is not None and name in MONAI_FNS else []),
+         "rounds": rounds, "reps": reps, "warmup": 1}
         for name, p in specs
     ]
 
@@ -76,6 +83,23 @@ LOSSLAB_FNS = {
     "tversky_loss": lambda x, y: LF.tversky_loss(x, y, alpha=0.3, beta=0.7),
 }
 
+# MONAI's classes, configured to the same loss (checked equal in tests/test_benchmarks.py)
+MONAI_FNS = {
+    "sigmoid_focal_loss": lambda: monai_losses.FocalLoss(gamma=2.0, alpha=0.25),
+    "dice_loss": lambda: monai_losses.DiceLoss(softmax=True, to_onehot_y=True, smooth_nr=1e-5, smooth_dr=1e-5),
+    "tversky_loss": lambda: monai_losses.TverskyLoss(softmax=True, to_onehot_y=True, alpha=0.3, beta=0.7),
+}
+
+
+def loss_fn(name: str, variant: str):
+    """The (input, target) -> loss callable of one variant."""
+    if variant == MONAI:
+        m = MONAI_FNS[name]()
+        if name == "sigmoid_focal_loss":  # MONAI wants (B, C, ...): one channel
+            return lambda x, y: m(x.unsqueeze(0), y.unsqueeze(0))
+        return lambda x, y: m(x, y.unsqueeze(1))  # class indices as (N, 1, H, W)
+    return (NAIVE_FNS if variant == NAIVE else LOSSLAB_FNS)[name]
+
 
 def setup(params: dict, variant: str):
     torch.manual_seed(0)
@@ -86,7 +110,7 @@ def setup(params: dict, variant: str):
     else:
         x = torch.randn(params["n"], requires_grad=True)
         y = torch.randint(0, 2, (params["n"],)).float() if name == "sigmoid_focal_loss" else torch.randn(params["n"])
-    fn = (NAIVE_FNS if variant == NAIVE else LOSSLAB_FNS)[name]
+    fn = loss_fn(name, variant)
 
     def step() -> None:
         fn(x, y).backward()

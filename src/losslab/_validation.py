@@ -316,10 +316,20 @@ def check_class_indices(
 ) -> None:
     if not content_checks_enabled() or target.numel() == 0:
         return
-    valid = target if ignore_index is None else target[target != ignore_index]
-    if valid.numel() == 0:
+    t = target.detach()
+    lo_t, hi_t = t.aminmax()
+    lo, hi = int(lo_t), int(hi_t)
+    if 0 <= lo and hi < num_classes:  # one pass in the common case; no boolean indexing
         return
-    lo, hi = int(valid.min()), int(valid.max())
+    if ignore_index is not None:
+        valid = t != ignore_index
+        if not bool(valid.any()):
+            return
+        # ignored entries take a valid class's place (lo or hi of the rest are what matter)
+        flat = valid.reshape(-1)
+        fill = t.reshape(-1)[flat.to(torch.uint8).argmax()]  # the first counted entry
+        lo_t, hi_t = torch.where(valid, t, fill).aminmax()
+        lo, hi = int(lo_t), int(hi_t)
     if lo < 0 or hi >= num_classes:
         bad = lo if lo < 0 else hi
         extra = f" or ignore_index={ignore_index}" if ignore_index is not None else ""
@@ -330,6 +340,9 @@ def check_in_range(loss: str, arg: str, x: torch.Tensor, lo: float, hi: float, t
     if not content_checks_enabled() or x.numel() == 0:
         return
     xd = x.detach()
+    x_lo, x_hi = xd.aminmax()
+    if bool(x_lo >= lo) and bool(x_hi <= hi):  # one pass in the common case (NaN fails it)
+        return
     bad = ~((xd >= lo) & (xd <= hi))
     if bool(bad.any()):
         fail(loss, arg, text, float(xd[bad][0]))

@@ -306,6 +306,58 @@ def test_linear_ce_retain_graph_frozen_inputs_and_no_grad():
     torch.testing.assert_close(out, reference(F.linear(h, w, b), y).detach())
 
 
+@pytest.mark.parametrize("opts", OPTIONS)
+@pytest.mark.parametrize("dtype, drop", [(torch.float32, 300.0), (torch.float64, 1000.0)])
+def test_underflowed_target_probability_takes_the_direct_log_sum_exp(opts, dtype, drop):
+    """Both losses read lse off softmax(z)_y; when that underflows they must recompute it.
+
+    Some rows' target logit sits ``drop`` below the rest (p_y is 0 or subnormal in ``dtype``):
+    values and gradients must still equal the reference, computed in float64.
+    """
+    gen = torch.Generator().manual_seed(16)
+    n, c = 24, 11
+    y = _targets(n, c, gen, ignore_every=5)
+    x64 = torch.randn(n, c, generator=gen, dtype=torch.float64)
+    far = torch.arange(n) % 3 == 0
+    x64[far, y.clamp_min(0)[far]] -= drop
+    kw = _opts(opts, c, torch.float64, gen)
+    tol = {"rtol": 1e-5, "atol": 1e-4} if dtype == torch.float32 else {}
+    for red in REDUCTIONS:
+        xr = x64.clone().requires_grad_()
+        ref = reference(xr, y, reduction=red, **kw)
+        up = _upstream(ref, gen)
+        (g_ref,) = torch.autograd.grad((ref * up).sum(), xr)
+        x = x64.to(dtype).requires_grad_()
+        out = LF.fast_cross_entropy(x, y, reduction=red, chunk_size=7,
+                                    **{k: (v.to(dtype) if torch.is_tensor(v) else v) for k, v in kw.items()})
+        assert torch.isfinite(out).all()
+        (g,) = torch.autograd.grad((out * up.to(dtype)).sum(), x)
+        torch.testing.assert_close(out.double(), ref.detach(), **tol)
+        torch.testing.assert_close(g.double(), g_ref, **tol)
+    # the linear loss: the target class's bias pushes the same rows' target logits far down
+    h = torch.randn(n, 5, generator=gen, dtype=torch.float64)
+    w = torch.randn(c, 5, generator=gen, dtype=torch.float64) / 5**0.5
+    b = torch.zeros(c, dtype=torch.float64)
+    b[0] = -drop
+    y_lin = torch.where(far, 0, y.clamp_min(1))
+    y_lin[1::5] = IGN
+    lkw = dict(kw)
+    if "weight" in lkw:
+        lkw["class_weight"] = lkw.pop("weight").to(dtype)
+    for red in REDUCTIONS:
+        leaves = [t.clone().requires_grad_() for t in (h, w, b)]
+        ref = reference(F.linear(*leaves), y_lin, reduction=red, **kw)
+        up = _upstream(ref, gen)
+        g_ref = torch.autograd.grad((ref * up).sum(), leaves)
+        mine = [t.to(dtype).requires_grad_() for t in (h, w, b)]
+        out = LF.linear_cross_entropy(mine[0], mine[1], y_lin, bias=mine[2], reduction=red,
+                                      chunk_size=7, **lkw)
+        g = torch.autograd.grad((out * up.to(dtype)).sum(), mine)
+        torch.testing.assert_close(out.double(), ref.detach(), **tol)
+        for a, r in zip(g, g_ref):
+            torch.testing.assert_close(a.double(), r, **tol)
+
+
 def test_linear_ce_empty_batch():
     h = torch.zeros(0, 4, requires_grad=True)
     w = torch.randn(6, 4, requires_grad=True)

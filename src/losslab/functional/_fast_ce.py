@@ -38,6 +38,7 @@ composition for Hessians.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from typing import Any, NamedTuple
 
 import torch
@@ -102,9 +103,15 @@ def _row_loss(
     wsum: float,
     c: int,
     o: _Opts,
+    nll: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """Per-row loss from lse, the target logit and (for smoothing) the w-weighted logit sum."""
-    loss = lse - zy if wy is None else wy * (lse - zy)
+    """Per-row loss from lse, the target logit and (for smoothing) the w-weighted logit sum.
+
+    ``nll`` (``-log softmax(z)_y`` when known directly) replaces ``lse - zy``, which loses the
+    low bits of the difference when the logits are large.
+    """
+    base = lse - zy if nll is None else nll
+    loss = base if wy is None else wy * base
     if o.eps:
         loss = (1 - o.eps) * loss + (o.eps / c) * (wsum * lse - zs)
     if o.zloss:
@@ -155,6 +162,11 @@ def _capped(x: torch.Tensor, cd: torch.dtype, cap: float | None) -> tuple[torch.
     return t * cap, t
 
 
+def _rows_of(x: torch.Tensor, cd: torch.dtype, cap: float | None) -> Callable[[torch.Tensor], torch.Tensor]:
+    """Recompute the (capped, compute-dtype) logits of rows ``idx`` of the raw chunk ``x``."""
+    return lambda idx: _capped(x.index_select(0, idx), cd, cap)[0]
+
+
 class _Rows(NamedTuple):
     """Per-row data of one chunk: safe targets, w[y] (or None), upstream scale (or None)."""
 
@@ -170,6 +182,44 @@ def _target_terms(z: torch.Tensor, r: _Rows, cw: torch.Tensor | None, o: _Opts) 
     return zy, zs
 
 
+#: p_y below this (float32: ~1e-31) may have lost precision to underflow; lse is then recomputed.
+def _py_floor(dtype: torch.dtype) -> float:
+    fi = torch.finfo(dtype)
+    return fi.tiny / fi.eps
+
+
+def _softmax_chunk(
+    z: torch.Tensor,
+    out: torch.Tensor,
+    r: _Rows,
+    cw: torch.Tensor | None,
+    wsum: float,
+    o: _Opts,
+    rows_logits: Callable[[torch.Tensor], torch.Tensor],
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Write softmax(z) into ``out`` (which may be ``z``); return (lse, loss) of the chunk.
+
+    One fused, row-local softmax pass replaces max / subtract / exp / sum / scale passes over the
+    chunk. The log-sum-exp is read off the target's probability, ``lse = z_y - log p_y``, which is
+    exact to a few ulp while ``p_y`` is a normal float; for the rare rows where it underflowed
+    (a target logit ~87 below the row's maximum, in float32) ``rows_logits(idx)`` recomputes
+    those rows' logits and their log-sum-exp is taken directly.
+    """
+    c = z.shape[1]
+    zy, zs = _target_terms(z, r, cw, o)
+    torch.softmax(z, 1, out=out)
+    py = out.gather(1, r.y.unsqueeze(1)).squeeze(1)
+    nll = py.log().neg_()
+    lse = zy + nll
+    low = py < _py_floor(out.dtype)
+    if bool(low.any()):
+        idx = low.nonzero().squeeze(1)
+        lse_low = torch.logsumexp(rows_logits(idx), 1)
+        lse = lse.index_copy(0, idx, lse_low)
+        nll = nll.index_copy(0, idx, lse_low - zy.index_select(0, idx))
+    return lse, _row_loss(lse, zy, zs, r.wy, wsum, c, o, nll)
+
+
 def _grad_chunk(
     z: torch.Tensor,
     out: torch.Tensor,
@@ -178,22 +228,16 @@ def _grad_chunk(
     wsum: float,
     o: _Opts,
     tanh: torch.Tensor | None,
+    rows_logits: Callable[[torch.Tensor], torch.Tensor],
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Write dl/dx of one chunk into ``out`` (which may be ``z`` itself); return (lse, loss).
 
-    exp is taken once and serves both the log-sum-exp and the softmax. The forward pass (which
-    precomputes the gradient) and a recomputing backward run exactly these operations, so both
-    give bitwise the same gradient.
+    The forward pass (which precomputes the gradient) and a recomputing backward run exactly
+    these operations, so both give bitwise the same gradient.
     """
-    c = z.shape[1]
-    zy, zs = _target_terms(z, r, cw, o)
-    mx = z.amax(1)
-    torch.sub(z, mx.unsqueeze(1), out=out)
-    se = out.exp_().sum(1)
-    lse = mx + se.log()
-    loss = _row_loss(lse, zy, zs, r.wy, wsum, c, o)
-    a, b, t = _coefficients(r.s, lse, r.wy, wsum, c, o)  # type: ignore[arg-type]
-    out.mul_((a / se).unsqueeze(1))
+    lse, loss = _softmax_chunk(z, out, r, cw, wsum, o, rows_logits)
+    a, b, t = _coefficients(r.s, lse, r.wy, wsum, z.shape[1], o)  # type: ignore[arg-type]
+    out.mul_(a.unsqueeze(1))
     _finish_grad(out, b, t, r.y, cw, tanh)
     return lse, loss
 
@@ -239,7 +283,7 @@ class _FastCrossEntropy(torch.autograd.Function):
                 continue
             out = g[s:e]
             work = out if out.dtype == cd else z  # z is a scratch copy when the dtypes differ
-            lse[s:e], loss[s:e] = _grad_chunk(z, work, r, w, wsum, o, tanh)
+            lse[s:e], loss[s:e] = _grad_chunk(z, work, r, w, wsum, o, tanh, _rows_of(x[s:e], cd, o.cap))
             if work is not out:
                 out.copy_(work)
         loss = torch.where(valid, loss, 0.0)
@@ -272,7 +316,7 @@ class _FastCrossEntropy(torch.autograd.Function):
             out = grad[st:e]
             work = out if out.dtype == cd else z
             r = _Rows(safe[st:e], None if wy is None else wy[st:e], s_all[st:e])
-            _grad_chunk(z, work, r, w, wsum, o, tanh)
+            _grad_chunk(z, work, r, w, wsum, o, tanh, _rows_of(x[st:e], cd, o.cap))
             if work is not out:
                 out.copy_(work)
         return grad, None, None, None, None, None
@@ -410,7 +454,13 @@ def _linear_pass(
     scale: torch.Tensor | None,
     needs: tuple[bool, bool, bool],
 ) -> _LinearPass:
-    """One chunked pass over the (valid) rows; gradients too when ``scale`` (dl/dloss_i) is given."""
+    """One chunked pass over the (valid) rows; gradients too when ``scale`` (dl/dloss_i) is given.
+
+    Without a soft-cap the chunk's gradient ``a_i softmax(z_i) - b_i w - t_i onehot(y_i)`` is never
+    formed: the products use the plain softmax and the per-row factors are applied to the small
+    (rows, D) operands, the one-hot and smoothing terms added as row gathers / rank-1 updates. That
+    leaves one row-local softmax pass as the only elementwise work on the (rows, V) buffer.
+    """
     m, v = h.shape[0], wc.shape[0]
     cd, dev = wc.dtype, h.device
     wsum = float(cw.sum()) if cw is not None else float(v)
@@ -419,34 +469,90 @@ def _linear_pass(
     lse = torch.empty(m, dtype=cd, device=dev)
     grads = scale is not None
     gh = torch.empty(m, h.shape[1], dtype=cd, device=dev) if grads and needs[0] else None
-    gw = torch.zeros_like(wc) if grads and needs[1] else None
+    # the first chunk's product writes gw (beta = 0): no separate zero fill of the (V, D) buffer
+    gw = (torch.empty_like(wc) if m else torch.zeros_like(wc)) if grads and needs[1] else None
     gb = torch.zeros(v, dtype=cd, device=dev) if grads and needs[2] else None
+    # smoothing's -b_i * w term: gh gets b_i * (w @ W), gw and gb one rank-1 update at the end
+    smooth = grads and bool(o.eps) and o.cap is None
+    w_vec = (cw if cw is not None else torch.ones(v, dtype=cd, device=dev)) if smooth else None
+    w_proj = torch.mv(wc.t(), w_vec) if smooth and gh is not None else None  # type: ignore[arg-type]
+    hb = torch.zeros(h.shape[1], dtype=cd, device=dev) if smooth else None
+    b_total = torch.zeros((), dtype=cd, device=dev) if smooth else None
     r = min(rows, max(m, 1))
     buf = torch.empty(r, v, dtype=cd, device=dev)
     buf2 = torch.empty(r, v, dtype=cd, device=dev) if o.cap is not None else None
     for s, e in _ranges(m, rows):
         hc = h[s:e].to(cd)
         z = buf[: e - s]
-        if bc is None:
-            torch.mm(hc, wc.t(), out=z)
-        else:
-            torch.addmm(bc, hc, wc.t(), out=z)
+        _project(hc, wc, bc, z)
         tanh = None
         if o.cap is not None:
             tanh = z.div_(o.cap).tanh_()
             z = torch.mul(tanh, o.cap, out=buf2[: e - s])  # type: ignore[index]
-        rr = _Rows(y[s:e], None if wy is None else wy[s:e], None if scale is None else scale[s:e])
+        yc = y[s:e]
+        rr = _Rows(yc, None if wy is None else wy[s:e], None if scale is None else scale[s:e])
         if scale is None:
             lse[s:e], loss[s:e] = _stats_chunk(z, rr, cw, wsum, o, inplace=True)
             continue
-        lse[s:e], loss[s:e] = _grad_chunk(z, z, rr, cw, wsum, o, tanh)
+        recompute = _rows_projected(hc, wc, bc, o.cap)
+        if o.cap is not None:  # the tanh chain needs the full gradient in the buffer
+            lse[s:e], loss[s:e] = _grad_chunk(z, z, rr, cw, wsum, o, tanh, recompute)
+            if gh is not None:
+                torch.mm(z, wc, out=gh[s:e])
+            if gw is not None:
+                _accumulate(gw, z.t(), hc, first=s == 0)
+            if gb is not None:
+                gb.add_(z.sum(0))
+            continue
+        lse[s:e], loss[s:e] = _softmax_chunk(z, z, rr, cw, wsum, o, recompute)
+        a, b, t = _coefficients(rr.s, lse[s:e], rr.wy, wsum, v, o)  # type: ignore[arg-type]
         if gh is not None:
-            torch.mm(z, wc, out=gh[s:e])
+            g = gh[s:e]
+            torch.mm(z, wc, out=g)
+            g.mul_(a.unsqueeze(1)).sub_(wc.index_select(0, yc) * t.unsqueeze(1))
+            if b is not None:
+                g.addr_(b, w_proj, alpha=-1)  # type: ignore[arg-type]
         if gw is not None:
-            gw.addmm_(z.t(), hc)
+            _accumulate(gw, z.t(), hc * a.unsqueeze(1), first=s == 0)
+            gw.index_add_(0, yc, hc * t.unsqueeze(1), alpha=-1)
         if gb is not None:
-            gb.add_(z.sum(0))
+            gb.addmv_(z.t(), a)
+            gb.index_add_(0, yc, t, alpha=-1)
+        if b is not None:
+            hb.add_(torch.mv(hc.t(), b))  # type: ignore[union-attr]
+            b_total.add_(b.sum())  # type: ignore[union-attr]
+    if smooth:
+        if gw is not None:
+            gw.addr_(w_vec, hb, alpha=-1)  # type: ignore[arg-type]
+        if gb is not None:
+            gb.sub_(w_vec * b_total)  # type: ignore[operator]
     return _LinearPass(loss, lse, gh, gw, gb)
+
+
+def _accumulate(acc: torch.Tensor, a: torch.Tensor, b: torch.Tensor, *, first: bool) -> None:
+    """acc = a @ b on the first chunk (acc uninitialised), acc += a @ b after it."""
+    if first:
+        torch.mm(a, b, out=acc)
+    else:
+        acc.addmm_(a, b)
+
+
+def _project(hc: torch.Tensor, wc: torch.Tensor, bc: torch.Tensor | None, out: torch.Tensor) -> torch.Tensor:
+    """out = hc @ wc.T (+ bc)."""
+    if bc is None:
+        return torch.mm(hc, wc.t(), out=out)
+    return torch.addmm(bc, hc, wc.t(), out=out)
+
+
+def _rows_projected(
+    hc: torch.Tensor, wc: torch.Tensor, bc: torch.Tensor | None, cap: float | None
+) -> Callable[[torch.Tensor], torch.Tensor]:
+    """Recompute the (capped) logits of rows ``idx`` of a chunk from its hidden states."""
+    def rows(idx: torch.Tensor) -> torch.Tensor:
+        hi = hc.index_select(0, idx)
+        z = _project(hi, wc, bc, torch.empty(hi.shape[0], wc.shape[0], dtype=wc.dtype, device=wc.device))
+        return _capped(z, wc.dtype, cap)[0]
+    return rows
 
 
 class _LinearCrossEntropy(torch.autograd.Function):

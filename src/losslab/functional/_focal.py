@@ -7,6 +7,8 @@ weighted mean, log-space computation with no clamping).
 
 from __future__ import annotations
 
+import functools
+
 import torch
 import torch.nn.functional as F
 
@@ -31,6 +33,7 @@ from ._common import (
     log_one_minus_softmax_target,
     reduce_class,
 )
+from ._fused import fused_elementwise, use_fused
 
 __all__ = ["sigmoid_focal_loss", "softmax_focal_loss", "poly1_cross_entropy"]
 
@@ -93,6 +96,10 @@ def sigmoid_focal_loss(
     check_same_shape(name, "logits", logits, "targets", targets)
     x, t = upcast(logits), upcast(targets)
     check_probabilities(name, "targets", t)
+    if (reduction != "none" and pos_weight is None and use_fused(x, t, weight)
+            and (weight is None or _broadcasts_to(weight, x))):
+        kernel = functools.partial(_sigmoid_focal_kernel, alpha=alpha, gamma=float(gamma))
+        return fused_elementwise(kernel, x, (t,), reduction, weight)
     ce = F.binary_cross_entropy_with_logits(
         x,
         t,
@@ -110,6 +117,49 @@ def sigmoid_focal_loss(
     if weight is not None:
         loss = loss * weight.to(x.dtype)
     return reduce_loss(loss, reduction, name=name)
+
+
+def _broadcasts_to(t: torch.Tensor, x: torch.Tensor) -> bool:
+    try:
+        return torch.broadcast_shapes(t.shape, x.shape) == x.shape
+    except RuntimeError:
+        return False
+
+
+def _sigmoid_focal_kernel(
+    x: torch.Tensor, t: torch.Tensor, *, alpha: float | None, gamma: float, grad: bool
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    r"""Elementwise sigmoid focal loss and its derivative (the fast path; see ``_fused``).
+
+    With :math:`s = \sigma(x)`, :math:`\bar s = \sigma(-x)` (each computed directly, never as
+    ``1 - `` the other) and :math:`q = 1 - p_t = t\bar s + (1-t)s`:
+    :math:`\ell = \alpha_t q^\gamma\,\mathrm{ce}`, :math:`\mathrm{ce} = (1-t)x + \log(1+e^{-x})`
+    (torch's BCE-with-logits formula), and
+    :math:`\ell' = \alpha_t q^\gamma\,[\gamma(1-2t)\,(s\bar s/q)\,\mathrm{ce} + (1-t)s - t\bar s]`,
+    where :math:`s\bar s/q \le 1` is taken as 0 where :math:`q` underflows to 0 (its limit
+    times :math:`q^\gamma`).
+    """
+    u = 1 - t
+    ce = torch.addcmul(F.softplus(-x), u, x)
+    s, sb = torch.sigmoid(x), torch.sigmoid(-x)
+    loss = ce
+    fq = q = None
+    if gamma != 0:
+        q = torch.addcmul(t * sb, u, s)
+        fq = q * q if gamma == 2 else q.pow(gamma)
+        loss = fq * ce
+    at = None if alpha is None else alpha * t + (1 - alpha) * u
+    if at is not None:
+        loss = at * loss
+    if not grad:
+        return loss, None
+    g = u * s - t * sb
+    if q is not None:
+        ratio = torch.where(q > 0, s * sb / torch.where(q > 0, q, 1), 0)
+        g = fq * (g + gamma * (1 - 2 * t) * ratio * ce)
+    if at is not None:
+        g = at * g
+    return loss, g
 
 
 @loss_function(

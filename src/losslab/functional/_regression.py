@@ -11,6 +11,7 @@ Shared conventions:
 
 from __future__ import annotations
 
+import functools
 import math
 
 import torch
@@ -25,6 +26,7 @@ from .._validation import (
     loss_function,
 )
 from ._common import prepare_pair
+from ._fused import fused_elementwise, use_fused
 
 __all__ = [
     "log_cosh_loss",
@@ -104,7 +106,33 @@ def log_cosh_loss(
     """
     name = "log_cosh_loss"
     x, y = prepare_pair(name, input, target)
+    if reduction != "none" and use_fused(x, y, weight) and _fits(weight, x):
+        return fused_elementwise(_log_cosh_kernel, x, (y,), reduction, weight)
     return _weighted_reduce(name, _LogCosh.apply(x - y), weight, reduction)
+
+
+def _fits(weight: torch.Tensor | None, x: torch.Tensor) -> bool:
+    """A weight the fast path can take: none, or one that broadcasts to the input's shape."""
+    if weight is None:
+        return True
+    try:
+        return torch.broadcast_shapes(weight.shape, x.shape) == x.shape
+    except RuntimeError:
+        return False
+
+
+def _log_cosh_kernel(x: torch.Tensor, y: torch.Tensor, *, grad: bool) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """log cosh(x - y) and its derivative tanh(x - y) (the fast path; see ``_fused``)."""
+    d = x - y
+    if bool(d.abs().amax() < _LOG_COSH_NEAR):  # typical chunk: the near formula serves every entry
+        v = torch.log1p(torch.sinh(0.5 * d).square_().mul_(2.0))
+    else:
+        v = _log_cosh_value(d)
+    return v, (torch.tanh(d) if grad else None)
+
+
+#: Below this |d|, log1p(2 sinh(d/2)^2) neither overflows nor loses accuracy (exact identity).
+_LOG_COSH_NEAR = 20.0
 
 
 def _log_cosh_value(d: torch.Tensor) -> torch.Tensor:
@@ -368,6 +396,47 @@ def _barron_fixed(z: torch.Tensor, alpha: float) -> torch.Tensor:
     return (b / alpha) * torch.expm1(alpha * h)
 
 
+def _log1p_square_fast(u: torch.Tensor) -> torch.Tensor:
+    """log(1 + u^2): directly when no u^2 overflows (one reduction to check), else the safe form."""
+    sq = u * u
+    if bool(sq.amax() <= torch.finfo(u.dtype).max):
+        return torch.log1p(sq)
+    return _log1p_square(u)
+
+
+def _barron_kernel(
+    x: torch.Tensor, y: torch.Tensor, *, alpha: float, c: float, grad: bool
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    r"""rho((x - y)/c, alpha) for a fixed alpha and its derivative w.r.t. x (the fast path).
+
+    :math:`\rho'(z) = z\,(1 + z^2/b)^{\alpha/2 - 1} = z\,e^{(\alpha-2)h}` with
+    :math:`h = \tfrac12\log(1 + z^2/b)`, :math:`b = |\alpha - 2|` (so :math:`z` at alpha = 2,
+    :math:`2z/(z^2+2)` at 0, :math:`z e^{-z^2/2}` at -inf), divided by :math:`c`.
+    """
+    z = (x - y) / c
+    if alpha == 2:
+        return 0.5 * (z * z), (z / c if grad else None)
+    if alpha == -math.inf:
+        m = -0.5 * (z * z)
+        return -torch.expm1(m), (z * torch.exp(m) / c if grad else None)
+    if alpha == 1:  # pseudo-Huber: sqrt(1 + z^2) - 1 = z^2 / (sqrt(1 + z^2) + 1), no cancellation
+        z2 = z * z
+        if bool(z2.amax() <= torch.finfo(z.dtype).max):
+            root = z2.add(1).sqrt_()
+            return z2 / (root + 1), (z / root / c if grad else None)
+    za = z.abs()
+    if alpha == 0:
+        rho = _log1p_square_fast(za * math.sqrt(0.5))
+        return rho, (z * torch.exp(-rho) / c if grad else None)
+    b = abs(alpha - 2)
+    h = 0.5 * _log1p_square_fast(za * (1 / math.sqrt(b)))
+    if abs(alpha) < 1e-3:  # exprel keeps tiny alpha accurate (no division by alpha)
+        rho = b * h * _exprel(alpha * h)
+    else:
+        rho = (b / alpha) * torch.expm1(alpha * h)
+    return rho, (z * torch.exp((alpha - 2) * h) / c if grad else None)
+
+
 @loss_function(
     reduction=REDUCTION,
     weight=WEIGHT_PER_ELEMENT,
@@ -441,6 +510,10 @@ def general_robust_loss(
     name = "general_robust_loss"
     x, y = prepare_pair(name, input, target)
     c = _as_hparam(name, "scale", scale, x)
+    if (reduction != "none" and not isinstance(alpha, torch.Tensor) and not isinstance(scale, torch.Tensor)
+            and use_fused(x, y, weight) and _fits(weight, x)):
+        kernel = functools.partial(_barron_kernel, alpha=float(alpha), c=float(scale))
+        return fused_elementwise(kernel, x, (y,), reduction, weight)
     z = (x - y) / c
     if isinstance(alpha, torch.Tensor):
         rho = _barron(z, _as_hparam(name, "alpha", alpha, x))

@@ -133,6 +133,8 @@ def _probabilities(
     else:
         check_class_indices(name, "target", target, c, ignore_index)
         y = F.one_hot(safe, c).movedim(-1, 1).to(x.dtype)
+    if bool(valid.all()):  # nothing ignored: no masking passes
+        return p, y, x
     keep = valid.unsqueeze(1)
     return torch.where(keep, p, 0.0), torch.where(keep, y, 0.0), x
 

@@ -1,0 +1,150 @@
+"""The chunked analytic-gradient fast path of focal, log-cosh and Barron's robust loss.
+
+The reference is each loss's plain autograd path (``reduction="none"``, which never takes the fast
+path, then ``.mean()``/``.sum()``): values and input gradients must match for every option, over
+chunk boundaries, for a non-unit upstream gradient, a second backward and ``create_graph``.
+"""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+import losslab.functional as LF
+from losslab.functional import _fused
+
+CASES = [
+    ("sigmoid_focal_loss", {}),
+    ("sigmoid_focal_loss", {"gamma": 0.0}),
+    ("sigmoid_focal_loss", {"gamma": 0.5, "alpha": None}),
+    ("sigmoid_focal_loss", {"gamma": 3.0, "alpha": 0.6}),
+    ("sigmoid_focal_loss", {"soft": True}),
+    ("sigmoid_focal_loss", {"weight": "row"}),
+    ("sigmoid_focal_loss", {"weight": "full"}),
+    ("log_cosh_loss", {}),
+    ("log_cosh_loss", {"weight": "row"}),
+    *[("general_robust_loss", {"alpha": a, "scale": 0.7})
+      for a in (2.0, 1.0, 0.0, -2.0, -math.inf, 1e-4, 0.5, 4.0)],
+    ("general_robust_loss", {"alpha": 1.0, "weight": "full"}),
+]
+
+
+def _inputs(name, kw, shape, dtype, gen):
+    x = (torch.randn(shape, generator=gen, dtype=torch.float64) * 3).to(dtype)
+    if name == "sigmoid_focal_loss":
+        t = torch.rand(shape, generator=gen, dtype=torch.float64)
+        t = t if kw.get("soft") else (t > 0.7).double()
+    else:
+        t = torch.randn(shape, generator=gen, dtype=torch.float64) * 3
+    args = {k: v for k, v in kw.items() if k not in ("soft", "weight")}
+    if kw.get("weight") == "row":
+        args["weight"] = torch.rand(shape[-1], generator=gen, dtype=torch.float64).to(dtype)
+    elif kw.get("weight") == "full":
+        args["weight"] = torch.rand(shape, generator=gen, dtype=torch.float64).to(dtype)
+    return x, t.to(dtype), args
+
+
+def _plain(name, x, t, args, reduction):
+    per = getattr(LF, name)(x, t, reduction="none", **args)
+    return per.mean() if reduction == "mean" else per.sum()
+
+
+@pytest.fixture
+def small_chunks(monkeypatch):
+    monkeypatch.setattr(_fused, "_CHUNK", 7)  # several chunks and a partial last one
+
+
+@pytest.mark.parametrize("name, kw", CASES)
+@pytest.mark.parametrize("reduction", ["mean", "sum"])
+def test_fast_path_equals_the_plain_path_float64(name, kw, reduction, small_chunks):
+    gen = torch.Generator().manual_seed(0)
+    x, t, args = _inputs(name, kw, (5, 9), torch.float64, gen)
+    xf, xr = x.clone().requires_grad_(), x.clone().requires_grad_()
+    out = getattr(LF, name)(xf, t, reduction=reduction, **args)
+    ref = _plain(name, xr, t, args, reduction)
+    torch.testing.assert_close(out, ref, rtol=1e-12, atol=1e-14)
+    (out * 1.7).backward()
+    (ref * 1.7).backward()
+    torch.testing.assert_close(xf.grad, xr.grad, rtol=1e-10, atol=1e-14)
+
+
+@pytest.mark.parametrize("name, kw", CASES)
+def test_fast_path_float32_and_bfloat16(name, kw):
+    gen = torch.Generator().manual_seed(1)
+    n = 3 * _fused._CHUNK + 11  # the real chunk size, with a partial last chunk
+    for dtype, tol in ((torch.float32, {"rtol": 1e-5, "atol": 1e-7}), (torch.bfloat16, {"rtol": 1e-2, "atol": 1e-5})):
+        x, t, args = _inputs(name, kw, (n // 16 + 1, 16), dtype, gen)
+        xf = x.clone().requires_grad_()
+        xr = x.detach().double().requires_grad_()
+        args64 = {k: (v.double() if torch.is_tensor(v) else v) for k, v in args.items()}
+        out = getattr(LF, name)(xf, t, **args)
+        ref = _plain(name, xr, t.double(), args64, "mean")
+        out.backward()
+        ref.backward()
+        assert out.dtype == torch.float32
+        assert xf.grad.dtype == dtype
+        torch.testing.assert_close(out.double(), ref, **tol)
+        torch.testing.assert_close(xf.grad.double(), xr.grad.to(dtype).double(), **tol)
+
+
+def test_fast_path_is_taken_and_skipped_when_it_must_be(monkeypatch):
+    calls = []
+    real = _fused._Fused.apply
+    monkeypatch.setattr(_fused._Fused, "apply", lambda *a: calls.append(1) or real(*a))
+    x = torch.randn(10, requires_grad=True)
+    t = torch.rand(10)
+    LF.sigmoid_focal_loss(x, t)
+    LF.log_cosh_loss(x, t, reduction="sum")
+    LF.general_robust_loss(x, t, alpha=1.0)
+    assert len(calls) == 3
+    # targets that need a gradient, reduction="none", tensor alpha/scale, pos_weight: plain path
+    LF.log_cosh_loss(x, t.clone().requires_grad_())
+    LF.sigmoid_focal_loss(x, t, reduction="none")
+    LF.general_robust_loss(x, t, alpha=torch.tensor(1.0))
+    LF.general_robust_loss(x, t, alpha=1.0, scale=torch.tensor(0.5))
+    LF.sigmoid_focal_loss(x, t, pos_weight=torch.tensor(2.0))
+    LF.sigmoid_focal_loss(torch.zeros(0, requires_grad=True), torch.zeros(0))
+    assert len(calls) == 3
+
+
+@pytest.mark.parametrize("name, kw", [CASES[0], CASES[2], CASES[7], CASES[10], CASES[13]])
+def test_fast_path_second_backward_and_create_graph(name, kw, small_chunks):
+    gen = torch.Generator().manual_seed(2)
+    x, t, args = _inputs(name, kw, (4, 5), torch.float64, gen)
+    x = x.requires_grad_()
+    out = getattr(LF, name)(x, t, **args)
+    g1 = torch.autograd.grad(out, x, retain_graph=True)[0]
+    g2 = torch.autograd.grad(out, x)[0]  # the forward's buffer was handed over: recomputed
+    torch.testing.assert_close(g1, g2, rtol=1e-13, atol=1e-15)
+    assert torch.autograd.gradgradcheck(lambda v: getattr(LF, name)(v, t, **args), (x,))
+    # a target that needs a gradient goes the plain way and gets it (focal: soft labels, as the
+    # plain path's log t has no finite derivative at hard 0/1 labels)
+    if name == "sigmoid_focal_loss":
+        t = 0.1 + 0.8 * t
+    tt = t.clone().requires_grad_()
+    gt = torch.autograd.grad(getattr(LF, name)(x, tt, **args), tt)[0]
+    tr = t.clone().requires_grad_()
+    want = torch.autograd.grad(_plain(name, x.detach(), tr, args, "mean"), tr)[0]
+    torch.testing.assert_close(gt, want)
+
+
+def test_fast_path_extreme_inputs_stay_finite():
+    x = torch.tensor([-1e4, -100.0, -20.0, 0.0, 20.0, 100.0, 1e4], requires_grad=True)
+    for t in (torch.zeros(7), torch.ones(7), torch.full((7,), 0.3)):
+        for gamma in (0.0, 0.5, 2.0):
+            out = LF.sigmoid_focal_loss(x, t, gamma=gamma)
+            (g,) = torch.autograd.grad(out, x)
+            ref = LF.sigmoid_focal_loss(x.detach().double().requires_grad_(), t.double(), gamma=gamma,
+                                        reduction="none")
+            assert torch.isfinite(out) and torch.isfinite(g).all()
+            torch.testing.assert_close(out.double(), ref.mean().detach(), rtol=1e-5, atol=1e-6)
+    big = torch.tensor([1e30, -1e30, 3e38, 1e-30, 0.0], requires_grad=True)
+    for alpha in (0.0, 1.0, -2.0, 0.5, -math.inf):
+        out = LF.general_robust_loss(big, torch.zeros(5), alpha=alpha, reduction="sum")
+        (g,) = torch.autograd.grad(out, big)
+        assert torch.isfinite(out)
+        assert torch.isfinite(g).all()
+    out = LF.log_cosh_loss(torch.tensor([1e4, -1e4, 1e-4]).requires_grad_(), torch.zeros(3))
+    assert torch.isfinite(out)
