@@ -148,3 +148,70 @@ def test_fast_path_extreme_inputs_stay_finite():
         assert torch.isfinite(g).all()
     out = LF.log_cosh_loss(torch.tensor([1e4, -1e4, 1e-4]).requires_grad_(), torch.zeros(3))
     assert torch.isfinite(out)
+
+
+# -- the soft confusion counts of Dice / Jaccard / Tversky ----------------------------------------
+
+
+@pytest.mark.parametrize("aggregate", ["image", "batch"])
+def test_confusion_function_equals_the_plain_composition(aggregate):
+    from losslab.functional._overlap import _confusion, _confusion_plain
+
+    gen = torch.Generator().manual_seed(3)
+    p = torch.rand(3, 4, 5, 6, generator=gen, dtype=torch.float64)
+    y = torch.rand(3, 4, 5, 6, generator=gen, dtype=torch.float64)
+    y[0, :, :2] = (y[0, :, :2] > 0.5).double()  # hard labels
+    y[1, 0] = p[1, 0]  # exact ties: relu's derivative at 0 decides both
+    p[2, 1, 0] = 0.0
+    y[2, 1, 0] = 0.0
+    ups = [torch.randn(3, 4, generator=gen, dtype=torch.float64) for _ in range(3)]
+    if aggregate == "batch":
+        ups = [u[0] for u in ups]
+    results = []
+    for fn in (_confusion, _confusion_plain):
+        pp, yy = p.clone().requires_grad_(), y.clone().requires_grad_()
+        counts = fn(pp, yy, aggregate)
+        total = sum((c * u).sum() for c, u in zip(counts, ups))
+        results.append((counts, torch.autograd.grad(total, (pp, yy))))
+    (c1, g1), (c2, g2) = results
+    for a, b in zip(c1 + g1, c2 + g2):
+        torch.testing.assert_close(a, b, rtol=1e-13, atol=1e-13)
+    p2, y2 = torch.rand(2, 3, 4, dtype=torch.float64, requires_grad=True), torch.rand(2, 3, 4, dtype=torch.float64)
+    assert torch.autograd.gradcheck(lambda q: _confusion(q, y2, aggregate), (p2,))
+    assert torch.autograd.gradgradcheck(lambda q: _confusion(q, y2, aggregate), (p2,))
+
+
+def test_dice_and_tversky_soft_targets_get_gradients():
+    gen = torch.Generator().manual_seed(4)
+    x = torch.randn(2, 3, 4, 4, generator=gen, dtype=torch.float64, requires_grad=True)
+    y = torch.softmax(torch.randn(2, 3, 4, 4, generator=gen, dtype=torch.float64), 1).requires_grad_()
+    for fn in (LF.dice_loss, LF.tversky_loss):
+        gx, gy = torch.autograd.grad(fn(x, y), (x, y))
+        assert torch.autograd.gradcheck(lambda a, b, f=fn: f(a, b), (x, y))
+        assert gx.abs().sum() > 0 and gy.abs().sum() > 0
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+@pytest.mark.parametrize("aggregate", ["image", "batch"])
+def test_hard_label_counts_equal_the_plain_composition(dtype, aggregate):
+    """Index targets take tp = sum p*y, fp = sum p - tp, fn = sum y - tp (near-perfect units too)."""
+    from losslab.functional._overlap import _confusion, _confusion_plain
+
+    gen = torch.Generator().manual_seed(5)
+    y = torch.nn.functional.one_hot(torch.randint(0, 4, (3, 6, 7), generator=gen), 4).movedim(-1, 1).to(dtype)
+    p = torch.softmax(torch.randn(3, 4, 6, 7, generator=gen, dtype=torch.float64), 1).to(dtype)
+    p[1] = y[1] * (1 - 1e-6) + 1e-6 / 4  # a near-perfect image: fp, fn are tiny differences
+    ups = [torch.randn(3, 4, generator=gen, dtype=dtype) for _ in range(3)]
+    if aggregate == "batch":
+        ups = [u[0] for u in ups]
+    out = []
+    for fn, kw in ((_confusion, {"hard": True}), (_confusion_plain, {})):
+        pp = p.clone().requires_grad_()
+        counts = fn(pp, y, aggregate, **kw)
+        (g,) = torch.autograd.grad(sum((c * u).sum() for c, u in zip(counts, ups)), pp)
+        assert all((c >= 0).all() for c in counts)
+        out.append((*counts, g))
+    scale = p.sum() if dtype == torch.float32 else 1.0  # float32: differences of sums
+    for a, b in zip(*out):
+        torch.testing.assert_close(a, b, rtol=1e-5 if dtype == torch.float32 else 1e-12,
+                                   atol=float(scale) * (1e-6 if dtype == torch.float32 else 1e-14))

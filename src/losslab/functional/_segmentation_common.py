@@ -46,7 +46,6 @@ Conventions shared by every loss here (one choice per question, see LOSS-CONVENT
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 
 from .._reduction import reduce_loss, upcast
 from .._validation import (
@@ -132,7 +131,8 @@ def _probabilities(
         y = safe.unsqueeze(1).to(x.dtype)
     else:
         check_class_indices(name, "target", target, c, ignore_index)
-        y = F.one_hot(safe, c).movedim(-1, 1).to(x.dtype)
+        # the float one-hot, built in the (N, C, ...) layout (no int64 tensor, no moved copy)
+        y = torch.zeros_like(x).scatter_(1, safe.unsqueeze(1), 1.0)
     if bool(valid.all()):  # nothing ignored: no masking passes
         return p, y, x
     keep = valid.unsqueeze(1)
