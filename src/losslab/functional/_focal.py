@@ -70,7 +70,10 @@ def sigmoid_focal_loss(
     so it is exact and has finite gradients for any logit and any :math:`\gamma \ge 0` (also
     :math:`\gamma < 1`, where ``(1 - sigmoid(x)) ** gamma`` has an infinite derivative at
     :math:`p_t = 1`). The BCE term is ``binary_cross_entropy_with_logits``; with :math:`\gamma = 0`
-    the loss equals :math:`\alpha_t`-weighted BCE exactly.
+    the loss equals :math:`\alpha_t`-weighted BCE exactly. For ``"mean"``/``"sum"`` (without
+    ``pos_weight``, with constant targets and weights) a faster path computes the same loss chunk
+    by chunk with its analytic derivative, :math:`1 - p_t = t\,\sigma(-x) + (1-t)\,\sigma(x)`
+    taken directly (no cancellation); it is tested equal to this formula.
 
     Args:
         logits: any shape (one logit per binary label).
