@@ -211,7 +211,92 @@ def test_hard_label_counts_equal_the_plain_composition(dtype, aggregate):
         (g,) = torch.autograd.grad(sum((c * u).sum() for c, u in zip(counts, ups)), pp)
         assert all((c >= 0).all() for c in counts)
         out.append((*counts, g))
-    scale = p.sum() if dtype == torch.float32 else 1.0  # float32: differences of sums
+    tol = {"rtol": 1e-5, "atol": 1e-6} if dtype == torch.float32 else {"rtol": 1e-12, "atol": 1e-14}
     for a, b in zip(*out):
-        torch.testing.assert_close(a, b, rtol=1e-5 if dtype == torch.float32 else 1e-12,
-                                   atol=float(scale) * (1e-6 if dtype == torch.float32 else 1e-14))
+        torch.testing.assert_close(a, b, **tol)
+
+
+def test_near_perfect_dice_keeps_its_small_loss_with_index_targets():
+    """Index and one-hot targets give the same tiny loss (no difference of large sums)."""
+    gen = torch.Generator().manual_seed(6)
+    y = torch.randint(0, 2, (1, 256, 256), generator=gen)
+    onehot = torch.nn.functional.one_hot(y, 2).movedim(-1, 1).float()
+    x = (onehot * 2 - 1) * 8 + 0.3 * torch.randn(1, 2, 256, 256, generator=gen)
+    for fn in (LF.dice_loss, LF.tversky_loss, LF.jaccard_loss):
+        a, b = fn(x, y), fn(x, onehot)
+        ref = fn(x.double(), y)
+        assert a > 0
+        torch.testing.assert_close(a, b, rtol=1e-3, atol=0)
+        # float32 probabilities near 1 are themselves rounded: a few % of a 1e-7 loss
+        torch.testing.assert_close(a.double(), ref, rtol=5e-2, atol=0)
+
+
+def test_index_and_one_hot_targets_agree_at_exact_ties():
+    y = torch.tensor([[[0, 1], [1, 0]]])
+    p0 = torch.tensor([[[[1.0, 0.0], [0.0, 0.7]], [[0.0, 1.0], [1.0, 0.3]]]])
+    grads = []
+    for target in (y, torch.nn.functional.one_hot(y, 2).movedim(-1, 1).float()):
+        p = p0.clone().requires_grad_()
+        LF.dice_loss(p, target, activation="none").backward()
+        grads.append(p.grad)
+    torch.testing.assert_close(grads[0], grads[1], rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("alpha", [-2.0, 0.0, -math.inf, 0.5, 1.0, 1.5, 4.0])
+def test_robust_fast_path_at_huge_and_infinite_residuals(alpha):
+    """No inf * 0 and no underflow: the float32 derivative where z = (x - y)/c is huge or
+    infinite equals the float64 plain path's (wherever that fits in float32) and the limits at
+    |z| = inf (the plain float32 path gives NaN there)."""
+    x = torch.tensor([float("inf"), -float("inf"), 3e38, 1e20, -1e30, 5.0, 0.0, 1e-30])
+    limit = 0.0 if alpha < 1 else (1.0 if alpha == 1 else math.inf)
+    for scale in (1.0, 0.5, 1e-20):
+        xf = x.clone().requires_grad_()
+        out = LF.general_robust_loss(xf, torch.zeros(8), alpha=alpha, scale=scale, reduction="sum")
+        out.backward()
+        x64 = x.double().requires_grad_()
+        LF.general_robust_loss(x64, torch.zeros(8, dtype=torch.float64), alpha=alpha, scale=scale,
+                               reduction="none").sum().backward()
+        if alpha == -math.inf:  # autograd of -expm1 forms exp(m) as expm1(m) + 1: 0 in the tail
+            z64 = x.double() / scale
+            x64.grad = z64 * torch.exp(-0.5 * z64 * z64) / scale
+        # entries whose residual z and derivative are representable in float32
+        fits = torch.isfinite(x64.grad) & (x64.grad.abs() < 3e38) & torch.isfinite(x / scale)
+        torch.testing.assert_close(xf.grad[fits].double(), x64.grad[fits], rtol=1e-5, atol=1e-37)
+        torch.testing.assert_close(xf.grad[:2], torch.tensor([limit, -limit]) / scale)
+        if alpha <= 1:
+            assert torch.isfinite(xf.grad).all()
+
+
+def test_torch_func_and_forward_mode_take_the_plain_path():
+    import torch.autograd.forward_ad as fwAD
+
+    gen = torch.Generator().manual_seed(7)
+    x = torch.randn(6, generator=gen, dtype=torch.float64)
+    t = torch.rand(6, generator=gen, dtype=torch.float64)
+    calls = {
+        "focal": lambda v: LF.sigmoid_focal_loss(v, t),
+        "log_cosh": lambda v: LF.log_cosh_loss(v, t),
+        "robust": lambda v: LF.general_robust_loss(v, t, alpha=0.5),
+    }
+    for name, f in calls.items():
+        xr = x.clone().requires_grad_()
+        (want,) = torch.autograd.grad(f(xr), xr)
+        torch.testing.assert_close(torch.func.grad(f)(x), want, msg=name)
+        v = torch.randn(6, generator=gen, dtype=torch.float64)
+        with fwAD.dual_level():
+            tangent = fwAD.unpack_dual(f(fwAD.make_dual(x, v))).tangent
+        torch.testing.assert_close(tangent, (want * v).sum(), msg=name)
+
+
+def test_fast_path_promotes_like_the_plain_path():
+    gen = torch.Generator().manual_seed(8)
+    x = torch.randn(50, generator=gen).requires_grad_()
+    t = torch.rand(50, generator=gen, dtype=torch.float64)
+    for f in (lambda a, b, **k: LF.sigmoid_focal_loss(a, b, **k), lambda a, b, **k: LF.log_cosh_loss(a, b, **k),
+              lambda a, b, **k: LF.general_robust_loss(a, b, alpha=1.0, **k)):
+        out = f(x, t, reduction="sum")
+        ref = f(x, t, reduction="none").sum()
+        assert out.dtype == ref.dtype == torch.float64
+        torch.testing.assert_close(out, ref)
+        (g,) = torch.autograd.grad(out, x)
+        assert g.dtype == torch.float32

@@ -207,7 +207,10 @@ def _softmax_chunk(
     """
     c = z.shape[1]
     zy, zs = _target_terms(z, r, cw, o)
-    torch.softmax(z, 1, out=out)
+    if out is z and z.device.type != "cpu":  # in place only where the kernel is known alias-safe
+        out.copy_(torch.softmax(z, 1))
+    else:
+        torch.softmax(z, 1, out=out)
     py = out.gather(1, r.y.unsqueeze(1)).squeeze(1)
     nll = py.log().neg_()
     lse = zy + nll

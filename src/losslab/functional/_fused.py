@@ -36,11 +36,21 @@ _CHUNK = 1 << 18
 Kernel = Callable[..., tuple[torch.Tensor, torch.Tensor | None]]
 
 
+def plain_autograd_only(x: torch.Tensor) -> bool:
+    """True under torch.func transforms (grad, vmap, jacrev, ...) or for a forward-mode dual
+    tensor: custom autograd Functions without ``setup_context``/``jvp`` do not run there, so the
+    losses take their plain composition."""
+    if torch._C._are_functorch_transforms_active():
+        return True
+    return torch.autograd.forward_ad.unpack_dual(x).tangent is not None
+
+
 def use_fused(x: torch.Tensor, *others: torch.Tensor | None) -> bool:
-    """True when the fast path applies: a non-empty input, and no other tensor needs a gradient."""
-    if x.numel() == 0:
+    """True when the fast path applies: a non-empty input, no other tensor needing a gradient,
+    and no torch.func transform or forward-mode AD in play."""
+    if x.numel() == 0 or plain_autograd_only(x):
         return False
-    return not any(o is not None and o.requires_grad for o in others)
+    return not any(o is not None and (o.requires_grad or plain_autograd_only(o)) for o in others)
 
 
 def fused_elementwise(
@@ -56,12 +66,21 @@ def fused_elementwise(
     they do not already have its shape) and must not require grad (see :func:`use_fused`).
     ``"mean"`` divides by ``x.numel()``.
     """
+    # the dtype the plain composition computes in (float64 for a float64 target; weights are
+    # cast to the loss's dtype there, so they do not promote)
+    dtype = x.dtype
+    for t in others:
+        dtype = torch.promote_types(dtype, t.dtype)
+    x = x.to(dtype)
     others = tuple(_like(o, x) for o in others)
-    w = None if weight is None else _like(weight.to(x.dtype), x)
-    return _Fused.apply(x, kernel, reduction, w, *others)
+    w = None if weight is None else _like(weight, x)
+    grad = torch.is_grad_enabled() and x.requires_grad
+    return _Fused.apply(x, kernel, reduction, grad, w, *others)
 
 
 def _like(t: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """``t`` on x's device and dtype, expanded to x's shape, contiguous."""
+    t = t.to(device=x.device, dtype=x.dtype)
     if t.shape != x.shape:
         t = t.expand(x.shape)
     return t.contiguous()
@@ -79,8 +98,8 @@ def _run(kernel: Kernel, x: torch.Tensor, others: tuple[torch.Tensor, ...], w: t
 class _Fused(torch.autograd.Function):
     @staticmethod
     def forward(  # type: ignore[override]
-        ctx: Any, x: torch.Tensor, kernel: Kernel, reduction: str, w: torch.Tensor | None,
-        *others: torch.Tensor,
+        ctx: Any, x: torch.Tensor, kernel: Kernel, reduction: str, grad: bool,
+        w: torch.Tensor | None, *others: torch.Tensor,
     ) -> torch.Tensor:
         ctx.kernel, ctx.reduction = kernel, reduction
         ctx.save_for_backward(x, w, *others)
@@ -90,7 +109,7 @@ class _Fused(torch.autograd.Function):
         xf = x.reshape(-1)
         of = [o.reshape(-1) for o in others]
         wf = None if w is None else w.reshape(-1)
-        want = bool(ctx.needs_input_grad[0])
+        want = grad  # (False under no_grad: no gradient buffer is built)
         g = torch.empty_like(xf) if want else None
         total = torch.zeros((), dtype=x.dtype, device=x.device)
         for s in range(0, xf.numel(), _CHUNK):
@@ -106,7 +125,7 @@ class _Fused(torch.autograd.Function):
     @staticmethod
     def backward(ctx: Any, go: torch.Tensor) -> tuple[torch.Tensor | None, ...]:  # type: ignore[override]
         x, w, *others = ctx.saved_tensors
-        nones = (None,) * (3 + len(others))
+        nones = (None,) * (4 + len(others))
         scale = go / x.numel() if ctx.reduction == "mean" else go
         if ctx.g is not None and not torch.is_grad_enabled():
             g, ctx.g = ctx.g, None  # computed in forward: hand it over once

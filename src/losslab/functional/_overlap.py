@@ -52,22 +52,42 @@ def _confusion_plain(p: torch.Tensor, y: torch.Tensor, aggregate: str) -> tuple[
 
 
 def _confusion(p: torch.Tensor, y: torch.Tensor, aggregate: str, *, hard: bool = False) -> tuple[torch.Tensor, ...]:
-    """:func:`_confusion_plain`, faster: a hand-written backward for soft labels, and for hard
-    labels (``hard``: y in {0, 1}, built from class indices) min(p, y) = p * y, so
-    tp = sum p*y, fp = sum p - tp, fn = sum y - tp: one product and three sums, as in MONAI.
-    Those differences can round a hair below 0 for a near-perfect unit; the value is clamped
-    at 0, the gradient kept.
+    """:func:`_confusion_plain`, faster.
+
+    ``hard`` (y in {0, 1}, built from class indices, and p from a softmax/sigmoid): then
+    min(p, y) = p*y, so with q = p*y the pixel counts are q, p - q = p(1 - y) and y - q = y(1 - p),
+    each exact elementwise (no difference of large sums, so a near-perfect unit keeps its small
+    loss), then summed; the backward is one pass (see :class:`_HardConfusion`). Its
+    derivatives equal the plain composition's except where p == y exactly, i.e. where the
+    softmax/sigmoid is saturated and its own derivative is 0. Otherwise (soft labels, or
+    probabilities given directly, where exact ties are real) a hand-written backward with relu's
+    tie convention.
     """
     dims = _sum_dims(p, aggregate)
     if not hard:
         return _Confusion.apply(p, y, dims)
-    tp = (p * y).sum(dims)
-    return tp, _nonneg(p.sum(dims) - tp), _nonneg(y.sum(dims) - tp)
+    return _HardConfusion.apply(p, y, dims)
 
 
-def _nonneg(t: torch.Tensor) -> torch.Tensor:
-    """t clamped at 0 in value, with t's gradient (a rounding-level correction)."""
-    return t + (t.clamp_min(0) - t).detach()
+class _HardConfusion(torch.autograd.Function):
+    """Counts for y in {0, 1}: d/dp = g_fp + y (g_tp - g_fp - g_fn), one fused pass (autograd's
+    graph of the three differences accumulates three broadcast gradients at full size)."""
+
+    @staticmethod
+    def forward(ctx, p: torch.Tensor, y: torch.Tensor, dims: tuple[int, ...]):  # type: ignore[override]
+        ctx.save_for_backward(y)
+        ctx.dims = dims
+        q = p * y
+        return q.sum(dims), torch.sub(p, q).sum(dims), torch.sub(y, q).sum(dims)
+
+    @staticmethod
+    def backward(ctx, g_tp: torch.Tensor, g_fp: torch.Tensor, g_fn: torch.Tensor):  # type: ignore[override]
+        (y,) = ctx.saved_tensors
+        shape = [1 if i in ctx.dims else n for i, n in enumerate(y.shape)]
+        g_fp = g_fp.reshape(shape)
+        slope = (g_tp - g_fn).reshape(shape) - g_fp
+        gp = torch.addcmul(g_fp.expand(y.shape), y, slope) if ctx.needs_input_grad[0] else None
+        return gp, None, None  # y is built from class indices: it never needs a gradient
 
 
 class _Confusion(torch.autograd.Function):
@@ -170,7 +190,7 @@ def dice_loss(
     p, y, _ = _probabilities(name, input, target, activation, ignore_index)
     c = p.shape[1]
     p, y = _drop_background(p, include_background), _drop_background(y, include_background)
-    tp, fp, fn = _confusion(p, y, aggregate, hard=target.shape != input.shape)
+    tp, fp, fn = _confusion(p, y, aggregate, hard=target.shape != input.shape and activation != "none")
     loss = _ratio(fp + fn + (smooth_dr - smooth_nr), 2 * tp + fp + fn + smooth_dr, (tp + fp + fn) == 0)
     return _reduce_units(name, loss, _class_weight(name, weight, c, include_background, loss), reduction)
 
@@ -219,7 +239,7 @@ def jaccard_loss(
     p, y, _ = _probabilities(name, input, target, activation, ignore_index)
     c = p.shape[1]
     p, y = _drop_background(p, include_background), _drop_background(y, include_background)
-    tp, fp, fn = _confusion(p, y, aggregate, hard=target.shape != input.shape)
+    tp, fp, fn = _confusion(p, y, aggregate, hard=target.shape != input.shape and activation != "none")
     loss = _tversky_units(tp, fp, fn, 1.0, 1.0, smooth_nr, smooth_dr)
     return _reduce_units(name, loss, _class_weight(name, weight, c, include_background, loss), reduction)
 
@@ -277,7 +297,7 @@ def tversky_loss(
     p, y, _ = _probabilities(name, input, target, activation, ignore_index)
     c = p.shape[1]
     p, y = _drop_background(p, include_background), _drop_background(y, include_background)
-    tp, fp, fn = _confusion(p, y, aggregate, hard=target.shape != input.shape)
+    tp, fp, fn = _confusion(p, y, aggregate, hard=target.shape != input.shape and activation != "none")
     loss = _tversky_units(tp, fp, fn, alpha, beta, smooth_nr, smooth_dr)
     return _reduce_units(name, loss, _class_weight(name, weight, c, include_background, loss), reduction)
 
@@ -338,7 +358,7 @@ def focal_tversky_loss(
     p, y, _ = _probabilities(name, input, target, activation, ignore_index)
     c = p.shape[1]
     p, y = _drop_background(p, include_background), _drop_background(y, include_background)
-    tp, fp, fn = _confusion(p, y, aggregate, hard=target.shape != input.shape)
+    tp, fp, fn = _confusion(p, y, aggregate, hard=target.shape != input.shape and activation != "none")
     u = _tversky_units(tp, fp, fn, alpha, beta, smooth_nr, smooth_dr)
     pos = u > 0
     loss = torch.where(pos, torch.where(pos, u, torch.ones_like(u)) ** gamma, torch.zeros_like(u))
@@ -401,7 +421,7 @@ def generalized_dice_loss(
     name = "generalized_dice_loss"
     p, y, _ = _probabilities(name, input, target, activation, ignore_index)
     p, y = _drop_background(p, include_background), _drop_background(y, include_background)
-    tp, fp, fn = _confusion(p, y, aggregate, hard=target.shape != input.shape)
+    tp, fp, fn = _confusion(p, y, aggregate, hard=target.shape != input.shape and activation != "none")
     volume = (tp + fn).detach()
     present = volume > 0
     if weight_type == "uniform":
@@ -503,7 +523,7 @@ def dice_ce_loss(
     ce = _per_image_ce(x, target, y if target.shape == x.shape or activation == "sigmoid" else None,
                        activation, weight, ignore_index)
     p, y = _drop_background(p, include_background), _drop_background(y, include_background)
-    tp, fp, fn = _confusion(p, y, aggregate, hard=target.shape != input.shape)
+    tp, fp, fn = _confusion(p, y, aggregate, hard=target.shape != input.shape and activation != "none")
     dice = _ratio(fp + fn + (smooth_dr - smooth_nr), 2 * tp + fp + fn + smooth_dr, (tp + fp + fn) == 0)
     w = _class_weight(name, weight, c, include_background, dice)
     dice = dice.mean(-1) if w is None else (dice * w).sum(-1) / w.sum()

@@ -26,7 +26,7 @@ from .._validation import (
     loss_function,
 )
 from ._common import prepare_pair
-from ._fused import fused_elementwise, use_fused
+from ._fused import fused_elementwise, plain_autograd_only, use_fused
 
 __all__ = [
     "log_cosh_loss",
@@ -108,7 +108,10 @@ def log_cosh_loss(
     x, y = prepare_pair(name, input, target)
     if reduction != "none" and use_fused(x, y, weight) and _fits(weight, x):
         return fused_elementwise(_log_cosh_kernel, x, (y,), reduction, weight)
-    return _weighted_reduce(name, _LogCosh.apply(x - y), weight, reduction)
+    d = x - y
+    # torch.func / forward-mode AD cannot run the custom Function: the formula, through autograd
+    v = _log_cosh_value(d) if plain_autograd_only(d) else _LogCosh.apply(d)
+    return _weighted_reduce(name, v, weight, reduction)
 
 
 def _fits(weight: torch.Tensor | None, x: torch.Tensor) -> bool:
@@ -418,7 +421,10 @@ def _barron_kernel(
         return 0.5 * (z * z), (z / c if grad else None)
     if alpha == -math.inf:
         m = -0.5 * (z * z)
-        return -torch.expm1(m), (z * torch.exp(m) / c if grad else None)
+        d = z * torch.exp(m) if grad else None
+        if d is not None and not bool(torch.isfinite(z).all()):
+            d = torch.where(torch.isinf(z), 0.0, d)  # the limit, not inf * 0
+        return -torch.expm1(m), (None if d is None else d / c)
     if alpha == 1:  # pseudo-Huber: sqrt(1 + z^2) - 1 = z^2 / (sqrt(1 + z^2) + 1), no cancellation
         z2 = z * z
         if bool(z2.amax() <= torch.finfo(z.dtype).max):
@@ -427,14 +433,31 @@ def _barron_kernel(
     za = z.abs()
     if alpha == 0:
         rho = _log1p_square_fast(za * math.sqrt(0.5))
-        return rho, (z * torch.exp(-rho) / c if grad else None)
+        return rho, (_barron_dz(z, za, 0.5 * rho, alpha, 2.0) / c if grad else None)
     b = abs(alpha - 2)
     h = 0.5 * _log1p_square_fast(za * (1 / math.sqrt(b)))
     if abs(alpha) < 1e-3:  # exprel keeps tiny alpha accurate (no division by alpha)
         rho = b * h * _exprel(alpha * h)
     else:
         rho = (b / alpha) * torch.expm1(alpha * h)
-    return rho, (z * torch.exp((alpha - 2) * h) / c if grad else None)
+    return rho, (_barron_dz(z, za, h, alpha, b) / c if grad else None)
+
+
+def _barron_dz(z: torch.Tensor, za: torch.Tensor, h: torch.Tensor, alpha: float, b: float) -> torch.Tensor:
+    """d rho / dz = z exp((alpha - 2) h), h = log(1 + z^2/b) / 2, for finite alpha < 2.
+
+    Directly while the exponential stays a normal float (one reduction checks the chunk); else
+    as sign(z) exp(log|z| + (alpha - 2) h), which neither underflows nor forms inf * 0, with the
+    limits at |z| = inf (0 for alpha < 1, sign(z) for alpha = 1, inf for 1 < alpha < 2).
+    """
+    if bool((2 - alpha) * h.amax() < 60):
+        return z * torch.exp((alpha - 2) * h)
+    log_za = torch.log(za)
+    # where |z|/sqrt(b) overflowed, h = log|z| - log(b)/2 (+ a term below float resolution)
+    h = torch.where(torch.isinf(h) & torch.isfinite(za), log_za - 0.5 * math.log(b), h)
+    d = torch.copysign(torch.exp(log_za + (alpha - 2) * h), z)
+    limit = 0.0 if alpha < 1 else (1.0 if alpha == 1 else math.inf)
+    return torch.where(torch.isinf(z), torch.copysign(torch.full_like(z, limit), z), d)
 
 
 @loss_function(
