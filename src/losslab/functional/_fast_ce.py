@@ -182,8 +182,8 @@ def _target_terms(z: torch.Tensor, r: _Rows, cw: torch.Tensor | None, o: _Opts) 
     return zy, zs
 
 
-#: p_y below this (float32: ~1e-31) may have lost precision to underflow; lse is then recomputed.
 def _py_floor(dtype: torch.dtype) -> float:
+    """p_y below this (float32: ~1e-31) may have lost precision to underflow: lse is recomputed."""
     fi = torch.finfo(dtype)
     return fi.tiny / fi.eps
 

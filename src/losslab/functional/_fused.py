@@ -25,7 +25,7 @@ from typing import Any
 
 import torch
 
-__all__ = ["fused_elementwise", "use_fused"]
+__all__ = ["fused_elementwise", "plain_autograd_only", "use_fused"]
 
 #: Elements per chunk: 256 Ki float32 = 1 MiB per temporary, so a kernel's temporaries stay in
 #: cache while each operation still amortises its dispatch; on the 2-core test machine 16 Ki,
