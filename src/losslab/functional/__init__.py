@@ -12,6 +12,7 @@ from . import (
     _fast_ce,
     _focal,
     _imbalance,
+    _linear_ce,
     _lovasz,
     _margin,
     _noisy_labels,
@@ -32,6 +33,7 @@ from ._divergence import *  # noqa: F403
 from ._fast_ce import *  # noqa: F403
 from ._focal import *  # noqa: F403
 from ._imbalance import *  # noqa: F403
+from ._linear_ce import *  # noqa: F403
 from ._lovasz import *  # noqa: F403
 from ._margin import *  # noqa: F403
 from ._noisy_labels import *  # noqa: F403
@@ -64,5 +66,6 @@ __all__ = [
     *_angular.__all__,
     *_cost_sensitive.__all__,
     *_fast_ce.__all__,
+    *_linear_ce.__all__,
     *_regularization.__all__,
 ]

@@ -99,8 +99,7 @@ def sigmoid_focal_loss(
     check_same_shape(name, "logits", logits, "targets", targets)
     x, t = upcast(logits), upcast(targets)
     check_probabilities(name, "targets", t)
-    if (reduction != "none" and pos_weight is None and use_fused(x, t, weight)
-            and (weight is None or _broadcasts_to(weight, x))):
+    if pos_weight is None and use_fused(reduction, x, t, weight=weight):
         kernel = functools.partial(_sigmoid_focal_kernel, alpha=alpha, gamma=float(gamma))
         return fused_elementwise(kernel, x, (t,), reduction, weight)
     ce = F.binary_cross_entropy_with_logits(
@@ -120,13 +119,6 @@ def sigmoid_focal_loss(
     if weight is not None:
         loss = loss * weight.to(x.dtype)
     return reduce_loss(loss, reduction, name=name)
-
-
-def _broadcasts_to(t: torch.Tensor, x: torch.Tensor) -> bool:
-    try:
-        return torch.broadcast_shapes(t.shape, x.shape) == x.shape
-    except RuntimeError:
-        return False
 
 
 def _sigmoid_focal_kernel(

@@ -45,12 +45,22 @@ def plain_autograd_only(x: torch.Tensor) -> bool:
     return torch.autograd.forward_ad.unpack_dual(x).tangent is not None
 
 
-def use_fused(x: torch.Tensor, *others: torch.Tensor | None) -> bool:
-    """True when the fast path applies: a non-empty input, no other tensor needing a gradient,
-    and no torch.func transform or forward-mode AD in play."""
-    if x.numel() == 0 or plain_autograd_only(x):
+def use_fused(
+    reduction: str, x: torch.Tensor, *others: torch.Tensor | None, weight: torch.Tensor | None = None
+) -> bool:
+    """True when the fast path applies: a scalar reduction, a non-empty input, constants for
+    every other tensor (no gradient wanted), a weight (if any) that broadcasts to the input's
+    shape without enlarging it, and no torch.func transform or forward-mode AD in play."""
+    if reduction == "none" or x.numel() == 0 or plain_autograd_only(x):
         return False
-    return not any(o is not None and (o.requires_grad or plain_autograd_only(o)) for o in others)
+    if any(o is not None and (o.requires_grad or plain_autograd_only(o)) for o in (*others, weight)):
+        return False
+    if weight is None:
+        return True
+    try:
+        return torch.broadcast_shapes(weight.shape, x.shape) == x.shape
+    except RuntimeError:
+        return False
 
 
 def fused_elementwise(

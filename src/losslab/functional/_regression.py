@@ -106,22 +106,12 @@ def log_cosh_loss(
     """
     name = "log_cosh_loss"
     x, y = prepare_pair(name, input, target)
-    if reduction != "none" and use_fused(x, y, weight) and _fits(weight, x):
+    if use_fused(reduction, x, y, weight=weight):
         return fused_elementwise(_log_cosh_kernel, x, (y,), reduction, weight)
     d = x - y
     # torch.func / forward-mode AD cannot run the custom Function: the formula, through autograd
     v = _log_cosh_value(d) if plain_autograd_only(d) else _LogCosh.apply(d)
     return _weighted_reduce(name, v, weight, reduction)
-
-
-def _fits(weight: torch.Tensor | None, x: torch.Tensor) -> bool:
-    """A weight the fast path can take: none, or one that broadcasts to the input's shape."""
-    if weight is None:
-        return True
-    try:
-        return torch.broadcast_shapes(weight.shape, x.shape) == x.shape
-    except RuntimeError:
-        return False
 
 
 def _log_cosh_kernel(x: torch.Tensor, y: torch.Tensor, *, grad: bool) -> tuple[torch.Tensor, torch.Tensor | None]:
@@ -533,8 +523,8 @@ def general_robust_loss(
     name = "general_robust_loss"
     x, y = prepare_pair(name, input, target)
     c = _as_hparam(name, "scale", scale, x)
-    if (reduction != "none" and not isinstance(alpha, torch.Tensor) and not isinstance(scale, torch.Tensor)
-            and use_fused(x, y, weight) and _fits(weight, x)):
+    if (not isinstance(alpha, torch.Tensor) and not isinstance(scale, torch.Tensor)
+            and use_fused(reduction, x, y, weight=weight)):
         kernel = functools.partial(_barron_kernel, alpha=float(alpha), c=float(scale))
         return fused_elementwise(kernel, x, (y,), reduction, weight)
     z = (x - y) / c
