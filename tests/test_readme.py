@@ -50,8 +50,69 @@ def test_lab_cli_examples_use_real_options():
             assert opt in help_text, (args, opt)
 
 
-def test_ci_runs_the_readme_test_command():
+def _quick_start_commands() -> list[str]:
     quick = blocks("bash")[0]
-    test_cmd = re.search(r"^(python -m pytest[^\n#]*?)\s*(#|$)", quick, flags=re.M).group(1).strip()
-    assert test_cmd in (ROOT / ".ci" / "run").read_text()
-    assert "-c constraints/cpu.txt" in quick and "-c constraints/cpu.txt" in (ROOT / ".ci" / "run").read_text()
+    commands = []
+    for line in quick.splitlines():
+        for part in line.split("#")[0].split("&&"):
+            if part.strip():
+                commands.append(part.strip())
+    return commands
+
+
+def test_ci_runs_the_readme_setup_and_test_commands_in_a_fresh_venv():
+    ci = (ROOT / ".ci" / "run").read_text()
+    commands = _quick_start_commands()
+    pip = [c for c in commands if c.startswith("python -m pip install")]
+    test = [c for c in commands if c.startswith("python -m pytest")]
+    venv = [c for c in commands if c.startswith("python3 -m venv")]
+    assert len(pip) == 1 and len(test) == 1 and len(venv) == 1, commands
+    assert "-c constraints/lock-py311-cpu.txt" in pip[0]
+    # the same install and test command, run inside a venv that CI creates itself
+    assert pip[0].replace("python -m pip install", "") in ci, (pip[0], ci)
+    assert test[0] in ci
+    assert "python3 -m venv --clear .venv" in ci and ". .venv/bin/activate" in ci
+    assert ci.index("-m venv") < ci.index("pip install") < ci.index(test[0])
+
+
+def _lock() -> dict[str, str]:
+    pins = {}
+    for line in (ROOT / "constraints" / "lock-py311-cpu.txt").read_text().splitlines():
+        line = line.split("#")[0].strip()
+        if line:
+            name, sep, version = line.partition("==")
+            assert sep and version, f"lock line without an exact pin: {line!r}"
+            pins[re.sub(r"[-_.]+", "-", name).lower()] = version
+    return pins
+
+
+def test_lock_pins_every_installed_requirement_of_the_dev_setup():
+    """Every package the dev setup pulls in (transitively) is pinned, at the installed version."""
+    from importlib import metadata
+
+    from packaging.requirements import Requirement
+
+    pins = _lock()
+    assert pins["torch"].startswith("2.13.0")  # the CPU build the README promises
+    seen: set[str] = set()
+    todo = [("losslab", {"dev", "lab", "export", "cli"})]
+    while todo:
+        dist_name, extras = todo.pop()
+        dist = metadata.distribution(dist_name)
+        for text in dist.requires or []:
+            req = Requirement(text)
+            env = {"extra": ""}
+            if req.marker and not any(req.marker.evaluate({**env, "extra": e}) for e in extras | {""}):
+                continue
+            key = re.sub(r"[-_.]+", "-", req.name).lower()
+            if key == "losslab":
+                todo.append(("losslab", set(req.extras)))
+                continue
+            if key in seen:
+                continue
+            seen.add(key)
+            assert key in pins, f"{key} (required by {dist_name}) is not in the lock"
+            installed = metadata.version(req.name)
+            assert installed == pins[key], f"{key}: installed {installed}, locked {pins[key]}"
+            todo.append((req.name, set(req.extras)))
+    assert len(seen) >= 60  # the dev setup is large; a broken walk would see a handful

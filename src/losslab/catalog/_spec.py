@@ -2,46 +2,20 @@
 
 from __future__ import annotations
 
+import ast
+import inspect
+import math
+import operator
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import torch
 
-from .._validation import Param, declared_params
+from .._validation import Param, Raw, declared_params, fail
+from .._vocabulary import INPUT_KINDS, PROPERTIES, TASKS
 
-__all__ = ["Case", "Sampler", "Head", "LossSpec", "PROPERTIES", "TASKS", "INPUT_KINDS"]
-
-#: Every property a loss must declare (True/False; None only where it does not apply).
-PROPERTIES: Mapping[str, str] = {
-    "nonnegative": "the loss is >= 0 for every input and target",
-    "zero_at_perfect": "the loss is 0 at a perfect prediction (for logits: a confident, correct one)",
-    "convex": "the per-element loss is convex in the input",
-    "smooth": "the loss is differentiable everywhere in the input",
-    "bounded": "the loss is bounded above however wrong the prediction is",
-    "robust_to_outliers": "the gradient w.r.t. the input stays bounded as the error grows "
-    "(bounded influence: one outlier cannot dominate a batch)",
-    "symmetric": "mirroring the error (over- vs under-prediction, or swapping the binary label "
-    "together with the sign of the logit) leaves the loss unchanged",
-}
-
-TASKS: Mapping[str, str] = {
-    "regression": "predict a real value",
-    "binary": "two classes, one output",
-    "multiclass": "one of C classes",
-    "multilabel": "any subset of C labels",
-    "imbalanced": "classes of very different frequency",
-    "noisy_labels": "training labels partly wrong",
-    "distribution": "match a probability distribution",
-    "ranking": "order pairs of items",
-    "metric_learning": "learn an embedding where distance means similarity",
-    "sequence": "align an unsegmented sequence to labels",
-    "segmentation": "classify every pixel",
-    "generative": "match a data distribution with samples",
-    "anomaly": "score how unusual a sample is",
-}
-
-INPUT_KINDS = ("logits", "probabilities", "log_probabilities", "real", "embeddings")
+__all__ = ["Case", "Sampler", "Head", "LossSpec", "When", "PROPERTIES", "TASKS", "INPUT_KINDS"]
 
 
 @dataclass(frozen=True)
@@ -92,6 +66,136 @@ class Head:
         return f"{text}; {self.note}" if self.note else text
 
 
+# -- hyperparameter-dependent properties -------------------------------------------------------
+
+_COMPARE = {
+    ast.Eq: operator.eq, ast.NotEq: operator.ne, ast.Lt: operator.lt,
+    ast.LtE: operator.le, ast.Gt: operator.gt, ast.GtE: operator.ge,
+}
+
+
+def _all(value: Any) -> bool:
+    """A comparison's truth; a tensor hyperparameter (one value per column) must hold everywhere."""
+    return bool(value.all()) if isinstance(value, torch.Tensor) else bool(value)
+
+
+@dataclass(frozen=True)
+class When:
+    """A property that holds exactly when a condition on the hyperparameters does.
+
+    ``condition`` is a small Python expression over hyperparameter names: comparisons with
+    numbers, strings or other hyperparameters (``==``, ``!=``, ``<``, ``<=``, ``>``, ``>=``,
+    chained), joined by ``and`` / ``or`` / ``not``. It is the one statement of the rule: shown
+    as written by ``losslab show`` ("yes if alpha >= 1"), evaluated by
+    :meth:`LossSpec.properties_at`, and it proposes its own test settings (:meth:`examples`).
+    A tensor hyperparameter satisfies a comparison only if every element does.
+
+    >>> rule = When("alpha >= 1")
+    >>> rule.holds({"alpha": 2.0}), rule.holds({"alpha": 0.5})
+    (True, False)
+    >>> When("fn_cost == fp_cost").names
+    ('fn_cost', 'fp_cost')
+    """
+
+    condition: str
+    #: extra hyperparameter settings the contract tests check this property at
+    examples_extra: tuple[Mapping[str, Any], ...] = ()
+
+    def __post_init__(self) -> None:
+        try:
+            tree = ast.parse(self.condition, mode="eval").body
+        except SyntaxError as exc:
+            raise ValueError(f"When: 'condition' must be a Python expression, got {self.condition!r}") from exc
+        self._check(tree)
+        object.__setattr__(self, "_tree", tree)
+
+    def _check(self, node: ast.AST) -> None:
+        if isinstance(node, ast.BoolOp):
+            for v in node.values:
+                self._check(v)
+        elif isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.Not):
+            self._check(node.operand)
+        elif isinstance(node, ast.Compare):
+            if not all(type(op) in _COMPARE for op in node.ops):
+                raise ValueError(f"When: 'condition' must compare with ==, !=, <, <=, >, >=, got {self.condition!r}")
+            for operand in (node.left, *node.comparators):
+                if not self._is_operand(operand):
+                    raise ValueError(
+                        "When: 'condition' must compare hyperparameter names and constants, "
+                        f"got {self.condition!r}"
+                    )
+        else:
+            raise ValueError(
+                f"When: 'condition' must be comparisons joined by and/or/not, got {self.condition!r}"
+            )
+
+    @staticmethod
+    def _is_operand(node: ast.AST) -> bool:
+        if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
+            node = node.operand
+        return isinstance(node, (ast.Name, ast.Constant))
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        """The hyperparameters the condition reads, in order of appearance."""
+        seen = [n.id for n in ast.walk(self._tree) if isinstance(n, ast.Name)]  # type: ignore[attr-defined]
+        return tuple(dict.fromkeys(seen))
+
+    def holds(self, hparams: Mapping[str, Any]) -> bool:
+        """The condition's truth at ``hparams`` (every name in :attr:`names` must be given)."""
+        missing = [n for n in self.names if n not in hparams]
+        if missing:
+            raise KeyError(f"When({self.condition!r}): no value for {', '.join(missing)}")
+        return self._eval(self._tree, hparams)  # type: ignore[attr-defined]
+
+    def _value(self, node: ast.AST, hp: Mapping[str, Any]) -> Any:
+        if isinstance(node, ast.UnaryOp):
+            return -self._value(node.operand, hp)
+        if isinstance(node, ast.Name):
+            return hp[node.id]
+        return node.value  # type: ignore[attr-defined]
+
+    def _eval(self, node: ast.AST, hp: Mapping[str, Any]) -> bool:
+        if isinstance(node, ast.BoolOp):
+            parts = (self._eval(v, hp) for v in node.values)
+            return all(parts) if isinstance(node.op, ast.And) else any(parts)
+        if isinstance(node, ast.UnaryOp):
+            return not self._eval(node.operand, hp)
+        assert isinstance(node, ast.Compare)  # guaranteed by _check
+        left = self._value(node.left, hp)
+        for op, right_node in zip(node.ops, node.comparators, strict=True):
+            right = self._value(right_node, hp)
+            if not _all(_COMPARE[type(op)](left, right)):
+                return False
+            left = right
+        return True
+
+    def candidates(self, name: str, base: Mapping[str, Any]) -> list[Any]:
+        """Values of ``name`` worth testing: each constant it is compared with, and +-0.5, +-1
+        around it; for a comparison with another hyperparameter, that one's value in ``base``."""
+        out: list[Any] = []
+        for node in ast.walk(self._tree):  # type: ignore[attr-defined]
+            if not isinstance(node, ast.Compare):
+                continue
+            operands = [node.left, *node.comparators]
+            if not any(isinstance(o, ast.Name) and o.id == name for o in operands):
+                continue
+            for o in operands:
+                if isinstance(o, ast.Name):
+                    if o.id != name and o.id in base:
+                        out.append(base[o.id])
+                    continue
+                v = self._value(o, base)
+                if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+                    out.append(v)
+                else:
+                    out += [v + d for d in (-1, -0.5, 0, 0.5, 1)]
+        return out
+
+    def __str__(self) -> str:
+        return self.condition
+
+
 @dataclass(frozen=True)
 class LossSpec:
     """Everything losslab knows about one loss."""
@@ -106,7 +210,10 @@ class LossSpec:
     formula: str
     derivative: str
     derivative_fn: Callable[..., torch.Tensor] | None
-    properties: Mapping[str, bool | None]
+    #: each property: True, False, None (does not apply / unknown) or a :class:`When` rule over
+    #: the hyperparameters. After construction this holds the values at the catalog's setting
+    #: (:meth:`setting`); the rules move to :attr:`rules`; :meth:`properties_at` resolves them.
+    properties: Mapping[str, bool | None | When]
     references: tuple[str, ...]
     summary: str
     when_to_use: str
@@ -117,15 +224,71 @@ class LossSpec:
     drop_in_for: str | None = None  # "torch.nn.functional.<name>" for the torch drop-ins
     builtin: bool = True
     notes: str = ""
+    #: the hyperparameter-dependent properties (filled from the When values of ``properties``)
+    rules: Mapping[str, When] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        declared = dict(self.properties)
+        rules = {k: v for k, v in self.rules.items() if k in declared}
+        rules.update({k: v for k, v in declared.items() if isinstance(v, When)})
+        setting = {**self.defaults, **self.test_kwargs}
+        for key, rule in list(rules.items()):
+            missing = [n for n in rule.names if n not in setting]
+            if missing:
+                raise ValueError(
+                    f"LossSpec {self.name}: 'properties' rule {key}={rule.condition!r} must read "
+                    f"hyperparameters with a default or test_kwargs value, got {', '.join(missing)}"
+                )
+            plain = declared[key]
+            # dataclasses.replace passes the resolved values back: a rule stays unless the value
+            # given for its property contradicts it (an explicit override)
+            if not isinstance(plain, When) and plain != rule.holds(setting):
+                del rules[key]
+        resolved = {k: (rules[k].holds(setting) if k in rules else v) for k, v in declared.items()}
+        object.__setattr__(self, "rules", rules)
+        object.__setattr__(self, "properties", resolved)
 
     @property
     def params(self) -> Mapping[str, Param]:
         return declared_params(self.function)
 
+    def setting(self, **hparams: Any) -> dict[str, Any]:
+        """Hyperparameters: the function's defaults, the catalog's ``test_kwargs``, then
+        ``hparams``, each checked against its declared constraint (the loss's own message)."""
+        loss = getattr(self.function, "__losslab_name__", self.name)
+        params = self.params
+        for name, value in hparams.items():
+            if name not in params or name == "reduction":
+                names = [n for n in params if n != "reduction"]
+                expected = f"one of {', '.join(names)}" if names else "absent (the loss has none)"
+                fail(loss, "hyperparameter", expected, Raw(repr(name)))
+            params[name].check(loss, name, value)
+        return {**self.defaults, **self.test_kwargs, **hparams}
+
+    def properties_at(self, **hparams: Any) -> dict[str, bool | None]:
+        """Every property at these hyperparameters (the rest at the catalog's setting).
+
+        >>> from losslab import catalog
+        >>> robust = catalog.get("general_robust_loss")
+        >>> robust.properties_at(alpha=2.0)["convex"], robust.properties_at(alpha=0.0)["convex"]
+        (True, False)
+        >>> robust.properties_at(alpha=float("nan"))
+        Traceback (most recent call last):
+        ...
+        ValueError: general_robust_loss: 'alpha' must be a real number or a floating-point tensor < inf, got nan
+        """
+        setting = self.setting(**hparams)
+        return {k: (self.rules[k].holds(setting) if k in self.rules else v) for k, v in self.properties.items()}
+
+    def describe_property(self, key: str) -> str:
+        """``"yes"``, ``"no"``, ``"n/a"`` or the rule (``"yes if alpha >= 1"``)."""
+        if key in self.rules:
+            return f"yes if {self.rules[key].condition}"
+        value = self.properties[key]
+        return "n/a" if value is None else ("yes" if value else "no")
+
     @property
     def defaults(self) -> dict[str, Any]:
-        import inspect
-
         sig = inspect.signature(self.function)
         return {
             n: p.default
