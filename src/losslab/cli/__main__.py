@@ -1,3 +1,6 @@
-from . import main
+"""``python -m losslab.cli``: the same command line as ``losslab``."""
 
-main()
+from losslab.cli import main
+
+if __name__ == "__main__":
+    main()

@@ -19,7 +19,10 @@ import torch
 
 from .._validation import declared_params
 
-__all__ = ["LossModule", "module_class"]
+__all__ = ["LossModule", "drop_in_class", "module_class"]
+
+#: torch's pre-0.4 reduction arguments, still in its constructors' positional order
+_LEGACY = ("size_average", "reduce")
 
 
 class LossModule(torch.nn.Module):
@@ -52,13 +55,34 @@ class LossModule(torch.nn.Module):
 
 
 
+def _torch_positional(torch_module: type[torch.nn.Module], allowed: dict[str, inspect.Parameter]) -> list[str]:
+    """The names torch's constructor binds positionally, in its order (checked against ``fn``)."""
+    names = [
+        p.name
+        for p in list(inspect.signature(torch_module.__init__).parameters.values())[1:]
+        if p.kind is inspect.Parameter.POSITIONAL_OR_KEYWORD
+    ]
+    missing = [n for n in names if n not in allowed and n not in _LEGACY]
+    if missing:  # a programming error in losslab, caught when the package is imported
+        raise TypeError(f"drop-in for {torch_module.__name__}: the function lacks {missing}")
+    return names
+
+
 def module_class(
-    fn: Callable[..., torch.Tensor], class_name: str, *, module: str = "losslab.nn", doc: str | None = None
+    fn: Callable[..., torch.Tensor],
+    class_name: str,
+    *,
+    module: str = "losslab.nn",
+    doc: str | None = None,
+    torch_module: type[torch.nn.Module] | None = None,
 ) -> type[LossModule]:
     """The :class:`LossModule` subclass whose ``forward`` calls ``fn`` with stored hyperparameters.
 
     ``module``/``doc`` set the class's ``__module__`` and docstring (user losses registered with
     :func:`losslab.register_loss` live in the user's module, not in ``losslab.nn``).
+    ``torch_module`` (drop-ins, see :func:`drop_in_class`): the constructor also takes torch's
+    positional arguments in torch's order, and torch's legacy ``size_average``/``reduce``, which
+    torch's own helper turns into ``reduction`` (with torch's deprecation warning).
     """
     loss_name = getattr(fn, "__losslab_name__", fn.__name__)
     params = declared_params(fn)
@@ -66,9 +90,26 @@ def module_class(
     kwonly = [p for p in sig.parameters.values() if p.kind is inspect.Parameter.KEYWORD_ONLY]
     allowed = {p.name: p for p in kwonly}
     required = [p.name for p in kwonly if p.default is inspect.Parameter.empty]
+    positional = _torch_positional(torch_module, allowed) if torch_module is not None else []
 
-    def __init__(self: torch.nn.Module, **hparams: Any) -> None:
+    def __init__(self: torch.nn.Module, *args: Any, **hparams: Any) -> None:
         LossModule.__init__(self)
+        if len(args) > len(positional):
+            order = f" ({', '.join(positional)})" if positional else ""
+            raise TypeError(
+                f"{class_name}: takes at most {len(positional)} positional argument(s){order}, "
+                f"got {len(args)}; pass hyperparameters by keyword"
+            )
+        for key, value in zip(positional, args):
+            if key in hparams:
+                raise TypeError(f"{class_name}: got two values for {key!r} (positional and keyword)")
+            hparams[key] = value
+        if positional:
+            legacy = [hparams.pop(k, None) for k in _LEGACY]
+            if any(v is not None for v in legacy):
+                from torch.nn import _reduction
+
+                hparams["reduction"] = _reduction.legacy_get_string(*legacy)
         unknown = sorted(set(hparams) - set(allowed))
         if unknown:
             raise TypeError(
@@ -102,7 +143,15 @@ def module_class(
         return ", ".join(parts)
 
     init_sig = inspect.Signature(
-        [inspect.Parameter("self", inspect.Parameter.POSITIONAL_OR_KEYWORD), *kwonly]
+        [
+            inspect.Parameter("self", inspect.Parameter.POSITIONAL_OR_KEYWORD),
+            *(
+                allowed[n].replace(kind=inspect.Parameter.POSITIONAL_OR_KEYWORD) if n in allowed
+                else inspect.Parameter(n, inspect.Parameter.POSITIONAL_OR_KEYWORD, default=None)
+                for n in positional
+            ),
+            *(p for p in kwonly if p.name not in positional),
+        ]
     )
     __init__.__signature__ = init_sig  # type: ignore[attr-defined]
     forward_params = [
@@ -132,3 +181,12 @@ def module_class(
     )
     cls.__qualname__ = class_name
     return cls
+
+
+def drop_in_class(fn: Callable[..., torch.Tensor], torch_module: type[torch.nn.Module]) -> type[LossModule]:
+    """The module of a torch drop-in: torch's class name and torch's constructor signature.
+
+    ``CrossEntropyLoss(weight, ignore_index=0)`` works as in torch; losslab's extra
+    hyperparameters (if any) are keyword-only after torch's.
+    """
+    return module_class(fn, torch_module.__name__, torch_module=torch_module)

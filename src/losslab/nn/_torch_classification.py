@@ -1,17 +1,19 @@
 """Modules of the torch classification drop-ins (torch's class names)."""
 
-from .. import functional as _F
-from ._factory import module_class
+import torch
 
-BCEWithLogitsLoss = module_class(_F.binary_cross_entropy_with_logits, "BCEWithLogitsLoss")
-CrossEntropyLoss = module_class(_F.cross_entropy, "CrossEntropyLoss")
-BCELoss = module_class(_F.binary_cross_entropy, "BCELoss")
-NLLLoss = module_class(_F.nll_loss, "NLLLoss")
-KLDivLoss = module_class(_F.kl_div, "KLDivLoss")
-SoftMarginLoss = module_class(_F.soft_margin_loss, "SoftMarginLoss")
-MultiMarginLoss = module_class(_F.multi_margin_loss, "MultiMarginLoss")
-MultiLabelMarginLoss = module_class(_F.multilabel_margin_loss, "MultiLabelMarginLoss")
-MultiLabelSoftMarginLoss = module_class(_F.multilabel_soft_margin_loss, "MultiLabelSoftMarginLoss")
+from .. import functional as _F
+from ._factory import drop_in_class
+
+BCEWithLogitsLoss = drop_in_class(_F.binary_cross_entropy_with_logits, torch.nn.BCEWithLogitsLoss)
+CrossEntropyLoss = drop_in_class(_F.cross_entropy, torch.nn.CrossEntropyLoss)
+BCELoss = drop_in_class(_F.binary_cross_entropy, torch.nn.BCELoss)
+NLLLoss = drop_in_class(_F.nll_loss, torch.nn.NLLLoss)
+KLDivLoss = drop_in_class(_F.kl_div, torch.nn.KLDivLoss)
+SoftMarginLoss = drop_in_class(_F.soft_margin_loss, torch.nn.SoftMarginLoss)
+MultiMarginLoss = drop_in_class(_F.multi_margin_loss, torch.nn.MultiMarginLoss)
+MultiLabelMarginLoss = drop_in_class(_F.multilabel_margin_loss, torch.nn.MultiLabelMarginLoss)
+MultiLabelSoftMarginLoss = drop_in_class(_F.multilabel_soft_margin_loss, torch.nn.MultiLabelSoftMarginLoss)
 
 __all__ = [
     "BCELoss",

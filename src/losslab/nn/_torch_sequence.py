@@ -1,8 +1,10 @@
 """Module of the torch CTC drop-in (torch's class name)."""
 
-from .. import functional as _F
-from ._factory import module_class
+import torch
 
-CTCLoss = module_class(_F.ctc_loss, "CTCLoss")
+from .. import functional as _F
+from ._factory import drop_in_class
+
+CTCLoss = drop_in_class(_F.ctc_loss, torch.nn.CTCLoss)
 
 __all__ = ["CTCLoss"]
