@@ -135,3 +135,110 @@ def test_cnn_needs_image_tasks(tmp_path):
     res = run("compare", "--task", "binary", "--model", "cnn", "--out", str(tmp_path))
     assert res.exit_code == 2
     assert "'--model cnn' needs image tasks" in res.output
+
+
+# -- pipes and scripts: --quiet, skipped studies, list and single-valued options ----------------
+
+
+def test_quiet_drops_progress_but_keeps_the_summary_and_folder(tmp_path):
+    res = run("compare", "-q", "--task", "binary", "--loss", "binary_cross_entropy_with_logits,hinge_loss",
+              "--seeds", "1", "--epochs", "1", "--out", str(tmp_path), "--name", "q")
+    assert res.exit_code == 0, res.output
+    assert f"Study folder: {tmp_path / 'q'}" in res.output
+    assert "binary_cross_entropy_with_logits" in res.output and "hinge_loss" in res.output  # the table
+    assert "runs planned" not in res.output and "[1/2]" not in res.output  # no progress lines
+    loud = run("compare", "--task", "binary", "--loss", "hinge_loss", "--seeds", "1", "--epochs", "1",
+               "--out", str(tmp_path), "--name", "loud")
+    assert loud.exit_code == 0, loud.output
+    assert "1 runs planned, 0 already stored" in loud.output  # the progress --quiet drops
+
+
+def _unavailable(seed: int):
+    from losslab.lab.data import DataUnavailable
+
+    raise DataUnavailable(f"the test data is not installed (seed {seed}): `pip install nothing`")
+
+
+@pytest.fixture
+def missing_data_task():
+    from losslab.lab import tasks as T
+
+    task = T.register_task(T.Task(
+        name="needs-data", kind="binary", description="a task whose data is never installed",
+        load=_unavailable, competitors=(T.Competitor("BCE", "binary_cross_entropy_with_logits"),),
+        metrics=("accuracy",), primary="accuracy", optional=True))
+    yield task.name
+    T._TASKS.pop(task.name)
+
+
+def test_a_study_whose_every_task_is_skipped_exits_2_and_leaves_nothing(tmp_path, missing_data_task):
+    out = tmp_path / "runs"
+    res = run("compare", "--task", missing_data_task, "--seeds", "1", "--epochs", "1", "--out", str(out),
+              "--name", "empty", "--quiet")
+    assert res.exit_code == 2, res.output
+    text = " ".join(res.output.split())
+    assert "compare: every task was skipped, so there is nothing to run" in text
+    assert "needs-data: the test data is not installed (seed 0): `pip install nothing`" in text
+    assert "Traceback" not in res.output
+    assert not out.exists()  # no half-made study folder (nor the --out folder made for it)
+    (out / "empty").mkdir(parents=True)
+    (out / "empty" / "mine.txt").write_text("the user's file")
+    res = run("compare", "--task", missing_data_task, "--seeds", "1", "--out", str(out), "--name", "empty")
+    assert res.exit_code == 2
+    assert sorted(p.name for p in (out / "empty").iterdir()) == ["mine.txt"]  # only what we made goes
+
+
+def test_a_skipped_task_beside_a_runnable_one_is_reported(tmp_path, missing_data_task):
+    res = run("compare", "--task", f"{missing_data_task},binary", "--loss", "hinge_loss", "--seeds", "1",
+              "--epochs", "1", "--out", str(tmp_path), "--name", "half", "--quiet")
+    assert res.exit_code == 0, res.output
+    assert "skipping task needs-data" in res.output
+    assert "needs-data | the test data is not installed" in (tmp_path / "half" / "report.md").read_text()
+
+
+def test_list_options_take_commas_and_repeats_alike(tmp_path):
+    res = run("compare", "--task", "binary,imbalanced", "-t", "binary", "--loss", "binary_cross_entropy_with_logits",
+              "--lr", "0.01",
+              "--lr", "0.1,0.01", "--seeds", "1", "--epochs", "1", "--out", str(tmp_path), "--name", "lists",
+              "--quiet")
+    assert res.exit_code == 0, res.output
+    with sqlite3.connect(tmp_path / "lists" / "results.sqlite") as c:
+        rows = c.execute("SELECT task, lr FROM runs ORDER BY task, lr").fetchall()
+    assert rows == [("binary", 0.01), ("binary", 0.1), ("imbalanced", 0.01), ("imbalanced", 0.1)]
+
+
+@pytest.mark.parametrize("option, value", [
+    ("--target", "y"), ("--data", "d.csv"), ("--kind", "binary"), ("--seeds", "1"), ("--name", "n"),
+    ("--epochs", "1"), ("--l1", "0.1"), ("--resume", "r"), ("--optimizer", "sgd"), ("--jobs", "1"),
+])
+def test_a_single_valued_option_given_twice_is_an_error(tmp_path, option, value):
+    res = run("compare", "--out", str(tmp_path), "--task", "binary", option, value, option, value)
+    assert res.exit_code == 2, res.output
+    assert f"compare: '{option}' takes one value and may be given once, got it 2 times" in res.output
+    assert "Traceback" not in res.output
+    assert not list(tmp_path.rglob("results.sqlite"))
+
+
+def test_short_and_long_forms_count_as_one_option(tmp_path):
+    res = run("compare", "--out", str(tmp_path), "--out", str(tmp_path / "x"))
+    assert "'--out' takes one value and may be given once, got it 2 times" in res.output
+    res = run("compare", "--task", "binary", "-q", "--quiet", "--full", "--full", "--seeds", "1",
+              "--epochs", "1", "--loss", "hinge_loss", "--out", str(tmp_path), "--name", "flags")
+    assert res.exit_code == 0, res.output  # a repeated flag says the same thing twice: allowed
+
+
+@pytest.mark.parametrize("args, shown", [
+    (["--task", "binary,"], "'--task' must be one or more non-empty values separated by commas, got '--task binary,'"),
+    (["--loss", ",mse_loss"], "'--loss' must be one or more non-empty values separated by commas"),
+    (["--lr", "0.1,,0.2"], "'--lr' must be one or more non-empty values separated by commas"),
+])
+def test_empty_list_items_are_errors(tmp_path, args, shown):
+    res = run("compare", "--out", str(tmp_path), *args)
+    assert res.exit_code == 2
+    assert shown in " ".join(res.output.split())
+
+
+def test_help_points_to_the_tasks_command():
+    res = run("compare", "--help")
+    assert res.exit_code == 0
+    assert "losslab tasks" in res.output

@@ -6,6 +6,7 @@ import dataclasses
 import hashlib
 import math
 import sqlite3
+from collections import Counter
 from pathlib import Path
 from typing import Annotated
 
@@ -20,6 +21,7 @@ from rich.progress import (
     TimeElapsedColumn,
     TimeRemainingColumn,
 )
+from typer.core import TyperCommand, TyperOption
 
 console = Console()
 err_console = Console(stderr=True)
@@ -30,9 +32,44 @@ def _fail(message: str) -> None:
     raise typer.Exit(code=2)
 
 
-def _parse_lrs(text: str) -> tuple[float, ...]:
+class StrictCommand(TyperCommand):
+    """A command on which an option that takes one value may be given only once.
+
+    Click keeps the last of repeated values silently (``--target a --target b`` runs ``b``); here
+    that is an error (exit 2) naming the option. List options are declared ``multiple`` (and
+    split on commas by :func:`comma_list`), so repeating them is allowed.
+    """
+
+    def parse_args(self, ctx: typer.Context, args: list[str]) -> list[str]:
+        # the parser records every occurrence of an option in order; parse a copy to count them
+        order = [] if ctx.resilient_parsing else self.make_parser(ctx).parse_args(args=list(args))[2]
+        rest = super().parse_args(ctx, args)  # eager options (--help) act first
+        counts = Counter(p for p in order if isinstance(p, TyperOption)
+                         and not (p.multiple or p.count or p.is_flag))
+        for param, n in counts.items():
+            if n > 1:
+                opt = max(param.opts, key=len)
+                _fail(f"{ctx.info_name}: '{opt}' takes one value and may be given once, got it {n} times")
+        return rest
+
+
+def comma_list(ctx: typer.Context, param: typer.CallbackParam, values: list[str] | None) -> list[str] | None:
+    """Callback of a list option: ``--x a,b --x c`` -> ``['a', 'b', 'c']`` (an empty item is an error)."""
+    if not values:
+        return None
+    items = [item.strip() for value in values for item in value.split(",")]
+    if any(not item for item in items):
+        opt = max(param.opts, key=len)
+        given = " ".join(f"{opt} {v}" for v in values)
+        _fail(f"{ctx.info_name}: '{opt}' must be one or more non-empty values separated by commas, "
+              f"got {given!r}")
+    return items
+
+
+def _parse_lrs(values: list[str]) -> tuple[float, ...]:
+    text = ",".join(values)
     try:
-        lrs = tuple(float(x) for x in text.split(",") if x.strip())
+        lrs = tuple(float(x) for x in values)
     except ValueError:
         _fail(f"compare: '--lr' must be a comma-separated list of positive numbers, got {text!r}")
     if not lrs or any(not (math.isfinite(lr) and lr > 0) for lr in lrs):
@@ -87,11 +124,18 @@ class _Reporter:
 
 
 def compare(
-    task: Annotated[list[str] | None, typer.Option("--task", "-t", help="task(s) to run (default: the built-in study)")] = None,
-    loss: Annotated[list[str] | None, typer.Option("--loss", "-l", help="catalog loss(es) replacing each task's default competitors; "
-                                                                 "'package.module:name' imports and registers your own loss")] = None,
+    task: Annotated[list[str] | None, typer.Option(
+        "--task", "-t", callback=comma_list, metavar="TASK[,TASK...]",
+        help="task(s) to run, comma-separated or repeated; list them with `losslab tasks` "
+             "(default: the built-in study)")] = None,
+    loss: Annotated[list[str] | None, typer.Option(
+        "--loss", "-l", callback=comma_list, metavar="LOSS[,LOSS...]",
+        help="loss(es) replacing each task's default competitors, comma-separated or repeated: "
+             "catalog names, or 'module:function' to import your own")] = None,
     seeds: Annotated[int, typer.Option(help="seeds per loss (data split, init and batch order)")] = 5,
-    lr: Annotated[str, typer.Option("--lr", help="learning rate(s), comma-separated: a sweep")] = "0.01",
+    lr: Annotated[list[str] | None, typer.Option(
+        "--lr", callback=comma_list, metavar="LR[,LR...]",
+        help="learning rate(s), comma-separated or repeated: a sweep (default: 0.01)")] = None,
     epochs: Annotated[int | None, typer.Option(help="epochs (default: each task's own)")] = None,
     full: Annotated[bool, typer.Option("--full", help="the larger study: longer training")] = False,
     optimizer: Annotated[str, typer.Option(help="adam or sgd")] = "adam",
@@ -108,7 +152,8 @@ def compare(
     kind: Annotated[str | None, typer.Option("--kind", help="with --data: binary, multiclass or regression (default: inferred)")] = None,
     mlflow: Annotated[str | None, typer.Option("--mlflow", help="also log every run to this MLflow tracking URI")] = None,
     tensorboard: Annotated[Path | None, typer.Option("--tensorboard", help="also write TensorBoard logs here")] = None,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress output")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress output (the summary, the study folder, "
+                                                              "warnings and errors are still printed)")] = False,
 ) -> None:
     """Train models with competing losses on real data and report honestly (mean ± 95% CI over seeds)."""
     import torch
@@ -133,10 +178,10 @@ def compare(
         _fail(f"compare: '--l1'/'--l2' must be >= 0, got {l1 if l1 < 0 else l2}")
     if early_stopping is not None and early_stopping < 1:
         _fail(f"compare: '--early-stopping' must be >= 1 (epochs of patience), got {early_stopping}")
-    lrs = _parse_lrs(lr)
+    lrs = _parse_lrs(lr or ["0.01"])
 
     if resume is not None:
-        given = {"--task": task, "--seeds": seeds != 5, "--lr": lr != "0.01", "--epochs": epochs,
+        given = {"--task": task, "--seeds": seeds != 5, "--lr": lr, "--epochs": epochs,
                  "--full": full, "--optimizer": optimizer != "adam", "--model": model != "mlp",
                  "--l1": l1, "--l2": l2, "--early-stopping": early_stopping, "--data": data,
                  "--target": target, "--kind": kind, "--name": name}
@@ -206,9 +251,14 @@ def compare(
 
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # the lab's models are tiny: one thread per process is fastest
+    new_dirs = [] if resume is not None else _missing_dirs(folder)
     try:
         with Store(folder / "results.sqlite") as st, _Reporter(quiet) as rep:
             S.run_study(cfg, st, on_plan=rep.on_plan, on_results=rep.on_results, on_skip=rep.on_skip)
+    except S.NothingToRun as exc:
+        if resume is None:
+            _remove_new_study(folder, new_dirs)
+        _fail(str(exc))
     except (OSError, sqlite3.DatabaseError) as exc:
         _fail(f"compare: cannot write the study folder {str(folder)!r}: {exc}")
     except KeyboardInterrupt:
@@ -221,11 +271,31 @@ def compare(
         report = build_report(st)
         paths = write_report(st, folder)
         _export(st, folder, mlflow, tensorboard)
-    if not quiet:
-        print_summary(report, console)
-        console.print(f"\nStudy folder: {escape(str(folder))}")
-        for label, path in paths.items():
-            console.print(f"  {label}: {escape(str(path))}")
+    print_summary(report, console)  # also with --quiet: the result, not progress
+    console.print(f"\nStudy folder: {escape(str(folder))}")
+    for label, path in paths.items():
+        console.print(f"  {label}: {escape(str(path))}")
+
+
+def _missing_dirs(folder: Path) -> list[Path]:
+    """The folders (innermost first) that opening a store in ``folder`` would create."""
+    missing = []
+    for d in (folder, *folder.parents):
+        if d.exists():
+            break
+        missing.append(d)
+    return missing
+
+
+def _remove_new_study(folder: Path, created: list[Path]) -> None:
+    """Remove the store of a study that never started, and the folders made for it if empty."""
+    for suffix in ("", "-wal", "-shm", "-journal"):
+        (folder / f"results.sqlite{suffix}").unlink(missing_ok=True)
+    for d in created:
+        try:
+            d.rmdir()  # only when empty: never anything the user put there
+        except OSError:
+            break
 
 
 def _export(st, folder: Path, mlflow_uri: str | None, tb_dir: Path | None) -> None:
@@ -319,6 +389,6 @@ def report(study: Annotated[Path, typer.Argument(help="study folder (holding res
 
 
 def register_commands(app: typer.Typer) -> None:
-    app.command("compare")(compare)
-    app.command("report")(report)
+    app.command("compare", cls=StrictCommand)(compare)
+    app.command("report", cls=StrictCommand)(report)
 

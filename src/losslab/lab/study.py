@@ -21,7 +21,7 @@ from .store import Store
 from .tasks import Competitor, Task, competitor_for_loss, get_task
 from .train import CONVERGENCE_RULE, OVERFIT_RULE, RunKey, RunResult, TrainConfig, train_stack
 
-__all__ = ["check_config", "StudyConfig", "Unit", "plan", "run_study", "DEFAULT_TASKS", "FULL_EXTRA_TASKS", "study_config_from_store"]
+__all__ = ["check_config", "NothingToRun", "StudyConfig", "Unit", "plan", "run_study", "DEFAULT_TASKS", "FULL_EXTRA_TASKS", "study_config_from_store"]
 
 #: the default study; `--full` adds FULL_EXTRA_TASKS and trains longer
 DEFAULT_TASKS = ("binary", "multiclass", "regression", "imbalanced", "anomaly", "text")
@@ -146,6 +146,21 @@ def task_info(task: Task, cfg: StudyConfig) -> dict[str, Any]:
     }
 
 
+class NothingToRun(RuntimeError):
+    """Every task of a study was skipped, so the study has nothing to run or to report.
+
+    ``skipped`` maps each task to the reason it was skipped (e.g. how to install its data).
+    """
+
+    def __init__(self, skipped: dict[str, str]):
+        self.skipped = dict(skipped)
+        reasons = "; ".join(f"{name}: {reason}" for name, reason in self.skipped.items())
+        super().__init__(
+            f"compare: every task was skipped, so there is nothing to run ({reasons}); install "
+            "the missing data or choose other tasks with '--task' (see `losslab tasks`)"
+        )
+
+
 def _worker_init() -> None:
     import torch
 
@@ -164,26 +179,35 @@ def run_study(
 
     on_plan(total_runs, already_done), on_results(unit, results) and on_skip(task, reason)
     report progress; the driver itself prints nothing.
+
+    Raises:
+        NothingToRun: every task was skipped (its data is unavailable) and the store holds no
+            run; nothing has been written to the store then.
     """
-    if store.meta("config") is None:
-        store.set_meta("config", cfg.to_json())
-        store.set_meta("created", _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"))
-        store.set_meta("losslab_version", __version__)
-    tasks, skipped = [], dict(store.meta("skipped", {}))
+    tasks, skipped_now = [], {}
     for name in cfg.tasks:
         task = get_task(name)
         try:
             _datasets(task, range(cfg.seeds))
         except DataUnavailable as exc:
-            skipped[name] = str(exc)
+            skipped_now[name] = str(exc)
             if on_skip:
                 on_skip(name, str(exc))
             continue
-        skipped.pop(name, None)
         tasks.append(task)
+    with_runs = {r["task"] for r in store.runs()}
+    if not tasks and not with_runs:
+        raise NothingToRun(skipped_now)  # before writing anything: no empty study left behind
+    if store.meta("config") is None:
+        store.set_meta("config", cfg.to_json())
+        store.set_meta("created", _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"))
+        store.set_meta("losslab_version", __version__)
+    skipped = dict(store.meta("skipped", {}))
+    for task in tasks:
+        skipped.pop(task.name, None)
+    skipped.update(skipped_now)
     # on resume, a task whose optional data has gone keeps its stored runs and description
     stored_info = dict(store.meta("task_info", {}))
-    with_runs = {r["task"] for r in store.runs()}
     available = {t.name for t in tasks}
     for name in list(skipped):
         if name in with_runs:
