@@ -17,7 +17,7 @@ from losslab.cli._bench import find_benchmarks_dir, main
 BENCH = find_benchmarks_dir(Path(__file__).resolve().parents[1] / "benchmarks")
 pytestmark = pytest.mark.skipif(BENCH is None, reason="needs the repository's benchmarks/ folder")
 
-GROUPS = {"ce_logits", "linear_ce", "elementwise", "lab"}
+GROUPS = {"ce_logits", "linear_ce", "elementwise", "lab", "cli"}
 
 
 @pytest.fixture(scope="module")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
@@ -9,6 +10,7 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
+from losslab._data_sources import SOURCES
 from losslab.cli import app
 from losslab.lab import tasks as T
 from losslab.lab import tasks_segmentation as S
@@ -100,7 +102,7 @@ def test_nuclei_task_reads_tiff_files_and_says_how_to_install(tmp_path, monkeypa
     (res,) = task.trainer(task, hinge, [RunKey(0, 0.01)], {0: ds}, TrainConfig(epochs=1, batch_size=8))
     assert math.isfinite(res.metrics["dice"])
 
-    monkeypatch.setattr(S.importlib.util, "find_spec", lambda name: None)
+    monkeypatch.setitem(SOURCES, "stardist", dataclasses.replace(SOURCES["stardist"], locate=lambda: None))
     with pytest.raises(DataUnavailable, match="pip install --no-deps stardist"):
         S.nuclei_tiles(0)
 

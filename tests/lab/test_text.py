@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import math
 import sys
 
@@ -49,7 +50,7 @@ def test_find_corpus_scans_sys_path(monkeypatch, tmp_path):
     target = tmp_path / text.CORPUS
     target.parent.mkdir(parents=True)
     target.write_bytes(b"")
-    monkeypatch.setattr(text.importlib.util, "find_spec", lambda name: None)
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name: None)
     monkeypatch.setattr(sys, "path", ["", str(tmp_path)])
     assert text.find_corpus() == target
     monkeypatch.setattr(sys, "path", [str(tmp_path / "elsewhere")])

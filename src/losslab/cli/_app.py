@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from . import _bench, _catalog, _compare
+from . import _bench, _catalog, _compare, _tasks
 
 app = typer.Typer(
     name="losslab",
@@ -16,3 +16,4 @@ app = typer.Typer(
 _catalog.register_commands(app)
 _compare.register_commands(app)
 _bench.register_commands(app)
+_tasks.register_commands(app)

@@ -14,9 +14,10 @@ from typing import Any
 import numpy as np
 import torch
 
+from .._data_sources import FASHION_MNIST_DIR, SOURCES
+
 __all__ = ["Dataset", "DataUnavailable", "split", "FASHION_MNIST_DIR"]
 
-FASHION_MNIST_DIR = pathlib.Path("/usr/share/datasets/fashion-mnist")
 
 
 class DataUnavailable(RuntimeError):
@@ -179,11 +180,8 @@ def _read_idx(path: pathlib.Path) -> np.ndarray:
 def fashion_mnist(seed: int, *, n_train: int = 6000, n_test: int = 2000) -> Dataset:
     """Fashion-MNIST from Debian's ``dataset-fashion-mnist`` (a stratified subsample)."""
     d = FASHION_MNIST_DIR
-    if not (d / "train-images-idx3-ubyte.gz").exists():
-        raise DataUnavailable(
-            "Fashion-MNIST is not installed: `apt-get install dataset-fashion-mnist` "
-            f"(expected files in {d})"
-        )
+    if not SOURCES["fashion-mnist"].available():
+        raise DataUnavailable(SOURCES["fashion-mnist"].missing)
     x = _read_idx(d / "train-images-idx3-ubyte.gz").reshape(-1, 784).astype(np.float64) / 255.0
     y = _read_idx(d / "train-labels-idx1-ubyte.gz").astype(np.int64)
     rng = np.random.default_rng(seed)

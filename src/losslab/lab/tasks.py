@@ -14,6 +14,7 @@ from typing import Any
 import torch
 
 from .. import catalog
+from .._data_sources import SOURCES
 from . import data as D
 
 __all__ = ["Competitor", "Task", "register_task", "get_task", "task_names", "competitor_for_loss"]
@@ -55,6 +56,8 @@ class Task:
     hidden: tuple[int, ...] = (32,)
     batch_size: int = 64
     optional: bool = False
+    #: the optional data set the task needs (a key of losslab._data_sources.SOURCES), if any
+    source: str | None = None
     notes: str = ""
     #: (C, H, W) when the features are image pixels: enables the CNN option
     image_shape: tuple[int, int, int] | None = None
@@ -83,6 +86,8 @@ def _check_competitor(task: Task, comp: Competitor) -> None:
 def register_task(task: Task, *, replace: bool = False) -> Task:
     if task.name in _TASKS and not replace:
         raise ValueError(f"lab.register_task: 'name' must be unused, got {task.name!r}")
+    if task.source is not None and task.source not in SOURCES:
+        raise ValueError(f"lab.register_task: 'source' must be one of {sorted(SOURCES)} or None, got {task.source!r}")
     if task.primary not in task.metrics:
         raise ValueError(f"lab.register_task: 'primary' must be one of {task.metrics}, got {task.primary!r}")
     for comp in task.competitors:
@@ -251,5 +256,6 @@ register_task(Task(
     full_epochs=40,
     batch_size=128,
     optional=True,
+    source="fashion-mnist",
     image_shape=(1, 28, 28),
 ))

@@ -286,6 +286,7 @@ register_task(Task(
     full_epochs=30,
     batch_size=128,
     optional=True,
+    source="fashion-mnist",
     image_shape=(1, 28, 28),
     trainer=train_metric,
     notes="Euclidean retrieval for the pair/triplet losses, cosine for CE, SupCon, ArcFace/CosFace.",

@@ -24,7 +24,6 @@ classes 1..C-1, background excluded). The prediction is the argmax of the C logi
 
 from __future__ import annotations
 
-import importlib.util
 import math
 import pathlib
 import time
@@ -36,6 +35,7 @@ import torch
 import torch.nn.functional as F
 import torchmetrics.functional.classification as TMC
 
+from .._data_sources import SOURCES
 from .._validation import content_checks
 from .data import Dataset, DataUnavailable
 from .models import make_optimizer
@@ -100,13 +100,10 @@ def synthetic_shapes(seed: int, *, n_train: int = N_TRAIN, n_val: int = N_VAL, n
 
 
 def _stardist_images() -> pathlib.Path:
-    spec = importlib.util.find_spec("stardist")  # locates the package without importing it
-    if spec is None or spec.origin is None:
-        raise DataUnavailable(
-            "the nuclei image ships in the stardist wheel, which is not installed: "
-            "`pip install --no-deps stardist` (only its data files are read)"
-        )
-    return pathlib.Path(spec.origin).parent / "data" / "images"
+    found = SOURCES["stardist"].locate()  # locates the package without importing it
+    if found is None:
+        raise DataUnavailable(f"{SOURCES['stardist'].missing} (only its data files are read)")
+    return found.parent
 
 
 def _read_tiff(path: pathlib.Path) -> np.ndarray:
@@ -418,6 +415,7 @@ register_task(Task(
         Competitor("Lovász hinge", "lovasz_hinge_loss", note="one logit per pixel"),
     ),
     optional=True,
+    source="stardist",
     **_COMMON,
 ))
 

