@@ -1,16 +1,30 @@
-"""The only reduction code in losslab.
+r"""The only reduction code in losslab.
 
 ``reduction`` means the same thing for every loss:
 
-* ``"none"`` – the per-element (or per-sample) losses, unreduced;
+* ``"none"`` – the per-element (or per-sample) losses, unreduced (weights already applied);
 * ``"sum"`` – their sum;
-* ``"mean"`` – their mean over elements; when a loss is weighted by a per-class ``weight`` (or
-  has ignored elements) the mean is the weighted mean ``sum(w_i * l_i) / sum(w_i)`` over the
-  elements that count, as in ``torch.nn.functional.cross_entropy``;
+* ``"mean"`` – their mean over elements, :math:`\frac1N\sum_i \ell_i`, with two rules for
+  weighted losses:
+
+  - **per-element weight** (``weight`` declared with ``WEIGHT_PER_ELEMENT``, broadcast to the
+    per-element loss and never enlarging it): ``"mean"`` is :math:`\frac1N\sum_i w_i \ell_i`
+    with :math:`N` the number of elements of the unreduced loss, i.e. ``(w * l).mean()``. The
+    weights scale the loss; they do not renormalise it (a 0/1 mask keeps dividing by all
+    elements: for the mean over the kept elements use ``"sum"`` and divide by the mask's
+    sum). Every loss losslab defines follows this rule, as do torch's
+    ``binary_cross_entropy(_with_logits)`` and ``huber_loss``. Two torch drop-ins keep torch's
+    different arithmetic: ``mse_loss`` and ``l1_loss`` divide by the sum of the (broadcast)
+    weights, :math:`\sum_i w_i \ell_i / \sum_i w_i`, as their docstrings say;
+  - **per-class weight** (``WEIGHT_PER_CLASS``, one value per class, or ignored elements):
+    the weighted mean :math:`\sum_i w_{y_i}\ell_i / \sum_i w_{y_i}` over the elements that
+    count, as in ``torch.nn.functional.cross_entropy``;
+
 * ``"batchmean"`` (divergences only) – the sum divided by the batch size (first dimension).
 
-An empty batch (or one whose elements are all ignored) reduces to ``0`` with the autograd graph
-still connected, never to NaN.
+An empty batch (or one whose elements are all ignored, or whose weights are all 0 where the
+weights are the normaliser) reduces to ``0`` with the autograd graph still connected, never to
+NaN.
 """
 
 from __future__ import annotations

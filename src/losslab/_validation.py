@@ -251,7 +251,17 @@ DIV_REDUCTION = Param(
 )
 WEIGHT_PER_CLASS = Param("tensor", "per-class weight, shape (C,)", ge=0, optional=True, ndim=1)
 WEIGHT_PER_ELEMENT = Param(
-    "tensor", "per-element weight, broadcast to the per-element loss", ge=0, optional=True
+    "tensor",
+    "per-element weight, broadcast to the per-element loss (never enlarging it); see "
+    "losslab._reduction for what 'mean' divides by",
+    ge=0,
+    optional=True,
+)
+POS_WEIGHT = Param(
+    "tensor",
+    "weight of the positive term, broadcast to 'input' (typically one value per label, shape (C,))",
+    ge=0,
+    optional=True,
 )
 IGNORE_INDEX = Param("int", "target value whose elements are skipped")
 LABEL_SMOOTHING = Param("float", "mass moved from the target class to the uniform distribution", ge=0, le=1)
@@ -304,6 +314,20 @@ def check_integer_tensor(loss: str, arg: str, x: Any) -> torch.Tensor:
 def check_same_shape(loss: str, a_name: str, a: torch.Tensor, b_name: str, b: torch.Tensor) -> None:
     if a.shape != b.shape:
         fail(loss, b_name, f"of the same shape as '{a_name}' {tuple(a.shape)}", Raw(f"shape {tuple(b.shape)}"))
+
+
+def check_broadcast(
+    loss: str, arg: str, t: torch.Tensor, shape: Sequence[int], what: str = "the loss shape"
+) -> None:
+    """``t`` must broadcast to ``shape`` without enlarging it (a per-element weight, a tensor
+    hyperparameter): the result of ``t * loss`` keeps the loss's shape."""
+    shape = torch.Size(shape)
+    try:
+        ok = torch.broadcast_shapes(t.shape, shape) == shape
+    except RuntimeError:
+        ok = False
+    if not ok:
+        fail(loss, arg, f"broadcastable to {what} {tuple(shape)}", Raw(f"shape {tuple(t.shape)}"))
 
 
 def check_shape(loss: str, arg: str, x: torch.Tensor, expected: Sequence[int], text: str) -> None:

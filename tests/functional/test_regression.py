@@ -591,7 +591,7 @@ def test_robust_validation():
         LF.general_robust_loss(x, y, alpha=torch.tensor([1.0, math.inf, 0.0], dtype=torch.float64))
     with pytest.raises(
         ValueError,
-        match=msg(name, "alpha") + r" broadcastable to 'input' \(4, 3\), got 'shape \(4,\)'",
+        match=msg(name, "alpha") + r" broadcastable to 'input' \(4, 3\), got shape \(4,\)$",
     ):
         LF.general_robust_loss(x, y, alpha=torch.ones(4, dtype=torch.float64))
     with pytest.raises(ValueError, match=msg(name, "alpha") + r" broadcastable to 'input'"):

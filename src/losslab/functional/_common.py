@@ -37,6 +37,7 @@ from .._reduction import reduce_loss, upcast
 from .._validation import (
     Param,
     Raw,
+    check_broadcast,
     check_class_indices,
     check_integer_tensor,
     check_same_shape,
@@ -51,6 +52,7 @@ __all__ = [
     "prepare_pair",
     "empty_mean_guard",
     "upcast_optional",
+    "element_weight",
     "log1mexp",
     "log_one_minus_softmax_target",
     "check_signed_target",
@@ -90,6 +92,18 @@ def empty_mean_guard(
 def upcast_optional(x: torch.Tensor | None) -> torch.Tensor | None:
     """:func:`upcast` for an optional tensor argument (a weight, a ``pos_weight``)."""
     return None if x is None else upcast(x)
+
+
+def element_weight(
+    loss: str, weight: torch.Tensor | None, like: torch.Tensor, *, arg: str = "weight"
+) -> torch.Tensor | None:
+    """A per-element weight checked to broadcast to ``like`` without enlarging it, upcast from
+    half precision (else ``ValueError`` "<loss>: 'weight' must be broadcastable to the loss
+    shape ..."). What ``"mean"`` divides by is stated once in :mod:`losslab._reduction`."""
+    if weight is None:
+        return None
+    check_broadcast(loss, arg, weight, like.shape)
+    return upcast(weight)
 
 
 def log1mexp(x: torch.Tensor) -> torch.Tensor:

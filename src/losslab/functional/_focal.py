@@ -16,6 +16,7 @@ from .._reduction import reduce_loss, upcast
 from .._validation import (
     IGNORE_INDEX,
     LABEL_SMOOTHING,
+    POS_WEIGHT,
     REDUCTION,
     WEIGHT_PER_CLASS,
     WEIGHT_PER_ELEMENT,
@@ -29,6 +30,7 @@ from ._common import (
     check_class_weight,
     class_inputs,
     class_weight,
+    element_weight,
     empty_mean_guard,
     log_one_minus_softmax_target,
     reduce_class,
@@ -46,7 +48,7 @@ GAMMA = Param("float", "focusing parameter: the easy-example factor is (1 - p_t)
     ),
     gamma=GAMMA,
     weight=WEIGHT_PER_ELEMENT,
-    pos_weight=WEIGHT_PER_ELEMENT,
+    pos_weight=POS_WEIGHT,
     reduction=REDUCTION,
 )
 def sigmoid_focal_loss(
@@ -80,10 +82,12 @@ def sigmoid_focal_loss(
         targets: probabilities in [0, 1] (hard or soft labels), same shape as ``logits``.
         alpha: weight of positives (negatives get ``1 - alpha``); ``None`` disables it.
         gamma: focusing parameter, >= 0.
-        weight: optional per-element weight broadcast to ``logits``.
-        pos_weight: optional weight of the positive BCE term, broadcast along the last
-            dimension (as in ``binary_cross_entropy_with_logits``).
-        reduction: ``"none"`` | ``"mean"`` | ``"sum"``; ``"mean"`` divides by the element count.
+        weight: optional per-element weight broadcast to ``logits`` (never enlarging it).
+        pos_weight: optional weight of the positive BCE term, broadcast to ``logits`` (as in
+            ``binary_cross_entropy_with_logits``; typically one value per label).
+        reduction: ``"none"`` | ``"mean"`` | ``"sum"``; ``"mean"`` divides by the element count
+            of ``logits``, with or without weights (the per-element rule of
+            :mod:`losslab._reduction`).
 
     Example:
         >>> import torch, losslab.functional as LF
@@ -99,6 +103,8 @@ def sigmoid_focal_loss(
     check_same_shape(name, "logits", logits, "targets", targets)
     x, t = upcast(logits), upcast(targets)
     check_probabilities(name, "targets", t)
+    weight = element_weight(name, weight, x)
+    pos_weight = element_weight(name, pos_weight, x, arg="pos_weight")
     if pos_weight is None and use_fused(reduction, x, t, weight=weight):
         kernel = functools.partial(_sigmoid_focal_kernel, alpha=alpha, gamma=float(gamma))
         return fused_elementwise(kernel, x, (t,), reduction, weight)

@@ -22,7 +22,7 @@ from .._validation import (
     fail,
     loss_function,
 )
-from ._common import class_inputs, class_weight, gather_class, reduce_class
+from ._common import class_inputs, class_weight, element_weight, gather_class, reduce_class
 
 __all__ = ["hinge_loss", "squared_hinge_loss", "multiclass_hinge_loss"]
 
@@ -46,11 +46,12 @@ def _signed_pair(
 
 def _hinge(name: str, input, target, margin, weight, reduction, power: int) -> torch.Tensor:
     x, y = _signed_pair(name, input, target)
+    w = element_weight(name, weight, x)
     loss = torch.relu(margin - y * x)
     if power == 2:
         loss = loss * loss
-    if weight is not None:
-        loss = loss * weight.to(x.dtype)
+    if w is not None:
+        loss = loss * w.to(x.dtype)
     return reduce_loss(loss, reduction, name=name)
 
 
@@ -70,8 +71,10 @@ def hinge_loss(
         target: labels in {-1, +1} or in {0, 1} (0 is read as -1), same shape; integer or
             floating dtype. Other values raise ``ValueError``.
         margin: :math:`m \ge 0`.
-        weight: optional per-element weight broadcast to ``input``.
-        reduction: ``"none"`` | ``"mean"`` | ``"sum"``.
+        weight: optional per-element weight broadcast to ``input`` (never enlarging it).
+        reduction: ``"none"`` | ``"mean"`` | ``"sum"``; ``"mean"`` divides by the element count
+            of ``input``, with or without weights (the per-element rule of
+            :mod:`losslab._reduction`).
 
     The derivative at the hinge (:math:`y x = m`) is taken as 0.
 
@@ -101,8 +104,10 @@ def squared_hinge_loss(
         input: real scores (a single unit, no activation), any shape.
         target: labels in {-1, +1} or in {0, 1} (0 is read as -1), same shape.
         margin: :math:`m \ge 0`.
-        weight: optional per-element weight broadcast to ``input``.
-        reduction: ``"none"`` | ``"mean"`` | ``"sum"``.
+        weight: optional per-element weight broadcast to ``input`` (never enlarging it).
+        reduction: ``"none"`` | ``"mean"`` | ``"sum"``; ``"mean"`` divides by the element count
+            of ``input``, with or without weights (the per-element rule of
+            :mod:`losslab._reduction`).
 
     Example:
         >>> import torch, losslab.functional as LF

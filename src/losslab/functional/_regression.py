@@ -3,8 +3,9 @@
 Shared conventions:
 
 * ``input`` holds predictions (real values), ``target`` has the same shape;
-* ``weight`` (keyword-only, optional) is a per-element weight broadcast to the per-element loss;
-  ``"mean"`` still divides by the number of elements (torch's semantics for ``mse_loss``);
+* ``weight`` (keyword-only, optional) is a per-element weight broadcast to the per-element loss
+  (never enlarging it); ``"mean"`` divides the weighted sum by the number of elements (the
+  per-element rule of :mod:`losslab._reduction`);
 * float16/bfloat16 inputs are computed in float32 (the result is float32);
 * ``reduction="mean"`` over an empty batch returns 0 with the graph still connected.
 """
@@ -21,11 +22,12 @@ from .._validation import (
     REDUCTION,
     WEIGHT_PER_ELEMENT,
     Param,
+    check_broadcast,
     content_checks_enabled,
     fail,
     loss_function,
 )
-from ._common import prepare_pair
+from ._common import element_weight, prepare_pair
 from ._fused import fused_elementwise, plain_autograd_only, use_fused
 
 __all__ = [
@@ -43,25 +45,16 @@ def _weighted_reduce(
     name: str, loss: torch.Tensor, weight: torch.Tensor | None, reduction: str
 ) -> torch.Tensor:
     """Multiply by a per-element weight (broadcast, never enlarging the loss) and reduce."""
-    if weight is not None:
-        _check_broadcast(name, "weight", weight, loss.shape, "the loss shape")
-        loss = loss * upcast(weight).to(loss.dtype)
+    w = element_weight(name, weight, loss)
+    if w is not None:
+        loss = loss * w.to(loss.dtype)
     return reduce_loss(loss, reduction, name=name)
-
-
-def _check_broadcast(name: str, arg: str, t: torch.Tensor, shape: torch.Size, what: str) -> None:
-    try:
-        ok = torch.broadcast_shapes(t.shape, shape) == shape
-    except RuntimeError:
-        ok = False
-    if not ok:
-        fail(name, arg, f"broadcastable to {what} {tuple(shape)}", f"shape {tuple(t.shape)}")
 
 
 def _as_hparam(name: str, arg: str, v: float | torch.Tensor, like: torch.Tensor) -> torch.Tensor:
     """A float or tensor hyperparameter as a tensor of ``like``'s dtype that broadcasts to it."""
     if isinstance(v, torch.Tensor):
-        _check_broadcast(name, arg, v, like.shape, "'input'")
+        check_broadcast(name, arg, v, like.shape, "'input'")
         return upcast(v).to(dtype=like.dtype, device=like.device)
     return torch.tensor(float(v), dtype=like.dtype, device=like.device)
 

@@ -16,6 +16,7 @@ from .._validation import (
     DIV_REDUCTION,
     IGNORE_INDEX,
     LABEL_SMOOTHING,
+    POS_WEIGHT,
     REDUCTION,
     WEIGHT_PER_CLASS,
     WEIGHT_PER_ELEMENT,
@@ -35,6 +36,7 @@ from ._common import (
     check_class_logits,
     check_class_weight,
     check_signed_target,
+    element_weight,
     empty_mean_guard,
     has_unignored,
     prepare_pair,
@@ -54,7 +56,7 @@ __all__ = [
 ]
 
 
-@loss_function(reduction=REDUCTION, weight=WEIGHT_PER_ELEMENT, pos_weight=WEIGHT_PER_ELEMENT)
+@loss_function(reduction=REDUCTION, weight=WEIGHT_PER_ELEMENT, pos_weight=POS_WEIGHT)
 def binary_cross_entropy_with_logits(
     input: torch.Tensor,
     target: torch.Tensor,
@@ -71,9 +73,13 @@ def binary_cross_entropy_with_logits(
     Args:
         input: logits, any shape.
         target: probabilities in [0, 1] (hard or soft labels), same shape.
-        weight: optional per-element weight (broadcast); ``"mean"`` divides by the element count.
-        pos_weight: optional weight of the positive term, broadcast along the last dimension
-            (one value per label in multi-label problems).
+        weight: optional per-element weight broadcast to ``input`` (never enlarging it);
+            ``"mean"`` divides :math:`\sum_i \ell_i` by the number of elements of ``input``,
+            not by the sum of the weights (torch 2.13's arithmetic; the rule of
+            :mod:`losslab._reduction`).
+        pos_weight: optional weight of the positive term, broadcast to ``input`` (typically
+            one value per label, shape (C,), in multi-label problems); it never changes the
+            normaliser.
         reduction: ``"none"`` | ``"mean"`` | ``"sum"``.
 
     Example:
@@ -87,10 +93,10 @@ def binary_cross_entropy_with_logits(
     name = "binary_cross_entropy_with_logits"
     x, y = prepare_pair(name, input, target)
     check_probabilities(name, "target", y)
+    w = element_weight(name, weight, x)
+    pw = element_weight(name, pos_weight, x, arg="pos_weight")
     return empty_mean_guard(
-        lambda r: F.binary_cross_entropy_with_logits(
-            x, y, weight=upcast_optional(weight), reduction=r, pos_weight=upcast_optional(pos_weight)
-        ),
+        lambda r: F.binary_cross_entropy_with_logits(x, y, weight=w, reduction=r, pos_weight=pw),
         reduction,
         x.numel() > 0,
     )
@@ -177,7 +183,10 @@ def binary_cross_entropy(
     Args:
         input: probabilities in [0, 1], any shape.
         target: probabilities in [0, 1] (hard or soft labels), same shape.
-        weight: optional per-element weight (broadcast); ``"mean"`` divides by the element count.
+        weight: optional per-element weight broadcast to ``input`` (never enlarging it);
+            ``"mean"`` divides :math:`\sum_i \ell_i` by the number of elements of ``input``,
+            not by the sum of the weights (torch 2.13's arithmetic; the rule of
+            :mod:`losslab._reduction`).
         reduction: ``"none"`` | ``"mean"`` | ``"sum"``.
 
     Example:
@@ -192,8 +201,9 @@ def binary_cross_entropy(
     x, y = prepare_pair(name, input, target)
     check_probabilities(name, "input", x)
     check_probabilities(name, "target", y)
+    w = element_weight(name, weight, x)
     return empty_mean_guard(
-        lambda r: F.binary_cross_entropy(x, y, weight=upcast_optional(weight), reduction=r),
+        lambda r: F.binary_cross_entropy(x, y, weight=w, reduction=r),
         reduction,
         x.numel() > 0,
     )

@@ -8,10 +8,13 @@ Same names, option names and semantics as torch, delegating to torch; what lossl
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import torch
 import torch.nn.functional as F
 
-from .._reduction import upcast
+from .._reduction import reduce_loss, upcast
 from .._validation import (
     REDUCTION,
     WEIGHT_PER_ELEMENT,
@@ -21,7 +24,7 @@ from .._validation import (
     fail,
     loss_function,
 )
-from ._common import empty_mean_guard, prepare_pair, upcast_optional
+from ._common import element_weight, empty_mean_guard, prepare_pair
 
 __all__ = [
     "mse_loss",
@@ -32,6 +35,34 @@ __all__ = [
     "poisson_nll_loss",
     "gaussian_nll_loss",
 ]
+
+
+def _weighted_torch_loss(
+    fn: Callable[..., torch.Tensor],
+    name: str,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    weight: torch.Tensor | None,
+    reduction: str,
+    *,
+    weight_sum_mean: bool,
+    **kw: Any,
+) -> torch.Tensor:
+    """Call torch's ``fn`` with the weight expanded to the input's shape (torch 2.13's
+    ``mse_loss``/``l1_loss``/``huber_loss`` accept only a weight of exactly that shape).
+
+    ``weight_sum_mean``: torch's ``"mean"`` divides by the sum of the weights (``mse_loss``,
+    ``l1_loss``), else by the element count (``huber_loss``). The weighted ``"mean"`` is computed
+    as torch's sum over ``reduce_loss``'s normaliser, so a total weight of 0 gives a connected 0
+    rather than torch's NaN.
+    """
+    w = element_weight(name, weight, x)
+    if w is not None:
+        w = w.expand(x.shape)
+    if w is not None and weight_sum_mean and reduction == "mean":
+        total = fn(x, y, reduction="sum", weight=w, **kw)
+        return reduce_loss(total, "mean", name=name, denominator=w.sum())
+    return empty_mean_guard(lambda r: fn(x, y, reduction=r, weight=w, **kw), reduction, x.numel() > 0)
 
 
 @loss_function(reduction=REDUCTION, weight=WEIGHT_PER_ELEMENT)
@@ -48,8 +79,11 @@ def mse_loss(
         input: predictions, any shape.
         target: same shape as ``input``.
         reduction: ``"none"`` | ``"mean"`` | ``"sum"``.
-        weight: optional per-element weight broadcast to ``input``; ``"mean"`` still divides by
-            the number of elements (torch's semantics).
+        weight: optional per-element weight broadcast to ``input`` (never enlarging it). With a
+            weight, ``"mean"`` is torch 2.13's weighted mean
+            :math:`\sum_i w_i \ell_i / \sum_i w_i` over the elements of ``input`` (a broadcast
+            weight counts once per element it covers; a total weight of 0 gives 0), not the
+            element count of the unweighted mean (see :mod:`losslab._reduction`).
 
     Example:
         >>> import torch, losslab.functional as LF
@@ -60,9 +94,7 @@ def mse_loss(
         Gauss, *Theoria motus corporum coelestium*, 1809 (least squares).
     """
     x, y = prepare_pair("mse_loss", input, target)
-    return empty_mean_guard(
-        lambda r: F.mse_loss(x, y, reduction=r, weight=upcast_optional(weight)), reduction, x.numel() > 0
-    )
+    return _weighted_torch_loss(F.mse_loss, "mse_loss", x, y, weight, reduction, weight_sum_mean=True)
 
 
 @loss_function(reduction=REDUCTION, weight=WEIGHT_PER_ELEMENT)
@@ -81,7 +113,11 @@ def l1_loss(
         input: predictions, any shape.
         target: same shape as ``input``.
         reduction: ``"none"`` | ``"mean"`` | ``"sum"``.
-        weight: optional per-element weight broadcast to ``input``.
+        weight: optional per-element weight broadcast to ``input`` (never enlarging it). With a
+            weight, ``"mean"`` is torch 2.13's weighted mean
+            :math:`\sum_i w_i \ell_i / \sum_i w_i` over the elements of ``input`` (a broadcast
+            weight counts once per element it covers; a total weight of 0 gives 0), not the
+            element count of the unweighted mean (see :mod:`losslab._reduction`).
 
     Example:
         >>> import torch, losslab.functional as LF
@@ -92,9 +128,7 @@ def l1_loss(
         Laplace, *Théorie analytique des probabilités*, 1812 (least absolute deviations).
     """
     x, y = prepare_pair("l1_loss", input, target)
-    return empty_mean_guard(
-        lambda r: F.l1_loss(x, y, reduction=r, weight=upcast_optional(weight)), reduction, x.numel() > 0
-    )
+    return _weighted_torch_loss(F.l1_loss, "l1_loss", x, y, weight, reduction, weight_sum_mean=True)
 
 
 mae_loss = l1_loss
@@ -125,7 +159,10 @@ def huber_loss(
         target: same shape as ``input``.
         reduction: ``"none"`` | ``"mean"`` | ``"sum"``.
         delta: threshold between the quadratic and linear parts, > 0.
-        weight: optional per-element weight broadcast to ``input``.
+        weight: optional per-element weight broadcast to ``input`` (never enlarging it);
+            ``"mean"`` divides :math:`\sum_i w_i \ell_i` by the number of elements of ``input``
+            (torch 2.13's arithmetic, unlike its ``mse_loss``/``l1_loss``; the rule of
+            :mod:`losslab._reduction`).
 
     Example:
         >>> import torch, losslab.functional as LF
@@ -136,10 +173,8 @@ def huber_loss(
         Huber, "Robust Estimation of a Location Parameter", Annals of Mathematical Statistics 1964.
     """
     x, y = prepare_pair("huber_loss", input, target)
-    return empty_mean_guard(
-        lambda r: F.huber_loss(x, y, reduction=r, delta=delta, weight=upcast_optional(weight)),
-        reduction,
-        x.numel() > 0,
+    return _weighted_torch_loss(
+        F.huber_loss, "huber_loss", x, y, weight, reduction, weight_sum_mean=False, delta=delta
     )
 
 
