@@ -18,6 +18,7 @@ import losslab
 from losslab import catalog
 from losslab.cli import app
 from losslab.custom import LossLoadError
+from losslab.lab.tasks import get_task
 
 EXAMPLE = "_custom_loss_example"
 runner = CliRunner()
@@ -334,3 +335,113 @@ def test_compare_rejects_bad_user_losses(example, tmp_path, args, message):
     res = run("compare", "--task", "binary", "--seeds", "1", "--epochs", "1", "--out", str(tmp_path), *args)
     assert res.exit_code == 2
     assert message in " ".join(res.output.split())
+
+
+# -- your loss from the command line: the current directory, --add-loss, labels ----------------
+
+CWD_SOURCE = '''\
+def cube_gap(input, target):
+    """|x - y|^3, per element."""
+    return (input - target).abs() ** 3
+
+
+def binary_gap(input, target):
+    return (input - target).abs()
+'''
+
+
+@pytest.fixture
+def in_user_dir(tmp_path, monkeypatch):
+    """A user's folder holding ``cwd_losses.py`` (never on sys.path), as the current directory."""
+    folder = tmp_path / "project"
+    folder.mkdir()
+    (folder / "cwd_losses.py").write_text(CWD_SOURCE)
+    monkeypatch.chdir(folder)
+    yield folder
+    sys.modules.pop("cwd_losses", None)
+
+
+def test_load_loss_finds_the_current_directory_only_when_asked(in_user_dir):
+    path_before = list(sys.path)
+    with pytest.raises(LossLoadError, match=r"^load_loss: 'path' must name an importable module, got "
+                       r"'cwd_losses:cube_gap' \(No module named 'cwd_losses'; is its folder on sys.path"):
+        losslab.load_loss("cwd_losses:cube_gap")
+    spec = losslab.load_loss("cwd_losses:cube_gap", search_cwd=True)
+    assert spec.name == "cube_gap" and spec.function(torch.tensor([2.0]), torch.tensor([0.0])).item() == 8.0
+    assert sys.path == path_before  # the current directory was on sys.path for that import only
+    with pytest.raises(LossLoadError, match=r"No module named 'nowhere_mod'; looked in the current directory "):
+        losslab.load_loss("nowhere_mod:fn", search_cwd=True)
+    assert sys.path == path_before
+
+
+def _runs(folder):
+    with sqlite3.connect(folder / "results.sqlite") as db:
+        return sorted(db.execute("select competitor, loss from runs").fetchall())
+
+
+def test_compare_imports_a_loss_from_the_current_directory_and_labels_it_by_its_path(in_user_dir):
+    res = run("compare", "--task", "regression", "--loss", "cwd_losses:cube_gap,mse_loss", "--seeds", "1",
+              "--epochs", "1", "--quiet", "--out", "runs", "--name", "s")
+    assert res.exit_code == 0, res.output
+    study = in_user_dir / "runs" / "s"
+    assert _runs(study) == [("cwd_losses:cube_gap", "cube_gap"), ("mse_loss", "mse_loss")]
+    report = (study / "report.md").read_text()
+    assert "| cwd\\_losses:cube\\_gap | `cube_gap` |" in report  # label, then the catalog function
+    assert "cwd_losses:cube_gap" in res.output  # the terminal table too
+
+
+def test_add_loss_keeps_the_default_competitors_and_resume_reimports_it(in_user_dir):
+    res = run("compare", "--task", "binary", "--add-loss", "cwd_losses:cube_gap", "--seeds", "1", "--epochs", "1",
+              "--quiet", "--out", "runs", "--name", "add")
+    assert res.exit_code == 2  # cube_gap is a regression loss: no head on a binary task
+    text = " ".join(res.output.split())
+    assert ("compare: loss 'cube_gap' declares no output head for task kind 'binary' (its tasks: regression); "
+            "it cannot run on task 'binary': choose tasks of its kind with '--task'") in text
+    res = run("compare", "--task", "regression", "--add-loss", "cwd_losses:cube_gap", "--add-loss",
+              "smooth_l1_loss", "--seeds", "1", "--epochs", "1", "--quiet", "--out", "runs", "--name", "add")
+    assert res.exit_code == 0, res.output
+    study = in_user_dir / "runs" / "add"
+    labels = [c for c, _ in _runs(study)]
+    defaults = [c.label for c in get_task("regression").competitors]
+    assert sorted(labels) == sorted([*defaults, "cwd_losses:cube_gap", "smooth_l1_loss"])
+    losslab.unregister_loss("cube_gap")
+    sys.modules.pop("cwd_losses")
+    res = run("compare", "--resume", str(study), "--quiet")
+    assert res.exit_code == 2
+    assert "pass '--loss cwd_losses:cube_gap' with '--resume'" in " ".join(res.output.split())
+    res = run("compare", "--resume", str(study), "--add-loss", "cwd_losses:cube_gap", "--quiet")
+    assert res.exit_code == 0, res.output
+    assert len(_runs(study)) == len(labels)  # nothing run twice
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--loss", "mse_loss", "--add-loss", "l1_loss"],
+     "compare: '--loss' replaces each task's default competitors and '--add-loss' adds to them; pass one "
+     "of them ('--loss A,B' runs exactly A and B), got both"),
+    (["--add-loss", "huber_loss,l1_loss"],
+     "compare: '--add-loss' must name losses that are not already competing, got 'l1_loss': task "
+     "'regression' already runs it as 'MAE'"),
+    (["--add-loss", "no_such_loss"], "compare: catalog: unknown loss 'no_such_loss'"),
+])
+def test_add_loss_errors(tmp_path, args, message):
+    res = run("compare", "--task", "regression", "--seeds", "1", "--out", str(tmp_path), *args)
+    assert res.exit_code == 2
+    assert message in " ".join(res.output.split())
+    assert not list(tmp_path.rglob("results.sqlite"))
+
+
+def test_readme_states_the_default_head_of_every_user_loss():
+    """The README's table of default heads is custom._DEFAULT_HEADS, row for row."""
+    from pathlib import Path
+
+    from losslab.custom import _DEFAULT_HEADS
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    section = readme.split("### Which output head your loss gets", 1)[1].split("\n#", 1)[0]
+    rows = {}
+    for line in section.splitlines():
+        cells = [c.strip().strip("`") for c in line.strip().strip("|").split("|")]
+        if len(cells) == 3 and cells[0] in catalog.INPUT_KINDS:
+            for task in cells[1].split(", "):
+                rows[(cells[0], task.strip("`"))] = cells[2]
+    assert rows == {key: head.describe() for key, head in _DEFAULT_HEADS.items()}

@@ -38,7 +38,8 @@ and task (a logit, C logits, a sigmoid probability, a real value...); properties
 
 **Loading by import path** (:func:`load_loss`) is always explicit: ``importlib`` imports the
 named module and the named attribute is registered if it is not yet; nothing is read from a data
-or configuration file.
+or configuration file, and a stored study never triggers an import. The command line also finds
+modules in the current directory (``load_loss(path, search_cwd=True)``).
 """
 
 from __future__ import annotations
@@ -46,7 +47,9 @@ from __future__ import annotations
 import copy
 import importlib
 import inspect
+import os
 import re
+import sys
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
@@ -441,13 +444,36 @@ def unregister_loss(name: str) -> LossSpec:
 _PATH = re.compile(r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)*:[A-Za-z_]\w*(\.[A-Za-z_]\w*)*$")
 
 
-def load_loss(path: str) -> LossSpec:
+def _import(module_name: str, search_cwd: bool) -> Any:
+    """``importlib.import_module``, with the current directory first on sys.path for this import
+    only when ``search_cwd`` (as ``python -m`` puts it there)."""
+    if not search_cwd:
+        return importlib.import_module(module_name)
+    cwd = os.getcwd()
+    sys.path.insert(0, cwd)
+    importlib.invalidate_caches()  # a module file written after start-up must be found
+    try:
+        return importlib.import_module(module_name)
+    finally:
+        if sys.path and sys.path[0] == cwd:
+            del sys.path[0]
+        elif cwd in sys.path:  # the imported module moved it: remove the entry we added
+            sys.path.remove(cwd)
+
+
+def load_loss(path: str, *, search_cwd: bool = False) -> LossSpec:
     """Import ``"package.module:attribute"`` and return the loss's catalog spec.
 
     The attribute may be a function or module decorated with :func:`register_loss` (registered
     when its module is imported), an undecorated callable (registered now with default
     metadata, named after the attribute), or a :class:`~losslab.catalog.LossSpec`. The import is
     explicit (``importlib.import_module``); nothing else is executed.
+
+    ``search_cwd=True`` also finds modules in the current directory, which goes first on
+    ``sys.path`` for this import only, as ``python -m`` would put it. The command line (``losslab
+    compare --loss mymod:fn``, ``losslab show mymod:fn``...) passes it: a path typed by the user is
+    explicit intent. Library calls default to ``sys.path`` alone, so a program's behaviour does
+    not depend on the directory it is started from.
 
     Raises:
         LossLoadError: a malformed path, a module that cannot be imported, a missing attribute.
@@ -456,11 +482,12 @@ def load_loss(path: str) -> LossSpec:
         raise LossLoadError(f"load_loss: 'path' must be 'package.module:attribute', got {path!r}")
     module_name, attr = path.split(":")
     try:
-        mod = importlib.import_module(module_name)
+        mod = _import(module_name, search_cwd)
     except ModuleNotFoundError as exc:
+        where = (f"looked in the current directory {os.getcwd()} and on sys.path" if search_cwd
+                 else "is its folder on sys.path / the package installed?")
         raise LossLoadError(
-            f"load_loss: 'path' must name an importable module, got {path!r} ({exc}; is its folder on "
-            "sys.path / the package installed?)"
+            f"load_loss: 'path' must name an importable module, got {path!r} ({exc}; {where})"
         ) from exc
     except Exception as exc:
         raise LossLoadError(f"load_loss: importing {module_name!r} failed: {type(exc).__name__}: {exc}") from exc

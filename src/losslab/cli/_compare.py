@@ -131,7 +131,8 @@ def compare(
     loss: Annotated[list[str] | None, typer.Option(
         "--loss", "-l", callback=comma_list, metavar="LOSS[,LOSS...]",
         help="loss(es) replacing each task's default competitors, comma-separated or repeated: "
-             "catalog names, or 'module:function' to import your own")] = None,
+             "catalog names, or 'module:function' to import your own (found in the current "
+             "directory too)")] = None,
     seeds: Annotated[int, typer.Option(help="seeds per loss (data split, init and batch order)")] = 5,
     lr: Annotated[list[str] | None, typer.Option(
         "--lr", callback=comma_list, metavar="LR[,LR...]",
@@ -152,13 +153,16 @@ def compare(
     kind: Annotated[str | None, typer.Option("--kind", help="with --data: binary, multiclass or regression (default: inferred)")] = None,
     mlflow: Annotated[str | None, typer.Option("--mlflow", help="also log every run to this MLflow tracking URI")] = None,
     tensorboard: Annotated[Path | None, typer.Option("--tensorboard", help="also write TensorBoard logs here")] = None,
+    add_loss: Annotated[list[str] | None, typer.Option(
+        "--add-loss", callback=comma_list, metavar="LOSS[,LOSS...]",
+        help="loss(es) competing beside each task's default competitors (catalog names or "
+             "'module:function'); not with --loss, which replaces them")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress output (the summary, the study folder, "
                                                               "warnings and errors are still printed)")] = False,
 ) -> None:
     """Train models with competing losses on real data and report honestly (mean ± 95% CI over seeds)."""
     import torch
 
-    from .. import catalog
     from ..lab import study as S
     from ..lab.store import Store
     from ..lab.tasks import get_task
@@ -188,7 +192,7 @@ def compare(
         clash = [opt for opt, value in given.items() if value]
         if clash:
             _fail(f"compare: '--resume' continues a study with its stored settings; it takes only "
-                  f"--jobs, --quiet, --loss (to re-import) and the exporters, got {', '.join(clash)}")
+                  f"--jobs, --quiet, --loss/--add-loss (to re-import) and the exporters, got {', '.join(clash)}")
         if not (resume / "results.sqlite").exists():
             _fail(f"compare: '--resume' must be a study folder containing results.sqlite, got {str(resume)!r}")
         folder = resume
@@ -203,8 +207,9 @@ def compare(
                 _fail(f"compare: '--resume' needs the study's data file unchanged at {cfg.extra['data']!r} "
                       "(missing or modified since the study started)")
             _register_user_data(cfg.extra["data"], cfg.extra["target"], cfg.extra.get("kind"))
-        _load_user_losses(loss)  # explicit: only paths given on this command line are imported
-        _check_resumed_losses(cfg.losses, cfg.extra.get("loss_imports", {}))
+        _load_user_losses([*(loss or ()), *(add_loss or ())])  # only paths on this command line
+        _check_resumed_losses(cfg.losses + cfg.added_losses,
+                              cfg.loss_imports or cfg.extra.get("loss_imports", {}))
     else:
         extra = {}
         tasks = tuple(task or ())
@@ -225,22 +230,14 @@ def compare(
                 get_task(t)
             except ValueError as exc:
                 _fail(str(exc))
-        imports = _load_user_losses(loss)
-        names_ = [_user_name(n, imports) for n in loss or ()]
-        for name_ in names_:
-            try:
-                catalog.get(name_)
-            except catalog.UnknownLossError as exc:
-                _fail(f"compare: {exc}")
-        names_ = list(dict.fromkeys(catalog.get(n).name for n in names_))  # aliases, repeats: once
-        if imports:
-            if jobs > 1:
-                _fail(f"compare: '--jobs' must be 1 with a loss loaded by import path (worker processes "
-                      f"do not import it), got {jobs}")
-            extra["loss_imports"] = imports  # recorded only; --resume never imports from the store
-        cfg = S.StudyConfig(tasks=tasks, losses=tuple(names_), seeds=seeds, lrs=lrs,
+        imports = _load_user_losses([*(loss or ()), *(add_loss or ())])
+        if imports and jobs > 1:
+            _fail(f"compare: '--jobs' must be 1 with a loss loaded by import path (worker processes "
+                  f"do not import it), got {jobs}")
+        cfg = S.StudyConfig(tasks=tasks, losses=_catalog_names(loss, imports),
+                            added_losses=_catalog_names(add_loss, imports), seeds=seeds, lrs=lrs,
                             optimizer=optimizer, model=model, epochs=epochs, full=full, l1=l1, l2=l2,
-                            early_stopping=early_stopping, jobs=jobs, extra=extra)
+                            early_stopping=early_stopping, jobs=jobs, loss_imports=imports, extra=extra)
         try:
             S.check_config(cfg)
         except ValueError as exc:
@@ -324,7 +321,8 @@ def _export(st, folder: Path, mlflow_uri: str | None, tb_dir: Path | None) -> No
 
 
 def _load_user_losses(paths: list[str] | None) -> dict[str, str]:
-    """Import and register every ``--loss package.module:name``; return catalog name -> path."""
+    """Import and register every ``module:name`` given (the current directory first on sys.path,
+    as ``python -m`` would); return catalog name -> path."""
     from ..custom import LossLoadError, load_loss
 
     imports: dict[str, str] = {}
@@ -332,16 +330,24 @@ def _load_user_losses(paths: list[str] | None) -> dict[str, str]:
         if ":" not in path:
             continue
         try:
-            imports[load_loss(path).name] = path
+            imports[load_loss(path, search_cwd=True).name] = path
         except LossLoadError as exc:
             _fail(f"compare: {exc}")
     return imports
 
 
-def _user_name(name: str, imports: dict[str, str]) -> str:
-    if ":" not in name:
-        return name
-    return next(n for n, p in imports.items() if p == name)
+def _catalog_names(given: list[str] | None, imports: dict[str, str]) -> tuple[str, ...]:
+    """Catalog names of ``--loss``/``--add-loss`` values (import paths, aliases, repeats: once)."""
+    from .. import catalog
+
+    names = []
+    for value in given or ():
+        name = next(n for n, p in imports.items() if p == value) if ":" in value else value
+        try:
+            names.append(catalog.get(name).name)
+        except catalog.UnknownLossError as exc:
+            _fail(f"compare: {exc}")
+    return tuple(dict.fromkeys(names))
 
 
 def _check_resumed_losses(names: tuple[str, ...], imports: dict[str, str]) -> None:

@@ -32,6 +32,7 @@ FULL_EXTRA_TASKS = ("fashion-mnist",)
 class StudyConfig:
     tasks: tuple[str, ...] = DEFAULT_TASKS
     losses: tuple[str, ...] = ()  # catalog names replacing every task's default competitors
+    added_losses: tuple[str, ...] = ()  # catalog names competing beside each task's defaults
     seeds: int = 5
     lrs: tuple[float, ...] = (0.01,)
     optimizer: str = "adam"
@@ -42,6 +43,9 @@ class StudyConfig:
     l2: float = 0.0
     early_stopping: int | None = None
     jobs: int = 1
+    #: catalog name -> the "module:function" path the user imported it by: its competitors are
+    #: labelled by that path. Recorded only: a stored study never imports anything.
+    loss_imports: dict[str, str] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict)  # e.g. user-data settings, recorded
 
     def to_json(self) -> dict[str, Any]:
@@ -54,6 +58,7 @@ def study_config_from_store(store: Store) -> StudyConfig:
         raise ValueError(f"compare: '--resume' must name a study folder with a stored configuration, got {str(store.path.parent)!r}")
     raw["tasks"] = tuple(raw["tasks"])
     raw["losses"] = tuple(raw["losses"])
+    raw["added_losses"] = tuple(raw.get("added_losses", ()))  # absent from older stores
     raw["lrs"] = tuple(raw["lrs"])
     return StudyConfig(**raw)
 
@@ -68,19 +73,44 @@ class Unit:
     train: TrainConfig
 
 
+def _user_competitor(task: Task, name: str, cfg: StudyConfig) -> Competitor:
+    comp = competitor_for_loss(task, name)
+    path = cfg.loss_imports.get(name)
+    return dataclasses.replace(comp, label=path, note=f"your loss, imported from {path}") if path else comp
+
+
 def competitors(task: Task, cfg: StudyConfig) -> tuple[Competitor, ...]:
-    if not cfg.losses:
-        return task.competitors
-    return tuple(competitor_for_loss(task, name) for name in cfg.losses)
+    """``cfg.losses`` when given (they replace the task's defaults), else the task's defaults
+    followed by ``cfg.added_losses``."""
+    if cfg.losses:
+        return tuple(_user_competitor(task, name, cfg) for name in cfg.losses)
+    return task.competitors + tuple(_user_competitor(task, name, cfg) for name in cfg.added_losses)
 
 
 def check_config(cfg: StudyConfig) -> None:
     """Reject a configuration the study cannot run (ValueError naming the option)."""
+    if cfg.losses and cfg.added_losses:
+        raise ValueError(
+            "compare: '--loss' replaces each task's default competitors and '--add-loss' adds to "
+            "them; pass one of them ('--loss A,B' runs exactly A and B), got both")
     for name in cfg.tasks:
         task = get_task(name)
         if cfg.model == "cnn" and task.image_shape is None:
             raise ValueError(f"compare: '--model cnn' needs image tasks (multiclass, fashion-mnist), got task {name!r}")
-        competitors(task, cfg)  # every --loss must declare a head for the task
+        try:
+            competitors(task, cfg)  # every loss given must declare a head for the task
+        except ValueError as exc:
+            raise ValueError(f"{exc}; it cannot run on task {name!r}: choose tasks of its kind "
+                             f"with '--task'") from None
+        for loss in cfg.added_losses:
+            added = _user_competitor(task, loss, cfg)
+            same = next((c for c in task.competitors if c.label == added.label
+                         or (c.loss == loss and not c.kwargs and c.data_kwargs is None
+                             and c.model == "classifier" and c.trainer is None and c.hidden is None)), None)
+            if same is not None:
+                raise ValueError(f"compare: '--add-loss' must name losses that are not already "
+                                 f"competing, got {added.label!r}: task {name!r} already runs it as "
+                                 f"{same.label!r}")
 
 
 def train_config(task: Task, cfg: StudyConfig) -> TrainConfig:
