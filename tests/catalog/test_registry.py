@@ -84,3 +84,46 @@ def test_derivative_error_helper():
     broken = dataclasses.replace(catalog.get("mse_loss"), derivative_fn=lambda x, y: x - y)
     assert catalog.derivative_error(broken) > 1e-3
     assert torch.is_tensor(catalog.get("mse_loss").function(torch.zeros(1), torch.zeros(1)))
+
+
+def test_rules_resolve_per_hyperparameter():
+    robust = catalog.get("general_robust_loss")
+    assert robust.properties["convex"] is True  # at the catalog's alpha = 1
+    at_zero = robust.properties_at(alpha=0.0)
+    assert (at_zero["convex"], at_zero["bounded"], at_zero["robust_to_outliers"]) == (False, False, True)
+    assert robust.properties_at(alpha=-0.5)["bounded"] is True
+    assert robust.describe_property("bounded") == "yes if alpha < 0"
+    assert catalog.get("mse_loss").describe_property("convex") == "yes"
+
+
+def test_properties_at_validates():
+    robust = catalog.get("general_robust_loss")
+    with pytest.raises(ValueError, match=r"^general_robust_loss: 'scale' must be .* > 0, got -1.0"):
+        robust.properties_at(scale=-1.0)
+    with pytest.raises(ValueError, match=r"^general_robust_loss: 'hyperparameter' must be one of weight, alpha"):
+        robust.properties_at(alpah=1.0)
+
+
+def test_when_rejects_what_it_cannot_evaluate():
+    with pytest.raises(ValueError, match=r"^When: 'condition' must be a Python expression"):
+        catalog.When("alpha >=")
+    with pytest.raises(ValueError, match=r"^When: 'condition' must be comparisons"):
+        catalog.When("alpha")
+    with pytest.raises(ValueError, match=r"^When: 'condition' must compare hyperparameter names"):
+        catalog.When("__import__('os') == 1")
+    assert catalog.When("scale * cos(margin) >= 15").holds({"scale": 64.0, "margin": 0.5})
+
+
+def test_register_rejects_rules_over_unknown_hyperparameters():
+    base = catalog.get("mse_loss")
+    bad = dict(base.properties, convex=catalog.When("gamma == 0"))
+    with pytest.raises(ValueError, match=r"must read hyperparameters with a default"):
+        dataclasses.replace(base, name="tmp_rule", aliases=(), properties=bad)
+
+
+def test_replace_keeps_rules_unless_overridden():
+    robust = catalog.get("general_robust_loss")
+    copy = dataclasses.replace(robust, name="tmp_copy", aliases=())
+    assert copy.rules == robust.rules
+    flipped = dataclasses.replace(robust, properties=dict(robust.properties, convex=False))
+    assert "convex" not in flipped.rules and flipped.properties["convex"] is False

@@ -11,7 +11,7 @@ losslab.catalog._registry.UnknownLossError: catalog: unknown loss 'mse_los'. Did
 
 from ._checks import derivative_error
 from ._registry import UnknownLossError, get, list_losses, names, register, suggest, unregister
-from ._spec import INPUT_KINDS, PROPERTIES, TASKS, Case, Head, LossSpec, Sampler
+from ._spec import INPUT_KINDS, PROPERTIES, TASKS, Case, Head, LossSpec, Sampler, When
 
 __all__ = [
     "Case",
@@ -29,4 +29,5 @@ __all__ = [
     "register",
     "suggest",
     "unregister",
+    "When",
 ]

@@ -15,7 +15,7 @@ from .. import functional as LF
 from .. import nn as LN
 from ._pairwise import NON_PROPERTIES, NORM_HEAD, C, D, N, _labels, _randn, _unit_project
 from ._registry import register
-from ._spec import Case, LossSpec, Sampler
+from ._spec import Case, LossSpec, Sampler, When
 
 # -- samplers ---------------------------------------------------------------------------------
 
@@ -110,7 +110,7 @@ register(LossSpec(
     r"\,\phi_j'\,\hat w_j,\quad \phi_y' = \cos m + \frac{\cos\theta_y \sin m}{\sin\theta_y}\ "
     r"(\theta_y < \pi - m;\ 1 \text{ beyond}),\ \phi_{j \ne y}' = 1",
     derivative_fn=_arcface_grad,
-    properties=dict(nonnegative=True, zero_at_perfect=True, smooth=False, bounded=True,
+    properties=dict(nonnegative=True, zero_at_perfect=When("scale * cos(margin) >= 15", examples_extra=({"scale": 8.0},)), smooth=False, bounded=True,
                     robust_to_outliers=True, **NON_PROPERTIES),
     references=("Deng, Guo, Xue and Zafeiriou, ArcFace: Additive Angular Margin Loss for Deep Face Recognition, CVPR 2019",),
     summary="Softmax over scaled cosines to learnable class centres, with an additive angular margin on the true class.",
@@ -131,7 +131,7 @@ register(LossSpec(
     formula=r"\ell = -\log\frac{e^{s(\cos\theta_y - m)}}{e^{s(\cos\theta_y - m)} + \sum_{j \ne y} e^{s\cos\theta_j}}",
     derivative=r"\frac{\partial \ell}{\partial x} = \frac{I - \hat x \hat x^T}{\|x\|}\, s\sum_j (p_j - [j = y])\,\hat w_j",
     derivative_fn=_cosface_grad,
-    properties=dict(nonnegative=True, zero_at_perfect=True, smooth=True, bounded=True,
+    properties=dict(nonnegative=True, zero_at_perfect=When("scale * (1 - margin) >= 15", examples_extra=({"scale": 8.0},)), smooth=True, bounded=True,
                     robust_to_outliers=True, **NON_PROPERTIES),
     references=("Wang et al., CosFace: Large Margin Cosine Loss for Deep Face Recognition, CVPR 2018",),
     summary="Softmax over scaled cosines to learnable class centres, with an additive cosine margin on the true class.",

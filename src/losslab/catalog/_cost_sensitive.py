@@ -9,7 +9,7 @@ from .. import nn as LN
 from ._common import CLASS_HEAD, LOGIT_HEAD, onehot
 from ._registry import register
 from ._samplers import BINARY_LOGITS, CLASS_LOGITS
-from ._spec import LossSpec
+from ._spec import LossSpec, When
 
 ELKAN = "Elkan, The Foundations of Cost-Sensitive Learning, IJCAI 2001"
 
@@ -54,7 +54,7 @@ register(
             zero_at_perfect=True,  # with a zero diagonal
             convex=False,  # softmax probabilities are not convex in the logits
             smooth=True,
-            bounded=True,  # at most the largest cost (with ce_weight = 0)
+            bounded=When("ce_weight == 0"),  # at most the largest cost (with ce_weight = 0)
             robust_to_outliers=True,
             symmetric=None,
         ),
@@ -89,9 +89,9 @@ register(
             zero_at_perfect=True,
             convex=True,
             smooth=True,
-            bounded=False,
+            bounded=When("fn_cost == 0 and fp_cost == 0", examples_extra=({"fn_cost": 0.0, "fp_cost": 0.0},)),
             robust_to_outliers=True,  # |gradient| <= max(c_FN, c_FP)
-            symmetric=False,  # symmetric only when fn_cost == fp_cost
+            symmetric=When("fn_cost == fp_cost"),  # symmetric only when fn_cost == fp_cost
         ),
         references=(ELKAN,),
         summary="BCE whose positives are weighted by the false-negative cost and negatives by the "
@@ -127,7 +127,7 @@ register(
             smooth=True,
             bounded=True,
             robust_to_outliers=True,
-            symmetric=False,  # symmetric only when fn_cost == fp_cost
+            symmetric=When("fn_cost == fp_cost"),  # symmetric only when fn_cost == fp_cost
         ),
         references=(ELKAN,),
         summary="Expected cost of flagging positive with probability sigmoid(x): bounded, directly "

@@ -17,7 +17,7 @@ from .. import nn as LN
 from ._common import CLASS_HEAD, onehot
 from ._registry import register
 from ._samplers import BIG, CLASS_LOGITS
-from ._spec import Case, Head, LossSpec, Sampler
+from ._spec import Case, Head, LossSpec, Sampler, When
 
 N, D, V = 6, 5, 4
 
@@ -63,11 +63,14 @@ LINEAR_HIDDEN = Sampler(
 
 _PROPERTIES = dict(
     nonnegative=True,
-    zero_at_perfect=True,
-    convex=True,
+    # label smoothing keeps a loss at a confident correct prediction; the z-loss term
+    # lse_square_scale * lse^2 grows with confidence, its gradient with the logits, and it bends
+    # the loss down (1 + 2 s lse < 0) where every logit is very negative
+    zero_at_perfect=When("label_smoothing == 0 and lse_square_scale == 0"),
+    convex=When("lse_square_scale == 0"),
     smooth=True,
     bounded=False,
-    robust_to_outliers=True,
+    robust_to_outliers=When("lse_square_scale == 0"),
     symmetric=None,
 )
 

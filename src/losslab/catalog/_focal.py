@@ -9,7 +9,7 @@ from .. import nn as LN
 from ._common import CLASS_HEAD, LOGIT_HEAD, softmax_parts
 from ._registry import register
 from ._samplers import BINARY_LOGITS, CLASS_LOGITS
-from ._spec import Head, LossSpec
+from ._spec import Head, LossSpec, When
 
 MULTILABEL_HEAD = Head("identity", "C", "one logit per label")
 
@@ -55,11 +55,11 @@ register(
         properties=dict(
             nonnegative=True,
             zero_at_perfect=True,
-            convex=False,  # concave tail for confidently wrong logits (x < -2.8 when t = 1)
+            convex=When("gamma == 0"),  # concave tail for confidently wrong logits (x < -2.8 when t = 1)
             smooth=True,
             bounded=False,
             robust_to_outliers=True,
-            symmetric=False,  # alpha = 0.25 weighs positives and negatives differently
+            symmetric=When("alpha == 0.5"),  # alpha = 0.25 weighs positives and negatives differently
         ),
         references=(
             "Lin, Goyal, Girshick, He, Dollár, Focal Loss for Dense Object Detection, ICCV 2017",
@@ -89,7 +89,7 @@ register(
         properties=dict(
             nonnegative=True,
             zero_at_perfect=True,
-            convex=False,
+            convex=When("gamma == 0"),
             smooth=True,
             bounded=False,
             robust_to_outliers=True,
@@ -122,8 +122,8 @@ register(
         derivative_fn=_poly1_grad,
         properties=dict(
             nonnegative=True,
-            zero_at_perfect=True,
-            convex=True,  # Hessian PSD for epsilon in [-1, 1] (the default is 1)
+            zero_at_perfect=When("label_smoothing == 0"),
+            convex=When("epsilon <= 1"),  # Hessian PSD for epsilon in [-1, 1] (the default is 1)
             smooth=True,
             bounded=False,
             robust_to_outliers=True,

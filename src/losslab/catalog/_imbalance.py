@@ -9,7 +9,7 @@ from .. import nn as LN
 from ._common import CLASS_HEAD, onehot
 from ._registry import register
 from ._samplers import CLASS_LOGITS
-from ._spec import LossSpec
+from ._spec import LossSpec, When
 
 _CLASS_PRIOR = torch.tensor([0.5, 0.25, 0.15, 0.10], dtype=torch.float64)
 
@@ -34,7 +34,7 @@ register(
         derivative_fn=_logit_adjusted_grad,
         properties=dict(
             nonnegative=True,
-            zero_at_perfect=True,
+            zero_at_perfect=When("label_smoothing == 0"),
             convex=True,
             smooth=True,
             bounded=False,

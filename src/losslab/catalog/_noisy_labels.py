@@ -7,7 +7,7 @@ from .. import nn as LN
 from ._common import CLASS_HEAD, softmax_parts
 from ._registry import register
 from ._samplers import CLASS_LOGITS
-from ._spec import LossSpec
+from ._spec import LossSpec, When
 
 
 def _gce_grad(x, y, *, q=0.7, **_):
@@ -69,9 +69,9 @@ register(
         properties=dict(
             nonnegative=True,
             zero_at_perfect=True,
-            convex=False,  # the reverse term -A(1 - p_y) dominates with alpha=0.1, beta=1
+            convex=When("beta == 0"),  # the reverse term -A(1 - p_y) dominates with alpha=0.1, beta=1
             smooth=True,
-            bounded=False,  # the alpha * CE part grows without bound
+            bounded=When("alpha == 0"),  # the alpha * CE part grows without bound
             robust_to_outliers=True,
             symmetric=None,
         ),

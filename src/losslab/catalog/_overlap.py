@@ -23,7 +23,14 @@ from ._segmentation_common import (
     SMOOTH,
     _softmax_vjp,
 )
-from ._spec import LossSpec
+from ._spec import LossSpec, When
+
+#: with smooth_nr > smooth_dr an empty, perfectly predicted class scores 1 - smooth_nr/smooth_dr < 0;
+#: with smooth_nr != smooth_dr it is not 0 (the examples push smooth_nr to both sides)
+_SMOOTHING_RULES = dict(
+    nonnegative=When("smooth_nr <= smooth_dr", examples_extra=({"smooth_nr": 1.0}, {"smooth_nr": 0.0})),
+    zero_at_perfect=When("smooth_nr == smooth_dr", examples_extra=({"smooth_nr": 1.0}, {"smooth_nr": 0.0})),
+)
 
 # -- derivative helpers (hard labels, default options) ----------------------------------------------
 
@@ -120,7 +127,7 @@ register(LossSpec(
     derivative=r"g_{ic} = \frac{\partial \ell_c}{\partial p_{ic}} = "
     r"\frac{\operatorname{sign}(p_{ic} - y_{ic}) - \ell_c}{|p_c| + |y_c| + s_{dr}}," + _SOFTMAX_CHAIN,
     derivative_fn=_dice_grad,
-    properties=_DICE_LIKE,
+    properties={**_DICE_LIKE, **_SMOOTHING_RULES},
     references=(
         "Milletari, Navab, Ahmadi, V-Net: Fully Convolutional Neural Networks for Volumetric "
         "Medical Image Segmentation, 3DV 2016",
@@ -144,7 +151,7 @@ register(LossSpec(
     derivative=r"g_{ic} = \frac{w_c\,(\operatorname{sign}(p_{ic} - y_{ic}) - \ell)}"
     r"{\sum_k w_k(|p_k| + |y_k|) + s_{dr}}," + _SOFTMAX_CHAIN,
     derivative_fn=_generalized_dice_grad,
-    properties=_DICE_LIKE,
+    properties={**_DICE_LIKE, **_SMOOTHING_RULES},
     references=(
         "Sudre, Li, Vercauteren, Ourselin, Cardoso, Generalised Dice Overlap as a Deep Learning "
         "Loss Function for Highly Unbalanced Segmentations, DLMIA 2017",
@@ -164,7 +171,7 @@ register(LossSpec(
     derivative=r"g_{ic} = \frac{[p_{ic} > y_{ic}] - [p_{ic} < y_{ic}] - \ell_c\,(1 - [p_{ic} < y_{ic}])}"
     r"{TP_c + FP_c + FN_c + s_{dr}}," + _SOFTMAX_CHAIN,
     derivative_fn=_jaccard_grad,
-    properties=_DICE_LIKE,
+    properties={**_DICE_LIKE, **_SMOOTHING_RULES},
     references=(
         "Rahman, Wang, Optimizing Intersection-Over-Union in Deep Neural Networks for Image "
         "Segmentation, ISVC 2016",
@@ -185,7 +192,7 @@ register(LossSpec(
     r"(1 - (1-\alpha)[p_{ic} > y_{ic}] - \beta[p_{ic} < y_{ic}])}{TP_c + \alpha FP_c + \beta FN_c + s_{dr}},"
     + _SOFTMAX_CHAIN,
     derivative_fn=_tversky_grad,
-    properties=_DICE_LIKE,
+    properties={**_DICE_LIKE, **_SMOOTHING_RULES},
     references=(
         "Salehi, Erdogmus, Gholipour, Tversky Loss Function for Image Segmentation Using 3D Fully "
         "Convolutional Deep Networks, MLMI 2017",
@@ -205,7 +212,8 @@ register(LossSpec(
     derivative=r"g_{ic} = \gamma\,u_c^{\gamma - 1}\,\frac{\partial u_c}{\partial p_{ic}},\ "
     r"u_c = \text{Tversky loss of unit } c," + _SOFTMAX_CHAIN,
     derivative_fn=_focal_tversky_grad,
-    properties=_DICE_LIKE,
+    properties={**_DICE_LIKE,  # (1 - TI)^gamma is clamped at 0 where TI > 1
+                "zero_at_perfect": When("smooth_nr >= smooth_dr", examples_extra=({"smooth_nr": 0.0},))},
     references=(
         "Abraham, Khan, A Novel Focal Tversky Loss Function with Improved Attention U-Net for "
         "Lesion Segmentation, ISBI 2019",
@@ -225,7 +233,14 @@ register(LossSpec(
     derivative=r"\frac{\partial \ell_n}{\partial x_{ic}} = \frac{\lambda_{dice}}{C}"
     r"\frac{\partial \mathrm{Dice}_{nc}}{\partial x_{ic}} + \frac{\lambda_{ce}}{P}(p_{ic} - [y_i = c])",
     derivative_fn=_dice_ce_grad,
-    properties=dict(_DICE_LIKE, bounded=False),  # the CE term grows without bound
+    properties={  # lambda_dice = 0 leaves cross entropy; lambda_ce = 0 leaves the bounded Dice term
+        **_DICE_LIKE,
+        "nonnegative": When("smooth_nr <= smooth_dr or lambda_dice == 0", examples_extra=({"smooth_nr": 1.0},)),
+        "zero_at_perfect": When("smooth_nr == smooth_dr or lambda_dice == 0", examples_extra=({"smooth_nr": 1.0},)),
+        "convex": When("lambda_dice == 0"),
+        "smooth": When("lambda_dice == 0"),
+        "bounded": When("lambda_ce == 0"),
+    },
     references=(
         "Isensee et al., nnU-Net: a self-configuring method for deep learning-based biomedical "
         "image segmentation, Nature Methods 2021",

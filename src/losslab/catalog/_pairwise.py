@@ -16,7 +16,7 @@ import torch
 from .. import functional as LF
 from .. import nn as LN
 from ._registry import register
-from ._spec import Case, Head, LossSpec, Sampler
+from ._spec import Case, Head, LossSpec, Sampler, When
 
 N, D, C = 8, 4, 4
 _LABELS = torch.tensor([0, 0, 0, 1, 1, 2, 2, 3])  # class 3 has no positive: exercises exclusions
@@ -194,7 +194,7 @@ register(LossSpec(
     r"\quad (0 \text{ at } d_{ij} = 0)",
     derivative_fn=_contrastive_grad,
     properties=dict(nonnegative=True, zero_at_perfect=True, smooth=False, bounded=False,
-                    robust_to_outliers=True, **NON_PROPERTIES),
+                    robust_to_outliers=True, **{**NON_PROPERTIES, "convex": When("neg_margin == 0")}),
     references=("Hadsell, Chopra and LeCun, Dimensionality Reduction by Learning an Invariant Mapping, CVPR 2006",),
     summary="Every pair of the batch: positives pulled within pos_margin, negatives pushed beyond neg_margin.",
     when_to_use="Learning an embedding from class labels when pairs are all you need; the "

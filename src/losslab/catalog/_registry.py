@@ -59,6 +59,13 @@ def register(spec: LossSpec, *, replace: bool = False) -> LossSpec:
         raise ValueError(
             f"catalog.register: 'properties' must use the keys {sorted(PROPERTIES)}, got {sorted(unknown)}"
         )
+    for key, rule in spec.rules.items():
+        unknown_names = [n for n in rule.names if n not in spec.params]
+        if unknown_names:
+            raise ValueError(
+                f"catalog.register: 'properties' rules must read declared hyperparameters of {spec.name}, "
+                f"got {key}={rule.condition!r} reading {', '.join(unknown_names)}"
+            )
     _REGISTRY[spec.name] = spec
     for alias in spec.aliases:
         _ALIASES[alias] = spec.name

@@ -74,6 +74,14 @@ _COMPARE = {
 }
 
 
+_ARITHMETIC = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul, ast.Div: operator.truediv}
+_FUNCTIONS = {"cos": torch.cos, "exp": torch.exp, "log": torch.log, "abs": torch.abs}
+
+
+def _apply(fn: str, v: Any) -> Any:
+    return _FUNCTIONS[fn](v if isinstance(v, torch.Tensor) else torch.tensor(float(v), dtype=torch.float64))
+
+
 def _all(value: Any) -> bool:
     """A comparison's truth; a tensor hyperparameter (one value per column) must hold everywhere."""
     return bool(value.all()) if isinstance(value, torch.Tensor) else bool(value)
@@ -83,9 +91,9 @@ def _all(value: Any) -> bool:
 class When:
     """A property that holds exactly when a condition on the hyperparameters does.
 
-    ``condition`` is a small Python expression over hyperparameter names: comparisons with
-    numbers, strings or other hyperparameters (``==``, ``!=``, ``<``, ``<=``, ``>``, ``>=``,
-    chained), joined by ``and`` / ``or`` / ``not``. It is the one statement of the rule: shown
+    ``condition`` is a small Python expression over hyperparameter names: comparisons
+    (``==``, ``!=``, ``<``, ``<=``, ``>``, ``>=``, chained) of names, constants and arithmetic
+    of them (``+ - * /``, ``cos``, ``exp``, ``log``, ``abs``), joined by ``and`` / ``or`` / ``not``. It is the one statement of the rule: shown
     as written by ``losslab show`` ("yes if alpha >= 1"), evaluated by
     :meth:`LossSpec.properties_at`, and it proposes its own test settings (:meth:`examples`).
     A tensor hyperparameter satisfies a comparison only if every element does.
@@ -129,16 +137,22 @@ class When:
                 f"When: 'condition' must be comparisons joined by and/or/not, got {self.condition!r}"
             )
 
-    @staticmethod
-    def _is_operand(node: ast.AST) -> bool:
+    @classmethod
+    def _is_operand(cls, node: ast.AST) -> bool:
         if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
-            node = node.operand
+            return cls._is_operand(node.operand)
+        if isinstance(node, ast.BinOp):
+            return type(node.op) in _ARITHMETIC and cls._is_operand(node.left) and cls._is_operand(node.right)
+        if isinstance(node, ast.Call):
+            return (isinstance(node.func, ast.Name) and node.func.id in _FUNCTIONS and len(node.args) == 1
+                    and not node.keywords and cls._is_operand(node.args[0]))
         return isinstance(node, (ast.Name, ast.Constant))
 
     @property
     def names(self) -> tuple[str, ...]:
         """The hyperparameters the condition reads, in order of appearance."""
-        seen = [n.id for n in ast.walk(self._tree) if isinstance(n, ast.Name)]  # type: ignore[attr-defined]
+        calls = {id(n.func) for n in ast.walk(self._tree) if isinstance(n, ast.Call)}  # type: ignore[attr-defined]
+        seen = [n.id for n in ast.walk(self._tree) if isinstance(n, ast.Name) and id(n) not in calls]  # type: ignore[attr-defined]
         return tuple(dict.fromkeys(seen))
 
     def holds(self, hparams: Mapping[str, Any]) -> bool:
@@ -151,6 +165,10 @@ class When:
     def _value(self, node: ast.AST, hp: Mapping[str, Any]) -> Any:
         if isinstance(node, ast.UnaryOp):
             return -self._value(node.operand, hp)
+        if isinstance(node, ast.BinOp):
+            return _ARITHMETIC[type(node.op)](self._value(node.left, hp), self._value(node.right, hp))
+        if isinstance(node, ast.Call):
+            return _apply(node.func.id, self._value(node.args[0], hp))  # type: ignore[attr-defined]
         if isinstance(node, ast.Name):
             return hp[node.id]
         return node.value  # type: ignore[attr-defined]
@@ -181,6 +199,8 @@ class When:
             if not any(isinstance(o, ast.Name) and o.id == name for o in operands):
                 continue
             for o in operands:
+                if not isinstance(o, (ast.Name, ast.Constant, ast.UnaryOp)):
+                    continue  # arithmetic: the rule's examples_extra give the settings
                 if isinstance(o, ast.Name):
                     if o.id != name and o.id in base:
                         out.append(base[o.id])

@@ -19,7 +19,7 @@ from ._samplers import (
     MULTILABEL_LOGITS,
     SIGNED_LOGITS,
 )
-from ._spec import Head, LossSpec
+from ._spec import Head, LossSpec, When
 
 LOG_PROB_HEAD = Head("log_softmax", "C", "C log-probabilities")
 
@@ -73,7 +73,7 @@ register(
         derivative_fn=_ce_grad,
         properties=dict(
             nonnegative=True,
-            zero_at_perfect=True,
+            zero_at_perfect=When("label_smoothing == 0"),
             convex=True,
             smooth=True,
             bounded=False,
@@ -267,9 +267,9 @@ register(
             nonnegative=True,
             zero_at_perfect=True,
             convex=True,
-            smooth=False,
+            smooth=When("p == 2"),
             bounded=False,
-            robust_to_outliers=True,
+            robust_to_outliers=When("p == 1"),
             symmetric=None,
         ),
         references=(

@@ -9,7 +9,7 @@ from .. import nn as LN
 from ._common import PROB_HEAD, REAL_HEAD
 from ._registry import register
 from ._samplers import GAUSSIAN_MEAN_VAR, POISSON_LOG_RATE, REGRESSION
-from ._spec import Head, LossSpec
+from ._spec import Head, LossSpec, When
 
 register(
     LossSpec(
@@ -137,7 +137,7 @@ register(
             nonnegative=True,
             zero_at_perfect=True,
             convex=True,
-            smooth=True,
+            smooth=When("beta > 0"),
             bounded=False,
             robust_to_outliers=True,
             symmetric=True,
@@ -211,7 +211,7 @@ register(
         derivative=r"\frac{\partial \ell}{\partial x} = \frac{x - y}{\max(v, \epsilon)}",
         derivative_fn=_gaussian_grad,
         properties=dict(
-            nonnegative=False,
+            nonnegative=When("eps >= 1 or (full == True and 2 * 3.141592653589793 * eps >= 1)"),
             zero_at_perfect=False,
             convex=True,
             smooth=True,

@@ -10,7 +10,7 @@ import torch
 from .. import functional as LF
 from .. import nn as LN
 from ._registry import register
-from ._spec import Case, Head, LossSpec, Sampler
+from ._spec import Case, Head, LossSpec, Sampler, When
 
 # -- samplers ----------------------------------------------------------------------------------
 
@@ -213,7 +213,7 @@ register(LossSpec(
         convex=False,  # a minimum over couplings: swapping two samples' roles breaks convexity
         smooth=False,  # p=1: |u_(i) - v_(j)| has a corner where a quantile gap is 0
         bounded=False,
-        robust_to_outliers=True,  # p=1: each sample's gradient is at most its weight
+        robust_to_outliers=When("p == 1 or root == True"),  # p=1: each sample's gradient is at most its weight
         symmetric=True,  # W(u, v) = W(v, u)
     ),
     references=(
@@ -250,7 +250,7 @@ register(LossSpec(
         convex=False,  # convex in the weights, not in the point positions
         smooth=True,  # the entropic term smooths the transport cost (p = 2)
         bounded=False,
-        robust_to_outliers=False,  # p = 2: the gradient grows like the distance
+        robust_to_outliers=When("p == 1"),  # p = 2: the gradient grows like the distance
         symmetric=True,  # S(alpha, beta) = S(beta, alpha), to the solver's tolerance
     ),
     references=(
