@@ -12,15 +12,18 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from markupsafe import escape as html_escape
 
 from losslab.lab import tasks as T
 from losslab.lab.train import RunKey, TrainConfig, train_stack
 from losslab.lab.userdata import (
     UserDataError,
     _encode,
+    explain_kind,
     infer_kind,
     load_user_data,
     register_user_task,
+    small_data_warning,
 )
 
 
@@ -190,8 +193,10 @@ def test_user_data_error_is_a_value_error():
     ([0, 1] * 10, "binary"),
     ([0.0, 1.0] * 10, "binary"),  # integer-valued floats are labels
     (list(range(5)) * 4, "multiclass"),
-    (list(range(20)), "multiclass"),  # 20 distinct integers: still classes
-    (list(range(21)), "regression"),  # 21: a count-like number
+    (list(range(10)) * 2, "multiclass"),  # 10 distinct integers, half the rows: still classes
+    (list(range(11)) * 4, "regression"),  # 11 distinct integers: a count-like number
+    (list(range(6)) + [0] * 5, "regression"),  # 6 distinct in 11 rows: more than half are distinct
+    (list(range(20)), "regression"),  # every row its own value: not classes
     (list(np.linspace(0, 1, 30)), "regression"),
     ([0.5, 1.5] * 10, "regression"),  # two non-integer values: a measurement
 ])
@@ -452,3 +457,125 @@ def test_cli_compare_target_without_data(tmp_path):
     res = _invoke("--target", "y", "--out", str(tmp_path), "--quiet")
     assert res.exit_code == 2
     assert re.search(r"compare: '--target'/'--kind' need '--data FILE'", res.output)
+
+
+# -- inference rule, hints towards --kind, small-data warnings ----------------------------------
+
+#: linnerud's Weight column (scikit-learn's load_linnerud): integer-valued, 16 distinct in 20 rows
+LINNERUD_WEIGHT = [191, 189, 193, 162, 189, 182, 211, 167, 176, 154, 169, 166, 154, 247, 193, 202,
+                   176, 157, 156, 138]
+
+
+def test_a_weight_in_kg_is_a_quantity_not_twenty_classes(tmp_path):
+    assert (len(LINNERUD_WEIGHT), len(set(LINNERUD_WEIGHT))) == (20, 16)
+    kind, why = explain_kind(pd.Series(np.asarray(LINNERUD_WEIGHT, dtype=float)))
+    assert kind == "regression"
+    assert why == "integers with 16 distinct values in 20 rows, more than 10 or more than half the rows: a quantity"
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"Chins": rng.integers(1, 18, 20).astype(float), "Weight": np.asarray(LINNERUD_WEIGHT, float)})
+    task = register_user_task(_csv(tmp_path, frame, "linnerud.csv"), "Weight")
+    assert task.kind == "regression"
+    assert ("Kind 'regression' inferred from the target: integers with 16 distinct values in 20 rows, more "
+            "than 10 or more than half the rows: a quantity; '--kind' overrides it.") in task.notes
+
+
+@pytest.mark.parametrize("values, reason", [
+    (["a", "b", "c"] * 4, "non-numeric values, 3 distinct"),
+    ([0.5, 1.5] * 6, "numbers that are not all integers"),
+    ([3, 7] * 6, "integers with 2 distinct values in 12 rows"),
+    ([0, 1, 2] * 4, "integers with 3 distinct values in 12 rows, at most 10 and at most half the rows"),
+])
+def test_explain_kind_gives_the_reason(values, reason):
+    assert explain_kind(pd.Series(values))[1] == reason
+
+
+def test_an_inferred_class_refusal_suggests_kind_regression(tmp_path):
+    # integer scores 1..8 in 40 rows: read as 8 classes, several too rare for a stratified split
+    y = np.r_[np.repeat([1, 2, 3, 4], 8), [5, 5, 6, 6, 7, 7, 8, 8]]
+    frame = pd.DataFrame({"a": np.arange(40.0), "score": y})
+    msg = _raises(_csv(tmp_path, frame), "score", r"'--target' needs at least 5 rows of every class")
+    assert msg.endswith("; merge or drop rare classes; if 'score' is a quantity rather than class labels, "
+                        "pass '--kind regression'")
+    assert register_user_task(tmp_path / "d.csv", "score", kind="regression").kind == "regression"
+    msg = _raises(tmp_path / "d.csv", "score", r"needs at least 5 rows of every class", kind="multiclass")
+    assert "--kind regression" not in msg  # the user chose the kind: no second-guessing
+
+
+def test_text_labels_get_no_kind_hint(tmp_path):
+    frame = _frame(n=40, classes=("a", "b", "c"))
+    frame.loc[:2, "y"] = "rare"
+    msg = _raises(_csv(tmp_path, frame), "y", r"rows of every class")
+    assert "--kind" not in msg
+
+
+@pytest.mark.parametrize("n, warned", [(149, True), (150, False)])
+def test_small_data_rule_for_regression(n, warned):
+    y = pd.Series(np.linspace(0, 1, n))
+    message = small_data_warning(y, "regression", name="f.csv", hint="; HINT")
+    assert (message is not None) == warned
+    if warned:
+        assert message == (f"small data: 'f.csv' gives about 30 test rows (20% of {n}; at least 30 wanted); "
+                           "the differences between losses will mostly be noise and the confidence intervals "
+                           "wide, so read this study as a smoke test")  # no kind hint: not about classes
+
+
+@pytest.mark.parametrize("rare, warned", [(24, True), (25, False)])
+def test_small_data_rule_per_class(rare, warned):
+    y = pd.Series(["big"] * 200 + ["rare"] * rare)
+    message = small_data_warning(y, "binary", name="f.csv", hint="; HINT")
+    assert (message is not None) == warned
+    if warned:
+        assert f"about 5 test rows of class 'rare' (20% of its {rare}; at least 5 of every class wanted)" in message
+        assert message.endswith("smoke test; HINT") and "test rows (20% of" not in message
+
+
+def test_small_data_warning_travels_with_the_data(tmp_path):
+    task = register_user_task(_csv(tmp_path, _frame(n=60)), "y")
+    (warning,) = task.load(0).meta["warnings"]
+    assert warning.startswith("small data: 'd.csv' gives about 12 test rows (20% of 60; at least 30 wanted)")
+    big = register_user_task(_csv(tmp_path, _frame(n=300), "big.csv"), "y")
+    assert big.load(0).meta["warnings"] == []
+
+
+@cli
+def test_cli_small_data_warns_before_training_and_the_report_keeps_it(tmp_path):
+    csv = _csv(tmp_path, _frame(n=60))
+    res = _invoke("--data", str(csv), "--target", "y", "--loss", "binary_cross_entropy_with_logits",
+                  "--seeds", "1", "--epochs", "1", "--out", str(tmp_path), "--name", "small", "--quiet")
+    assert res.exit_code == 0, res.output
+    text = " ".join(res.output.split())
+    assert "warning (data:d.csv): small data: 'd.csv' gives about 12 test rows" in text
+    assert text.index("small data") < text.index("Study folder")
+    folder = tmp_path / "small"
+    expected = "small data: 'd.csv' gives about 12 test rows (20% of 60; at least 30 wanted)"
+    md, html = (folder / "report.md").read_text(), (folder / "report.html").read_text()
+    assert f"> **Warning:** {expected}" in md
+    in_html = f'<p class="warning"><b>Warning:</b> {html_escape(expected)}'  # jinja2 escapes quotes
+    assert in_html in html
+    (folder / "report.md").unlink()
+    (folder / "report.html").unlink()
+    from typer.testing import CliRunner
+
+    from losslab.cli import app
+
+    res = CliRunner().invoke(app, ["report", str(folder)])
+    assert res.exit_code == 0, res.output
+    assert (folder / "report.md").read_text() == md  # rebuilt from the store alone
+    assert in_html in (folder / "report.html").read_text()
+
+
+@cli
+def test_cli_large_enough_data_has_no_warning(tmp_path):
+    csv = _csv(tmp_path, _frame(n=300))
+    res = _invoke("--data", str(csv), "--target", "y", "--loss", "binary_cross_entropy_with_logits",
+                  "--seeds", "1", "--epochs", "1", "--out", str(tmp_path), "--name", "big", "--quiet")
+    assert res.exit_code == 0, res.output
+    assert "small data" not in res.output
+    assert "Warning" not in (tmp_path / "big" / "report.md").read_text()
+
+
+def test_kind_help_states_the_inference_rule():
+    res = _invoke("--help")
+    text = " ".join(res.output.replace("│", " ").split())
+    assert ("integers with 2 values -> binary, with at most 10 distinct values and at most half the rows "
+            "distinct -> multiclass, else regression") in text

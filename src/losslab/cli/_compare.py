@@ -122,6 +122,9 @@ class _Reporter:
     def on_skip(self, task: str, reason: str) -> None:
         err_console.print(f"[yellow]skipping task {escape(task)}:[/yellow] {escape(reason)}")
 
+    def on_warning(self, task: str, message: str) -> None:  # also with --quiet
+        err_console.print(f"[yellow]warning ({escape(task)}):[/yellow] {escape(message)}")
+
 
 def compare(
     task: Annotated[list[str] | None, typer.Option(
@@ -150,7 +153,11 @@ def compare(
     resume: Annotated[Path | None, typer.Option(help="study folder to resume: finished runs are skipped")] = None,
     data: Annotated[Path | None, typer.Option(help="your own CSV or Parquet file")] = None,
     target: Annotated[str | None, typer.Option(help="target column of --data")] = None,
-    kind: Annotated[str | None, typer.Option("--kind", help="with --data: binary, multiclass or regression (default: inferred)")] = None,
+    kind: Annotated[str | None, typer.Option("--kind", help=(
+        "with --data: binary, multiclass or regression. Default, inferred from the target: text "
+        "or bool -> classes; numbers not all integers -> regression; integers with 2 values -> "
+        "binary, with at most 10 distinct values and at most half the rows distinct -> "
+        "multiclass, else regression"))] = None,
     mlflow: Annotated[str | None, typer.Option("--mlflow", help="also log every run to this MLflow tracking URI")] = None,
     tensorboard: Annotated[Path | None, typer.Option("--tensorboard", help="also write TensorBoard logs here")] = None,
     add_loss: Annotated[list[str] | None, typer.Option(
@@ -251,7 +258,8 @@ def compare(
     new_dirs = [] if resume is not None else _missing_dirs(folder)
     try:
         with Store(folder / "results.sqlite") as st, _Reporter(quiet) as rep:
-            S.run_study(cfg, st, on_plan=rep.on_plan, on_results=rep.on_results, on_skip=rep.on_skip)
+            S.run_study(cfg, st, on_plan=rep.on_plan, on_results=rep.on_results, on_skip=rep.on_skip,
+                        on_warning=rep.on_warning)
     except S.NothingToRun as exc:
         if resume is None:
             _remove_new_study(folder, new_dirs)

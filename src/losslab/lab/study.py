@@ -153,10 +153,16 @@ def _execute(unit: Unit) -> list[RunResult]:
     return trainer(unit.task, unit.competitor, unit.runs, data, unit.train)
 
 
-def task_info(task: Task, cfg: StudyConfig) -> dict[str, Any]:
+def data_warnings(data: dict[int, Dataset]) -> list[str]:
+    """The warnings a task's data carries (``Dataset.meta["warnings"]``), each once, in order."""
+    return list(dict.fromkeys(w for ds in data.values() for w in ds.meta.get("warnings", ())))
+
+
+def task_info(task: Task, cfg: StudyConfig, warnings: Sequence[str] = ()) -> dict[str, Any]:
     """What the report needs to know about a task, stored with the study."""
     tc = train_config(task, cfg)
     return {
+        "warnings": list(warnings),
         "kind": task.kind,
         "description": task.description,
         "metrics": list(task.metrics),
@@ -204,27 +210,33 @@ def run_study(
     on_plan: Callable[[int, int], None] | None = None,
     on_results: Callable[[Unit, list[RunResult]], None] | None = None,
     on_skip: Callable[[str, str], None] | None = None,
+    on_warning: Callable[[str, str], None] | None = None,
 ) -> None:
     """Run every missing run of ``cfg`` and write each finished run to ``store``.
 
-    on_plan(total_runs, already_done), on_results(unit, results) and on_skip(task, reason)
-    report progress; the driver itself prints nothing.
+    on_plan(total_runs, already_done), on_results(unit, results), on_skip(task, reason) and
+    on_warning(task, message) (a warning its data carries, e.g. too few test rows; before any
+    training, and stored in the task's info for the report) report progress; the driver itself
+    prints nothing.
 
     Raises:
         NothingToRun: every task was skipped (its data is unavailable) and the store holds no
             run; nothing has been written to the store then.
     """
-    tasks, skipped_now = [], {}
+    tasks, skipped_now, warnings = [], {}, {}
     for name in cfg.tasks:
         task = get_task(name)
         try:
-            _datasets(task, range(cfg.seeds))
+            warnings[name] = data_warnings(_datasets(task, range(cfg.seeds)))
         except DataUnavailable as exc:
             skipped_now[name] = str(exc)
             if on_skip:
                 on_skip(name, str(exc))
             continue
         tasks.append(task)
+        for message in warnings[name]:
+            if on_warning:
+                on_warning(name, message)
     with_runs = {r["task"] for r in store.runs()}
     if not tasks and not with_runs:
         raise NothingToRun(skipped_now)  # before writing anything: no empty study left behind
@@ -242,7 +254,7 @@ def run_study(
     for name in list(skipped):
         if name in with_runs:
             skipped[name] = f"not extended on resume: {skipped[name]}"
-    stored_info.update({t.name: task_info(t, cfg) for t in tasks})
+    stored_info.update({t.name: task_info(t, cfg, warnings[t.name]) for t in tasks})
     store.set_meta("skipped", skipped)
     store.set_meta("tasks", [n for n in cfg.tasks if n in available or (n in with_runs and n in stored_info)])
     store.set_meta("task_info", stored_info)

@@ -1,8 +1,10 @@
 """Your own data in the lab: a CSV or Parquet file and a target column become a lab task.
 
 ``register_user_task(path, target)`` reads and validates the file, infers the task kind (unless
-given), and registers a :class:`~losslab.lab.tasks.Task` named ``data:<file name>`` with the
-default competitors of that kind. Nothing is imputed or dropped silently: a file the lab cannot
+given; the rule is :func:`explain_kind`'s), and registers a :class:`~losslab.lab.tasks.Task`
+named ``data:<file name>`` with the default competitors of that kind. A file too small for the
+study to resolve differences (:func:`small_data_warning`) is accepted with a warning that its
+data carries in ``meta["warnings"]``; the study prints it and stores it for the report. Nothing is imputed or dropped silently: a file the lab cannot
 use honestly is refused with a message that names the argument, the expectation and what was
 found.
 
@@ -30,15 +32,23 @@ from .tasks import BINARY_METRICS, Competitor, Task, register_task
 
 __all__ = [
     "UserDataError", "register_user_task", "load_user_data", "read_table", "infer_kind",
-    "KINDS", "MIN_ROWS", "MIN_ROWS_PER_CLASS", "MAX_CLASSIFICATION_VALUES",
+    "KINDS", "MIN_ROWS", "MIN_ROWS_PER_CLASS", "MAX_CLASSIFICATION_VALUES", "MAX_DISTINCT_FRACTION",
+    "explain_kind", "small_data_warning", "TEST_FRACTION", "MIN_TEST_ROWS", "MIN_TEST_ROWS_PER_CLASS",
 ]
 
 KINDS = ("binary", "multiclass", "regression")
-#: an integer-valued target with at most this many distinct values is read as class labels
-MAX_CLASSIFICATION_VALUES = 20
+#: an integer-valued target is read as class labels when it has at most this many distinct
+#: values and they are at most MAX_DISTINCT_FRACTION of the rows; otherwise it is a quantity
+MAX_CLASSIFICATION_VALUES = 10
+MAX_DISTINCT_FRACTION = 0.5
 #: every class needs this many rows so that a stratified 60/20/20 split puts it in every part
 MIN_ROWS_PER_CLASS = 5
 MIN_ROWS = 10
+#: the test split's share of the rows (validation takes as many; training the remaining 60%)
+TEST_FRACTION = 0.2
+#: below these expected test rows (in all, and of each class) a study cannot resolve much: warn
+MIN_TEST_ROWS = 30
+MIN_TEST_ROWS_PER_CLASS = 5
 _CSV_SUFFIXES = (".csv", ".csv.gz", ".csv.bz2", ".csv.xz", ".csv.zip")
 _PARQUET_SUFFIXES = (".parquet", ".pq")
 
@@ -129,19 +139,57 @@ def _integer_valued(col: pd.Series) -> bool:
     return False
 
 
-def infer_kind(y: pd.Series) -> str:
-    """binary/multiclass for non-numeric, bool, or integer-valued targets with few values.
+def explain_kind(y: pd.Series) -> tuple[str, str]:
+    """The task kind of a target column and the reason, by this rule (first match wins):
+
+    1. non-numeric or bool values are class labels: ``binary`` for 2 distinct values, else
+       ``multiclass``;
+    2. numbers that are not all integers are a quantity: ``regression``;
+    3. integers with 2 distinct values: ``binary``;
+    4. integers with at most ``MAX_CLASSIFICATION_VALUES`` (10) distinct values, which are at most
+       ``MAX_DISTINCT_FRACTION`` (half) of the rows: ``multiclass``;
+    5. other integers (more than 10 distinct values, or more distinct values than half the rows,
+       e.g. a weight in kg or a count): ``regression``.
+
+    ``--kind`` overrides the rule (e.g. 12 classes coded 0..11 need ``--kind multiclass``).
 
     >>> import pandas as pd
-    >>> infer_kind(pd.Series(["cat", "dog", "cat"])), infer_kind(pd.Series([0, 1, 2, 2]))
+    >>> explain_kind(pd.Series([60, 72, 60, 81]))[0], explain_kind(pd.Series([0, 1, 2] * 4))[0]
+    ('regression', 'multiclass')
+    """
+    n, rows = int(y.nunique()), len(y)
+    if _is_categorical(y):
+        return ("binary" if n == 2 else "multiclass"), f"non-numeric values, {n} distinct"
+    if not _integer_valued(y):
+        return "regression", "numbers that are not all integers"
+    counted = f"integers with {n} distinct values in {rows} rows"
+    if n == 2:
+        return "binary", counted
+    if n <= MAX_CLASSIFICATION_VALUES and n <= MAX_DISTINCT_FRACTION * rows:
+        return "multiclass", f"{counted}, at most {MAX_CLASSIFICATION_VALUES} and at most half the rows"
+    return "regression", (f"{counted}, more than {MAX_CLASSIFICATION_VALUES} or more than half "
+                          "the rows: a quantity")
+
+
+def infer_kind(y: pd.Series) -> str:
+    """The task kind :func:`explain_kind` infers (see its rule).
+
+    >>> import pandas as pd
+    >>> infer_kind(pd.Series(["cat", "dog", "cat"])), infer_kind(pd.Series([0, 1, 2, 2, 1, 0]))
     ('binary', 'multiclass')
     >>> infer_kind(pd.Series([0.5, 1.5, 2.25])), infer_kind(pd.Series(range(100)))
     ('regression', 'regression')
     """
-    n = y.nunique()
-    if _is_categorical(y) or (_integer_valued(y) and n <= MAX_CLASSIFICATION_VALUES):
-        return "binary" if n == 2 else "multiclass"
-    return "regression"
+    return explain_kind(y)[0]
+
+
+def _kind_hint(y: pd.Series, target: str, kind: str) -> str:
+    """What to pass when an inferred kind may be wrong ('' for non-numeric labels: no other kind)."""
+    if _is_categorical(y):
+        return ""
+    if kind == "regression":
+        return f"; if {target!r} holds class labels, pass '--kind multiclass'"
+    return f"; if {target!r} is a quantity rather than class labels, pass '--kind regression'"
 
 
 def _similar(name: str, columns: list[str]) -> list[str]:
@@ -211,14 +259,45 @@ def _sorted_values(values: Any) -> list[Any]:
         return sorted(values, key=lambda v: (type(v).__name__, str(v)))
 
 
-def _check_classes(y: pd.Series, target: str) -> None:
+def _check_classes(y: pd.Series, target: str, hint: str) -> None:
     counts = y.value_counts()
     small = counts[counts < MIN_ROWS_PER_CLASS]
     if len(small):
-        shown = ", ".join(f"{_native(k)!r}: {int(v)}" for k, v in small.items())
+        shown = ", ".join(f"{_native(k)!r}: {int(v)}" for k, v in list(small.items())[:8])
+        more = f", ... ({len(small) - 8} more)" if len(small) > 8 else ""
         raise _fail(f"'--target' needs at least {MIN_ROWS_PER_CLASS} rows of every class for a "
                     f"stratified train/validation/test split, got fewer for {len(small)} of "
-                    f"{len(counts)} classes ({shown}); merge or drop rare classes")
+                    f"{len(counts)} classes ({shown}{more}); merge or drop rare classes{hint}")
+
+
+def small_data_warning(y: pd.Series, kind: str, *, name: str, hint: str = "") -> str | None:
+    """A warning when the test split is too small for the study to resolve differences, else None.
+
+    The rule: fewer than ``MIN_TEST_ROWS`` (30) expected test rows (``TEST_FRACTION`` = 20% of
+    the rows, so files under 150 rows), or, for classification, fewer than
+    ``MIN_TEST_ROWS_PER_CLASS`` (5) expected test rows of some class (a class under 25 rows).
+    ``hint`` (how to pass another ``--kind``) is added when a class is too small: the target
+    may not be class labels at all.
+    """
+    n = len(y)
+    problems = []
+    if n * TEST_FRACTION < MIN_TEST_ROWS:
+        problems.append(f"about {n * TEST_FRACTION:.0f} test rows (20% of {n}; at least "
+                        f"{MIN_TEST_ROWS} wanted)")
+    few = pd.Series(dtype=int)
+    if kind != "regression":
+        counts = y.value_counts()
+        few = counts[counts * TEST_FRACTION < MIN_TEST_ROWS_PER_CLASS]
+    if len(few):
+        cls, rows = _native(few.index[-1]), int(few.iloc[-1])  # the rarest class
+        others = f"; {len(few)} classes have fewer than {MIN_TEST_ROWS_PER_CLASS}" if len(few) > 1 else ""
+        problems.append(f"about {rows * TEST_FRACTION:.0f} test rows of class {cls!r} (20% of its "
+                        f"{rows}; at least {MIN_TEST_ROWS_PER_CLASS} of every class wanted{others})")
+    if not problems:
+        return None
+    return (f"small data: {name!r} gives {' and '.join(problems)}; the differences between losses "
+            "will mostly be noise and the confidence intervals wide, so read this study as a "
+            f"smoke test{hint if len(few) else ''}")
 
 
 def _check_features(frame: pd.DataFrame, target: str) -> tuple[list[str], list[str]]:
@@ -259,18 +338,25 @@ class _Checked:
     numeric: list[str]
     categorical: list[str]
     classes: list[Any] | None
+    inferred: str | None  # why the kind was inferred; None when --kind gave it
+    warning: str | None  # small data (see small_data_warning)
 
 
-def _validate(path: str | Path, target: str, kind: str | None) -> _Checked:
+def _validate(path: str | Path, target: str, kind: str | None, *, kind_inferred: bool = False) -> _Checked:
+    """Read and check the file; ``kind_inferred``: ``kind`` was inferred earlier (and is pinned)."""
     frame = _read(path)
     y = _check_target(frame, target, path)
+    inferring = kind is None or kind_inferred
     kind = _check_kind(y, target, kind)
+    hint = _kind_hint(y, target, kind) if inferring else ""
     classes = None
     if kind != "regression":
-        _check_classes(y, target)
+        _check_classes(y, target, hint)
         classes = _sorted_values(pd.unique(y))
     numeric, categorical = _check_features(frame, target)
-    return _Checked(frame, kind, numeric, categorical, classes)
+    inferred = explain_kind(y)[1] if inferring else None
+    warning = small_data_warning(y, kind, name=Path(path).name, hint=hint)
+    return _Checked(frame, kind, numeric, categorical, classes, inferred, warning)
 
 
 # -- loading -----------------------------------------------------------------------------------
@@ -292,9 +378,13 @@ def _encode(frame: pd.DataFrame, numeric: list[str], categorical: list[str],
     return np.concatenate(blocks, axis=1), names
 
 
-def load_user_data(path: str, target: str, kind: str | None, seed: int) -> D.Dataset:
-    """One seed's split of a user file: re-read, re-validated, encoded on the training rows."""
-    chk = _validate(path, target, kind)
+def load_user_data(path: str, target: str, kind: str | None, seed: int, *,
+                   kind_inferred: bool = False) -> D.Dataset:
+    """One seed's split of a user file: re-read, re-validated, encoded on the training rows.
+
+    ``meta["warnings"]`` holds the small-data warning, if any (see :func:`small_data_warning`).
+    """
+    chk = _validate(path, target, kind, kind_inferred=kind_inferred)
     frame, y_raw = chk.frame, chk.frame[target]
     n = len(frame)
     classify = chk.kind != "regression"
@@ -303,10 +393,12 @@ def load_user_data(path: str, target: str, kind: str | None, seed: int) -> D.Dat
         y = y_raw.map(index).to_numpy(dtype=np.int64)
     else:
         y = y_raw.to_numpy(dtype=np.float64)
-    tr, _, va, _, te, _ = D.split(np.arange(n), y, seed, stratify=classify)
+    tr, _, va, _, te, _ = D.split(np.arange(n), y, seed, stratify=classify, val=TEST_FRACTION,
+                                  test=TEST_FRACTION)
     x, names = _encode(frame, chk.numeric, chk.categorical, tr)
     meta: dict[str, Any] = {"source": f"user data {Path(path).name} (target {target!r})",
-                            "path": str(path), "target": target, "features": names}
+                            "path": str(path), "target": target, "features": names,
+                            "warnings": [chk.warning] if chk.warning else []}
     if classify:
         meta["classes"] = [_native(c) for c in chk.classes or []]
         if chk.kind == "binary":
@@ -374,21 +466,24 @@ def register_user_task(path: str | Path, target: str, *, kind: str | None = None
     n_classes = len(chk.classes or [])
     metrics, primary, higher = _metrics(chk.kind, n_classes)
     n_features = len(chk.numeric) + sum(chk.frame[c].nunique() for c in chk.categorical)
-    what = f"{n_classes} classes" if chk.kind != "regression" else "regression"
+    what = f", {n_classes} classes" if chk.kind != "regression" else ""
     description = (
-        f"Your data {Path(path).name!r}: predict {target!r} ({chk.kind}, {what}) from "
+        f"Your data {Path(path).name!r}: predict {target!r} ({chk.kind}{what}) from "
         f"{len(chk.numeric)} numeric and {len(chk.categorical)} categorical columns "
         f"(about {n_features} features after one-hot encoding), {n} rows split 60/20/20."
     )
     notes = ("Categorical columns one-hot encoded and numeric columns standardised on each "
              "seed's training split; nothing imputed.")
+    if chk.inferred:
+        notes += f" Kind {chk.kind!r} inferred from the target: {chk.inferred}; '--kind' overrides it."
     if chk.kind != "regression":
         notes += f" Classes (label order): {_show(chk.classes or [], 20)}."
     task = Task(
         name=f"data:{Path(path).name}",
         kind=chk.kind,
         description=description,
-        load=functools.partial(load_user_data, str(Path(path).resolve()), target, chk.kind),
+        load=functools.partial(load_user_data, str(Path(path).resolve()), target, chk.kind,
+                               kind_inferred=kind is None),
         competitors=_competitors(chk.kind),
         metrics=metrics,
         primary=primary,

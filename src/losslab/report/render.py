@@ -245,6 +245,7 @@ def _md_rates(rates: Sequence[RateRow], tpr_metric: str) -> list[str]:
 
 def _md_task(t: TaskReport, figs: dict[str, str]) -> list[str]:
     lines = [f"## {md_escape(t.name)} ({md_escape(t.kind)})", "", md_escape(t.description), ""]
+    lines += [line for w in t.warnings for line in (f"> **Warning:** {md_escape(w)}", "")]
     if t.notes:
         lines += [md_escape(t.notes), ""]
     lines += [f"- primary metric: {md_escape(t.primary_label)} ({t.direction}); "

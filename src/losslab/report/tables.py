@@ -259,6 +259,8 @@ class TaskReport:
     rates: list[RateRow] | None
     tpr_metric: str | None
     curves: list[CompetitorCurves]
+    #: warnings stored with the task's info (e.g. a user file too small to resolve anything)
+    warnings: tuple[str, ...] = ()
 
     @property
     def primary_label(self) -> str:
@@ -546,6 +548,7 @@ def _task_report(name: str, info: dict[str, Any], runs: Sequence[RunRecord],
                                  _band(c.chosen, curves, "train_loss"),
                                  _band(c.chosen, curves, "val_loss"),
                                  _band(c.chosen, curves, f"val_{primary}")) for c in comps],
+        warnings=tuple(info.get("warnings", ())),
     )
 
 
