@@ -70,6 +70,18 @@ def test_metadata_complete(spec):
     assert "References" in doc, f"{spec.name}: docstring needs references"
 
 
+LEFTOVER_LATEX = ("\\", "begin", "tfrac", "frac", "{", "}", "operatorname", "mathbb")
+
+
+def test_formula_and_derivative_render_without_latex(spec):
+    for latex in (spec.formula, spec.derivative):
+        text = catalog.render_formula(latex)
+        assert text.strip(), f"{spec.name}: empty rendering of {latex!r}"
+        # a literal set brace (\{-1, +1\}) is text, not leftover LaTeX
+        leftover = [t for t in LEFTOVER_LATEX if text.count(t) > latex.count("\\" + t) * (t in "{}")]
+        assert not leftover, f"{spec.name}: {latex!r} rendered as {text!r} keeps {leftover}"
+
+
 def test_every_property_declared(spec):
     assert set(spec.properties) == set(PROPERTIES), f"{spec.name}: declare or disclaim each property"
     for value in spec.properties.values():

@@ -10,6 +10,7 @@ losslab.catalog._registry.UnknownLossError: catalog: unknown loss 'mse_los'. Did
 """
 
 from ._checks import derivative_error
+from ._latex import render as render_formula
 from ._registry import UnknownLossError, get, list_losses, names, register, suggest, unregister
 from ._spec import INPUT_KINDS, PROPERTIES, TASKS, Case, Head, LossSpec, Sampler, When
 
@@ -26,6 +27,7 @@ __all__ = [
     "get",
     "list_losses",
     "names",
+    "render_formula",
     "register",
     "suggest",
     "unregister",
