@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 
 import pytest
 import torch
@@ -95,3 +96,38 @@ def test_decorator_checks_keyword_arguments_only_when_declared():
     with pytest.raises(ValueError, match=r"^demo: 'gamma' must be a finite real number >= 0, got -1"):
         demo(1.0, gamma=-1)
     assert demo.__losslab_params__["gamma"].ge == 0
+
+
+def test_check_broadcast_accepts_broadcasting_and_refuses_enlarging():
+    from losslab._validation import check_broadcast
+
+    for ok in [(4, 3), (4, 1), (3,), (1,), ()]:
+        check_broadcast("some_loss", "weight", torch.ones(ok), (4, 3))
+    for bad in [(2, 4, 3), (4,), (3, 3)]:
+        with pytest.raises(
+            ValueError,
+            match=rf"^some_loss: 'weight' must be broadcastable to the loss shape \(4, 3\), "
+            rf"got shape {re.escape(str(bad))}$",
+        ):
+            check_broadcast("some_loss", "weight", torch.ones(bad), (4, 3))
+
+
+def test_integer_and_log_probability_checks():
+    from losslab._validation import check_integer_tensor, check_log_probabilities
+
+    with pytest.raises(TypeError, match=r"^some_loss: 'target' must be integer class indices, got float16$"):
+        check_integer_tensor("some_loss", "target", torch.zeros(2, dtype=torch.float16))
+    with pytest.raises(TypeError, match=r"^some_loss: 'target' must be integer class indices, got bool$"):
+        check_integer_tensor("some_loss", "target", torch.zeros(2, dtype=torch.bool))
+    with pytest.raises(TypeError, match=r"^some_loss: 'n' must be integer lengths, got float32$"):
+        check_integer_tensor("some_loss", "n", torch.zeros(2), what="lengths")
+    check_log_probabilities("some_loss", "input", torch.tensor([0.0, -1.0, -math.inf]))
+    with pytest.raises(ValueError, match=r"^some_loss: 'input' must be log-probabilities <= 0, got 0.5$"):
+        check_log_probabilities("some_loss", "input", torch.tensor([-1.0, 0.5]))
+
+
+def test_warning_classes():
+    from losslab._validation import InputDomainWarning, LosslabWarning
+
+    assert issubclass(LosslabWarning, UserWarning)
+    assert issubclass(InputDomainWarning, LosslabWarning)

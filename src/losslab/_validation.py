@@ -9,8 +9,14 @@ Messages always read ``"<loss>: '<argument>' must be <expectation>, got <value>"
 shapes raise :class:`ValueError`, types and dtypes raise :class:`TypeError`.
 
 Checks that look at tensor *contents* (class indices in range, probabilities in [0, 1], targets in
-{0, 1}) need a device synchronisation; switch them off with :func:`set_content_checks` or the
-:func:`content_checks` context manager (or ``LOSSLAB_CONTENT_CHECKS=0``) once a pipeline is trusted.
+{0, 1}, log-probabilities <= 0, logits that look like probabilities) need a device
+synchronisation; switch them off with :func:`set_content_checks` or the :func:`content_checks`
+context manager (or ``LOSSLAB_CONTENT_CHECKS=0``) once a pipeline is trusted.
+
+Warnings losslab emits are :class:`LosslabWarning` subclasses (filter them with ``warnings``:
+``warnings.filterwarnings("ignore", category=losslab.InputDomainWarning)``); they point at the
+line of the caller's code that called the loss, so Python's default filter shows each once per
+call site.
 """
 
 from __future__ import annotations
@@ -19,6 +25,8 @@ import contextlib
 import functools
 import math
 import os
+import sys
+import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -26,6 +34,8 @@ from typing import Any, TypeVar
 import torch
 
 __all__ = [
+    "LosslabWarning",
+    "InputDomainWarning",
     "Param",
     "Raw",
     "fail",
@@ -59,6 +69,15 @@ def content_checks(enabled: bool) -> Iterator[None]:
         yield
     finally:
         set_content_checks(previous)
+
+
+class LosslabWarning(UserWarning):
+    """Base class of the warnings losslab emits."""
+
+
+class InputDomainWarning(LosslabWarning):
+    """A loss's input looks like it belongs to another domain (probabilities given to a loss on
+    logits or on log-probabilities); see :func:`warn_if_probabilities`."""
 
 
 class Raw(str):
@@ -303,11 +322,18 @@ def check_tensor(loss: str, arg: str, x: Any, *, floating: bool = True) -> torch
     return x
 
 
-def check_integer_tensor(loss: str, arg: str, x: Any) -> torch.Tensor:
+def dtype_name(dtype: torch.dtype) -> Raw:
+    """``float32`` for ``torch.float32`` (for messages)."""
+    return Raw(str(dtype).removeprefix("torch."))
+
+
+def check_integer_tensor(loss: str, arg: str, x: Any, *, what: str = "class indices") -> torch.Tensor:
+    """An integer tensor of ``what`` ("<loss>: 'target' must be integer class indices, got
+    float32" for a float one)."""
     if not isinstance(x, torch.Tensor):
-        fail(loss, arg, "a torch.Tensor of class indices", Raw(type(x).__name__), kind=TypeError)
+        fail(loss, arg, f"a torch.Tensor of {what}", Raw(type(x).__name__), kind=TypeError)
     if x.is_floating_point() or x.is_complex() or x.dtype == torch.bool:
-        fail(loss, arg, "an integer tensor of class indices", x.dtype, kind=TypeError)
+        fail(loss, arg, f"integer {what}", dtype_name(x.dtype), kind=TypeError)
     return x
 
 
@@ -391,3 +417,99 @@ def check_finite(loss: str, arg: str, x: torch.Tensor) -> None:
         return
     if not bool(torch.isfinite(x.detach()).all()):
         fail(loss, arg, "finite (no NaN or inf)", Raw("a tensor containing NaN or inf"))
+
+
+def check_log_probabilities(loss: str, arg: str, x: torch.Tensor) -> None:
+    """Log-probabilities are <= 0 (``-inf`` allowed); a positive value raises ``ValueError``."""
+    check_in_range(loss, arg, x, -math.inf, 0.0, "log-probabilities <= 0")
+
+
+# -- input-domain warnings --------------------------------------------------------------------
+
+#: Binary (one score per element) inputs need at least this many values to be judged.
+PROBABILITY_MIN_ELEMENTS = 32
+#: ... and must reach within this distance of both 0 and 1.
+PROBABILITY_EDGE = 0.1
+
+#: Modules whose frames are skipped when a warning looks for the caller's line: the loss layers
+#: (the lab, the CLI and the report are callers like any user code) and torch (nn.Module calls).
+_INTERNAL = ("losslab.", "torch.")
+_CALLERS = ("losslab.lab", "losslab.cli", "losslab.report")
+
+
+def _caller_stacklevel() -> int:
+    """``stacklevel`` for a ``warnings.warn`` made by this function's caller that names the first
+    frame outside losslab's loss layers and torch."""
+    frame = sys._getframe(1)  # the caller of warnings.warn (stacklevel 1)
+    level = 1
+    while frame.f_back is not None:
+        module = frame.f_globals.get("__name__", "")
+        if not module.startswith(_INTERNAL) or module.startswith(_CALLERS):
+            break
+        frame = frame.f_back
+        level += 1
+    return level
+
+
+def _some_inside(x: torch.Tensor) -> bool:
+    """Whether some value is strictly inside (0, 1) (all-hard 0/1 inputs are not flagged)."""
+    return bool(((x > 0) & (x < 1)).any())
+
+
+def warn_if_probabilities(
+    loss: str,
+    arg: str,
+    x: torch.Tensor,
+    *,
+    dim: int | None,
+    takes: str = "logits",
+    advice: str,
+) -> None:
+    """Warn (:class:`InputDomainWarning`) when ``x`` looks like probabilities.
+
+    The rule (a content check: skipped when content checks are off; one pass over ``x`` and one
+    device synchronisation in the common case, a second pass only when every value is in
+    [0, 1]):
+
+    * ``dim`` given (one distribution per slice along ``dim``, e.g. the classes of a softmax
+      loss): every value in [0, 1], at least 2 entries along ``dim``, and every slice sums to 1
+      (within 1e-3, 1e-2 for float16/bfloat16). Scores rarely do this by chance.
+    * ``dim=None`` (one independent score per element, e.g. a sigmoid loss): every value in
+      [0, 1], at least :data:`PROBABILITY_MIN_ELEMENTS` (32) values, and they reach both ends
+      (min <= 0.1 and max >= 0.9). Fewer values, or values bunched inside (0.1, 0.9), are never
+      flagged: logits confined to [0, 1] happen (a batch of one class early in training), logits
+      confined to [0, 1] that also span it are rare.
+
+    In both cases an input made only of exact 0s and 1s is not flagged: one-hot scores are more
+    often hand-made logits (or labels) than a softmax's output.
+
+    The message reads ``"<loss>: '<arg>' looks like probabilities (...); this loss takes <takes>:
+    <advice>"``. The warning points at the caller's line (the first frame outside losslab's loss
+    layers and torch), so with Python's default filter it shows once per call site.
+    """
+    if not _CONTENT_CHECKS or x.numel() == 0:
+        return
+    xd = x.detach()
+    lo, hi = xd.aminmax()
+    if dim is None:
+        if xd.numel() < PROBABILITY_MIN_ELEMENTS:
+            return
+        edge = PROBABILITY_EDGE
+        if not bool((lo >= 0) & (hi <= 1) & (lo <= edge) & (hi >= 1 - edge)):
+            return
+        if not _some_inside(xd):
+            return
+        what = f"every value in [0, 1], the smallest <= {edge:g}, the largest >= {1 - edge:g}"
+    else:
+        if xd.dim() == 0 or xd.shape[dim] < 2 or not bool((lo >= 0) & (hi <= 1)):
+            return
+        tol = 1e-2 if xd.dtype in (torch.float16, torch.bfloat16) else 1e-3
+        sums = xd.sum(dim, dtype=torch.float64 if xd.dtype == torch.float64 else torch.float32)
+        if not bool(((sums - 1).abs() <= tol).all()) or not _some_inside(xd):
+            return
+        what = f"every value in [0, 1], rows sum to 1 along dim {dim}"
+    warnings.warn(
+        f"{loss}: '{arg}' looks like probabilities ({what}); this loss takes {takes}: {advice}",
+        InputDomainWarning,
+        stacklevel=_caller_stacklevel(),
+    )

@@ -333,7 +333,7 @@ def test_validation_messages():
         LF.supcon_loss(x, y[:5])
     with pytest.raises(ValueError, match=r"^contrastive_loss: 'embeddings' must be of shape \(N, D\)"):
         LF.contrastive_loss(x[0], y[:1])
-    with pytest.raises(TypeError, match=r"^batch_triplet_loss: 'labels' must be an integer tensor"):
+    with pytest.raises(TypeError, match=r"^batch_triplet_loss: 'labels' must be integer class indices, got float64$"):
         LF.batch_triplet_loss(x, y.double())
     with pytest.raises(ValueError, match=r"^nt_xent_loss: 'temperature' must be a finite real number > 0, got 0.0"):
         LF.nt_xent_loss(x, x, temperature=0.0)

@@ -392,19 +392,19 @@ BAD_CALLS = [
         "nll_loss",
         lambda: LF.nll_loss(randn(N, C), idx(N).float()),
         TypeError,
-        r"nll_loss: 'target' must be an integer tensor",
+        r"^nll_loss: 'target' must be integer class indices, got float32$",
     ),
     (
         "multi_margin_loss",
         lambda: LF.multi_margin_loss(randn(N, C), randn(N)),
         TypeError,
-        r"multi_margin_loss: 'target' must be an integer tensor",
+        r"^multi_margin_loss: 'target' must be integer class indices, got float32$",
     ),
     (
         "multilabel_margin_loss",
         lambda: LF.multilabel_margin_loss(randn(N, C), randn(N, C)),
         TypeError,
-        r"multilabel_margin_loss: 'target' must be an integer tensor",
+        r"^multilabel_margin_loss: 'target' must be integer class indices, got float32$",
     ),
     (
         "cosine_embedding_loss",
@@ -422,13 +422,13 @@ BAD_CALLS = [
         "ctc_loss",
         lambda: LF.ctc_loss(ctc_args()[0], ctc_args()[1].float(), *ctc_args()[2:]),
         TypeError,
-        r"ctc_loss: 'targets' must be an integer tensor",
+        r"^ctc_loss: 'targets' must be integer class indices, got float32$",
     ),
     (
         "ctc_loss",
         lambda: LF.ctc_loss(*ctc_args()[:2], torch.full((N,), 8.0), ctc_args()[3]),
         TypeError,
-        r"ctc_loss: 'input_lengths' must be an integer tensor",
+        r"^ctc_loss: 'input_lengths' must be integer lengths, got float32$",
     ),
     # class indices out of range -> ValueError
     (

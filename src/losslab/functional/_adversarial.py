@@ -21,7 +21,9 @@ from .._validation import (
     check_tensor,
     fail,
     loss_function,
+    warn_if_probabilities,
 )
+from ._common import SIGMOID_ADVICE
 from ._transport import _safe_sqrt
 
 __all__ = [
@@ -104,7 +106,10 @@ def gan_discriminator_loss(real_logits: torch.Tensor, fake_logits: torch.Tensor,
     References:
         Goodfellow et al., "Generative Adversarial Nets", NeurIPS 2014.
     """
-    real, fake = _scores("gan_discriminator_loss", ("real_logits", "fake_logits"), real_logits, fake_logits)
+    name = "gan_discriminator_loss"
+    real, fake = _scores(name, ("real_logits", "fake_logits"), real_logits, fake_logits)
+    warn_if_probabilities(name, "real_logits", real, dim=None, advice=SIGMOID_ADVICE)
+    warn_if_probabilities(name, "fake_logits", fake, dim=None, advice=SIGMOID_ADVICE)
     return reduce_loss(TF.softplus(-real) + TF.softplus(fake), reduction, name="gan_discriminator_loss")
 
 
@@ -125,6 +130,7 @@ def gan_generator_loss(fake_logits: torch.Tensor, *, reduction: str = "mean") ->
         Goodfellow et al., "Generative Adversarial Nets", NeurIPS 2014.
     """
     (fake,) = _scores("gan_generator_loss", ("fake_logits",), fake_logits)
+    warn_if_probabilities("gan_generator_loss", "fake_logits", fake, dim=None, advice=SIGMOID_ADVICE)
     return reduce_loss(TF.softplus(-fake), reduction, name="gan_generator_loss")
 
 

@@ -15,6 +15,16 @@ Conventions of the losses losslab computes itself (focal, poly-1, margin, noise-
 logit-adjusted, JS):
 
 * inputs are **logits** (raw scores), except :func:`js_div`, whose input is log-probabilities;
+  input domains are guarded by content checks: a loss on logits warns
+  (:class:`~losslab._validation.InputDomainWarning`, once per call site) when its input looks
+  like probabilities (the rule is in :func:`~losslab._validation.warn_if_probabilities`), and
+  ``js_div`` rejects positive log-probabilities with ``ValueError``. The torch drop-ins on logits
+  warn the same way; ``nll_loss`` and ``kl_div`` (log-probabilities) warn when given
+  probabilities but accept any real input, as torch does; ``ctc_loss`` and the hinge losses on
+  raw scores (``multi_margin_loss``, ``multilabel_margin_loss``, ``multiclass_hinge_loss``,
+  ``hinge_loss``) are not checked;
+* class-index targets must have an integer dtype: a float target shaped like the indices raises
+  ``TypeError`` ("<loss>: 'target' must be integer class indices, got float32");
 * class-indexed losses take logits ``(N, C)`` or ``(N, C, d1, ...)`` and integer targets
   ``(N,)`` or ``(N, d1, ...)``; targets equal to ``ignore_index`` (default ``-100``) contribute
   0 and never reach an indexing operation (:func:`class_inputs` replaces them by class 0 and
@@ -45,10 +55,13 @@ from .._validation import (
     check_tensor,
     check_values_in,
     fail,
+    warn_if_probabilities,
 )
 
 __all__ = [
     "HINGE_MARGIN",
+    "SOFTMAX_ADVICE",
+    "SIGMOID_ADVICE",
     "prepare_pair",
     "empty_mean_guard",
     "upcast_optional",
@@ -67,6 +80,10 @@ __all__ = [
 
 #: The margin of torch's hinge drop-ins (any real value, as in torch).
 HINGE_MARGIN = Param("float", "margin of the hinge")
+
+#: What to do instead when a loss on logits receives probabilities (:func:`warn_if_probabilities`).
+SOFTMAX_ADVICE = "pass the scores before softmax"
+SIGMOID_ADVICE = "pass the scores before sigmoid"
 
 
 def prepare_pair(
@@ -169,11 +186,24 @@ def has_unignored(target: torch.Tensor, ignore_index: int) -> bool:
 
 
 def class_inputs(
-    loss: str, logits: torch.Tensor, target: torch.Tensor, ignore_index: int, *, arg: str = "logits"
+    loss: str,
+    logits: torch.Tensor,
+    target: torch.Tensor,
+    ignore_index: int,
+    *,
+    arg: str = "logits",
+    softmax_input: bool = True,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, int]:
-    """Validate; return float32-or-wider logits, safe targets (ignored -> 0), valid mask, C."""
+    """Validate; return float32-or-wider logits, safe targets (ignored -> 0), valid mask, C.
+
+    ``softmax_input``: the loss applies a softmax over dim 1 to ``logits``, so probabilities
+    given instead get an :class:`~losslab._validation.InputDomainWarning` (margin losses on raw
+    scores pass False).
+    """
     c = check_class_logits(loss, logits, target, arg=arg)
     check_class_indices(loss, "target", target, c, ignore_index)
+    if softmax_input:
+        warn_if_probabilities(loss, arg, logits, dim=1, advice=SOFTMAX_ADVICE)
     valid = target != ignore_index
     safe = torch.where(valid, target, torch.zeros_like(target))
     return upcast(logits), safe, valid, c

@@ -36,8 +36,9 @@ from .._validation import (
     check_shape,
     check_tensor,
     loss_function,
+    warn_if_probabilities,
 )
-from ._common import check_class_logits, gather_class
+from ._common import SIGMOID_ADVICE, SOFTMAX_ADVICE, check_class_logits, gather_class
 
 __all__ = ["binary_cost_sensitive_loss", "binary_expected_cost_loss", "cost_sensitive_cross_entropy"]
 
@@ -86,6 +87,7 @@ def cost_sensitive_cross_entropy(
     check_class_indices(name, "target", target, c)
     check_shape(name, "cost_matrix", cost_matrix, (c, c), "(C, C)")
     x = upcast(logits)
+    warn_if_probabilities(name, "logits", x, dim=1, advice=SOFTMAX_ADVICE)
     logp = torch.log_softmax(x, dim=1)
     cost = cost_matrix.to(x.dtype)
     # cost rows of the true classes, moved to the class dimension: (N, C, d1, ...)
@@ -101,7 +103,9 @@ def _binary_inputs(name: str, logits: torch.Tensor, target: torch.Tensor) -> tup
     check_tensor(name, "target", target)
     check_same_shape(name, "logits", logits, "target", target)
     check_probabilities(name, "target", target)
-    return upcast(logits), upcast(target)
+    x = upcast(logits)
+    warn_if_probabilities(name, "logits", x, dim=None, advice=SIGMOID_ADVICE)
+    return x, upcast(target)
 
 
 @loss_function(fn_cost=FN_COST, fp_cost=FP_COST, reduction=REDUCTION)

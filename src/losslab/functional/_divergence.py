@@ -7,7 +7,14 @@ import math
 import torch
 
 from .._reduction import reduce_loss
-from .._validation import DIV_REDUCTION, Param, check_probabilities, fail, loss_function
+from .._validation import (
+    DIV_REDUCTION,
+    Param,
+    check_log_probabilities,
+    check_probabilities,
+    fail,
+    loss_function,
+)
 from ._common import prepare_pair
 
 __all__ = ["js_div"]
@@ -56,8 +63,10 @@ def js_div(
     divergence; it is kept only for parity with ``kl_div``.
 
     Args:
-        input: log-probabilities :math:`\log Q` (like ``kl_div``), any shape.
-        target: probabilities :math:`P` (log-probabilities if ``log_target``), same shape.
+        input: log-probabilities :math:`\log Q` (like ``kl_div``), any shape; a positive value
+            raises ``ValueError`` (a content check; probabilities given by mistake are caught).
+        target: probabilities :math:`P` in [0, 1] (log-probabilities <= 0 if ``log_target``),
+            same shape.
         log_target: whether ``target`` is given in log space.
         reduction: ``"none"`` | ``"batchmean"`` | ``"sum"`` | ``"mean"``.
         dim: the dimension holding each distribution (used by ``"batchmean"``).
@@ -75,7 +84,9 @@ def js_div(
     log_q, tgt = prepare_pair(name, input, target)
     if log_q.dim() == 0 or not -log_q.dim() <= dim < log_q.dim():
         fail(name, "dim", f"a valid dimension of 'input' with shape {tuple(log_q.shape)}", dim)
+    check_log_probabilities(name, "input", log_q)
     if log_target:
+        check_log_probabilities(name, "target", tgt)
         log_p = tgt
         p = torch.exp(log_p)
     else:

@@ -51,8 +51,9 @@ from .._validation import (
     Param,
     check_class_indices,
     loss_function,
+    warn_if_probabilities,
 )
-from ._common import check_class_logits, check_class_weight
+from ._common import SOFTMAX_ADVICE, check_class_logits, check_class_weight
 
 __all__ = ["fast_cross_entropy"]
 
@@ -383,6 +384,10 @@ def fast_cross_entropy(
     c = check_class_logits(name, logits, target, arg="logits")
     check_class_indices(name, "target", target, c, ignore_index)
     check_class_weight(name, weight, c)
+    warn_if_probabilities(
+        name, "logits", logits, dim=1,
+        advice=SOFTMAX_ADVICE + ", or use nll_loss on log-probabilities",
+    )
     x = logits.movedim(1, -1).reshape(-1, c) if logits.dim() > 2 else logits
     cd = _compute_dtype(x.dtype)
     rows = chunk_size or max(1, _CE_CHUNK_BYTES // max(1, c * torch.finfo(cd).bits // 8))

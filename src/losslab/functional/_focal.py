@@ -25,8 +25,10 @@ from .._validation import (
     check_same_shape,
     check_tensor,
     loss_function,
+    warn_if_probabilities,
 )
 from ._common import (
+    SIGMOID_ADVICE,
     check_class_weight,
     class_inputs,
     class_weight,
@@ -103,6 +105,7 @@ def sigmoid_focal_loss(
     check_same_shape(name, "logits", logits, "targets", targets)
     x, t = upcast(logits), upcast(targets)
     check_probabilities(name, "targets", t)
+    warn_if_probabilities(name, "logits", x, dim=None, advice=SIGMOID_ADVICE)
     weight = element_weight(name, weight, x)
     pos_weight = element_weight(name, pos_weight, x, arg="pos_weight")
     if pos_weight is None and use_fused(reduction, x, t, weight=weight):

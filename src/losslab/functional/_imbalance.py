@@ -25,8 +25,15 @@ from .._validation import (
     check_tensor,
     fail,
     loss_function,
+    warn_if_probabilities,
 )
-from ._common import check_class_logits, check_class_weight, empty_mean_guard, has_unignored
+from ._common import (
+    SOFTMAX_ADVICE,
+    check_class_logits,
+    check_class_weight,
+    empty_mean_guard,
+    has_unignored,
+)
 
 __all__ = [
     "class_counts",
@@ -207,6 +214,7 @@ def logit_adjusted_cross_entropy(
     check_shape(name, "class_prior", class_prior, (c,), "(C,)")
     check_class_weight(name, weight, c)
     x = upcast(logits)
+    warn_if_probabilities(name, "logits", x, dim=1, advice=SOFTMAX_ADVICE)
     prior = class_prior.to(x.dtype)
     shift = tau * (torch.log(prior) - torch.log(prior.sum()))
     adjusted = x + shift.view(1, c, *([1] * (x.dim() - 2)))

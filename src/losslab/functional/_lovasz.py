@@ -19,7 +19,9 @@ from .._validation import (
     check_values_in,
     fail,
     loss_function,
+    warn_if_probabilities,
 )
+from ._common import SIGMOID_ADVICE
 from ._segmentation_common import (
     _COMMON,
     AGGREGATE,
@@ -148,6 +150,7 @@ def lovasz_hinge_loss(
     if logits.dim() < 2:
         fail(name, "logits", "of shape (N, d1, ...) or (N, 1, d1, ...)", Raw(f"shape {tuple(logits.shape)}"))
     x = upcast(logits)
+    warn_if_probabilities(name, "logits", x, dim=None, advice=SIGMOID_ADVICE)
     n = x.shape[0]
     squeezed = x.shape[1] == 1 and tuple(target.shape) == (n, *x.shape[2:])
     if target.shape != x.shape and not squeezed:

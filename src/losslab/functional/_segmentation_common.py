@@ -59,8 +59,9 @@ from .._validation import (
     check_tensor,
     check_values_in,
     fail,
+    warn_if_probabilities,
 )
-from ._common import check_class_weight
+from ._common import SIGMOID_ADVICE, SOFTMAX_ADVICE, check_class_weight
 
 ACTIVATION = Param(
     "choice",
@@ -109,8 +110,12 @@ def _probabilities(
         fail(name, "input", "of C >= 2 channels with activation='softmax' (use 'sigmoid' for one "
              "channel)", Raw(f"shape {tuple(x.shape)}"))
     if activation == "softmax":
+        warn_if_probabilities(name, "input", x, dim=1, takes="logits with activation='softmax'",
+                              advice=SOFTMAX_ADVICE + ", or activation='none' for probabilities")
         p = torch.softmax(x, dim=1)
     elif activation == "sigmoid":
+        warn_if_probabilities(name, "input", x, dim=None, takes="logits with activation='sigmoid'",
+                              advice=SIGMOID_ADVICE + ", or activation='none' for probabilities")
         p = torch.sigmoid(x)
     else:
         check_probabilities(name, "input", x)

@@ -28,11 +28,15 @@ from .._validation import (
     check_same_shape,
     check_shape,
     check_tensor,
+    dtype_name,
     fail,
     loss_function,
+    warn_if_probabilities,
 )
 from ._common import (
     HINGE_MARGIN,
+    SIGMOID_ADVICE,
+    SOFTMAX_ADVICE,
     check_class_logits,
     check_class_weight,
     check_signed_target,
@@ -93,6 +97,10 @@ def binary_cross_entropy_with_logits(
     name = "binary_cross_entropy_with_logits"
     x, y = prepare_pair(name, input, target)
     check_probabilities(name, "target", y)
+    warn_if_probabilities(
+        name, "input", x, dim=None,
+        advice=SIGMOID_ADVICE + ", or use binary_cross_entropy on probabilities",
+    )
     w = element_weight(name, weight, x)
     pw = element_weight(name, pos_weight, x, arg="pos_weight")
     return empty_mean_guard(
@@ -121,11 +129,14 @@ def cross_entropy(
 
     :math:`\ell_i = -w_{y_i} \log \mathrm{softmax}(x_i)_{y_i}`; with label smoothing
     :math:`\varepsilon` the target is :math:`(1-\varepsilon)\,\mathrm{onehot}(y) + \varepsilon / C`.
+    An ``input`` that looks like probabilities (a content check) gets an
+    :class:`~losslab.InputDomainWarning`, once per call site.
 
     Args:
         input: logits of shape (N, C) or (N, C, d1, ...).
-        target: class indices of shape (N,) or (N, d1, ...), or class probabilities of the same
-            shape as ``input``.
+        target: class indices of shape (N,) or (N, d1, ...) (an integer dtype: a float tensor
+            of that shape raises ``TypeError``), or class probabilities of the same shape as
+            ``input``.
         weight: optional per-class weight, shape (C,). With class indices, ``"mean"`` is the
             weighted mean :math:`\sum_i w_{y_i}\ell_i / \sum_i w_{y_i}` over non-ignored targets.
         ignore_index: target value that is skipped (class-index targets only).
@@ -143,6 +154,20 @@ def cross_entropy(
     """
     name = "cross_entropy"
     check_tensor(name, "input", input)
+    if (
+        isinstance(target, torch.Tensor)
+        and target.is_floating_point()
+        and input.dim() >= 2
+        and tuple(target.shape) == (input.shape[0], *input.shape[2:])
+    ):
+        fail(
+            name,
+            "target",
+            f"integer class indices (a float target holds class probabilities, of the shape "
+            f"of 'input' {tuple(input.shape)})",
+            dtype_name(target.dtype),
+            kind=TypeError,
+        )
     if isinstance(target, torch.Tensor) and target.is_floating_point():
         x, y = prepare_pair(name, input, target)
         check_probabilities(name, "target", y)
@@ -152,6 +177,10 @@ def cross_entropy(
         check_class_indices(name, "target", target, c, ignore_index)
         x, y = upcast(input), target
         has = has_unignored(target, ignore_index)
+    warn_if_probabilities(
+        name, "input", x, dim=1 if x.dim() >= 2 else 0,
+        advice=SOFTMAX_ADVICE + ", or use nll_loss on log-probabilities",
+    )
     return empty_mean_guard(
         lambda r: F.cross_entropy(
             x,
@@ -244,6 +273,10 @@ def nll_loss(
     check_class_indices(name, "target", target, c, ignore_index)
     check_class_weight(name, weight, c)
     x = upcast(input)
+    warn_if_probabilities(
+        name, "input", x, dim=1, takes="log-probabilities",
+        advice="pass log_softmax(scores), or use cross_entropy on the scores",
+    )
     return empty_mean_guard(
         lambda r: F.nll_loss(
             x, target, weight=upcast_optional(weight), ignore_index=ignore_index, reduction=r
@@ -298,6 +331,10 @@ def kl_div(
         check_in_range(name, "target", y, float("-inf"), 0.0, "log-probabilities <= 0")
     else:
         check_probabilities(name, "target", y)
+    warn_if_probabilities(
+        name, "input", x, dim=-1, takes="log-probabilities",
+        advice="pass log_softmax(scores) or the probabilities' log",
+    )
     # torch's 'mean' warns on every call; reduce the pointwise terms with losslab's one reduction
     pointwise = F.kl_div(x, y, reduction="none", log_target=log_target)
     return reduce_loss(pointwise, reduction, name=name)
@@ -350,6 +387,7 @@ def soft_margin_loss(
     check_tensor(name, "input", input)
     check_signed_target(name, target, tuple(input.shape), "of 'input'")
     x, y = upcast(input), upcast(target)
+    warn_if_probabilities(name, "input", x, dim=None, advice=SIGMOID_ADVICE)
     # torch's own kernel where it is finite; log1p(e^z) = z + log1p(e^-z) beyond (no overflow)
     big = x * y < -_SOFT_MARGIN_SWITCH
     x_small, x_big = x.masked_fill(big, 0.0), x.masked_fill(~big, 0.0)
@@ -487,6 +525,7 @@ def multilabel_soft_margin_loss(
         fail(name, "input", "of shape (N, C)", f"shape {tuple(x.shape)}")
     check_probabilities(name, "target", y)
     check_class_weight(name, weight, x.shape[1])
+    warn_if_probabilities(name, "input", x, dim=None, advice=SIGMOID_ADVICE)
     return empty_mean_guard(
         lambda r: F.multilabel_soft_margin_loss(x, y, weight=upcast_optional(weight), reduction=r),
         reduction,

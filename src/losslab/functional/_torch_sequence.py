@@ -31,7 +31,7 @@ def _lengths(
     name: str, arg: str, x: torch.Tensor | list[int] | tuple[int, ...], n: int | None
 ) -> torch.Tensor:
     t = torch.as_tensor(x) if isinstance(x, (list, tuple)) else x
-    check_integer_tensor(name, arg, t)
+    check_integer_tensor(name, arg, t, what="lengths")
     expected = (n,) if n is not None else ()
     if tuple(t.shape) != expected and not (n is None and tuple(t.shape) == (1,)):
         fail(name, arg, f"of shape {expected}", f"shape {tuple(t.shape)}")
