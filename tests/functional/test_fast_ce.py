@@ -384,6 +384,62 @@ def test_linear_head_module_matches_linear_layer():
     torch.testing.assert_close(grads[1], head.bias.grad)
 
 
+@pytest.mark.parametrize("opts", [{}, {"weight": True, "label_smoothing": 0.1}, {"softcap": 2.5}])
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+def test_linear_ce_takes_sequence_hidden_states(opts, reduction):
+    """(B, T, D) hidden states with (B, T) targets, as cross_entropy takes (N, C, d1) logits:
+    equal to the materialised reference and to the flattened call, values and gradients."""
+    gen = torch.Generator().manual_seed(14)
+    bsz, t, d, v = 3, 7, 5, 11
+    h, w, b, y = _linear_case(bsz * t, d, v, torch.float64, gen)
+    h3 = h.detach().reshape(bsz, t, d).requires_grad_()
+    y2 = y.reshape(bsz, t)
+    kw = _opts(opts, v, torch.float64, gen)
+    # reference: torch's cross entropy on the (B, V, T) logits
+    ref = reference(F.linear(h3, w, b).movedim(-1, 1), y2, reduction=reduction, **kw)
+    if "weight" in kw:
+        kw["class_weight"] = kw.pop("weight")
+    out = LF.linear_cross_entropy(h3, w, y2, bias=b, reduction=reduction, chunk_size=4, **kw)
+    assert out.shape == ((bsz, t) if reduction == "none" else ())
+    torch.testing.assert_close(out, ref, rtol=1e-12, atol=1e-12)
+    h2 = h3.detach().reshape(-1, d).requires_grad_()
+    flat = LF.linear_cross_entropy(h2, w, y2.reshape(-1), bias=b, reduction=reduction, chunk_size=4, **kw)
+    torch.testing.assert_close(out.reshape(flat.shape), flat, rtol=0, atol=0)
+    up = _upstream(ref, gen)
+    g = torch.autograd.grad((out * up).sum(), (h3, w, b))
+    g_ref = torch.autograd.grad((ref * up).sum(), (h3, w, b))
+    g_flat = torch.autograd.grad((flat * up.reshape(flat.shape)).sum(), (h2, w, b))
+    for a, r, f in zip(g, g_ref, g_flat):
+        torch.testing.assert_close(a, r, rtol=1e-10, atol=1e-12)
+        torch.testing.assert_close(a.reshape(f.shape), f, rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+def test_linear_ce_sequence_gradcheck(reduction):
+    gen = torch.Generator().manual_seed(15)
+    h = torch.randn(2, 3, 4, generator=gen, dtype=torch.float64, requires_grad=True)
+    w = torch.randn(5, 4, generator=gen, dtype=torch.float64, requires_grad=True)
+    b = torch.randn(5, generator=gen, dtype=torch.float64, requires_grad=True)
+    y = torch.tensor([[0, 4, IGN], [2, 2, 1]])
+    assert torch.autograd.gradcheck(
+        lambda h, w, b: LF.linear_cross_entropy(h, w, y, bias=b, reduction=reduction,
+                                                label_smoothing=0.1, chunk_size=2),
+        (h, w, b),
+    )
+
+
+def test_linear_ce_unbatched_and_empty_leading_shapes():
+    gen = torch.Generator().manual_seed(16)
+    h = torch.randn(4, generator=gen, dtype=torch.float64)
+    w = torch.randn(6, 4, generator=gen, dtype=torch.float64)
+    one = LF.linear_cross_entropy(h, w, torch.tensor(3), reduction="none")
+    assert one.shape == ()
+    torch.testing.assert_close(one, F.cross_entropy(w @ h, torch.tensor(3)))
+    empty = LF.linear_cross_entropy(torch.zeros(2, 0, 4, dtype=torch.float64), w,
+                                    torch.zeros(2, 0, dtype=torch.long), reduction="none")
+    assert empty.shape == (2, 0)
+
+
 def test_auto_chunk_rows():
     assert auto_chunk_rows(8192, 1024, 50257) % 16 == 0
     assert 32 <= auto_chunk_rows(8192, 1024, 50257) <= 8192
@@ -396,12 +452,18 @@ def test_auto_chunk_rows():
     [
         (lambda h, w, y: LF.linear_cross_entropy(h, w[:, :3], y), ValueError,
          r"^linear_cross_entropy: 'weight' must be of shape \(V, D\) with D = 4"),
+        (lambda h, w, y: LF.linear_cross_entropy(h[0, 0], w, y), ValueError,
+         r"^linear_cross_entropy: 'hidden' must be of shape \(\.\.\., D\), e\.g\. \(N, D\) or "
+         r"\(B, T, D\), got shape \(\)$"),
         (lambda h, w, y: LF.linear_cross_entropy(h[None], w, y), ValueError,
-         r"^linear_cross_entropy: 'hidden' must be of shape \(N, D\)"),
+         r"^linear_cross_entropy: 'target' must be of shape \(\.\.\.\) = \(1, 5\), the leading "
+         r"dimensions of 'hidden' \(1, 5, 4\), got shape \(5,\)$"),
         (lambda h, w, y: LF.linear_cross_entropy(h, w.double(), y), TypeError,
          r"^linear_cross_entropy: 'weight' must be of the dtype of 'hidden'"),
         (lambda h, w, y: LF.linear_cross_entropy(h, w, y[:-1]), ValueError,
-         r"^linear_cross_entropy: 'target' must be of shape \(N,\) = \(5,\)"),
+         r"^linear_cross_entropy: 'target' must be of shape \(\.\.\.\) = \(5,\)"),
+        (lambda h, w, y: LF.linear_cross_entropy(h, w, y.float()), TypeError,
+         r"^linear_cross_entropy: 'target' must be integer class indices, got float32$"),
         (lambda h, w, y: LF.linear_cross_entropy(h, w, y, bias=torch.zeros(2)), ValueError,
          r"^linear_cross_entropy: 'bias' must be of shape \(V,\) = \(6,\)"),
         (lambda h, w, y: LF.linear_cross_entropy(h, w, y + 6), ValueError,

@@ -318,10 +318,17 @@ def linear_cross_entropy(
     weights are ``class_weight`` (torch's ``F.linear_cross_entropy`` calls these two
     ``linear_weight`` and ``weight``).
 
+    Shapes follow ``cross_entropy``'s: ``hidden`` is (..., D) (any number of leading
+    dimensions, e.g. (B, T, D) hidden states of a sequence model) and ``target`` has its leading
+    shape (...) (e.g. (B, T)); ``reduction="none"`` returns the per-position losses of shape (...).
+    The leading dimensions are flattened internally (the same numbers and gradients as the call
+    on ``hidden.reshape(-1, D)`` and ``target.reshape(-1)``), so there is nothing to reshape.
+
     Args:
-        hidden: (N, D) features (e.g. the last hidden states, flattened over the sequence).
+        hidden: (..., D) features, e.g. (N, D) or (B, T, D) last hidden states.
         weight: (V, D) projection.
-        target: (N,) class indices; ``ignore_index`` rows are skipped before any product.
+        target: (...) class indices, the leading shape of ``hidden``; ``ignore_index``
+            positions are skipped before any product.
         bias: optional (V,) projection bias.
         class_weight: optional per-class loss weight (V,) (torch's weighted mean for ``"mean"``).
         ignore_index, label_smoothing, lse_square_scale, softcap, reduction: as in
@@ -348,9 +355,11 @@ def linear_cross_entropy(
     v, d = weight.shape
     check_class_indices(name, "target", target, v, ignore_index)
     check_class_weight(name, class_weight, v, arg="class_weight")
+    lead = target.shape
+    h2, y1 = hidden.reshape(-1, d), target.reshape(-1)  # (..., D) -> (N, D): views when possible
     cd = _compute_dtype(hidden.dtype)
     rows = chunk_size or auto_chunk_rows(
-        hidden.shape[0], d, v, dtype=hidden.dtype, device=hidden.device,
+        h2.shape[0], d, v, dtype=hidden.dtype, device=hidden.device,
         buffers=1 if softcap is None else 2,
     )
     opts = _Opts(ignore_index, float(label_smoothing), float(lse_square_scale), softcap, reduction)
@@ -361,9 +370,8 @@ def linear_cross_entropy(
         grad_on and weight.requires_grad,
         grad_on and bias is not None and bias.requires_grad,
     )
-    return _LinearCrossEntropy.apply(
-        hidden.contiguous(), weight.contiguous(), bias, target, cw, opts, rows, needs
-    )
+    out = _LinearCrossEntropy.apply(h2.contiguous(), weight.contiguous(), bias, y1, cw, opts, rows, needs)
+    return out.reshape(lead) if reduction == "none" else out
 
 
 def _check_linear_inputs(
@@ -372,14 +380,17 @@ def _check_linear_inputs(
     check_tensor(name, "hidden", hidden)
     check_tensor(name, "weight", weight)
     check_integer_tensor(name, "target", target)
-    if hidden.dim() != 2:
-        fail(name, "hidden", "of shape (N, D)", Raw(f"shape {tuple(hidden.shape)}"))
-    if weight.dim() != 2 or weight.shape[1] != hidden.shape[1]:
-        fail(name, "weight", f"of shape (V, D) with D = {hidden.shape[1]}", Raw(f"shape {tuple(weight.shape)}"))
+    if hidden.dim() < 1:
+        fail(name, "hidden", "of shape (..., D), e.g. (N, D) or (B, T, D)", Raw(f"shape {tuple(hidden.shape)}"))
+    d = hidden.shape[-1]
+    if weight.dim() != 2 or weight.shape[1] != d:
+        fail(name, "weight", f"of shape (V, D) with D = {d}", Raw(f"shape {tuple(weight.shape)}"))
     if weight.dtype != hidden.dtype:
         fail(name, "weight", f"of the dtype of 'hidden' ({hidden.dtype})", weight.dtype, kind=TypeError)
-    if tuple(target.shape) != (hidden.shape[0],):
-        fail(name, "target", f"of shape (N,) = ({hidden.shape[0]},)", Raw(f"shape {tuple(target.shape)}"))
+    lead = tuple(hidden.shape[:-1])
+    if tuple(target.shape) != lead:
+        fail(name, "target", f"of shape (...) = {lead}, the leading dimensions of 'hidden' "
+             f"{tuple(hidden.shape)}", Raw(f"shape {tuple(target.shape)}"))
     if bias is not None:
         check_tensor(name, "bias", bias)
         if tuple(bias.shape) != (weight.shape[0],):
