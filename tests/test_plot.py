@@ -107,3 +107,33 @@ def test_curves_follow_the_math():
     assert ce.loss[0] == pytest.approx(math.log(math.exp(-6) + 3) + 6, rel=1e-9)
     with pytest.raises(NotPlottableError, match="'ctc_loss' reads"):
         loss_curve("ctc_loss")
+
+
+def test_report_shows_the_competing_losses(tmp_path):
+    from losslab.lab.store import Store
+    from losslab.lab.train import RunResult
+    from losslab.report.render import write_report
+
+    competitors = {"squared": ("mse_loss", {}), "huber 0.5": ("huber_loss", {"delta": "0.5"}),
+                   "contrastive": ("info_nce_loss", {})}
+    with Store(tmp_path / "results.sqlite") as st:
+        st.set_meta("config", {"lrs": [0.01], "optimizer": "adam", "early_stopping": None})
+        st.set_meta("tasks", ["reg"])
+        st.set_meta("task_info", {"reg": {
+            "kind": "regression", "description": "d", "metrics": ["mae"], "primary": "mae",
+            "higher_is_better": False, "epochs": 2, "convergence_rule": "c", "overfit_rule": "o",
+            "competitors": [{"label": k, "loss": v[0], "kwargs": v[1], "note": ""} for k, v in competitors.items()]}})
+        for label, (loss, _) in competitors.items():
+            for seed in range(2):
+                hist = {"train_loss": [1.0, 0.5], "val_loss": [1.1, 0.7], "val_mae": [0.6, 0.5]}
+                st.add_run(RunResult("reg", label, loss, seed, 0.01, "finished", 2, 2, history=hist,
+                                     metrics={"mae": 0.5 + seed / 10}))
+        paths = write_report(st, tmp_path / "report")
+    html = paths["html"].read_text(encoding="utf-8")
+    section = html[html.index("<h3>The competing losses</h3>"):]
+    assert "squared" in section and "huber 0.5" in section and "error x - y" in section
+    assert "not drawn (no shared x-axis): contrastive" in section
+    markdown = paths["markdown"].read_text(encoding="utf-8")
+    assert "### The competing losses" in markdown
+    svg = next(p for p in (tmp_path / "report" / "plots").iterdir() if p.name.endswith("loss_curves.svg"))
+    assert "huber 0.5" in svg.read_text(encoding="utf-8")

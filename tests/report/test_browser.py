@@ -105,7 +105,7 @@ def test_user_text_is_shown_as_text_and_never_run(page):
 def test_svg_figures_are_drawn(page):
     pg, _, _ = page
     svgs = pg.locator("figure svg")
-    assert svgs.count() == 8  # 4 per task: metric, lr, curves, validation metric
+    assert svgs.count() == 10  # 5 per task: metric, lr, curves, validation metric, competing losses
     for i in range(svgs.count()):
         box = svgs.nth(i).bounding_box()
         assert box is not None and box["width"] > 100 and box["height"] > 50

@@ -76,7 +76,8 @@ def test_every_file_is_written(written):
     for key in ("markdown", "html", "results", "curves"):
         assert written[key].is_file() and written[key].stat().st_size > 0
     svgs = sorted(p.name for p in written["plots"].glob("*.svg"))
-    assert svgs == ["01-t-1-curves.svg", "01-t-1-lr.svg", "01-t-1-metric.svg", "01-t-1-val_metric.svg"]
+    assert svgs == ["01-t-1-curves.svg", "01-t-1-loss_curves.svg", "01-t-1-lr.svg", "01-t-1-metric.svg",
+                    "01-t-1-val_metric.svg"]  # loss_curves: the competing losses (losslab plot)
 
 
 def test_results_csv_has_one_row_per_run_matching_the_store(store, written):
@@ -148,7 +149,7 @@ def test_html_is_self_contained(written):
     assert "<link" not in html and "@import" not in html and "@font-face" not in html
     assert not re.search(r"""\b(?:src|href)\s*=\s*["']?(?!#)[a-z]+:""", html, re.I)
     assert not re.search(r"url\((?!#)", html)
-    assert html.count("<svg") == 4
+    assert html.count("<svg") == 5  # four study figures and the competing losses' curves
     assert "<?xml" not in html
 
 

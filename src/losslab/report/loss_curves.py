@@ -33,7 +33,7 @@ from .. import catalog
 from ..catalog import LossSpec
 
 __all__ = ["Axis", "Curve", "NotPlottableError", "loss_curve", "curves_figure", "write_curves",
-           "curves_svg", "AXES"]
+           "curves_svg", "competitor_curves_svg", "AXES"]
 
 POINTS = 401
 C = 4  # classes for the class-indexed losses: the target logit against three logits at 0
@@ -215,3 +215,45 @@ def write_curves(path: str | Path, items: Iterable[tuple[str | LossSpec, Mapping
         curves_figure(curves).savefig(buf, format="png", dpi=120, bbox_inches="tight")
         path.write_bytes(buf.getvalue())
     return path
+
+
+def _literal(text: Any) -> Any:
+    import ast
+
+    if not isinstance(text, str):
+        return text
+    try:
+        return ast.literal_eval(text)
+    except (ValueError, SyntaxError):
+        return None  # a tensor or an object: not reproducible from its repr
+
+
+def competitor_curves_svg(competitors: Sequence[Mapping[str, Any]], *, key: str) -> str | None:
+    """The loss curves of a task's competitors, as stored in a study's ``task_info``.
+
+    Each competitor is ``{"label", "loss", "kwargs": {name: repr}}``; hyperparameters whose repr is
+    a Python literal are used, others (tensors computed from the data) keep the loss's defaults.
+    Competitors drawn on the most common axis share the figure; the rest (another axis, no axis,
+    a loss this session cannot import) are named in its title. None when nothing can be drawn.
+    """
+    curves: list[Curve] = []
+    skipped: list[str] = []
+    for comp in competitors:
+        label = str(comp.get("label", comp.get("loss", "?")))
+        hp = {k: _literal(v) for k, v in (comp.get("kwargs") or {}).items()}
+        hp = {k: v for k, v in hp.items() if isinstance(v, (bool, int, float, str))}
+        try:
+            spec = catalog.get(str(comp.get("loss")))
+            curves.append(loss_curve(spec, label=label, points=201, **hp))
+        except (KeyError, TypeError, ValueError):  # unknown here, not plottable, or odd values
+            skipped.append(label)
+    if not curves:
+        return None
+    counts: dict[str, int] = {}
+    for c in curves:
+        counts[c.axis.kind] = counts.get(c.axis.kind, 0) + 1
+    kind = max(counts, key=lambda k: counts[k])
+    skipped += [c.label for c in curves if c.axis.kind != kind]
+    drawn = [c for c in curves if c.axis.kind == kind]
+    title = f"not drawn (no shared x-axis): {', '.join(skipped)}" if skipped else ""
+    return curves_svg(drawn, key=key, title=title)

@@ -77,6 +77,7 @@ def write_report(store: Store, out_dir: str | Path, *, select_on: str = "val") -
     plots.mkdir(parents=True, exist_ok=True)
     report = build_report(store, select_on=select_on)
     figures = [task_figures(t) for t in report.tasks]
+    _add_loss_curves(store, report.tasks, figures)
     files = _write_figures(report.tasks, figures, plots)
     paths = {"markdown": out / "report.md", "html": out / "report.html",
              "results": out / "results.csv", "curves": out / "curves.csv", "plots": plots}
@@ -85,6 +86,19 @@ def write_report(store: Store, out_dir: str | Path, *, select_on: str = "val") -
     write_results_csv(store, paths["results"])
     write_curves_csv(store, paths["curves"])
     return paths
+
+
+def _add_loss_curves(store: Store, tasks: Sequence[TaskReport], figures: Sequence[dict[str, str]]) -> None:
+    """Each task's competing losses and their derivatives (``loss_curves``), where they can be drawn."""
+    # the catalog (torch) is imported only when a report is written
+    from .loss_curves import competitor_curves_svg
+
+    infos = store.meta("task_info", {}) or {}
+    for i, (task, figs) in enumerate(zip(tasks, figures, strict=True), start=1):
+        competitors = (infos.get(task.name) or {}).get("competitors") or []
+        svg = competitor_curves_svg(competitors, key=f"{i:02d}-{task.name}:loss-curves")
+        if svg is not None:
+            figs["loss_curves"] = svg
 
 
 def _slug(name: str) -> str:
@@ -267,6 +281,8 @@ def _md_task(t: TaskReport, figs: dict[str, str]) -> list[str]:
               "Mean over seeds; the band spans the seeds' minimum to maximum.", "",
               f"![training and validation loss]({figs['curves']})", "",
               f"![validation {md_escape(t.primary_label)}]({figs['val_metric']})", ""]
+    if "loss_curves" in figs:
+        lines += ["### The competing losses", "", f"![each loss and its derivative]({figs['loss_curves']})", ""]
     return lines
 
 
