@@ -69,3 +69,24 @@ def test_python_dash_m_losslab_runs_the_cli():
     out = subprocess.run([sys.executable, "-m", "losslab", "tasks", "--format", "json"],
                          capture_output=True, text=True, check=True).stdout
     assert {r["name"] for r in json.loads(out)} >= {"binary", "multiclass", "regression"}
+
+
+def test_help_and_tasks_never_import_torch():
+    """`losslab --help`, every command's --help and `losslab tasks` answer without torch (fast)."""
+    code = (
+        "import sys\n"
+        "from typer.testing import CliRunner\n"
+        "from losslab.cli import app\n"
+        "r = CliRunner()\n"
+        "commands = [c.name for c in app.registered_commands]\n"
+        "for args in [['--help'], ['tasks']] + [[c, '--help'] for c in commands]:\n"
+        "    res = r.invoke(app, args)\n"
+        "    assert res.exit_code == 0, (args, res.output)\n"
+        "heavy = sorted(m for m in sys.modules if m.split('.')[0] in\n"
+        "               ('torch', 'numpy', 'matplotlib', 'pylatexenc', 'sklearn', 'pandas'))\n"
+        "print(len(commands), heavy)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    count, heavy = out.split(" ", 1)
+    assert int(count) >= 8  # losses, show, derivatives, compare, report, bench, tasks, plot
+    assert heavy.strip() == "[]", heavy

@@ -24,6 +24,8 @@ _LAZY = {
     "content_checks": "losslab._validation",
     "content_checks_enabled": "losslab._validation",
     "set_content_checks": "losslab._validation",
+    "LosslabWarning": "losslab._validation",
+    "InputDomainWarning": "losslab._validation",
     "load_loss": "losslab.custom",
     "register_loss": "losslab.custom",
     "unregister_loss": "losslab.custom",

@@ -161,3 +161,15 @@ def test_validation_messages():
         AdaptiveRobustLoss(0)
     with pytest.raises(ValueError, match=r"AdaptiveRobustLoss: 'input' must be of shape \(\.\.\., num_dims=2\)"):
         AdaptiveRobustLoss(2)(torch.zeros(4, 3), torch.zeros(4, 3))
+
+
+def test_nll_weight_broadcasts_without_enlarging_the_loss():
+    x, y = torch.randn(4, 3, dtype=torch.float64), torch.zeros(4, 3, dtype=torch.float64)
+    kw = {"alpha": torch.tensor(1.0, dtype=torch.float64), "scale": torch.tensor(0.5, dtype=torch.float64)}
+    row = torch.rand(4, 1, dtype=torch.float64)
+    each = adaptive_robust_nll(x, y, **kw, reduction="none")
+    weighted = adaptive_robust_nll(x, y, **kw, reduction="mean", weight=row)
+    torch.testing.assert_close(weighted, (each * row).sum() / each.numel())
+    with pytest.raises(ValueError, match=r"adaptive_robust_nll: 'weight' must be broadcastable to the "
+                                         r"loss shape \(4, 3\), got shape \(2, 4, 3\)"):
+        adaptive_robust_nll(x, y, **kw, weight=torch.ones(2, 4, 3, dtype=torch.float64))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from . import _bench, _catalog, _compare, _tasks
+from . import _bench, _catalog, _compare, _plot, _tasks
 
 app = typer.Typer(
     name="losslab",
@@ -17,3 +17,4 @@ _catalog.register_commands(app)
 _compare.register_commands(app)
 _bench.register_commands(app)
 _tasks.register_commands(app)
+_plot.register_commands(app)

@@ -44,6 +44,7 @@ from .._validation import (
     fail,
 )
 from ..functional import general_robust_loss
+from ..functional._common import element_weight
 
 __all__ = ["AdaptiveRobustLoss"]
 
@@ -156,8 +157,9 @@ def adaptive_robust_nll(
     r"""Negative log-likelihood of Barron's distribution: :math:`\rho(r/c, \alpha) + \log c + \log Z(\alpha)`.
 
     ``r = input - target``; ``alpha`` (in [0, 2]) and ``scale`` (> 0) are tensors broadcasting to
-    ``input`` (typically one value per last-dimension channel). ``weight`` multiplies the
-    per-element values; ``"mean"`` divides by the number of elements.
+    ``input`` (typically one value per last-dimension channel). ``weight`` (broadcasting to
+    ``input`` without enlarging it) multiplies the per-element values; ``"mean"`` divides by the
+    number of elements (the rule of :mod:`losslab._reduction`).
     """
     name = "adaptive_robust_nll"
     REDUCTION.check(name, "reduction", reduction)
@@ -165,8 +167,9 @@ def adaptive_robust_nll(
     rho = general_robust_loss(input, target, alpha=alpha, scale=scale, reduction="none")
     a = upcast(alpha).to(rho.dtype)
     loss = rho + torch.log(upcast(scale).to(rho.dtype)) + log_partition(a)
+    weight = element_weight(name, weight, loss)
     if weight is not None:
-        loss = loss * upcast(weight).to(loss.dtype)
+        loss = loss * weight.to(loss.dtype)
     return reduce_loss(loss, reduction, name=name)
 
 

@@ -20,7 +20,8 @@ class LinearCrossEntropyHead(torch.nn.Module):
     """An output layer (``nn.Linear(in_features, num_classes)``) fused with its cross entropy.
 
     ``forward(hidden, target)`` returns :func:`losslab.functional.linear_cross_entropy` of the
-    layer's own ``weight`` and ``bias``; the (N, num_classes) logits are never materialised.
+    layer's own ``weight`` and ``bias``; ``hidden`` is (..., in_features) with ``target`` of its
+    leading shape, e.g. (B, T, D) with (B, T); the (..., num_classes) logits are never materialised.
     ``logits(hidden)`` gives them when you do need them (evaluation, sampling). Loss options
     (``ignore_index``, ``label_smoothing``, ``lse_square_scale``, ``softcap``, ``reduction``,
     ``chunk_size``, ``class_weight``) are keyword-only and validated here.
