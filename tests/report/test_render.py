@@ -180,3 +180,18 @@ def test_print_summary_shows_the_main_table_without_reading_markup(store):
     assert XSS in out and "cost $5 | [x]" in out  # rich markup in labels printed literally
     assert "best" in out and "accuracy vs best" in out
     assert "skipped <big>: needs a download & a <licence>" in out
+
+
+def test_print_summary_in_a_pipe_prints_one_unfolded_row_per_loss(store):
+    import io
+
+    buf = io.StringIO()  # not a terminal: plain table, as `losslab compare | grep ...` sees it
+    print_summary(build_report(store), Console(file=buf, width=80))
+    lines = buf.getvalue().splitlines()
+    assert not any(ch in buf.getvalue() for ch in "│┃━─┏┗┡╇"), "no box drawing in a pipe"
+    assert "…" not in buf.getvalue(), "no cell cut in a pipe"
+    report = build_report(store)
+    for row in report.tasks[0].main:
+        (line,) = [ln for ln in lines if ln.startswith(row.label)]
+        assert row.verdict in line  # the whole row on one line, verdict included
+    assert all(ln == ln.rstrip() for ln in lines)
