@@ -30,13 +30,20 @@ def _cli_lines() -> list[list[str]]:
     return [shlex.split(line)[1:] for line in lines if line.startswith("losslab ")]
 
 
-def test_catalog_cli_examples_run():
+def test_catalog_cli_examples_run(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # `plot --out` writes here
     runner = CliRunner()
-    lines = [args for args in _cli_lines() if args[0] in ("losses", "show", "derivatives")]
-    assert len(lines) >= 3
+    lines = [args for args in _cli_lines() if args[0] in ("losses", "show", "derivatives", "plot", "tasks")]
+    assert len(lines) >= 6
     for args in lines:
-        res = runner.invoke(app, args, env={"COLUMNS": "200"})
+        command, _, pipe = " ".join(args).partition(" | ")
+        res = runner.invoke(app, shlex.split(command), env={"COLUMNS": "80"})
         assert res.exit_code == 0, (args, res.output)
+        if pipe:  # the README pipes into grep: the grepped name must be on a line of its own row
+            tool, pattern = shlex.split(pipe)
+            assert tool == "grep"
+            assert any(line.startswith(pattern) for line in res.output.splitlines()), res.output
+    assert (tmp_path / "curves.svg").read_text().lstrip().startswith(("<?xml", "<svg"))
 
 
 def test_lab_cli_examples_use_real_options():
