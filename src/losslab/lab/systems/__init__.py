@@ -1,0 +1,14 @@
+"""What differs between lab tasks: one small :class:`~losslab.lab.engine.System` per kind of model.
+
+* :mod:`.base` — :class:`SupervisedSystem`: M stacked models fitted to targets with one
+  optimiser; the default step every supervised system shares.
+* :mod:`.mlp` — classifier/regressor MLP or CNN, and the autoencoder (the lab's default trainer).
+* :mod:`.segmentation` — the small fully-convolutional net of the segmentation tasks.
+* :mod:`.adaptive` — the MLP trained jointly with Barron's per-model alpha and scale.
+
+Every system is trained by :func:`losslab.lab.engine.train_system`, the lab's one loop.
+"""
+
+from .base import StackedSplits, SupervisedSystem
+
+__all__ = ["StackedSplits", "SupervisedSystem"]
