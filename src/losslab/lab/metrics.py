@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
 import torchmetrics.functional.classification as C
 import torchmetrics.functional.regression as R
@@ -111,8 +113,10 @@ def _binary_metric(name: str, s: torch.Tensor, y: torch.Tensor, threshold: float
 
 
 def metric_per_model(name: str, scores: torch.Tensor, y: torch.Tensor, *, num_classes: int | None,
-                     target_std: float = 1.0, threshold: float = THRESHOLD) -> list[float]:
+                     target_std: float | Sequence[float] = 1.0, threshold: float = THRESHOLD) -> list[float]:
     """One metric for each of M stacked models (scores and y lead with M).
+
+    ``target_std`` is one value for all models or one per model (each model's own split's).
 
     Accuracy-type metrics go through torchmetrics in one call (``multidim_average="samplewise"``
     treats each model as a sample); the others are computed model by model.
@@ -125,6 +129,7 @@ def metric_per_model(name: str, scores: torch.Tensor, y: torch.Tensor, *, num_cl
     if name == "top1" and s.dim() == 3:
         return C.multiclass_accuracy(s.transpose(1, 2), y.long(), num_classes=num_classes, average="micro",
                                      multidim_average="samplewise").reshape(-1).tolist()
-    return [compute_metrics((name,), s[i], y[i], num_classes=num_classes, target_std=target_std,
+    stds = [float(target_std)] * s.shape[0] if isinstance(target_std, (int, float)) else list(target_std)
+    return [compute_metrics((name,), s[i], y[i], num_classes=num_classes, target_std=stds[i],
                             threshold=threshold)[name]
             for i in range(s.shape[0])]

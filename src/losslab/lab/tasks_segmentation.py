@@ -12,8 +12,8 @@ stardist is never imported). Binary: nucleus vs background; the Lovász hinge us
 
 Every competitor trains the same small fully-convolutional encoder-decoder (:class:`StackedFCN`,
 8 channels, about 1.3k parameters; ``--model`` is ignored), all seeds (and learning rates) at once: the M models are the groups of grouped convolutions, updated by the lab's
-per-model Adam. Model ``m`` depends only on its own seed, so the batched result equals training
-the model alone (tested).
+per-model Adam, in the lab's one loop (:mod:`losslab.lab.engine`). Model ``m`` depends only on
+its own seed, so the batched result equals training the model alone (tested).
 
 Metrics, computed on the whole test split with torchmetrics (pixels pooled over the images, so
 empty images are well defined): ``dice`` is the per-class F1 (= Dice) of the predicted label map,
@@ -24,23 +24,24 @@ classes 1..C-1, background excluded). The prediction is the argmax of the C logi
 
 from __future__ import annotations
 
-import math
 import pathlib
-import time
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
-import torchmetrics.functional.classification as TMC
 
 from .._data_sources import SOURCES
-from .._validation import content_checks
 from .data import Dataset, DataUnavailable
-from .models import make_optimizer
+from .engine import train_system
+from .systems.segmentation import (
+    SegmentationSystem,
+    StackedFCN,
+    predicted_labels,
+    segmentation_metrics,
+)
 from .tasks import Competitor, Task, register_task
-from .train import RunKey, RunResult, TrainConfig, run_diagnostics
+from .train import RunKey, RunResult, TrainConfig
 
 __all__ = [
     "StackedFCN",
@@ -48,6 +49,7 @@ __all__ = [
     "nuclei_tiles",
     "segmentation_metrics",
     "train_segmentation",
+    "predicted_labels",
     "SIZE",
 ]
 
@@ -144,101 +146,7 @@ def nuclei_tiles(seed: int, *, folder: pathlib.Path | None = None, size: int = S
     })
 
 
-# -- model --------------------------------------------------------------------------------------
-
-
-class StackedFCN(torch.nn.Module):
-    """M independent small encoder-decoder nets run as the groups of grouped convolutions.
-
-    Per model: ``e = relu(conv3x3(x))`` at full resolution; a 3x3 convolution with stride 2 and
-    a 3x3 convolution dilated by 2, with ReLU, at half resolution; nearest upsampling added to
-    ``e`` (a skip connection); a 1x1 convolution to the head. Receptive field 19 pixels. Inputs
-    (M, B, in, H, W) (one batch per model) or (B, in, H, W) (shared), H and W even; outputs
-    (M, B, out, H, W).
-    """
-
-    LAYERS = ((3, 1, 1), (3, 1, 2), (3, 2, 1), (1, 1, 1))  # (kernel, dilation, stride)
-
-    def __init__(self, seeds: Sequence[int], in_channels: int, out_channels: int, width: int = 8):
-        super().__init__()
-        self.num_models = len(seeds)
-        chans = [in_channels, width, width, width, out_channels]
-        per_model = []
-        for seed in seeds:
-            g = torch.Generator().manual_seed(int(seed))
-            layers = []
-            for (k, _, _), cin, cout in zip(self.LAYERS, chans[:-1], chans[1:]):
-                bound = 1.0 / math.sqrt(cin * k * k)  # torch.nn.Conv2d's default bounds
-                w = (torch.rand(cout, cin, k, k, generator=g) * 2 - 1) * bound
-                b = (torch.rand(cout, generator=g) * 2 - 1) * bound
-                layers.append((w, b))
-            per_model.append(layers)
-        # every parameter leads with the model dimension M (the optimiser relies on it)
-        self.weights = torch.nn.ParameterList(
-            [torch.nn.Parameter(torch.stack([p[i][0] for p in per_model])) for i in range(len(self.LAYERS))])
-        self.biases = torch.nn.ParameterList(
-            [torch.nn.Parameter(torch.stack([p[i][1] for p in per_model])) for i in range(len(self.LAYERS))])
-
-    def _conv(self, i: int, z: torch.Tensor) -> torch.Tensor:
-        k, dil, stride = self.LAYERS[i]
-        w, b = self.weights[i], self.biases[i]
-        return F.conv2d(z, w.flatten(0, 1), b.flatten(), padding=dil * (k // 2), dilation=dil,
-                        stride=stride, groups=self.num_models)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        m = self.num_models
-        if x.dim() == 4:
-            x = x.unsqueeze(0).expand(m, *x.shape)
-        _, b, c, h, w = x.shape
-        e = torch.relu(self._conv(0, x.transpose(0, 1).reshape(b, m * c, h, w)))
-        d = torch.relu(self._conv(2, torch.relu(self._conv(1, e))))
-        up = d[:, :, :, None, :, None].expand(*d.shape[:3], 2, d.shape[3], 2).reshape(e.shape)
-        z = self._conv(3, e + up)  # nearest upsampling by 2, plus the skip connection
-        return z.reshape(b, m, -1, h, w).transpose(0, 1)
-
-    def weight_tensors(self) -> list[torch.Tensor]:
-        return list(self.weights)
-
-
-# -- metrics ------------------------------------------------------------------------------------
-
-
-def predicted_labels(z: torch.Tensor) -> torch.Tensor:
-    """(..., C, H, W) outputs -> (..., H, W) labels: argmax, or logit > 0 for one channel."""
-    return (z[..., 0, :, :] > 0).long() if z.shape[-3] == 1 else z.contiguous().argmax(dim=-3)
-
-
-def segmentation_metrics(pred: torch.Tensor, target: torch.Tensor, num_classes: int) -> dict[str, float]:
-    """Dice and IoU of ONE model's label maps, pooled over images, macro over foreground classes."""
-    p, t = pred.flatten(), target.flatten()
-    kw: dict[str, Any] = dict(num_classes=num_classes, average="none", zero_division=1.0, validate_args=False)
-    dice = TMC.multiclass_f1_score(p, t, **kw)
-    iou = TMC.multiclass_jaccard_index(p, t, **kw)
-    return {"dice": float(dice[1:].mean()), "iou": float(iou[1:].mean())}
-
-
 # -- training -----------------------------------------------------------------------------------
-
-
-class _PerModelLoss:
-    """(M,) losses: the competitor's loss of each model over its own batch (mean over units)."""
-
-    def __init__(self, competitor: Competitor, ds: Dataset):
-        self.fn = competitor.spec().function
-        self.kwargs = dict(competitor.kwargs)
-        if competitor.data_kwargs is not None:
-            self.kwargs.update(competitor.data_kwargs(ds))
-
-    def __call__(self, z: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        m, b = z.shape[:2]
-        # every competitor's "none" output leads with the image (per-image aggregation)
-        per = self.fn(z.flatten(0, 1), y.flatten(0, 1), reduction="none", **self.kwargs)
-        return per.reshape(m, b, -1).mean(dim=(1, 2))
-
-
-def _units(competitor: Competitor, task: Task, ds: Dataset) -> int:
-    units = competitor.spec().head_for(task.kind).units
-    return int(ds.num_classes or 2) if units == "C" else int(units)
 
 
 def train_segmentation(
@@ -248,124 +156,9 @@ def train_segmentation(
     datasets: dict[int, Dataset],
     config: TrainConfig,
 ) -> list[RunResult]:
-    """Train one FCN per run key at once (the structure of :func:`losslab.lab.train.train_stack`)."""
-    t0 = time.perf_counter()
-    m = len(runs)
-    dss = [datasets[r.seed] for r in runs]
-    ds0 = dss[0]
-    c = int(ds0.num_classes or 2)
-    loss_of = _PerModelLoss(competitor, ds0)
-
-    def stack(attr: str) -> torch.Tensor:
-        return torch.stack([getattr(d, attr) for d in dss])
-
-    xtr, ytr, xva, yva, xte, yte = (stack(a) for a in ("x_train", "y_train", "x_val", "y_val", "x_test", "y_test"))
-    model = StackedFCN([r.seed for r in runs], xtr.shape[2], _units(competitor, task, ds0))
-    opt = make_optimizer(config.optimizer, list(model.parameters()),
-                         torch.tensor([r.lr for r in runs], dtype=torch.float64))
-    gens = [torch.Generator().manual_seed(r.seed) for r in runs]
-    rows = torch.arange(m).unsqueeze(1)
-    n = xtr.shape[1]
-    primary = task.primary
-    higher = task.higher_is_better
-
-    active = torch.ones(m, dtype=torch.bool)
-    diverged_at: list[int | None] = [None] * m
-    hist: dict[str, list[list[float]]] = {k: [[] for _ in range(m)] for k in
-                                          ("train_loss", "val_loss", f"val_{primary}", "grad_norm")}
-    best = torch.full((m,), -math.inf if higher else math.inf, dtype=torch.float64)
-    best_epoch = [0] * m
-    best_state = [p.detach().clone() for p in model.parameters()]
-    since_best = torch.zeros(m, dtype=torch.long)
-
-    def penalty() -> torch.Tensor:
-        total = torch.zeros(m)
-        for w in model.weight_tensors():
-            flat = w.reshape(m, -1)
-            if config.l1:
-                total = total + config.l1 * flat.abs().sum(dim=1)
-            if config.l2:
-                total = total + config.l2 * (flat * flat).sum(dim=1)
-        return total
-
-    with content_checks(True):  # validate the real inputs once, then train without syncs
-        loss_of(model(xtr[:, :2]), ytr[:, :2])
-
-    epochs_run = 0
-    with content_checks(False):
-        for epoch in range(config.epochs):
-            if not bool(active.any()):
-                break
-            epochs_run = epoch + 1
-            perms = torch.stack([torch.randperm(n, generator=g) for g in gens])
-            gsum = torch.zeros(m)
-            steps = 0
-            for start in range(0, n, config.batch_size):
-                idx = perms[:, start:start + config.batch_size]
-                per_model = loss_of(model(xtr[rows, idx]), ytr[rows, idx]) + penalty()
-                for p in model.parameters():
-                    p.grad = None
-                torch.where(active, per_model, torch.zeros_like(per_model)).sum().backward()
-                with torch.no_grad():
-                    sq = sum(p.grad.reshape(m, -1).pow(2).sum(1) for p in model.parameters())
-                    gsum += sq.sqrt()
-                    ok = torch.isfinite(per_model.detach()) & torch.isfinite(sq)
-                for i in torch.nonzero(active & ~ok).flatten().tolist():
-                    diverged_at[i] = epoch + 1
-                active &= ok
-                opt.step(active)
-                steps += 1
-
-            with torch.no_grad():
-                params_ok = torch.stack([torch.isfinite(p.reshape(m, -1)).all(1) for p in model.parameters()]).all(0)
-                for i in torch.nonzero(active & ~params_ok).flatten().tolist():
-                    diverged_at[i] = epoch + 1
-                active &= params_ok
-                tr_loss = loss_of(model(xtr), ytr)
-                z_val = model(xva)
-                va_loss = loss_of(z_val, yva)
-                labels = predicted_labels(z_val)
-                for i in range(m):
-                    if diverged_at[i] is not None:
-                        for k in hist:
-                            hist[k][i].append(math.nan)
-                        continue
-                    metric = segmentation_metrics(labels[i], yva[i], c)[primary]
-                    hist["train_loss"][i].append(float(tr_loss[i]))
-                    hist["val_loss"][i].append(float(va_loss[i]))
-                    hist[f"val_{primary}"][i].append(metric)
-                    hist["grad_norm"][i].append(float(gsum[i]) / max(steps, 1))
-                    if metric > best[i] if higher else metric < best[i]:
-                        best[i] = metric
-                        best_epoch[i] = epoch + 1
-                        since_best[i] = 0
-                        for b, p in zip(best_state, model.parameters()):
-                            b[i] = p[i]
-                    else:
-                        since_best[i] += 1
-                if config.early_stopping is not None:
-                    active &= since_best < config.early_stopping
-
-    if config.early_stopping is not None:
-        with torch.no_grad():
-            for b, p in zip(best_state, model.parameters()):
-                p.copy_(b)
-
-    with torch.no_grad():
-        test_labels = predicted_labels(model(xte))
-    seconds = (time.perf_counter() - t0) / m
-    results = []
-    for i, r in enumerate(runs):
-        h = {k: v[i] for k, v in hist.items()}
-        res = RunResult(task.name, competitor.label, competitor.loss, r.seed, r.lr,
-                        status="diverged" if diverged_at[i] is not None else "finished",
-                        epochs_run=epochs_run, best_epoch=best_epoch[i], history=h,
-                        seconds=seconds, diverged_epoch=diverged_at[i])
-        if diverged_at[i] is None:
-            res.metrics = segmentation_metrics(test_labels[i], yte[i], c)
-            res.metrics.update(run_diagnostics(h, float(best[i]), primary, higher, config))
-        results.append(res)
-    return results
+    """Train one FCN per run key at once with the lab's engine
+    (:class:`~losslab.lab.systems.segmentation.SegmentationSystem`)."""
+    return train_system(SegmentationSystem(task, competitor, runs, datasets, config), task, competitor, runs, config)
 
 
 # -- tasks --------------------------------------------------------------------------------------

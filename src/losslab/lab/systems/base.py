@@ -4,13 +4,56 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import torch
 
 from ..data import Dataset
 from ..engine import EpochStats, Evaluation, StepOutput, masked_update
 
-__all__ = ["StackedSplits", "SupervisedSystem"]
+if TYPE_CHECKING:
+    from ..tasks import Competitor
+
+__all__ = ["StackedSplits", "SupervisedSystem", "loss_kwargs", "call_per_model", "target_stds"]
+
+
+def loss_kwargs(competitor: Competitor, datasets: Sequence[Dataset]) -> list[dict[str, Any]]:
+    """The loss's keyword arguments of each model: fixed ones plus those derived from that
+    model's OWN training split (e.g. pos_weight from its class counts), never another seed's."""
+    fixed = dict(competitor.kwargs)
+    if competitor.data_kwargs is None:
+        return [fixed] * len(datasets)
+    return [{**fixed, **competitor.data_kwargs(d)} for d in datasets]
+
+
+def _same(a: dict[str, Any], b: dict[str, Any]) -> bool:
+    if a.keys() != b.keys():
+        return False
+    for k, v in a.items():
+        w = b[k]
+        if isinstance(v, torch.Tensor) or isinstance(w, torch.Tensor):
+            if not (isinstance(v, torch.Tensor) and isinstance(w, torch.Tensor) and torch.equal(v, w)):
+                return False
+        elif v != w:
+            return False
+    return True
+
+
+def call_per_model(fn: Callable[..., torch.Tensor], inp: torch.Tensor, target: torch.Tensor,
+                   kwargs: Sequence[dict[str, Any]]) -> torch.Tensor:
+    """``fn(inp, target, reduction="none", **kwargs)`` for M models flattened model-major along
+    dim 0 (rows of model i: the i-th of M equal chunks): one call when every model's kwargs are
+    the same, else one call per model with its own."""
+    if all(_same(kwargs[0], k) for k in kwargs[1:]):
+        return fn(inp, target, reduction="none", **kwargs[0])
+    m = len(kwargs)
+    return torch.cat([fn(a, t, reduction="none", **kw)
+                      for a, t, kw in zip(inp.chunk(m), target.chunk(m), kwargs, strict=True)])
+
+
+def target_stds(datasets: Sequence[Dataset]) -> list[float]:
+    """Each model's target scale (its own split's ``meta["target_std"]``, 1 when absent)."""
+    return [float(d.meta.get("target_std", 1.0)) for d in datasets]
 
 
 @dataclass

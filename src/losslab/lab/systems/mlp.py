@@ -17,7 +17,7 @@ from ... import catalog
 from ..data import Dataset
 from ..metrics import STANDARD_METRICS, compute_metrics, metric_per_model, scores_from_outputs
 from ..models import make_model, make_optimizer
-from .base import StackedSplits, SupervisedSystem
+from .base import StackedSplits, SupervisedSystem, call_per_model, loss_kwargs, target_stds
 
 if TYPE_CHECKING:
     from ..tasks import Competitor, Task
@@ -58,11 +58,16 @@ def head_units(head_units: str, ds: Dataset) -> int:
 
 
 class PerModelLoss:
-    """Loss of each stacked model: the loss's per-element values averaged over its batch."""
+    """Loss of each stacked model: the loss's per-element values averaged over its batch.
 
-    def __init__(self, spec: catalog.LossSpec, kwargs: dict[str, Any], activation: str, units: int, kind: str):
+    ``kwargs``: one dict for every model, or one per model (see
+    :func:`~losslab.lab.systems.base.loss_kwargs`).
+    """
+
+    def __init__(self, spec: catalog.LossSpec, kwargs: dict[str, Any] | Sequence[dict[str, Any]],
+                 activation: str, units: int, kind: str):
         self.fn = spec.function
-        self.kwargs = kwargs
+        self.kwargs = [kwargs] if isinstance(kwargs, dict) else list(kwargs)
         self.activation = activation
         self.units = units
         self.kind = kind
@@ -75,7 +80,8 @@ class PerModelLoss:
             inp = inp[:, 0]
         tgt = _loss_target(y, self.units, self.kind)
         tgt = tgt.reshape(inp.shape) if tgt.is_floating_point() and self.kind == "regression" else tgt.reshape(-1)
-        per = self.fn(inp, tgt, reduction="none", **self.kwargs)
+        kwargs = self.kwargs if len(self.kwargs) == m else self.kwargs[:1]
+        per = call_per_model(self.fn, inp, tgt, kwargs)
         return per.reshape(m, b, -1).mean(dim=2)
 
     def __call__(self, z: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -102,10 +108,7 @@ class MLPSystem(SupervisedSystem):
         self.head = spec.head_for("regression" if self.recon else task.kind)
         ds0 = self.ds0 = dss[0]
         units = ds0.num_features if self.recon else head_units(self.head.units, ds0)
-        kwargs = dict(competitor.kwargs)
-        if competitor.data_kwargs is not None:
-            kwargs.update(competitor.data_kwargs(ds0))
-        self.loss_of = PerModelLoss(spec, kwargs, self.head.activation, units,
+        self.loss_of = PerModelLoss(spec, loss_kwargs(competitor, dss), self.head.activation, units,
                                     "regression" if self.recon else task.kind)
         d = self.data
         self.t_train = d.x_train if self.recon else d.y_train
@@ -114,7 +117,7 @@ class MLPSystem(SupervisedSystem):
                                 competitor.hidden or config.hidden, units, ds0.meta.get("image_shape"))
         lr = torch.tensor([r.lr for r in runs], dtype=torch.float64)
         self.optimizers = [(make_optimizer(config.optimizer, list(self.model.parameters()), lr), None)]
-        self.target_std = float(ds0.meta.get("target_std", 1.0))
+        self.target_std = target_stds(dss)
         self.test_scores = torch.empty(0)
 
     def scores(self, z: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
@@ -141,5 +144,5 @@ class MLPSystem(SupervisedSystem):
             if s_val is not None:  # flag what exceeds 95% of the validation inliers' reconstruction errors
                 threshold = float(torch.quantile(s_val[i][d.y_val[i] == 0], RECON_QUANTILE))
             out.append(compute_metrics(standard, s_test[i], d.y_test[i], num_classes=self.ds0.num_classes,
-                                       target_std=self.target_std, threshold=threshold))
+                                       target_std=self.target_std[i], threshold=threshold))
         return out
