@@ -62,20 +62,35 @@ def test_report_rebuilds_from_the_store_alone(tiny_study):
         (["--task", "binry"], "compare: '--task' must be one of"),
         (["--loss", "focal"], "compare: catalog: unknown loss 'focal'"),
         (["--task", "regression", "--loss", "cross_entropy"], "declares no output head for task kind 'regression'"),
-        (["--lr", "0.1,abc"], "'--lr' must be a comma-separated list of positive numbers"),
-        (["--lr", "-1"], "'--lr' must be a comma-separated list of positive numbers"),
-        (["--seeds", "0"], "'--seeds' must be >= 1, got 0"),
-        (["--optimizer", "rmsprop"], "'--optimizer' must be one of 'adam', 'sgd'"),
+        (["--lr", "0.1,abc"], "compare: '--lr' must be a comma-separated list of numbers, got '0.1,abc'"),
+        (["--lr", "-1"], "compare: '--lr' must be a finite real number > 0 and <= 10, got -1.0"),
+        (["--lr", "inf"], "compare: '--lr' must be a finite real number > 0 and <= 10, got inf"),
+        (["--lr", ",".join(str(0.001 * i) for i in range(1, 22))], "'--lr' must be a tuple of 1 to 20 learning rates"),
+        (["--seeds", "0"], "compare: '--seeds' must be an integer >= 1 and <= 1000, got 0"),
+        (["--seeds", "99999999999999999999"], "'--seeds' must be an integer >= 1 and <= 1000, got 99999999999999999999"),
+        (["--epochs", "0"], "compare: '--epochs' must be an integer >= 1 and <= 10000 (or None), got 0"),
+        (["--epochs", "10001"], "'--epochs' must be an integer >= 1 and <= 10000 (or None), got 10001"),
+        (["--jobs", "0"], "compare: '--jobs' must be an integer >= 1 and <= 64, got 0"),
+        (["--jobs", "65"], "compare: '--jobs' must be an integer >= 1 and <= 64, got 65"),
+        (["--l1", "-0.1"], "compare: '--l1' must be a finite real number >= 0 and <= 1, got -0.1"),
+        (["--l2", "2"], "compare: '--l2' must be a finite real number >= 0 and <= 1, got 2.0"),
+        (["--l2", "nan"], "compare: '--l2' must be a finite real number >= 0 and <= 1, got nan"),
+        (["--optimizer", "rmsprop"], "compare: '--optimizer' must be one of 'adam', 'sgd', got 'rmsprop'"),
+        (["--model", "rnn"], "compare: '--model' must be one of 'mlp', 'cnn', got 'rnn'"),
         (["--target", "y"], "'--target'/'--kind' need '--data FILE'"),
-        (["--early-stopping", "0"], "'--early-stopping' must be >= 1 (epochs of patience), got 0"),
-        (["--lr", "inf"], "'--lr' must be a comma-separated list of positive numbers"),
+        (["--early-stopping", "0"], "compare: '--early-stopping' must be an integer >= 1 and <= 10000 (or None), got 0"),
+        (["--name", "../../x"], "compare: '--name' must be 1 to 100 letters, digits, '.', '_' or '-', starting with a letter or a digit (a folder name, not a path), got '../../x'"),
+        (["--name", "a/b"], "compare: '--name' must be 1 to 100 letters"),
+        (["--name", ".."], "compare: '--name' must be 1 to 100 letters"),
+        (["--name", "x" * 101], "compare: '--name' must be 1 to 100 letters"),
     ],
 )
 def test_bad_options_exit_2_with_a_clear_message(tmp_path, args, message):
-    res = run("compare", "--out", str(tmp_path), *args)
+    res = run("compare", "--out", str(tmp_path / "runs"), *args)
     assert res.exit_code == 2
-    assert message in res.output
+    assert message in " ".join(res.output.split())
     assert "Traceback" not in res.output
+    assert not any(tmp_path.rglob("*")), "a refused option wrote something"  # refused at once
 
 
 def test_existing_study_is_not_overwritten(tiny_study):
@@ -100,11 +115,25 @@ def test_repeated_options_run_once(tmp_path):
         assert c.execute("SELECT COUNT(*) FROM runs").fetchone()[0] == 2
 
 
-def test_resume_refuses_settings_it_would_ignore(tiny_study):
+def test_resume_names_each_option_that_differs_from_the_stored_study(tiny_study):
     folder, _ = tiny_study
-    res = run("compare", "--resume", str(folder), "--seeds", "3", "--lr", "0.1")
+    res = run("compare", "--resume", str(folder), "--seeds", "3", "--lr", "0.1", "--task", "binary",
+              "--optimizer", "adam", "--epochs", "3")
     assert res.exit_code == 2
-    assert "takes only --jobs, --quiet" in res.output and "--seeds, --lr" in res.output
+    text = " ".join(res.output.split())
+    assert ("compare: '--resume' must be given only the options the study was started with (or none: "
+            "it continues with its stored settings), got '--task' binary (the study has "
+            "binary,regression), '--seeds' 3 (the study has 2), '--lr' 0.1 (the study has 0.01,0.05)") in text
+    assert "--optimizer" not in text and "--epochs" not in text  # the stored values: no conflict
+
+
+def test_resume_accepts_the_stored_values_and_a_new_jobs(tiny_study):
+    folder, _ = tiny_study
+    res = run("compare", "--resume", str(folder), "--seeds", "2", "--lr", "0.05,0.01", "--epochs", "3",
+              "--task", "regression,binary", "--jobs", "2", "--name", "tiny", "--quiet")
+    assert res.exit_code == 0, res.output
+    with sqlite3.connect(folder / "results.sqlite") as c:
+        assert c.execute("SELECT COUNT(*) FROM runs").fetchone()[0] == 40  # nothing trained twice
 
 
 def test_unreadable_store_is_a_clear_error(tmp_path):
@@ -113,7 +142,10 @@ def test_unreadable_store_is_a_clear_error(tmp_path):
     (bad / "results.sqlite").write_text("not a database")
     res = run("compare", "--resume", str(bad))
     assert res.exit_code == 2
-    assert "cannot read" in res.output and "Traceback" not in res.output
+    assert "compare: '--resume' cannot read" in res.output and "Traceback" not in res.output
+    res = run("compare", "--resume", str(tmp_path / "nowhere"))
+    assert res.exit_code == 2
+    assert "compare: '--resume' must be a study folder containing results.sqlite" in " ".join(res.output.split())
 
 
 def test_exporter_failure_is_a_clear_error_and_exports_happen_once(tiny_study, tmp_path):

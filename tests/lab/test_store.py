@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import pickle
 import signal
 import sqlite3
 import subprocess
@@ -57,7 +58,9 @@ def test_plan_skips_finished_runs():
     cfg = StudyConfig(tasks=("binary",), seeds=3, lrs=(0.01, 0.1))
     comp = task.competitors[0].label
     units = plan(cfg, {("binary", comp, 1, 0.01), ("binary", comp, 2, 0.1)}, [task])
-    first = [u for u in units if u.competitor.label == comp][0]
+    first = [u for u in units if u.competitor == comp][0]
+    assert first.task == "binary"
+    assert pickle.loads(pickle.dumps(first)) == first  # a plain description any executor can run
     assert {(r.seed, r.lr) for r in first.runs} == {(0, 0.01), (2, 0.01), (0, 0.1), (1, 0.1)}
     assert sum(len(u.runs) for u in units) == len(task.competitors) * 6 - 2
 

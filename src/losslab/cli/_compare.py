@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import dataclasses
-import hashlib
-import math
 import sqlite3
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
 
@@ -67,13 +65,11 @@ def comma_list(ctx: typer.Context, param: typer.CallbackParam, values: list[str]
 
 
 def _parse_lrs(values: list[str]) -> tuple[float, ...]:
-    text = ",".join(values)
+    """Numbers from the ``--lr`` strings (their bounds are StudyConfig's to check)."""
     try:
         lrs = tuple(float(x) for x in values)
     except ValueError:
-        _fail(f"compare: '--lr' must be a comma-separated list of positive numbers, got {text!r}")
-    if not lrs or any(not (math.isfinite(lr) and lr > 0) for lr in lrs):
-        _fail(f"compare: '--lr' must be a comma-separated list of positive numbers, got {text!r}")
+        _fail(f"compare: '--lr' must be a comma-separated list of numbers, got {','.join(values)!r}")
     return tuple(dict.fromkeys(lrs))  # a repeated value is one learning rate
 
 
@@ -87,6 +83,7 @@ class _Reporter:
         self.task_id = None
         self.done = 0
         self.total = 0
+        self.started = False
 
     def __enter__(self) -> _Reporter:
         if self.tty:
@@ -102,6 +99,7 @@ class _Reporter:
             self.progress.stop()
 
     def on_plan(self, total: int, already: int) -> None:
+        self.started = True  # training starts now: a ValueError from here on is not the user's
         self.total, self.done = total, already
         if self.progress is not None:
             self.task_id = self.progress.add_task("runs (task × loss × seed × lr)", total=total, completed=already)
@@ -113,10 +111,10 @@ class _Reporter:
         diverged = sum(r.status == "diverged" for r in results)
         if self.progress is not None:
             self.progress.update(self.task_id, advance=len(results),
-                                 description=f"{unit.task.name}: {unit.competitor.label}")
+                                 description=f"{unit.task}: {unit.competitor}")
         elif not self.quiet:
             extra = f", {diverged} diverged" if diverged else ""
-            print(f"[{self.done}/{self.total}] {unit.task.name} / {unit.competitor.label}: "
+            print(f"[{self.done}/{self.total}] {unit.task} / {unit.competitor}: "
                   f"{len(results)} runs{extra}", flush=True)
 
     def on_skip(self, task: str, reason: str) -> None:
@@ -125,8 +123,13 @@ class _Reporter:
     def on_warning(self, task: str, message: str) -> None:  # also with --quiet
         err_console.print(f"[yellow]warning ({escape(task)}):[/yellow] {escape(message)}")
 
+    def callbacks(self) -> dict[str, Callable[..., None]]:
+        return {"on_plan": self.on_plan, "on_results": self.on_results, "on_skip": self.on_skip,
+                "on_warning": self.on_warning}
+
 
 def compare(
+    ctx: typer.Context,
     task: Annotated[list[str] | None, typer.Option(
         "--task", "-t", callback=comma_list, metavar="TASK[,TASK...]",
         help="task(s) to run, comma-separated or repeated; list them with `losslab tasks` "
@@ -147,6 +150,8 @@ def compare(
     l1: Annotated[float, typer.Option("--l1", help="L1 penalty on weights")] = 0.0,
     l2: Annotated[float, typer.Option("--l2", help="L2 penalty on weights")] = 0.0,
     early_stopping: Annotated[int | None, typer.Option(help="patience (epochs) on the validation metric")] = None,
+    select: Annotated[str, typer.Option("--select", help="which epoch's model gives each run's test metrics: best "
+                                        "(its best validation epoch) or final (its last epoch)")] = "best",
     jobs: Annotated[int, typer.Option(help="parallel worker processes")] = 1,
     out: Annotated[Path, typer.Option(help="folder holding the studies")] = Path("losslab-runs"),
     name: Annotated[str | None, typer.Option(help="study name (default: study-<date>-<time>)")] = None,
@@ -172,51 +177,23 @@ def compare(
 
     from ..lab import study as S
     from ..lab.store import Store
-    from ..lab.tasks import get_task
     from ..report import build_report, print_summary, write_report
 
-    if seeds < 1:
-        _fail(f"compare: '--seeds' must be >= 1, got {seeds}")
-    if jobs < 1:
-        _fail(f"compare: '--jobs' must be >= 1, got {jobs}")
-    if epochs is not None and epochs < 1:
-        _fail(f"compare: '--epochs' must be >= 1, got {epochs}")
-    if optimizer not in ("adam", "sgd"):
-        _fail(f"compare: '--optimizer' must be one of 'adam', 'sgd', got {optimizer!r}")
-    if model not in ("mlp", "cnn"):
-        _fail(f"compare: '--model' must be one of 'mlp', 'cnn', got {model!r}")
-    if l1 < 0 or l2 < 0:
-        _fail(f"compare: '--l1'/'--l2' must be >= 0, got {l1 if l1 < 0 else l2}")
-    if early_stopping is not None and early_stopping < 1:
-        _fail(f"compare: '--early-stopping' must be >= 1 (epochs of patience), got {early_stopping}")
     lrs = _parse_lrs(lr or ["0.01"])
-
+    given = {p for p in ctx.params if getattr(ctx.get_parameter_source(p), "name", "") == "COMMANDLINE"}
+    imports = _load_user_losses([*(loss or ()), *(add_loss or ())])
     if resume is not None:
-        given = {"--task": task, "--seeds": seeds != 5, "--lr": lr, "--epochs": epochs,
-                 "--full": full, "--optimizer": optimizer != "adam", "--model": model != "mlp",
-                 "--l1": l1, "--l2": l2, "--early-stopping": early_stopping, "--data": data,
-                 "--target": target, "--kind": kind, "--name": name}
-        clash = [opt for opt, value in given.items() if value]
-        if clash:
-            _fail(f"compare: '--resume' continues a study with its stored settings; it takes only "
-                  f"--jobs, --quiet, --loss/--add-loss (to re-import) and the exporters, got {', '.join(clash)}")
-        if not (resume / "results.sqlite").exists():
-            _fail(f"compare: '--resume' must be a study folder containing results.sqlite, got {str(resume)!r}")
+        requested = {key: value for key, value in {
+            "tasks": tuple(dict.fromkeys(task or ())), "losses": _catalog_names(loss, imports),
+            "added_losses": _catalog_names(add_loss, imports), "seeds": seeds, "lrs": lrs,
+            "epochs": epochs, "full": full, "optimizer": optimizer, "model": model, "l1": l1,
+            "l2": l2, "early_stopping": early_stopping, "select": select, "data": data and str(data), "target": target,
+            "kind": kind, "name": name}.items()
+            if _OPTION_PARAM.get(key, key) in given}
         folder = resume
-        try:
-            with Store(folder / "results.sqlite") as st:
-                cfg = S.study_config_from_store(st)
-        except (ValueError, TypeError, sqlite3.DatabaseError) as exc:
-            _fail(f"compare: '--resume' cannot read {str(folder)!r}: {exc}")
-        cfg = dataclasses.replace(cfg, jobs=jobs)
-        if cfg.extra.get("data"):
-            if _sha256(cfg.extra["data"]) != cfg.extra.get("data_sha256"):
-                _fail(f"compare: '--resume' needs the study's data file unchanged at {cfg.extra['data']!r} "
-                      "(missing or modified since the study started)")
-            _register_user_data(cfg.extra["data"], cfg.extra["target"], cfg.extra.get("kind"))
-        _load_user_losses([*(loss or ()), *(add_loss or ())])  # only paths on this command line
-        _check_resumed_losses(cfg.losses + cfg.added_losses,
-                              cfg.loss_imports or cfg.extra.get("loss_imports", {}))
+
+        def start(rep: _Reporter) -> None:
+            S.resume_study(resume, requested, jobs=jobs, **rep.callbacks())
     else:
         extra = {}
         tasks = tuple(task or ())
@@ -224,45 +201,38 @@ def compare(
             if target is None:
                 _fail("compare: '--target' must name the target column when '--data' is given, got nothing")
             user_task = _register_user_data(str(data), target, kind)
-            extra = {"data": str(data.resolve()), "data_sha256": _sha256(data), "target": target,
+            extra = {"data": str(data.resolve()), "data_sha256": S.file_sha256(data), "target": target,
                      "kind": kind}
             tasks = tasks + (user_task,)
         elif target is not None or kind is not None:
             _fail("compare: '--target'/'--kind' need '--data FILE'")
         if not tasks:
             tasks = S.DEFAULT_TASKS + (S.FULL_EXTRA_TASKS if full else ())
-        tasks = tuple(dict.fromkeys(tasks))  # a repeated task runs once
-        for t in tasks:
-            try:
-                get_task(t)
-            except ValueError as exc:
-                _fail(str(exc))
-        imports = _load_user_losses([*(loss or ()), *(add_loss or ())])
-        if imports and jobs > 1:
-            _fail(f"compare: '--jobs' must be 1 with a loss loaded by import path (worker processes "
-                  f"do not import it), got {jobs}")
-        cfg = S.StudyConfig(tasks=tasks, losses=_catalog_names(loss, imports),
-                            added_losses=_catalog_names(add_loss, imports), seeds=seeds, lrs=lrs,
-                            optimizer=optimizer, model=model, epochs=epochs, full=full, l1=l1, l2=l2,
-                            early_stopping=early_stopping, jobs=jobs, loss_imports=imports, extra=extra)
         try:
+            cfg = S.StudyConfig(tasks=tuple(dict.fromkeys(tasks)), losses=_catalog_names(loss, imports),
+                                added_losses=_catalog_names(add_loss, imports), seeds=seeds, lrs=lrs,
+                                optimizer=optimizer, model=model, epochs=epochs, full=full, l1=l1,
+                                l2=l2, early_stopping=early_stopping, select=select, jobs=jobs, loss_imports=imports,
+                                extra=extra)
             S.check_config(cfg)
-        except ValueError as exc:
+            folder = S.default_study_dir(name, out)
+        except (ValueError, TypeError) as exc:
             _fail(str(exc))
-        folder = S.default_study_dir(name, out)
-        if (folder / "results.sqlite").exists():
-            _fail(f"compare: study folder {str(folder)!r} already exists; use '--resume {folder}' or another '--name'")
+
+        def start(rep: _Reporter) -> None:
+            S.start_study(cfg, folder, **rep.callbacks())
 
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # the lab's models are tiny: one thread per process is fastest
-    new_dirs = [] if resume is not None else _missing_dirs(folder)
     try:
-        with Store(folder / "results.sqlite") as st, _Reporter(quiet) as rep:
-            S.run_study(cfg, st, on_plan=rep.on_plan, on_results=rep.on_results, on_skip=rep.on_skip,
-                        on_warning=rep.on_warning)
+        with _Reporter(quiet) as rep:
+            try:
+                start(rep)
+            except (ValueError, TypeError) as exc:
+                if rep.started:  # not a refused option or folder: a failure while training
+                    raise
+                _fail(str(exc))
     except S.NothingToRun as exc:
-        if resume is None:
-            _remove_new_study(folder, new_dirs)
         _fail(str(exc))
     except (OSError, sqlite3.DatabaseError) as exc:
         _fail(f"compare: cannot write the study folder {str(folder)!r}: {exc}")
@@ -272,7 +242,7 @@ def compare(
         raise typer.Exit(code=130) from None
     finally:
         torch.set_num_threads(threads)
-    with Store(folder / "results.sqlite") as st:
+    with Store(folder / S.STORE_NAME) as st:
         report = build_report(st)
         paths = write_report(st, folder)
         _export(st, folder, mlflow, tensorboard)
@@ -282,25 +252,8 @@ def compare(
         console.print(f"  {label}: {escape(str(path))}")
 
 
-def _missing_dirs(folder: Path) -> list[Path]:
-    """The folders (innermost first) that opening a store in ``folder`` would create."""
-    missing = []
-    for d in (folder, *folder.parents):
-        if d.exists():
-            break
-        missing.append(d)
-    return missing
-
-
-def _remove_new_study(folder: Path, created: list[Path]) -> None:
-    """Remove the store of a study that never started, and the folders made for it if empty."""
-    for suffix in ("", "-wal", "-shm", "-journal"):
-        (folder / f"results.sqlite{suffix}").unlink(missing_ok=True)
-    for d in created:
-        try:
-            d.rmdir()  # only when empty: never anything the user put there
-        except OSError:
-            break
+#: resume_conflicts key -> the command's parameter name, where they differ
+_OPTION_PARAM = {"tasks": "task", "losses": "loss", "added_losses": "add_loss", "lrs": "lr"}
 
 
 def _export(st, folder: Path, mlflow_uri: str | None, tb_dir: Path | None) -> None:
@@ -356,26 +309,6 @@ def _catalog_names(given: list[str] | None, imports: dict[str, str]) -> tuple[st
         except catalog.UnknownLossError as exc:
             _fail(f"compare: {exc}")
     return tuple(dict.fromkeys(names))
-
-
-def _check_resumed_losses(names: tuple[str, ...], imports: dict[str, str]) -> None:
-    from .. import catalog
-
-    for name in names:
-        try:
-            catalog.get(name)
-        except catalog.UnknownLossError:
-            path = imports.get(name)
-            hint = (f"pass '--loss {path}' with '--resume' to import it again" if path
-                    else "register it before resuming")
-            _fail(f"compare: this study uses the loss {name!r}, which is not registered; {hint}")
-
-
-def _sha256(path: str | Path) -> str | None:
-    try:
-        return hashlib.sha256(Path(path).read_bytes()).hexdigest()
-    except OSError:
-        return None
 
 
 def _register_user_data(path: str, target: str, kind: str | None) -> str:
