@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import pytest
@@ -243,3 +244,65 @@ def test_vectorised_metric_equals_one_model_at_a_time(name, shape):
     got = metric_per_model(name, scores, y, num_classes=nc)
     want = [compute_metrics((name,), scores[i], y[i], num_classes=nc)[name] for i in range(shape[0])]
     assert got == pytest.approx(want, abs=1e-6)
+
+
+# -- model selection and penalties (lab/engine.py) -----------------------------------------------
+
+
+def _test_part(metrics: dict[str, float], task: T.Task) -> dict[str, float]:
+    return {k: metrics[k] for k in task.metrics}
+
+
+def test_select_best_reports_the_best_epoch_model_and_keeps_the_final_one(binary_data):
+    task, data = binary_data
+    comp, key = task.competitors[1], RunKey(1, 0.05)
+    best_cfg = TrainConfig(epochs=10, hidden=(16,))
+    assert best_cfg.select == "best"  # the default
+    (best,) = train_stack(task, comp, [key], data, best_cfg)
+    (final,) = train_stack(task, comp, [key], data, dataclasses.replace(best_cfg, select="final"))
+    assert best.best_epoch < best.epochs_run == 10  # otherwise this test shows nothing
+    assert best.history == final.history and best.best_epoch == final.best_epoch
+    assert best.final_metrics == final.final_metrics == _test_part(final.metrics, task)
+    # the best checkpoint is the model trained for best_epoch epochs and no more
+    (stopped,) = train_stack(task, comp, [key], data, TrainConfig(epochs=best.best_epoch, hidden=(16,), select="final"))
+    assert _test_part(best.metrics, task) == pytest.approx(stopped.final_metrics, abs=1e-6)
+    assert best.history["val_accuracy"][best.best_epoch - 1] == max(best.history["val_accuracy"])
+    with pytest.raises(ValueError, match="'--select' must be one of best, final, got 'last'"):
+        train_stack(task, comp, [key], data, dataclasses.replace(best_cfg, select="last"))
+
+
+def test_a_penalty_that_cannot_apply_is_an_error(binary_data):
+    from losslab.lab.engine import train_system
+    from losslab.lab.systems.mlp import MLPSystem
+
+    class NoWeights(MLPSystem):
+        def penalized_weights(self):
+            return []
+
+    task, data = binary_data
+    comp, keys = task.competitors[1], [RunKey(0, 0.01)]
+    cfg = TrainConfig(epochs=1, hidden=(8,), l2=0.01)
+    with pytest.raises(ValueError, match="'--l1'/'--l2' need weights to penalise.*NoWeights"):
+        train_system(NoWeights(task, comp, keys, data, cfg), task, comp, keys, cfg)
+    # without a penalty it trains
+    (res,) = train_system(NoWeights(task, comp, keys, data, dataclasses.replace(cfg, l2=0.0)), task, comp, keys,
+                          dataclasses.replace(cfg, l2=0.0))
+    assert res.status == "finished"
+
+
+@pytest.mark.parametrize("task_name, label", [("regression", "adaptive robust (learned alpha, scale)"),
+                                              ("segmentation", "Dice")])
+def test_l2_applies_to_every_ported_trainer(task_name, label):
+    from losslab.lab.tasks_segmentation import synthetic_shapes
+
+    task = T.get_task(task_name)
+    comp = next(c for c in task.competitors if c.label == label)
+    load = (lambda s: synthetic_shapes(s, n_train=8, n_val=4, n_test=4)) if task_name == "segmentation" else task.load
+    data = {0: load(0)}
+    trainer = comp.trainer or task.trainer
+    cfg = TrainConfig(epochs=1, batch_size=task.batch_size, hidden=task.hidden)
+    (plain,) = trainer(task, comp, [RunKey(0, 0.0)], data, cfg)  # lr 0: the weights never move
+    (pen,) = trainer(task, comp, [RunKey(0, 0.0)], data, dataclasses.replace(cfg, l2=0.5))
+    # lr 0 freezes the weights: the loss is the same, and the gradient gains the penalty's 2*l2*w
+    assert pen.history["train_loss"] == plain.history["train_loss"]  # train_loss excludes the penalty
+    assert pen.history["grad_norm"][0] > plain.history["grad_norm"][0] + 1e-3

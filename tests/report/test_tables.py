@@ -280,3 +280,81 @@ def test_constant_paired_difference_uses_the_exact_sign_test():
     assert paired_p_value(a, [x + 0.01 for x in a]) == pytest.approx(0.0625)  # 2 * 0.5**5
     assert paired_p_value(a[:2], [x + 0.01 for x in a[:2]]) == pytest.approx(0.5)
     assert paired_p_value(a, a) == 1.0
+
+
+# -- model selection: best checkpoint vs final epoch --------------------------------------------
+
+
+def _reg_store(path, *, select: str | None, with_last: bool) -> Store:
+    st = Store(path)
+    st.set_meta("config", {"lrs": [0.01], "early_stopping": None, **({"select": select} if select else {})})
+    st.set_meta("task_info", {"reg": REG_INFO})
+    st.set_meta("tasks", ["reg"])
+    for comp, best, last in (("MSE", [1.0, 1.2, 1.4], [1.5, 1.3, 2.0]), ("MAE", [2.0, 2.1, 2.2], [2.0, 2.1, 2.2])):
+        for seed in range(3):
+            r = _rmse_run(comp, seed, best[seed])
+            if with_last:
+                r.final_metrics = {"rmse": last[seed], "mae": last[seed] / 2}
+            st.add_run(r)
+    return st
+
+
+def test_best_checkpoint_vs_final_epoch_table(tmp_path):
+    with _reg_store(tmp_path / "s.sqlite", select="best", with_last=True) as st:
+        (t,) = build_report(st).tasks
+    assert t.selection == "best"
+    assert t.selection_rule.startswith("test metrics of each run's best validation RMSE epoch (--select best)")
+    rows = {r.label: r for r in t.checkpoints}
+    assert rows["MSE"].best.values == pytest.approx((1.0, 1.2, 1.4))
+    assert rows["MSE"].final.values == pytest.approx((1.5, 1.3, 2.0))
+    assert rows["MSE"].difference.values == pytest.approx((-0.5, -0.1, -0.6))
+    assert rows["MSE"].difference.summary.mean == pytest.approx(-0.4)
+    assert rows["MAE"].difference.summary.mean == pytest.approx(0.0)
+    # the main table reports the selected (best-checkpoint) numbers
+    main = {r.label: r for r in t.main}
+    assert main["MSE"].cells["rmse"].summary.mean == pytest.approx(1.2)
+
+
+def test_final_selection_and_older_stores_have_no_checkpoint_table(tmp_path):
+    with _reg_store(tmp_path / "final.sqlite", select="final", with_last=True) as st:
+        (t,) = build_report(st).tasks
+    assert t.selection == "final" and t.checkpoints is None
+    assert t.selection_rule.startswith("test metrics of each run's last epoch (--select final)")
+    # a store from before --select (no 'select', no last-epoch rows, no early stopping): the last epoch
+    with _reg_store(tmp_path / "old.sqlite", select=None, with_last=False) as st:
+        (t,) = build_report(st).tasks
+    assert t.selection == "final" and t.checkpoints is None
+
+
+def test_rendered_report_shows_the_checkpoint_table(tmp_path):
+    from losslab.report.render import render_html, render_markdown
+
+    with _reg_store(tmp_path / "s.sqlite", select="best", with_last=True) as st:
+        report = build_report(st)
+    figs = [{k: "<svg></svg>" for k in ("metric", "lr", "curves", "val_metric")}]
+    md = render_markdown(report, figs)
+    assert "### Best checkpoint vs final epoch (test RMSE)" in md
+    line = next(x for x in md.splitlines() if x.startswith("| MSE | 0.01 |"))
+    cells = line.split(" | ")
+    assert cells[2].startswith("1.200 ±") and cells[3].startswith("1.600 ±") and cells[4].startswith("-0.400 ±")
+    html = render_html(report, figs)
+    assert 'class="checkpoints"' in html and "best checkpoint (reported)" in html
+
+
+def test_store_keeps_final_epoch_metrics_apart_and_refuses_newer_schemas(tmp_path):
+    import sqlite3
+
+    from losslab.lab.store import SCHEMA_VERSION
+
+    with _reg_store(tmp_path / "s.sqlite", select="best", with_last=True) as st:
+        assert st.meta("schema_version") == SCHEMA_VERSION
+        # the selected metrics and the last epoch's never mix
+        sel = {(r["competitor"], r["seed"]): r["value"] for r in st.final_metrics() if r["name"] == "rmse"}
+        last = {(r["competitor"], r["seed"]): r["value"] for r in st.last_epoch_metrics() if r["name"] == "rmse"}
+    assert sel[("MSE", 2)] == pytest.approx(1.4) and last[("MSE", 2)] == pytest.approx(2.0)
+    conn = sqlite3.connect(tmp_path / "s.sqlite")
+    conn.execute("UPDATE study SET value = ? WHERE key = 'schema_version'", (str(SCHEMA_VERSION + 1),))
+    conn.commit()
+    conn.close()
+    with pytest.raises(ValueError, match=f"has schema version {SCHEMA_VERSION + 1}, newer than this losslab's {SCHEMA_VERSION}"):
+        Store(tmp_path / "s.sqlite")

@@ -4,8 +4,13 @@ Tables:
 
 * ``study``   — key/value metadata (configuration as JSON, creation time, losslab version);
 * ``runs``    — one row per finished (or diverged) run: task, competitor, loss, seed, lr, status;
-* ``metrics`` — long format: run_id, split ("test", "diag", "train", "val"), epoch (NULL for
-  final values), name, value.
+* ``metrics`` — long format: run_id, split ("test", "diag", "train", "val", "final"), epoch
+  (NULL for end-of-run values), name, value. "test" holds the test metrics of the model the run's
+  selection rule kept (``--select``: best validation epoch by default), "final" those of its last
+  epoch (schema version 2; absent from older stores).
+
+The schema version is the study key ``schema_version`` (absent: version 1, still readable); a
+store written by a newer schema is refused with an error naming both versions.
 
 Each run is written in ONE transaction together with all its metrics, so killing the process at
 any moment leaves either the whole run or nothing. ``--resume`` skips the runs already present.
@@ -23,7 +28,10 @@ from typing import Any
 
 from .train import RunResult
 
-__all__ = ["Store", "DIAGNOSTICS"]
+__all__ = ["Store", "DIAGNOSTICS", "SCHEMA_VERSION"]
+
+#: 2: the "final" split (test metrics at the last epoch beside the selected epoch's)
+SCHEMA_VERSION = 2
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS study (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -67,6 +75,13 @@ class Store:
         self.conn.execute("PRAGMA journal_mode=WAL")
         self.conn.execute("PRAGMA synchronous=NORMAL")
         self.conn.executescript(SCHEMA)
+        version = self.meta("schema_version")
+        if version is not None and int(version) > SCHEMA_VERSION:
+            self.conn.close()
+            raise ValueError(f"losslab: the study store {str(self.path)!r} has schema version {version}, "
+                             f"newer than this losslab's {SCHEMA_VERSION}; upgrade losslab to read it")
+        if version is None and self.conn.execute("SELECT COUNT(*) FROM runs").fetchone()[0] == 0:
+            self.set_meta("schema_version", SCHEMA_VERSION)
 
     def close(self) -> None:
         self.conn.close()
@@ -105,6 +120,8 @@ class Store:
             for name, value in r.metrics.items():
                 split = "diag" if name in DIAGNOSTICS else "test"
                 rows.append((run_id, split, None, name, _num(value)))
+            for name, value in r.final_metrics.items():
+                rows.append((run_id, "final", None, name, _num(value)))
             for name, values in r.history.items():
                 split, _, metric = name.partition("_") if name.startswith(("train_", "val_")) else ("train", "", name)
                 for epoch, v in enumerate(values, start=1):
@@ -127,10 +144,23 @@ class Store:
         return [dict(zip(cols, row)) for row in cur.fetchall()]
 
     def final_metrics(self) -> list[dict[str, Any]]:
-        """One row per (run, metric) of the final test metrics and diagnostics."""
+        """One row per (run, metric) of the end-of-run test metrics (the selected model's) and
+        diagnostics; the last epoch's test metrics are :meth:`last_epoch_metrics`."""
         cur = self.conn.execute(
             "SELECT r.run_id, r.task, r.competitor, r.loss, r.seed, r.lr, r.status, m.split, m.name, m.value"
-            " FROM runs r JOIN metrics m USING (run_id) WHERE m.epoch IS NULL ORDER BY r.run_id"
+            " FROM runs r JOIN metrics m USING (run_id) WHERE m.epoch IS NULL AND m.split != 'final'"
+            " ORDER BY r.run_id"
+        )
+        cols = [c[0] for c in cur.description]
+        return [dict(zip(cols, row)) for row in cur.fetchall()]
+
+    def last_epoch_metrics(self) -> list[dict[str, Any]]:
+        """One row per (run, metric) of the test metrics at each run's last epoch (empty for
+        stores of schema version 1)."""
+        cur = self.conn.execute(
+            "SELECT r.run_id, r.task, r.competitor, r.seed, r.lr, m.name, m.value"
+            " FROM runs r JOIN metrics m USING (run_id) WHERE m.epoch IS NULL AND m.split = 'final'"
+            " ORDER BY r.run_id"
         )
         cols = [c[0] for c in cur.description]
         return [dict(zip(cols, row)) for row in cur.fetchall()]

@@ -246,6 +246,19 @@ def _md_convergence(t: TaskReport) -> list[str]:
     return _md_table(header, rows, {1, 2, 3, 4, 5, 6})
 
 
+def _md_checkpoints(t: TaskReport) -> list[str]:
+    digits = _digits(t).main.get(t.primary, 3)
+    header = ["loss", "lr", "best checkpoint (reported)", "final epoch", "best − final"]
+    rows = [[md_escape(r.label), fmt_lr(r.lr), r.best.text(digits), r.final.text(digits),
+             r.difference.text(digits)] for r in t.checkpoints or ()]
+    return _md_table(header, rows, {1, 2, 3, 4})
+
+
+CHECKPOINT_NOTE = ("best checkpoint = the model of each run's best validation epoch (what the "
+                   "tables above report); final epoch = the same run's model after its last epoch; "
+                   "best − final is paired by run")
+
+
 def _num(x: float) -> str:
     return "n/a" if x != x else f"{x:.3g}"
 
@@ -267,6 +280,9 @@ def _md_task(t: TaskReport, figs: dict[str, str]) -> list[str]:
               f"- {md_escape(t.selection_rule)}", ""]
     lines += ["### Loss × metrics (test set)", "", *_md_main(t)]
     lines += [f"![test {md_escape(t.primary_label)} per loss]({figs['metric']})", ""]
+    if t.checkpoints is not None:
+        lines += [f"### Best checkpoint vs final epoch (test {md_escape(t.primary_label)})", "",
+                  *_md_checkpoints(t), f"- {CHECKPOINT_NOTE}", ""]
     if t.by_lr is not None:
         lines += [f"### Loss × learning rate (test {md_escape(t.primary_label)})", "",
                   "Bold: the learning rate used in the other tables.", "", *_md_lr(t.by_lr)]
@@ -320,7 +336,7 @@ def _environment() -> Environment:
                       keep_trailing_newline=True)
     env.globals.update(fmt_lr=fmt_lr, metric_label=metric_label,
                        diverged_text=_diverged_text, num=_num, how_to_read=HOW_TO_READ,
-                       gap_note=GAP_NOTE, grad_note=GRAD_NOTE)
+                       gap_note=GAP_NOTE, grad_note=GRAD_NOTE, checkpoint_note=CHECKPOINT_NOTE)
     return env
 
 

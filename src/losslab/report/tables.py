@@ -11,6 +11,9 @@ Rules (stated in every rendered report):
 * when several learning rates were swept, each competitor is reported at ONE learning rate: the
   one with the fewest diverged runs, then the best mean *validation* primary metric of the
   evaluated model (so the test numbers are not chosen on the test set);
+* a run's test metrics are those of the model its selection rule kept (``--select``): its best
+  validation epoch (default) or its last epoch; with the best epoch, a "best checkpoint vs final
+  epoch" table shows what the last epoch would have given (stores of schema version 2);
 * the task's best competitor is the one with the best mean test primary metric; every other
   competitor is compared with it by a two-sided paired t-test over seeds (pairs matched by seed).
 """
@@ -33,6 +36,7 @@ __all__ = [
     "Band",
     "Cell",
     "CompetitorCurves",
+    "CheckpointRow",
     "ConvergenceRow",
     "LrRow",
     "LrTable",
@@ -87,6 +91,8 @@ class RunRecord:
     epochs_run: int
     best_epoch: int
     final: dict[str, float] = field(default_factory=dict)
+    #: test metrics at the run's last epoch (empty in stores of schema version 1)
+    last: dict[str, float] = field(default_factory=dict)
 
     @property
     def diverged(self) -> bool:
@@ -198,6 +204,19 @@ class ConvergenceRow:
 
 
 @dataclass(frozen=True)
+class CheckpointRow:
+    """Test primary metric of one competitor (at its chosen lr): the best validation epoch's
+    model (what the main table reports) vs the last epoch's; ``difference`` is paired by run."""
+
+    label: str
+    loss: str
+    lr: float | None
+    best: Cell
+    final: Cell
+    difference: Cell
+
+
+@dataclass(frozen=True)
 class RateRow:
     label: str
     loss: str
@@ -261,6 +280,10 @@ class TaskReport:
     curves: list[CompetitorCurves]
     #: warnings stored with the task's info (e.g. a user file too small to resolve anything)
     warnings: tuple[str, ...] = ()
+    #: which epoch's model gives the test metrics: "best" (validation) or "final"
+    selection: str = "final"
+    #: best checkpoint vs final epoch per competitor (None: selection "final", or not stored)
+    checkpoints: list[CheckpointRow] | None = None
 
     @property
     def primary_label(self) -> str:
@@ -292,9 +315,13 @@ def _read_runs(store: Store) -> list[RunRecord]:
     finals: dict[int, dict[str, float]] = defaultdict(dict)
     for row in store.final_metrics():
         finals[row["run_id"]][row["name"]] = _float(row["value"])
+    last: dict[int, dict[str, float]] = defaultdict(dict)
+    for row in store.last_epoch_metrics():
+        last[row["run_id"]][row["name"]] = _float(row["value"])
     return [
         RunRecord(r["run_id"], r["task"], r["competitor"], r["loss"], int(r["seed"]), float(r["lr"]),
-                  r["status"], int(r["epochs_run"]), int(r["best_epoch"]), finals.get(r["run_id"], {}))
+                  r["status"], int(r["epochs_run"]), int(r["best_epoch"]), finals.get(r["run_id"], {}),
+                  last.get(r["run_id"], {}))
         for r in store.runs()
     ]
 
@@ -353,10 +380,10 @@ def _metric_cell(runs: Iterable[RunRecord], name: str) -> Cell:
 
 
 def _selection_score(run: RunRecord, curves: dict[str, dict[int, float]], primary: str,
-                     early_stopping: bool) -> float:
+                     best_selected: bool) -> float:
     """Validation primary metric of the model that was evaluated on the test set."""
     val = curves.get(f"val_{primary}", {})
-    if early_stopping:
+    if best_selected:
         return val.get(run.best_epoch, math.nan)
     finite = [e for e, v in val.items() if math.isfinite(v)]
     return val[max(finite)] if finite else math.nan
@@ -411,7 +438,7 @@ class _Competitor:
 
 
 def _competitors(info: dict[str, Any], runs: Sequence[RunRecord], curves: dict[int, Any],
-                 early_stopping: bool, select_on: str) -> list[_Competitor]:
+                 best_selected: bool, select_on: str) -> list[_Competitor]:
     primary, higher = info["primary"], bool(info["higher_is_better"])
     out = []
     for label, loss, note in _competitor_order(info, runs):
@@ -421,7 +448,7 @@ def _competitors(info: dict[str, Any], runs: Sequence[RunRecord], curves: dict[i
                 by_lr[r.lr].append(r)
         if select_on == "val":
             scores = {lr: _cell(rs, lambda r: _selection_score(r, curves.get(r.run_id, {}), primary,
-                                                               early_stopping))
+                                                               best_selected))
                       for lr, rs in by_lr.items()}
         else:
             scores = {lr: _metric_cell(rs, primary) for lr, rs in by_lr.items()}
@@ -512,17 +539,47 @@ def _rate_rows(kind: str, metrics: Sequence[str], comps: Sequence[_Competitor]
     return rows, tpr
 
 
-def _selection_rule(primary: str, select_on: str, lrs: Sequence[float], has_val: bool) -> str:
+def _model_rule(selection: str, primary: str) -> str:
+    if selection == "best":
+        return (f"test metrics of each run's best validation {metric_label(primary)} epoch "
+                "(--select best)")
+    return "test metrics of each run's last epoch (--select final)"
+
+
+def _selection_rule(primary: str, select_on: str, lrs: Sequence[float], has_val: bool,
+                    selection: str = "final") -> str:
+    model = _model_rule(selection, primary)
     if len(lrs) < 2:
-        return f"one learning rate ({fmt_lr(lrs[0])})" if lrs else "no runs"
+        return f"{model}; one learning rate ({fmt_lr(lrs[0])})" if lrs else "no runs"
     source = (f"the best mean validation {metric_label(primary)} of the evaluated model"
               if select_on == "val" and has_val else f"the best mean test {metric_label(primary)}")
-    return ("learning rate chosen per competitor: the one with the fewest diverged runs, then "
-            f"{source}")
+    return (f"{model}; learning rate chosen per competitor: the one with the fewest diverged "
+            f"runs, then {source}")
+
+
+def _checkpoint_rows(comps: Sequence[_Competitor], primary: str) -> list[CheckpointRow] | None:
+    """Best checkpoint vs final epoch (None when no run stored its last epoch's metrics)."""
+    if not any(r.last for c in comps for r in c.chosen):
+        return None
+    rows = []
+    for c in comps:
+        rows.append(CheckpointRow(
+            c.label, c.loss, c.lr, _metric_cell(c.chosen, primary),
+            _cell(c.chosen, lambda r: r.last.get(primary, math.nan)),
+            _cell(c.chosen, lambda r: r.final.get(primary, math.nan) - r.last.get(primary, math.nan))))
+    return rows
+
+
+def selection_of(config: dict[str, Any]) -> str:
+    """The study's model selection: its ``select`` option; before that option existed, the best
+    epoch with early stopping and the last epoch without."""
+    if config.get("select"):
+        return str(config["select"])
+    return "best" if config.get("early_stopping") is not None else "final"
 
 
 def _task_report(name: str, info: dict[str, Any], runs: Sequence[RunRecord],
-                 curves: dict[int, Any], early_stopping: bool, select_on: str) -> TaskReport:
+                 curves: dict[int, Any], selection: str, select_on: str) -> TaskReport:
     primary, higher = info["primary"], bool(info["higher_is_better"])
     has_val = any(f"val_{primary}" in curves.get(r.run_id, {}) for r in runs)
     mode = select_on if has_val else "test"
@@ -530,7 +587,7 @@ def _task_report(name: str, info: dict[str, Any], runs: Sequence[RunRecord],
     # metrics only some competitors report (e.g. an adaptive loss's learned alpha) get columns too
     extra = sorted({k for r in runs for k in r.final if k not in DIAGNOSTICS and k not in metrics})
     metrics = metrics + tuple(extra)
-    comps = _competitors(info, runs, curves, early_stopping, mode)
+    comps = _competitors(info, runs, curves, selection == "best", mode)
     main, best = _main_rows(comps, metrics, primary, higher)
     rates, tpr = _rate_rows(info.get("kind", ""), metrics, comps)
     lrs = tuple(sorted({r.lr for r in runs}))
@@ -541,7 +598,7 @@ def _task_report(name: str, info: dict[str, Any], runs: Sequence[RunRecord],
         epochs=info.get("epochs"), seeds=seeds, lrs=lrs,
         convergence_rule=info.get("convergence_rule", "(not stored)"),
         overfit_rule=info.get("overfit_rule", "(not stored)"),
-        selection_rule=_selection_rule(primary, select_on, lrs, has_val), best=best, main=main,
+        selection_rule=_selection_rule(primary, select_on, lrs, has_val, selection), best=best, main=main,
         by_lr=_lr_table(comps, primary), convergence=_convergence_rows(comps), rates=rates,
         tpr_metric=tpr,
         curves=[CompetitorCurves(c.label, c.lr, tuple(r.run_id for r in c.chosen),
@@ -549,6 +606,8 @@ def _task_report(name: str, info: dict[str, Any], runs: Sequence[RunRecord],
                                  _band(c.chosen, curves, "val_loss"),
                                  _band(c.chosen, curves, f"val_{primary}")) for c in comps],
         warnings=tuple(info.get("warnings", ())),
+        selection=selection,
+        checkpoints=_checkpoint_rows(comps, primary) if selection == "best" else None,
     )
 
 
@@ -564,14 +623,14 @@ def build_report(store: Store, *, select_on: str = "val") -> StudyReport:
     curves = _read_curves(store)
     config = store.meta("config", {}) or {}
     infos = store.meta("task_info", {}) or {}
-    early = config.get("early_stopping") is not None
+    selection = selection_of(config)
     tasks = []
     for name in _task_order(store, runs):
         task_runs = [r for r in runs if r.task == name]
         if not task_runs:
             continue
         info = infos.get(name) or _fallback_info(task_runs)
-        tasks.append(_task_report(name, info, task_runs, curves, early, select_on))
+        tasks.append(_task_report(name, info, task_runs, curves, selection, select_on))
     skipped = [SkippedTask(k, str(v)) for k, v in (store.meta("skipped", {}) or {}).items()]
     return StudyReport(
         source=str(store.path), created=store.meta("created"), version=store.meta("losslab_version"),
