@@ -117,3 +117,21 @@ def test_compare_cli_runs_the_segmentation_task(tmp_path):
     text = (folder / "report.md").read_text().lower()
     for label in ("dice + ce", "lovász-softmax", "dice", "iou"):  # metric labels may be capitalised
         assert label in text, label
+
+
+def test_early_stopped_model_in_a_stack_records_only_its_own_epochs(tiny):
+    """Issue 11: with early stopping, a stacked segmentation run kept recording epochs (gradient
+    norm 0.0) after it had stopped; its epochs and gradient statistics must be those of the run alone."""
+    task, data = tiny
+    data = {**data, 2: S.synthetic_shapes(2, **TINY)}
+    comp = next(c for c in task.competitors if c.label == "Dice")
+    cfg = TrainConfig(epochs=6, batch_size=task.batch_size, early_stopping=1)
+    keys = [RunKey(s, 0.01) for s in range(3)]
+    stacked = task.trainer(task, comp, keys, data, cfg)
+    assert len({r.epochs_run for r in stacked}) > 1  # the runs stop at different epochs
+    for key, res in zip(keys, stacked):
+        (alone,) = task.trainer(task, comp, [key], data, cfg)
+        assert res.epochs_run == alone.epochs_run == len(res.history["grad_norm"]) < cfg.epochs + 1
+        assert all(g > 0 for g in res.history["grad_norm"])
+        np.testing.assert_allclose(res.history["grad_norm"], alone.history["grad_norm"], rtol=1e-4, atol=1e-6)
+        assert res.metrics["grad_norm_median"] == pytest.approx(alone.metrics["grad_norm_median"], rel=1e-4)
