@@ -38,7 +38,6 @@ NOT_PORTED = {
     "metric-fashion": "tasks_metric.train_metric has its own loop (not yet a System on lab/engine.py)",
     "generative": "tasks_generative.train_generative has its own loop, and its gradient-penalty "
     "generator is seeded by the whole stack",
-    "multitask": "tasks_multitask trains each run in its own loop (not yet a System on lab/engine.py)",
 }
 
 
