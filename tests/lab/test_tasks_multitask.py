@@ -162,6 +162,20 @@ def test_system_steps_equal_the_library_weighting_of_each_model(multitask_data, 
     assert moved == (method not in ("equal", "pcgrad")), "the weights moved (or stayed at 1)"
 
 
+def test_data_derived_loss_kwargs_are_each_models_own(multitask_data):
+    # the pre-engine loop gave every run the kwargs derived from the FIRST run's split
+    task, data = multitask_data
+    smoothing = {id(data[0]): 0.0, id(data[1]): 0.3}
+    comp = dataclasses.replace(task.competitors[0], label="CE, split-derived smoothing",
+                               data_kwargs=lambda ds: {"label_smoothing": smoothing[id(ds)]})
+    cfg = TrainConfig(epochs=2, batch_size=128, hidden=(16,))
+    together = train_multitask("equal", task, comp, [RunKey(0, 0.01), RunKey(1, 0.01)], data, cfg)
+    (alone,) = train_multitask("equal", task, comp, [RunKey(1, 0.01)], data, cfg)
+    assert together[1].history["train_loss"] == pytest.approx(alone.history["train_loss"], rel=1e-5)
+    (plain,) = train_multitask("equal", task, task.competitors[0], [RunKey(1, 0.01)], data, cfg)
+    assert alone.history["train_loss"][0] > plain.history["train_loss"][0] + 0.05  # smoothing applied
+
+
 def test_weighting_state_is_per_model_rows_the_checkpoint_restores(multitask_data):
     task, data = multitask_data
     runs = [RunKey(0, 0.01), RunKey(1, 0.01), RunKey(0, 0.05)]
