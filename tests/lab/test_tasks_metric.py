@@ -125,6 +125,24 @@ def test_head_and_centres_come_from_each_models_own_seed(digits, loss, kwargs):
         assert extra == [] and both.head is None and both.centres is None
 
 
+def _inverse_frequency(ds):
+    counts = torch.bincount(ds.y_train, minlength=int(ds.num_classes)).float()
+    return {"weight": counts.sum() / (len(counts) * counts)}
+
+
+def test_data_derived_loss_kwargs_are_each_models_own(digits):
+    # the old loop derived every model's kwargs from the first run's split
+    task, data = digits
+    comp = Competitor("CE (class weights)", "cross_entropy", data_kwargs=_inverse_frequency)
+    system = MetricSystem(task, comp, [RunKey(0, 0.01), RunKey(1, 0.01)], data, TINY)
+    for i in (0, 1):
+        assert torch.equal(system.kwargs[i]["weight"], _inverse_frequency(data[i])["weight"])
+    assert not torch.equal(system.kwargs[0]["weight"], system.kwargs[1]["weight"])
+    stacked = train_metric(task, comp, [RunKey(0, 0.01), RunKey(1, 0.01)], data, TINY)
+    (alone,) = train_metric(task, comp, [RunKey(1, 0.01)], data, TINY)
+    _assert_same_run(stacked[1], alone)
+
+
 def test_checkpoint_and_penalties_cover_the_learned_centres_and_head(digits):
     task, data = digits
     arc = MetricSystem(task, ARCFACE, [RunKey(0, 0.01)], data, TINY)
