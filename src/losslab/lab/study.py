@@ -392,6 +392,9 @@ _WORKER: dict[str, Any] = {}
 def _worker_init(cfg: StudyConfig, tasks: dict[str, Task], threads: int) -> None:
     import torch
 
+    for fh in _HELD_LOCKS:  # a forked worker's copy of the study lock: only the driver holds it
+        fh.close()
+    _HELD_LOCKS.clear()
     torch.set_num_threads(threads)
     with contextlib.suppress(RuntimeError):  # only settable before any inter-op work
         torch.set_num_interop_threads(1)
@@ -408,11 +411,11 @@ def _run_with_pool(units: Sequence[Unit], cfg: StudyConfig, tasks: dict[str, Tas
     ``cores // jobs`` torch threads), taking units from one queue as each becomes free.
 
     Why this shape (measured, benchmarks/cases/lab_jobs.py): a unit trains in 0.3-1.5 s while a
-    spawned worker needs about 3 s before its first unit (importing torch and losslab, then
-    loading each task's data again). With every unit sent to the pool, this process sat idle
-    through that start-up and ``--jobs 2`` was slower than ``--jobs 1``. Here this process trains
-    from the first second, a worker joins when it is ready, and units are handed out one at a
-    time, so a slow worker start (or a busy machine) costs at most the unit the worker holds.
+    spawned worker spent 3-6 s of CPU before its first unit (importing torch, torchmetrics and
+    losslab, then loading each task's data again), and this process sat idle meanwhile: on a
+    2-core machine ``--jobs 2`` was slower than ``--jobs 1``. Now workers are forked where that
+    is safe (no import, the data already loaded), this process trains too, and units are handed
+    out one at a time, so a slow worker (or a busy machine) costs at most the unit it holds.
 
     A failing unit stops the queue; the units already running finish and are stored, then the
     first failure is raised.
@@ -421,6 +424,11 @@ def _run_with_pool(units: Sequence[Unit], cfg: StudyConfig, tasks: dict[str, Tas
 
     workers = cfg.jobs - 1
     threads = max(1, (os.cpu_count() or 1) // cfg.jobs)
+    # fork: a worker starts in milliseconds with the modules and the data this process loaded;
+    # only with one thread per worker (no OpenMP pool in a forked child, as PyTorch's own
+    # DataLoader workers do). Otherwise spawn: a fresh interpreter imports and loads again.
+    fork = threads == 1 and "fork" in mp.get_all_start_methods()
+    context = mp.get_context("fork" if fork else "spawn")
     queue = deque(units)
     inflight: dict[cf.Future[list[RunResult]], Unit] = {}
     failure: BaseException | None = None
@@ -439,7 +447,7 @@ def _run_with_pool(units: Sequence[Unit], cfg: StudyConfig, tasks: dict[str, Tas
     own_threads = torch.get_num_threads()
     torch.set_num_threads(threads)
     try:
-        with cf.ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn"),
+        with cf.ProcessPoolExecutor(max_workers=workers, mp_context=context,
                                     initializer=_worker_init, initargs=(cfg, tasks, threads)) as pool:
             try:
                 while inflight or (queue and failure is None):
@@ -473,6 +481,10 @@ def default_study_dir(name: str | None, root: str | Path = "losslab-runs") -> Pa
     if name is None:
         name = _dt.datetime.now().strftime("study-%Y%m%d-%H%M%S")
     return Path(root) / check_study_name(name)
+
+
+#: the lock files this process holds open (a forked pool worker closes its copies)
+_HELD_LOCKS: list[Any] = []
 
 
 class StudyLockedError(ValueError):
@@ -529,10 +541,13 @@ class StudyLock:
                              "since": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")}))
         fh.flush()
         self._fh = fh
+        _HELD_LOCKS.append(fh)
         return self
 
     def release(self) -> None:
         if self._fh is not None:
+            with contextlib.suppress(ValueError):
+                _HELD_LOCKS.remove(self._fh)
             self._fh.close()  # closing the file releases the flock
             self._fh = None
 
@@ -692,23 +707,26 @@ def resume_study(folder: str | Path, requested: Mapping[str, Any] | None = None,
     run.
     """
     folder = Path(folder)
-    stored = load_study_config(folder)
-    clash = resume_conflicts(stored, requested or {}, folder)
-    if clash:
-        fail(WHO, "--resume", "given only the options the study was started with (or none: it "
-             "continues with its stored settings)", Raw(", ".join(clash)))
-    cfg = dataclasses.replace(stored, jobs=stored.jobs if jobs is None else jobs)
-    if cfg.extra.get("data"):
-        if file_sha256(cfg.extra["data"]) != cfg.extra.get("data_sha256"):
-            raise ValueError(f"{WHO}: '--resume' needs the study's data file unchanged at "
-                             f"{cfg.extra['data']!r} (missing or modified since the study started)")
-        from .userdata import register_user_task
+    if not (folder / STORE_NAME).is_file():
+        fail(WHO, "--resume", f"a study folder containing {STORE_NAME}", str(folder))
+    with StudyLock(folder):  # before reading: the holder may not have stored its settings yet
+        stored = load_study_config(folder)
+        clash = resume_conflicts(stored, requested or {}, folder)
+        if clash:
+            fail(WHO, "--resume", "given only the options the study was started with (or none: "
+                 "it continues with its stored settings)", Raw(", ".join(clash)))
+        cfg = dataclasses.replace(stored, jobs=stored.jobs if jobs is None else jobs)
+        if cfg.extra.get("data"):
+            if file_sha256(cfg.extra["data"]) != cfg.extra.get("data_sha256"):
+                raise ValueError(f"{WHO}: '--resume' needs the study's data file unchanged at "
+                                 f"{cfg.extra['data']!r} (missing or modified since the study started)")
+            from .userdata import register_user_task
 
-        register_user_task(cfg.extra["data"], cfg.extra["target"], kind=cfg.extra.get("kind"))
-    _check_resumed_losses(cfg)
-    with StudyLock(folder), Store(folder / STORE_NAME) as store:
-        run_study(cfg, store, on_plan=on_plan, on_results=on_results, on_skip=on_skip,
-                  on_warning=on_warning)
+            register_user_task(cfg.extra["data"], cfg.extra["target"], kind=cfg.extra.get("kind"))
+        _check_resumed_losses(cfg)
+        with Store(folder / STORE_NAME) as store:
+            run_study(cfg, store, on_plan=on_plan, on_results=on_results, on_skip=on_skip,
+                      on_warning=on_warning)
     return cfg
 
 
