@@ -151,3 +151,24 @@ def test_a_failing_worker_keeps_the_finished_runs(tmp_path, monkeypatch):
             run_study(cfg, st)
         assert {r["competitor"] for r in st.runs()} == {"BCE"}  # the unit that finished is stored
         assert len(st.runs()) == 2
+
+
+def test_the_driver_writes_one_transaction_per_finished_run(tmp_path):
+    """Every run goes in with its metrics in its own BEGIN IMMEDIATE ... COMMIT, written by the
+    driver process (also with a worker pool: workers return results, never open the store)."""
+    cfg = StudyConfig(tasks=("binary",), losses=("hinge_loss", "binary_cross_entropy_with_logits"), seeds=2,
+                      epochs=1, jobs=2)
+    statements: list[tuple[int, str]] = []
+    with Store(tmp_path / "results.sqlite") as st:
+        st.conn.set_trace_callback(lambda sql: statements.append((os.getpid(), sql.strip().split()[0].upper())))
+        run_study(cfg, st)
+        n = len(st.runs())
+    assert n == 4
+    assert {pid for pid, _ in statements} == {os.getpid()}
+    txn = [word for _, word in statements if word in ("BEGIN", "COMMIT", "ROLLBACK", "INSERT")]
+    runs_txns = "".join("B" if w == "BEGIN" else "C" if w == "COMMIT" else "R" if w == "ROLLBACK" else "i"
+                        for w in txn)
+    # metadata writes are single autocommitted statements (i); each run is B i i C (the run row,
+    # then its metrics in one executemany)
+    assert runs_txns.count("B") == n and runs_txns.count("C") == n and "R" not in runs_txns
+    assert runs_txns.count("Bi") == n and runs_txns.count("iiC") == n

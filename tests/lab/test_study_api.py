@@ -135,3 +135,10 @@ def test_the_pool_and_this_process_give_the_same_results(tmp_path):
     assert results[1].keys() == results[2].keys() and len(results[1]) >= 8
     for key, value in results[1].items():
         assert results[2][key] == pytest.approx(value, rel=1e-5, abs=1e-6), key
+
+
+def test_the_library_api_is_exported_by_the_lab():
+    import losslab.lab as lab
+
+    assert (lab.start_study, lab.resume_study, lab.StudyConfig) == (S.start_study, S.resume_study, S.StudyConfig)
+    assert issubclass(lab.StudyLockedError, ValueError)  # the CLI turns every ValueError into exit 2

@@ -2,7 +2,8 @@
 
 Layers: ``data`` (bundled data sets) -> ``tasks`` (the registry) -> ``models``/``train`` (batched
 training) -> ``study`` (the driver) -> ``store`` (SQLite). The report package reads the store.
-Importing the package registers the built-in tasks (the ``tasks_*`` modules and ``text``
+The library API: ``start_study(StudyConfig(...), folder)`` and ``resume_study(folder)`` (what
+``losslab compare`` calls). Importing the package registers the built-in tasks (the ``tasks_*`` modules and ``text``
 register themselves; optional data is checked only when a task runs).
 """
 
@@ -15,3 +16,13 @@ from . import (  # noqa: F401
     tasks_segmentation,
     text,
 )
+from .study import (
+    NothingToRun,
+    StudyConfig,
+    StudyLockedError,
+    resume_study,
+    run_study,
+    start_study,
+)
+
+__all__ = ["NothingToRun", "StudyConfig", "StudyLockedError", "resume_study", "run_study", "start_study"]
