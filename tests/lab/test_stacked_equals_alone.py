@@ -34,8 +34,6 @@ EPOCHS = 3
 
 #: loops not yet ported onto lab/engine.py: their porters remove them from here
 NOT_PORTED = {
-    "generative": "tasks_generative.train_generative has its own loop, and its gradient-penalty "
-    "generator is seeded by the whole stack",
 }
 
 

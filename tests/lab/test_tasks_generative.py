@@ -1,8 +1,10 @@
 """The generative lab task: deterministic data, the metrics on known cases, a tiny run of every
-competitor, and `losslab compare --task generative` end to end."""
+competitor, penalties on the generator and the critic, divergence, and `losslab compare --task
+generative` end to end (stacked == alone: tests/lab/test_stacked_equals_alone.py)."""
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
@@ -12,6 +14,8 @@ from typer.testing import CliRunner
 
 from losslab.cli import app
 from losslab.lab import tasks_generative as G
+from losslab.lab.engine import train_system
+from losslab.lab.systems.generative import GenerativeSystem
 from losslab.lab.tasks import Competitor, get_task
 from losslab.lab.train import RunKey, TrainConfig
 
@@ -87,13 +91,88 @@ def test_mmd_generator_and_rejected_losses(tiny_data):
         G.train_generative(TASK, Competitor("W1D", "wasserstein_1d"), [RunKey(0, 0.01)], tiny_data, TINY)
 
 
-def test_divergence_is_reported(tiny_data):
-    # a huge learning rate blows the WGAN up; the run must say so instead of returning NaN metrics
-    res = G.train_generative(TASK, TASK.competitors[1], [RunKey(0, 1e6)], tiny_data, TINY)[0]
-    if res.status == "diverged":
-        assert res.diverged_epoch is not None and not res.metrics
-    else:  # finished: everything it reports is finite
-        assert all(math.isfinite(v) for v in res.metrics.values())
+def _weights_sq(ws) -> float:
+    return sum(float(w.detach().pow(2).sum()) for w in ws)
+
+
+@pytest.mark.parametrize("label", [c.label for c in TASK.competitors])
+def test_l1_l2_penalise_generator_and_critic(tiny_data, label):
+    # --l1/--l2 used to be ignored by this task; now both shrink the generator's weights and
+    # (GANs) the critic's, and the reported training loss includes the penalty
+    comp = next(c for c in TASK.competitors if c.label == label)
+    runs = [RunKey(0, 0.01)]
+    base = TrainConfig(epochs=1, batch_size=128, hidden=(16,), select="final")
+    out = {}
+    for name, cfg in (("none", base), ("l2", dataclasses.replace(base, l2=1.0)),
+                      ("l1", dataclasses.replace(base, l1=1.0))):
+        system = GenerativeSystem(TASK, comp, runs, tiny_data, cfg)
+        (res,) = train_system(system, TASK, comp, runs, cfg)
+        assert res.status == "finished"
+        critic = _weights_sq(system.critic.weight_tensors()) if system.critic is not None else None
+        out[name] = (_weights_sq(system.generator.weight_tensors()), critic, res.history["train_loss"][0])
+    assert (out["none"][1] is None) == (label == "Sinkhorn (no critic)")
+    for name in ("l2", "l1"):
+        gen, critic, loss = out[name]
+        assert gen < 0.8 * out["none"][0], name
+        if critic is not None:
+            assert critic < 0.8 * out["none"][1], name
+        assert loss > out["none"][2] + 1.0, name  # the penalty (about 3-4 here) is in the loss
+
+
+def test_penalised_weights_are_the_weight_matrices(tiny_data):
+    system = GenerativeSystem(TASK, TASK.competitors[1], [RunKey(0, 0.01), RunKey(1, 0.01)], tiny_data, TINY)
+    assert system.critic is not None
+    weights = system.penalized_weights()
+    expected = [*system.generator.weights, *system.critic.weights]
+    assert len(weights) == len(expected) == 4 and all(w is e for w, e in zip(weights, expected, strict=True))
+    assert all(w.shape[0] == 2 for w in weights)
+
+
+def _with_nan_row(data: dict[int, G.D.Dataset], seed: int) -> dict[int, G.D.Dataset]:
+    x = data[seed].x_train.clone()
+    x[5] = math.nan
+    return {**data, seed: dataclasses.replace(data[seed], x_train=x)}
+
+
+@pytest.mark.parametrize("label", [c.label for c in TASK.competitors])
+def test_divergence_stops_only_that_model(tiny_data, label):
+    # seed 1's data holds a NaN row: its critic (or, without one, its generator) loss is NaN in
+    # epoch 1; that run diverges there, untouched afterwards, and seed 0 trains as if alone
+    comp = next(c for c in TASK.competitors if c.label == label)
+    data = _with_nan_row(tiny_data, 1)
+    runs = [RunKey(0, 0.01), RunKey(1, 0.01)]
+    cfg = dataclasses.replace(TINY, select="final")  # keep the parameters where training left them
+    # the engine's batch order: row 5 comes in the 5th of 8 batches of seed 1's first epoch
+    perm = torch.randperm(G.N_TRAIN, generator=torch.Generator().manual_seed(1))
+    assert int((perm == 5).nonzero()) // cfg.batch_size == 4
+    system = GenerativeSystem(TASK, comp, runs, data, cfg)
+    before = [w.detach()[1].clone() for w in system.penalized_weights()]
+    ok, bad = train_system(system, TASK, comp, runs, cfg)
+    assert bad.status == "diverged" and bad.diverged_epoch == 1 and bad.epochs_run == 1
+    assert bad.metrics == {} and bad.final_metrics == {}
+    assert all(len(v) == 1 and math.isnan(v[0]) for v in bad.history.values())
+    # the model (generator and critic weights; a WGAN critic's output bias gets no gradient)
+    # moved in the 4 steps before the NaN batch, and never took a non-finite step
+    assert all(torch.isfinite(p.detach()[1]).all() for p in system.parameters())
+    assert all(not torch.equal(b, w.detach()[1]) for b, w in zip(before, system.penalized_weights(), strict=True))
+    (alone,) = G.train_generative(TASK, comp, runs[:1], data, cfg)
+    # (stacked float32 matmuls may round differently from a lone one: a few ulps)
+    assert ok.status == "finished" and ok.epochs_run == alone.epochs_run == 2
+    assert ok.history.keys() == alone.history.keys() and ok.metrics.keys() == alone.metrics.keys()
+    for k, v in ok.history.items():
+        assert v == pytest.approx(alone.history[k], rel=1e-4, abs=1e-5), k
+    for k, v in ok.metrics.items():
+        assert v == pytest.approx(alone.metrics[k], rel=1e-4, abs=1e-5), k
+
+
+def test_batch_larger_than_the_split_uses_the_whole_split(tiny_data):
+    # (300 training rows: the generalization gap needs as many as the 256 validation points)
+    small = {s: dataclasses.replace(d, x_train=d.x_train[:300], y_train=d.y_train[:300]) for s, d in tiny_data.items()}
+    cfg = dataclasses.replace(TINY, batch_size=512)
+    system = GenerativeSystem(TASK, TASK.competitors[2], [RunKey(0, 0.01)], small, cfg)
+    assert not system.drop_last  # one short batch (all 300 rows) rather than no step at all
+    (res,) = train_system(system, TASK, TASK.competitors[2], [RunKey(0, 0.01)], cfg)
+    assert res.status == "finished" and res.epochs_run == 2 and res.history["grad_norm"][0] > 0
 
 
 def test_compare_cli_generative(tmp_path):
