@@ -12,7 +12,8 @@ from typer.testing import CliRunner
 from losslab.cli import app
 from losslab.lab import data as D
 from losslab.lab.engine import train_system
-from losslab.lab.systems.metric import HEAD_SEED_OFFSET, MetricSystem
+from losslab.lab.seeds import EXTRA, stream_seed
+from losslab.lab.systems.metric import MetricSystem
 from losslab.lab.tasks import Competitor, get_task
 from losslab.lab.tasks_metric import knn_retrieval, train_metric
 from losslab.lab.train import RunKey, TrainConfig
@@ -116,7 +117,7 @@ def test_head_and_centres_come_from_each_models_own_seed(digits, loss, kwargs):
     extra = [p for p in both.parameters() if not any(p is q for q in both.model.parameters())]
     if loss in ("arcface_loss", "cosface_loss"):
         assert len(extra) == 1 and extra[0] is both.centres and both.centres.shape == (2, 10, 32)
-        g = torch.Generator().manual_seed(1 + HEAD_SEED_OFFSET)
+        g = torch.Generator().manual_seed(stream_seed(1, EXTRA))
         assert torch.equal(both.centres[1], torch.randn(10, 32, generator=g))
         assert not torch.equal(both.centres[0], both.centres[1])
     elif loss == "cross_entropy":

@@ -15,6 +15,7 @@ import numpy as np
 import torch
 
 from .._data_sources import FASHION_MNIST_DIR, SOURCES
+from .seeds import EXTRA, stream_seed
 
 __all__ = ["Dataset", "DataUnavailable", "split", "FASHION_MNIST_DIR"]
 
@@ -132,7 +133,7 @@ def diabetes_with_outliers(seed: int, *, fraction: float = 0.1, magnitude: float
     d = load_diabetes()
     x_train, y_train, x_val, y_val, x_test, y_test = split(d.data, d.target.astype(np.float64), seed, stratify=False)
     clean_sd = y_train.std()
-    rng = np.random.default_rng(seed + 7919)
+    rng = np.random.default_rng(stream_seed(seed, EXTRA))
 
     def corrupt(y: np.ndarray) -> tuple[np.ndarray, int]:
         n_bad = int(round(fraction * len(y)))
@@ -177,15 +178,33 @@ def _read_idx(path: pathlib.Path) -> np.ndarray:
     return np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * ndim).reshape(dims)
 
 
-def fashion_mnist(seed: int, *, n_train: int = 6000, n_test: int = 2000) -> Dataset:
-    """Fashion-MNIST from Debian's ``dataset-fashion-mnist`` (a stratified subsample)."""
-    d = FASHION_MNIST_DIR
+def _fashion_mnist_arrays(part: str, dtype: type = np.float64) -> tuple[np.ndarray, np.ndarray]:
+    """(pixels in [0, 1] as (n, 784) ``dtype``, labels) of the ``train`` or ``t10k`` files."""
     if not SOURCES["fashion-mnist"].available():
         raise DataUnavailable(SOURCES["fashion-mnist"].missing)
-    x = _read_idx(d / "train-images-idx3-ubyte.gz").reshape(-1, 784).astype(np.float64) / 255.0
-    y = _read_idx(d / "train-labels-idx1-ubyte.gz").astype(np.int64)
+    d = FASHION_MNIST_DIR
+    x = _read_idx(d / f"{part}-images-idx3-ubyte.gz").reshape(-1, 784).astype(dtype) / 255.0
+    return x, _read_idx(d / f"{part}-labels-idx1-ubyte.gz").astype(np.int64)
+
+
+def fashion_mnist(seed: int, *, n_train: int = 6000, n_test: int = 2000) -> Dataset:
+    """Fashion-MNIST from Debian's ``dataset-fashion-mnist`` (a stratified subsample)."""
+    x, y = _fashion_mnist_arrays("train")
     rng = np.random.default_rng(seed)
     keep = rng.choice(len(y), size=min(len(y), n_train + n_test), replace=False)
     parts = split(x[keep], y[keep], seed, stratify=True, test=n_test / (n_train + n_test))
     return to_dataset(parts, num_classes=10, meta={"source": "Fashion-MNIST (Debian package)",
                                                    "image_shape": (1, 28, 28)})
+
+
+def fashion_mnist_full(seed: int, *, n_val: int = 10_000) -> Dataset:
+    """All of Fashion-MNIST: the 60,000 training images split (stratified, by ``seed``) into
+    50,000 for training and 10,000 for validation; the official 10,000 test images as the test
+    set (the same for every seed). What ``losslab compare --full`` trains on."""
+    from sklearn.model_selection import train_test_split
+
+    x, y = _fashion_mnist_arrays("train", np.float32)  # float32: 60,000 images in half the memory
+    x_test, y_test = _fashion_mnist_arrays("t10k", np.float32)
+    x_train, x_val, y_train, y_val = train_test_split(x, y, test_size=n_val, random_state=seed, stratify=y)
+    return to_dataset((x_train, y_train, x_val, y_val, x_test, y_test), num_classes=10, meta={
+        "source": "Fashion-MNIST (Debian package), all 60,000 + 10,000 images", "image_shape": (1, 28, 28)})

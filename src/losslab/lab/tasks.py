@@ -56,6 +56,8 @@ class Task:
     hidden: tuple[int, ...] = (32,)
     batch_size: int = 64
     optional: bool = False
+    #: the loader ``--full`` uses (e.g. the whole data set rather than a sample); None: ``load``
+    full_load: Callable[[int], D.Dataset] | None = None
     #: the optional data set the task needs (a key of losslab._data_sources.SOURCES), if any
     source: str | None = None
     notes: str = ""
@@ -241,8 +243,10 @@ register_task(Task(
     name="fashion-mnist",
     kind="multiclass",
     description="Fashion-MNIST (Debian's dataset-fashion-mnist): a stratified 8,000-image sample, "
-    "10 classes, pixels as features.",
+    "10 classes, pixels as features; with --full all 60,000 training images (50,000 train, "
+    "10,000 validation) and the official 10,000 test images.",
     load=D.fashion_mnist,
+    full_load=D.fashion_mnist_full,
     competitors=(
         Competitor("CE", "cross_entropy"),
         Competitor("CE (label smoothing 0.1)", "cross_entropy", {"label_smoothing": 0.1}),

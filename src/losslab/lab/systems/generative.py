@@ -5,9 +5,9 @@ is how the engine trains it. Per model ``i`` of the stack, exactly as if it were
 
 * **Models**: the generator (a :class:`~losslab.lab.models.StackedMLP` from ``LATENT``-D noise
   to 2-D points) is initialised from ``seeds[i]``, the critic (same shape, one output) from
-  ``seeds[i] + SEED_STRIDE``; each has its own stacked optimiser (Adam with betas (0.5, 0.9),
+  ``stream_seed(seeds[i], EXTRA)`` (:mod:`losslab.lab.seeds`); each has its own stacked optimiser (Adam with betas (0.5, 0.9),
   the usual GAN setting, at the run's learning rate).
-* **Noise**: one ``torch.Generator`` per model seeded with ``seeds[i] + 2 * SEED_STRIDE`` draws,
+* **Noise**: one ``torch.Generator`` per model seeded with ``stream_seed(seeds[i], NOISE)`` draws,
   in this order, the fixed validation noise, the fixed test noise, then every training draw:
   latent noise, the critic's resampled real batches and the gradient penalty's interpolation
   points (one :func:`~losslab.functional.gradient_penalty` call per model, with that model's
@@ -43,6 +43,7 @@ from ... import functional as LF
 from ..data import Dataset
 from ..engine import EpochStats, Evaluation, StepOutput, masked_update
 from ..models import StackedAdam, StackedMLP, make_optimizer
+from ..seeds import EXTRA, NOISE, stream_seed
 from ..tasks_generative import GP_WEIGHT, LATENT, N_CRITIC, mode_metrics, w1_exact
 from .base import call_per_model, loss_kwargs
 
@@ -50,11 +51,7 @@ if TYPE_CHECKING:
     from ..tasks import Competitor, Task
     from ..train import RunKey, TrainConfig
 
-__all__ = ["GenerativeSystem", "adversary_of", "SEED_STRIDE", "ADVERSARIES"]
-
-#: the per-model streams besides the engine's batch order (``torch.Generator(seed)``) are seeded
-#: with ``seed + k * SEED_STRIDE``: k = 1 the critic's initialisation, k = 2 the noise
-SEED_STRIDE = 7919
+__all__ = ["GenerativeSystem", "adversary_of", "ADVERSARIES"]
 
 #: the losses that train a GAN, and its adversary: "gan" (a BCE discriminator, 1 step per generator
 #: step) or "wgan" (a critic with a gradient penalty, N_CRITIC steps); any other loss taking two
@@ -117,10 +114,10 @@ class GenerativeSystem:
         self.gen_opt = _optimizer(config, list(self.generator.parameters()), lr)
         self.critic: StackedMLP | None = None
         if self.adversary is not None:
-            self.critic = StackedMLP([s + SEED_STRIDE for s in self.seeds], 2, hidden, 1)
+            self.critic = StackedMLP([stream_seed(s, EXTRA) for s in self.seeds], 2, hidden, 1)
             self.critic_opt = _optimizer(config, list(self.critic.parameters()), lr)
             self._critic_one = [_one_model(self.critic, i) for i in range(m)]
-        self.noise = [torch.Generator().manual_seed(s + 2 * SEED_STRIDE) for s in self.seeds]
+        self.noise = [torch.Generator().manual_seed(stream_seed(s, NOISE)) for s in self.seeds]
         self.z_val = self._draw(int(self.x_val.shape[1]))
         self.z_test = self._draw(int(self.x_test.shape[1]))
         self.direct_fn: Callable[..., torch.Tensor] = catalog.get(competitor.loss).function

@@ -18,7 +18,7 @@ centres: ArcFace/CosFace normalise them, so their norm (all a penalty could shri
 reaches the loss.
 
 Randomness: run ``i``'s network is initialised from ``seeds[i]``; its classifier or centres from
-``seeds[i] + HEAD_SEED_OFFSET`` (their own stream, so they are not the network's first draws
+``stream_seed(seeds[i], EXTRA)`` (:mod:`losslab.lab.seeds`) (their own stream, so they are not the network's first draws
 again), never from another run's seed; the batch order is the engine's.
 
 Metrics (k-nearest-neighbour retrieval, :func:`knn_retrieval`): each test embedding is compared
@@ -41,19 +41,18 @@ import torch.nn.functional as F
 from ..data import Dataset
 from ..engine import EpochStats, Evaluation
 from ..models import StackedMLP, make_model, make_optimizer
+from ..seeds import EXTRA, stream_seed
 from .base import StackedSplits, SupervisedSystem, call_per_model, loss_kwargs
 
 if TYPE_CHECKING:
     from ..tasks import Competitor, Task
     from ..train import RunKey, TrainConfig
 
-__all__ = ["MetricSystem", "EMBEDDING_DIM", "FORMS", "HEAD_SEED_OFFSET", "COSINE_RETRIEVAL",
+__all__ = ["MetricSystem", "EMBEDDING_DIM", "FORMS", "COSINE_RETRIEVAL",
            "knn_retrieval", "retrieval_distance"]
 
 #: size of the learned embedding
 EMBEDDING_DIM = 32
-#: run i's classifier head or class centres come from a generator seeded ``seeds[i] + this``
-HEAD_SEED_OFFSET = 7919
 #: the catalog's declared argument form (``LossSpec.sampler.name``) -> how the system trains it
 FORMS = {
     "labelled_embeddings": "embeddings",
@@ -118,7 +117,7 @@ class MetricSystem(SupervisedSystem):
         classes = int(ds0.num_classes or 1)
         self.model = make_model(config.architecture, self.seeds, ds0.num_features,
                                 competitor.hidden or config.hidden, EMBEDDING_DIM, ds0.meta.get("image_shape"))
-        own = [s + HEAD_SEED_OFFSET for s in self.seeds]
+        own = [stream_seed(s, EXTRA) for s in self.seeds]
         self.head: StackedMLP | None = None
         self.centres: torch.nn.Parameter | None = None
         if self.form == "classifier":
