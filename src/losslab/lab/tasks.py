@@ -33,8 +33,9 @@ class Competitor:
     #: "classifier" (predict the target) or "autoencoder" (reconstruct the input, score by error)
     model: str = "classifier"
     hidden: tuple[int, ...] | None = None  # overrides the task's hidden layers
-    #: a competitor-specific trainer with train_stack's signature (module-level function); it
-    #: takes precedence over the task's trainer and the lab's batched trainer
+    #: a competitor-specific trainer with train_stack's signature (a module-level function or a
+    #: picklable callable instance, since studies may run in worker processes); it takes
+    #: precedence over the task's trainer and the lab's batched trainer
     trainer: Callable[..., list[Any]] | None = None
 
     def spec(self) -> catalog.LossSpec:
@@ -65,7 +66,7 @@ class Task:
     image_shape: tuple[int, int, int] | None = None
     #: a task-specific trainer with train_stack's signature (task, competitor, runs, datasets,
     #: config) -> list[RunResult]; None uses the lab's batched MLP/CNN trainer. Module-level
-    #: functions only (studies may run in spawned worker processes).
+    #: functions or picklable callable instances (studies may run in worker processes).
     trainer: Callable[..., list[Any]] | None = None
 
 

@@ -5,6 +5,10 @@
 * :mod:`.mlp` — classifier/regressor MLP or CNN, and the autoencoder (the lab's default trainer).
 * :mod:`.segmentation` — the small fully-convolutional net of the segmentation tasks.
 * :mod:`.adaptive` — the MLP trained jointly with Barron's per-model alpha and scale.
+* :mod:`.metric` — an embedding network with a classifier head or learnable class centres.
+* :mod:`.generative` — a generator with its own critic (GAN, WGAN-GP) or a Sinkhorn loss.
+* :mod:`.multitask` — a two-head network with per-model task weighting (uncertainty, GradNorm,
+  DWA, PCGrad).
 
 Every system is trained by :func:`losslab.lab.engine.train_system`, the lab's one loop.
 """
