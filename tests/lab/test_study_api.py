@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 import sqlite3
+import threading
 
 import pytest
 
@@ -120,21 +121,38 @@ def _final_metrics(db) -> dict:
     return {row[:4]: row[4] for row in rows}
 
 
+def _study(tmp_path, name: str, jobs: int) -> dict:
+    cfg = StudyConfig(tasks=("binary",), seeds=2, epochs=2, jobs=jobs)
+    units = []
+    with Store(tmp_path / f"{name}.sqlite") as st:
+        S.run_study(cfg, st, on_results=lambda u, rs: units.append(u))
+        assert len(st.runs()) == 4 * 2
+    assert sorted(u.competitor for u in units) == sorted(c.label for c in S.get_task("binary").competitors)
+    return _final_metrics(tmp_path / f"{name}.sqlite")
+
+
 def test_the_pool_and_this_process_give_the_same_results(tmp_path):
     """jobs=2 (this process and a worker) stores what jobs=1 stores: units are plain descriptions
-    and the engine alone turns them into results."""
-    results = {}
-    for jobs in (1, 2):
-        cfg = StudyConfig(tasks=("binary",), seeds=2, epochs=2, jobs=jobs)
-        units = []
-        with Store(tmp_path / f"j{jobs}.sqlite") as st:
-            S.run_study(cfg, st, on_results=lambda u, rs, seen=units: seen.append(u))
-            assert len(st.runs()) == 4 * 2
-        assert sorted(u.competitor for u in units) == sorted(c.label for c in S.get_task("binary").competitors)
-        results[jobs] = _final_metrics(tmp_path / f"j{jobs}.sqlite")
-    assert results[1].keys() == results[2].keys() and len(results[1]) >= 8
-    for key, value in results[1].items():
-        assert results[2][key] == pytest.approx(value, rel=1e-5, abs=1e-6), key
+    and the engine alone turns them into results; with a second thread alive here (a progress
+    bar's) the workers come from a forkserver instead of a fork, with the same results."""
+    alone = _study(tmp_path, "alone", 1)
+    assert len(alone) >= 8
+    assert S._pool_context(1).get_start_method() == "fork"
+    pooled = {"fork": _study(tmp_path, "fork", 2)}
+    stop = threading.Event()
+    other = threading.Thread(target=stop.wait)
+    other.start()
+    try:
+        assert S._pool_context(1).get_start_method() == "forkserver"
+        assert S._pool_context(2).get_start_method() == "forkserver"  # threads > 1: never fork
+        pooled["forkserver"] = _study(tmp_path, "forkserver", 2)
+    finally:
+        stop.set()
+        other.join()
+    for how, results in pooled.items():
+        assert results.keys() == alone.keys(), how
+        for key, value in alone.items():
+            assert results[key] == pytest.approx(value, rel=1e-5, abs=1e-6), (how, key)
 
 
 def test_the_library_api_is_exported_by_the_lab():

@@ -405,6 +405,24 @@ def _execute_in_worker(unit: Unit) -> list[RunResult]:
     return execute(unit, _WORKER["cfg"], _WORKER["tasks"])
 
 
+def _pool_context(threads: int) -> mp.context.BaseContext:
+    """fork where it is safe: a worker starts in milliseconds with the modules and the data this
+    process already loaded. Safe = one torch thread per worker (no OpenMP pool in a forked child,
+    as PyTorch's DataLoader workers) and no other Python thread here (e.g. a progress bar's,
+    which could hold a lock the child inherits). Otherwise forkserver (one clean process imports
+    losslab once and forks the workers), else spawn."""
+    import threading
+
+    methods = mp.get_all_start_methods()
+    if threads == 1 and "fork" in methods and threading.active_count() == 1:
+        return mp.get_context("fork")
+    if "forkserver" in methods:
+        context = mp.get_context("forkserver")
+        context.set_forkserver_preload([__name__])
+        return context
+    return mp.get_context("spawn")
+
+
 def _run_with_pool(units: Sequence[Unit], cfg: StudyConfig, tasks: dict[str, Task],
                    finish: Callable[[Unit, list[RunResult]], None]) -> None:
     """``cfg.jobs`` executors: this process and ``jobs - 1`` spawned workers (each with
@@ -414,8 +432,9 @@ def _run_with_pool(units: Sequence[Unit], cfg: StudyConfig, tasks: dict[str, Tas
     spawned worker spent 3-6 s of CPU before its first unit (importing torch, torchmetrics and
     losslab, then loading each task's data again), and this process sat idle meanwhile: on a
     2-core machine ``--jobs 2`` was slower than ``--jobs 1``. Now workers are forked where that
-    is safe (no import, the data already loaded), this process trains too, and units are handed
-    out one at a time, so a slow worker (or a busy machine) costs at most the unit it holds.
+    is safe (:func:`_pool_context`: no import, the data already loaded), this process trains
+    too, and units are handed out one at a time, so a slow worker (or a busy machine) costs at
+    most the unit it holds.
 
     A failing unit stops the queue; the units already running finish and are stored, then the
     first failure is raised.
@@ -424,11 +443,7 @@ def _run_with_pool(units: Sequence[Unit], cfg: StudyConfig, tasks: dict[str, Tas
 
     workers = cfg.jobs - 1
     threads = max(1, (os.cpu_count() or 1) // cfg.jobs)
-    # fork: a worker starts in milliseconds with the modules and the data this process loaded;
-    # only with one thread per worker (no OpenMP pool in a forked child, as PyTorch's own
-    # DataLoader workers do). Otherwise spawn: a fresh interpreter imports and loads again.
-    fork = threads == 1 and "fork" in mp.get_all_start_methods()
-    context = mp.get_context("fork" if fork else "spawn")
+    context = _pool_context(threads)
     queue = deque(units)
     inflight: dict[cf.Future[list[RunResult]], Unit] = {}
     failure: BaseException | None = None
