@@ -7,6 +7,7 @@ Run:  python benchmarks/bench_lab.py [--quick] [--out benchmarks/results]
   same diagnostics), (b) a plain PyTorch loop (nn.Sequential + torch.optim.Adam + the loss, no
   per-epoch metrics) — the least a user's own loop would cost.
 * compare: the default study (`losslab compare`, no options) in a fresh process, wall time.
+* jobs: `losslab compare --jobs 1` vs `--jobs 2` on the same study, interleaved (bench_jobs).
 
 Writes <out>/lab.json and <out>/lab.md. Medians over repetitions.
 """
@@ -90,6 +91,38 @@ def bench_compare(reps: int) -> dict:
             if res.returncode != 0:
                 raise RuntimeError(f"losslab compare failed:\n{res.stderr}")
     return {"default_compare_s": statistics.median(times), "runs": reps, "budget_s": 60.0}
+
+
+def bench_jobs(reps: int, args: tuple[str, ...] = ()) -> dict:
+    """`losslab compare --jobs 1` against `--jobs 2` on the same study, each in a fresh process,
+    interleaved (1, 2, 1, 2, ...) so both see the same machine load. Also the CPU seconds each
+    spent (its process tree): a wall time near the CPU time means only one core was free."""
+    import os
+    import resource
+
+    walls: dict[int, list[float]] = {1: [], 2: []}
+    cpus: dict[int, list[float]] = {1: [], 2: []}
+    loads = []
+    for _ in range(reps):
+        for jobs in (1, 2):
+            with tempfile.TemporaryDirectory() as tmp:
+                before = resource.getrusage(resource.RUSAGE_CHILDREN)
+                loads.append(os.getloadavg()[0])
+                t0 = time.perf_counter()
+                res = subprocess.run([sys.executable, "-m", "losslab.cli", "compare", *args, "--jobs", str(jobs),
+                                      "--out", tmp, "--quiet"], capture_output=True, text=True)
+                walls[jobs].append(time.perf_counter() - t0)
+                after = resource.getrusage(resource.RUSAGE_CHILDREN)
+                cpus[jobs].append(after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime)
+                if res.returncode != 0:
+                    raise RuntimeError(f"losslab compare --jobs {jobs} failed:\n{res.stderr}")
+    out = {"args": " ".join(args) or "(default study)", "reps": reps, "cpus": os.cpu_count(),
+           "load_avg_1min_median": statistics.median(loads)}
+    for jobs in (1, 2):
+        out[f"jobs{jobs}_s"] = statistics.median(walls[jobs])
+        out[f"jobs{jobs}_cpu_s"] = statistics.median(cpus[jobs])
+    out["speedup_jobs2_vs_jobs1"] = out["jobs1_s"] / out["jobs2_s"]
+    return out
 
 
 def main() -> None:
