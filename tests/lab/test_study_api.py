@@ -92,6 +92,11 @@ def test_resume_conflicts_compare_with_the_stored_configuration(tmp_path):
                                         "l2": 0.0}, tmp_path / "tiny")
     assert clash == ["'--optimizer' adam (the study has sgd)", "'--seeds' 3 (the study has 2)",
                      "'--epochs' nothing (the study has 3)", "'--name' other (the study has tiny)"]
+    # --loss/--add-loss on resume re-import some of the study's losses; another loss is a conflict
+    with_losses = StudyConfig(tasks=("regression",), added_losses=("cube_gap", "smooth_l1_loss"))
+    assert S.resume_conflicts(with_losses, {"added_losses": ("cube_gap",)}) == []
+    assert S.resume_conflicts(with_losses, {"added_losses": ("cube_gap", "l1_loss"), "losses": ("cube_gap",)}) == [
+        "'--add-loss' cube_gap,l1_loss (the study has cube_gap,smooth_l1_loss)", "'--loss' cube_gap (the study has nothing)"]
 
 
 def test_start_then_resume_through_the_library(tmp_path):

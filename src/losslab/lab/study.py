@@ -687,7 +687,8 @@ def resume_conflicts(stored: StudyConfig, requested: Mapping[str, Any], folder: 
     ``"'--seeds' 3 (the study has 2)"``. Keys are StudyConfig fields (``jobs`` never conflicts),
     ``data``/``target``/``kind`` (the user-data settings in ``stored.extra``) and ``name``
     (compared with the folder's name). A requested value equal to the stored one is no conflict;
-    lists compare as sets (``--lr 0.1,0.01`` is ``--lr 0.01,0.1``)."""
+    lists compare as sets (``--lr 0.1,0.01`` is ``--lr 0.01,0.1``); ``losses``/``added_losses``
+    may name some of the study's losses (to import them again), never others."""
     out = []
     for key, value in requested.items():
         if key == "jobs":
@@ -705,7 +706,11 @@ def resume_conflicts(stored: StudyConfig, requested: Mapping[str, Any], folder: 
             option, have = OPTION[key], getattr(stored, key)
         else:
             raise KeyError(key)
-        if not _same(value, have):
+        if key in ("losses", "added_losses"):  # given again to re-import them: a subset is fine
+            differs = not set(value) <= set(have)
+        else:
+            differs = not _same(value, have)
+        if differs:
             out.append(f"'{option}' {_shown(value)} (the study has {_shown(have)})")
     return out
 
