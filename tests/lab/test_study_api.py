@@ -8,7 +8,9 @@ import sqlite3
 import threading
 
 import pytest
+import torch
 
+from losslab._data_sources import SOURCES
 from losslab.lab import study as S
 from losslab.lab.store import Store
 from losslab.lab.study import STUDY_PARAMS, StudyConfig
@@ -165,3 +167,34 @@ def test_the_library_api_is_exported_by_the_lab():
 
     assert (lab.start_study, lab.resume_study, lab.StudyConfig) == (S.start_study, S.resume_study, S.StudyConfig)
     assert issubclass(lab.StudyLockedError, ValueError)  # the CLI turns every ValueError into exit 2
+
+
+def test_full_takes_the_tasks_full_loader_and_caches_each_apart():
+    import dataclasses as dc
+
+    from losslab.lab import data as D
+    from losslab.lab import study as S
+    from losslab.lab.tasks import get_task
+
+    base = get_task("binary")
+    small = base.load(0)
+    big = dc.replace(small, meta={**small.meta, "marker": "full"})
+    task = dc.replace(base, name="binary-full-loader-test", full_load=lambda seed: big)
+    assert S._datasets(task, [0], full=True)[0] is big
+    assert S._datasets(task, [0], full=False)[0].meta.get("marker") is None  # load, not full_load
+    assert S._datasets(base, [0], full=True)[0].meta.get("marker") is None  # no full_load: load
+    fashion = get_task("fashion-mnist")
+    assert fashion.full_load is D.fashion_mnist_full
+
+
+@pytest.mark.skipif(not SOURCES["fashion-mnist"].available(), reason=SOURCES["fashion-mnist"].missing)
+def test_full_fashion_mnist_is_all_of_it():
+    from losslab.lab import data as D
+
+    ds = D.fashion_mnist_full(1)
+    assert (len(ds.x_train), len(ds.x_val), len(ds.x_test)) == (50_000, 10_000, 10_000)
+    assert ds.x_train.shape[1] == 784 and ds.num_classes == 10
+    assert sorted(ds.y_val.bincount().tolist()) == [1000] * 10  # stratified validation split
+    assert ds.y_test.bincount().tolist() == [1000] * 10  # the official test set
+    again = D.fashion_mnist_full(2)
+    assert torch.equal(again.y_test, ds.y_test) and not torch.equal(again.y_val, ds.y_val)

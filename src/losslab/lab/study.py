@@ -242,12 +242,14 @@ def plan(cfg: StudyConfig, done: set[tuple[str, str, int, float]],
 _DATA_CACHE: dict[tuple[str, Any, int], Dataset] = {}
 
 
-def _datasets(task: Task, seeds: Sequence[int]) -> dict[int, Dataset]:
+def _datasets(task: Task, seeds: Sequence[int], full: bool = False) -> dict[int, Dataset]:
+    """Each seed's split; ``full`` (``--full``) takes the task's ``full_load`` where it has one."""
+    load = task.full_load if full and task.full_load is not None else task.load
     out = {}
     for s in seeds:
-        key = (task.name, task.load, s)
+        key = (task.name, load, s)
         if key not in _DATA_CACHE:
-            _DATA_CACHE[key] = task.load(s)
+            _DATA_CACHE[key] = load(s)
         out[s] = _DATA_CACHE[key]
     return out
 
@@ -259,7 +261,7 @@ def execute(unit: Unit, cfg: StudyConfig, tasks: Mapping[str, Task] | None = Non
     comp = next((c for c in competitors(task, cfg) if c.label == unit.competitor), None)
     if comp is None:
         fail("lab.execute", "unit.competitor", f"a competitor of task {unit.task!r}", unit.competitor)
-    data = _datasets(task, sorted({r.seed for r in unit.runs}))
+    data = _datasets(task, sorted({r.seed for r in unit.runs}), cfg.full)
     trainer = comp.trainer or task.trainer or train_stack
     return trainer(task, comp, unit.runs, data, unit.train)
 
@@ -333,7 +335,7 @@ def run_study(
     for name in cfg.tasks:
         task = get_task(name)
         try:
-            warnings[name] = data_warnings(_datasets(task, range(cfg.seeds)))
+            warnings[name] = data_warnings(_datasets(task, range(cfg.seeds), cfg.full))
         except DataUnavailable as exc:
             skipped_now[name] = str(exc)
             if on_skip:
