@@ -8,6 +8,7 @@ Run:  python benchmarks/bench_lab.py [--quick] [--out benchmarks/results]
   per-epoch metrics) — the least a user's own loop would cost.
 * compare: the default study (`losslab compare`, no options) in a fresh process, wall time.
 * jobs: `losslab compare --jobs 1` vs `--jobs 2` on the same study, interleaved (bench_jobs).
+* fashion_full: `--full` Fashion-MNIST, N models stacked vs one at a time (bench_fashion_full).
 
 Writes <out>/lab.json and <out>/lab.md. Medians over repetitions.
 """
@@ -78,6 +79,25 @@ def bench_batched(n_models: int, epochs: int, reps: int) -> dict:
     return {"models": n_models, "epochs": epochs, "batched_s": t_b, "loop_same_work_s": t_l,
             "loop_plain_pytorch_s": t_p, "speedup_vs_loop_same_work": t_l / t_b,
             "speedup_vs_plain_pytorch_loop": t_p / t_b}
+
+
+def bench_fashion_full(n_models: int, epochs: int, reps: int) -> dict:
+    """`--full` Fashion-MNIST (50,000 / 10,000 / 10,000 images): the default MLP with CE, N seeds
+    trained as one stack vs one at a time (the same work), and the time per run."""
+    from losslab.lab import data as D
+    from losslab.lab.tasks import get_task
+    from losslab.lab.train import RunKey, TrainConfig, train_stack
+
+    task = get_task("fashion-mnist")
+    comp = task.competitors[0]  # CE
+    data = {s: D.fashion_mnist_full(s) for s in range(n_models)}
+    cfg = TrainConfig(epochs=epochs, hidden=task.hidden, batch_size=task.batch_size)
+    keys = [RunKey(s, 0.01) for s in range(n_models)]
+    t_b = _median_time(lambda: train_stack(task, comp, keys, data, cfg), reps)
+    t_l = _median_time(lambda: [train_stack(task, comp, [k], data, cfg) for k in keys], reps)
+    return {"models": n_models, "epochs": epochs, "train_images": len(data[0].y_train),
+            "batched_s": t_b, "loop_same_work_s": t_l, "per_run_batched_s": t_b / n_models,
+            "per_run_alone_s": t_l / n_models, "speedup_vs_loop_same_work": t_l / t_b}
 
 
 def bench_compare(reps: int) -> dict:
