@@ -233,6 +233,28 @@ PUBLIC_AT_HEAD: dict[str, tuple[str, ...]] = {
     ),
 }
 
+#: names that left ``losslab.functional.__all__`` (helpers, not losses) -> their documented home.
+#: Each is still importable as ``losslab.functional.NAME`` too (the same object).
+DOCUMENTED_MOVES: dict[str, str] = {
+    "class_counts": "losslab.utils",
+    "inverse_frequency_weights": "losslab.utils",
+    "effective_number_weights": "losslab.utils",
+    "pairwise_distances": "losslab.utils",
+    "mine_triplets": "losslab.utils",
+    "penalized_parameters": "losslab.utils",
+    "NORM_LAYERS": "losslab.utils",
+    "auto_chunk_rows": "losslab.utils",
+}
+
+#: loss-like functions the catalog does not list (each returns a scalar term added to a loss and
+#: has a module in ``losslab.nn``), so they stay in ``losslab.functional.__all__``
+DOCUMENTED_LOSS_LIKE: dict[str, str] = {
+    "gradient_penalty": "GradientPenalty",  # WGAN-GP term; its first argument is the critic
+    "l1_penalty": "L1Penalty",
+    "l2_penalty": "L2Penalty",
+    "elastic_net_penalty": "ElasticNetPenalty",
+}
+
 #: modules documented by path (README, docstrings) that must stay importable
 DOCUMENTED_MODULES = (
     "losslab",
@@ -246,6 +268,7 @@ DOCUMENTED_MODULES = (
     "losslab.multitask",
     "losslab.custom",
     "losslab.distributed",
+    "losslab.utils",
 )
 
 _CASES = [(module, name) for module, names in PUBLIC_AT_HEAD.items() for name in names]
@@ -274,6 +297,62 @@ _NOT_IN_ALL_AT_HEAD = {("losslab.multitask", "TASK_TYPES")}
 
 @pytest.mark.parametrize("module", sorted(PUBLIC_AT_HEAD))
 def test_star_import_still_brings_what_it_did(module):
-    expected = {n for n in PUBLIC_AT_HEAD[module] if (module, n) not in _NOT_IN_ALL_AT_HEAD}
+    expected = {
+        n
+        for n in PUBLIC_AT_HEAD[module]
+        if (module, n) not in _NOT_IN_ALL_AT_HEAD
+        and not (module == "losslab.functional" and n in DOCUMENTED_MOVES)
+    }
     missing = expected - set(importlib.import_module(module).__all__)
     assert not missing, f"{module}.__all__ lost {sorted(missing)}"
+
+
+@pytest.mark.parametrize("name", sorted(DOCUMENTED_MOVES))
+def test_documented_move(name):
+    import losslab.functional as LF
+
+    home = importlib.import_module(DOCUMENTED_MOVES[name])
+    assert name in PUBLIC_AT_HEAD["losslab.functional"]
+    assert name not in LF.__all__
+    assert name in home.__all__
+    assert getattr(home, name) is getattr(LF, name)
+    assert f":func:`{name}`" in home.__doc__ or f":data:`{name}`" in home.__doc__
+
+
+def test_utils_lists_only_documented_moves():
+    import losslab.utils
+
+    assert sorted(losslab.utils.__all__) == sorted(
+        n for n, home in DOCUMENTED_MOVES.items() if home == "losslab.utils"
+    )
+
+
+def test_functional_all_is_losses_only():
+    import losslab.functional as LF
+    import losslab.nn
+    from losslab import catalog
+
+    listed = set(catalog.names())
+    not_losses = []
+    for name in LF.__all__:
+        if name in DOCUMENTED_LOSS_LIKE:
+            continue
+        try:
+            canonical = catalog.get(name).name  # a name or an alias
+        except catalog.UnknownLossError:
+            not_losses.append(name)
+        else:
+            assert canonical in listed, name
+    assert not not_losses, f"not losses, move them to losslab.utils: {not_losses}"
+    for name, module in DOCUMENTED_LOSS_LIKE.items():
+        assert name in LF.__all__ and callable(getattr(LF, name)), name
+        assert getattr(losslab.nn, module).__name__ == module
+
+
+def test_star_import_of_functional_is_losses_only():
+    namespace: dict[str, object] = {}
+    exec("from losslab.functional import *", namespace)
+    import losslab.functional as LF
+
+    assert set(namespace) - {"__builtins__"} == set(LF.__all__)
+    assert not set(namespace) & set(DOCUMENTED_MOVES)

@@ -2,6 +2,8 @@
 
 One module per family; each lists its public names in ``__all__``. The ``_common`` and
 ``_segmentation_common`` modules hold helpers shared by several families and export nothing.
+``__all__`` here lists losses only; helpers that are not losses are documented in
+:mod:`losslab.utils` (and stay importable from here).
 """
 
 from . import (
@@ -69,3 +71,17 @@ __all__ = [
     *_linear_ce.__all__,
     *_regularization.__all__,
 ]
+
+#: Helpers, not losses: still importable from here (``losslab.functional.NAME``, unchanged), but
+#: documented in, and listed by, :mod:`losslab.utils`; ``__all__`` lists losses only.
+_HELPERS = (
+    "class_counts",
+    "inverse_frequency_weights",
+    "effective_number_weights",
+    "pairwise_distances",
+    "mine_triplets",
+    "penalized_parameters",
+    "NORM_LAYERS",
+    "auto_chunk_rows",
+)
+__all__ = [name for name in __all__ if name not in _HELPERS]
