@@ -1,5 +1,9 @@
-"""Importing this module registers every built-in loss spec (one module per family)."""
+"""Importing this module registers every built-in loss spec (one module per family).
 
+Families moved to :mod:`losslab.losses` register from the entries beside their functions.
+"""
+
+from ..losses import FAMILY_MODULES, register_family  # noqa: E402
 from . import (  # noqa: F401
     _adversarial,
     _angular,
@@ -13,10 +17,11 @@ from . import (  # noqa: F401
     _noisy_labels,
     _overlap,
     _pairwise,
-    _regression,
     _torch_classification,
     _torch_embedding,
-    _torch_regression,
     _torch_sequence,
     _transport,
 )
+
+for _module in FAMILY_MODULES:
+    register_family(_module)

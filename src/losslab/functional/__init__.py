@@ -6,6 +6,16 @@ One module per family; each lists its public names in ``__all__``. The ``_common
 :mod:`losslab.utils` (and stay importable from here).
 """
 
+from ..losses import (  # the families moved to losslab.losses (one module per family)
+    regression,
+    regression_likelihood,
+    regression_relative,
+    regression_robust,
+)
+from ..losses.regression import *  # noqa: F403
+from ..losses.regression_likelihood import *  # noqa: F403
+from ..losses.regression_relative import *  # noqa: F403
+from ..losses.regression_robust import *  # noqa: F403
 from . import (
     _adversarial,
     _angular,
@@ -20,11 +30,9 @@ from . import (
     _noisy_labels,
     _overlap,
     _pairwise,
-    _regression,
     _regularization,
     _torch_classification,
     _torch_embedding,
-    _torch_regression,
     _torch_sequence,
     _transport,
 )
@@ -41,20 +49,20 @@ from ._margin import *  # noqa: F403
 from ._noisy_labels import *  # noqa: F403
 from ._overlap import *  # noqa: F403
 from ._pairwise import *  # noqa: F403
-from ._regression import *  # noqa: F403
 from ._regularization import *  # noqa: F403
 from ._torch_classification import *  # noqa: F403
 from ._torch_embedding import *  # noqa: F403
-from ._torch_regression import *  # noqa: F403
 from ._torch_sequence import *  # noqa: F403
 from ._transport import *  # noqa: F403
 
 __all__ = [
-    *_torch_regression.__all__,
+    *regression.__all__,
+    *regression_likelihood.__all__,
     *_torch_classification.__all__,
     *_torch_embedding.__all__,
     *_torch_sequence.__all__,
-    *_regression.__all__,
+    *regression_robust.__all__,
+    *regression_relative.__all__,
     *_focal.__all__,
     *_margin.__all__,
     *_noisy_labels.__all__,

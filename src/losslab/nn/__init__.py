@@ -4,6 +4,7 @@ Each module is built by :func:`losslab.nn._factory.module_class` from its functi
 ``__init__`` takes the function's keyword-only hyperparameters and ``forward`` calls the function.
 """
 
+from ..losses import FAMILY_MODULES, module_classes
 from . import (
     _adaptive,
     _adversarial,
@@ -19,11 +20,9 @@ from . import (
     _noisy_labels,
     _overlap,
     _pairwise,
-    _regression,
     _regularization,
     _torch_classification,
     _torch_embedding,
-    _torch_regression,
     _torch_sequence,
     _transport,
 )
@@ -42,21 +41,25 @@ from ._margin import *  # noqa: F403
 from ._noisy_labels import *  # noqa: F403
 from ._overlap import *  # noqa: F403
 from ._pairwise import *  # noqa: F403
-from ._regression import *  # noqa: F403
 from ._regularization import *  # noqa: F403
 from ._torch_classification import *  # noqa: F403
 from ._torch_embedding import *  # noqa: F403
-from ._torch_regression import *  # noqa: F403
 from ._torch_sequence import *  # noqa: F403
 from ._transport import *  # noqa: F403
 
+# the families moved to losslab.losses: their classes are generated from the entries
+_generated = {m: module_classes(m) for m in FAMILY_MODULES}
+globals().update({k: v for classes in _generated.values() for k, v in classes.items()})
+
 __all__ = [
     "module_class",
-    *_torch_regression.__all__,
+    *_generated["regression"],
+    *_generated["regression_likelihood"],
     *_torch_classification.__all__,
     *_torch_embedding.__all__,
     *_torch_sequence.__all__,
-    *_regression.__all__,
+    *_generated["regression_robust"],
+    *_generated["regression_relative"],
     *_focal.__all__,
     *_margin.__all__,
     *_noisy_labels.__all__,

@@ -1,13 +1,8 @@
-"""Regression losses beyond torch's: log-cosh, quantile (pinball), MSLE, MAPE, Barron's robust loss.
+"""Smooth robust regression losses with their own stable numerics: log-cosh and Barron's loss.
 
-Shared conventions:
-
-* ``input`` holds predictions (real values), ``target`` has the same shape;
-* ``weight`` (keyword-only, optional) is a per-element weight broadcast to the per-element loss
-  (never enlarging it); ``"mean"`` divides the weighted sum by the number of elements (the
-  per-element rule of :mod:`losslab._reduction`);
-* float16/bfloat16 inputs are computed in float32 (the result is float32);
-* ``reduction="mean"`` over an empty batch returns 0 with the graph still connected.
+Both have a fast path through the fused elementwise machinery (:mod:`losslab.functional._fused`)
+and formulations that stay finite for any finite error. Part of the regression family
+(conventions in :mod:`losslab.losses.regression`); tested in ``tests/functional/test_regression.py``.
 """
 
 from __future__ import annotations
@@ -17,38 +12,20 @@ import math
 
 import torch
 
-from .._reduction import reduce_loss, upcast
-from .._validation import (
-    REDUCTION,
-    WEIGHT_PER_ELEMENT,
-    Param,
-    check_broadcast,
-    content_checks_enabled,
-    fail,
-    loss_function,
-)
-from ._common import element_weight, prepare_pair
-from ._fused import fused_elementwise, plain_autograd_only, use_fused
+from .._reduction import upcast
+from .._validation import REDUCTION, WEIGHT_PER_ELEMENT, Param, check_broadcast, loss_function
+from ..catalog._common import REAL_HEAD
+from ..catalog._samplers import REGRESSION
+from ..catalog._spec import When
+from ..functional._common import prepare_pair
+from ..functional._fused import fused_elementwise, plain_autograd_only, use_fused
+from ._entry import entry
+from .regression import _weighted_reduce
 
-__all__ = [
-    "log_cosh_loss",
-    "quantile_loss",
-    "msle_loss",
-    "mape_loss",
-    "general_robust_loss",
-]
+__all__ = ["log_cosh_loss", "general_robust_loss"]
+
 
 _LOG2 = math.log(2.0)
-
-
-def _weighted_reduce(
-    name: str, loss: torch.Tensor, weight: torch.Tensor | None, reduction: str
-) -> torch.Tensor:
-    """Multiply by a per-element weight (broadcast, never enlarging the loss) and reduce."""
-    w = element_weight(name, weight, loss)
-    if w is not None:
-        loss = loss * w.to(loss.dtype)
-    return reduce_loss(loss, reduction, name=name)
 
 
 def _as_hparam(name: str, arg: str, v: float | torch.Tensor, like: torch.Tensor) -> torch.Tensor:
@@ -58,10 +35,49 @@ def _as_hparam(name: str, arg: str, v: float | torch.Tensor, like: torch.Tensor)
         return upcast(v).to(dtype=like.dtype, device=like.device)
     return torch.tensor(float(v), dtype=like.dtype, device=like.device)
 
+# -- derivatives of the reduction="sum" losses w.r.t. the input, written from the math ----------
+
+
+def _log_cosh_grad(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    return torch.tanh(x - y)
+
 
 # -- log-cosh ---------------------------------------------------------------------------------
 
 
+@entry(
+    module="LogCoshLoss",
+    family="regression",
+    tasks=("regression",),
+    input_kind="real",
+    heads={"regression": REAL_HEAD},
+    formula=r"\ell = \log\cosh(x - y)",
+    derivative=r"\frac{\partial \ell}{\partial x} = \tanh(x - y)",
+    derivative_fn=_log_cosh_grad,
+    properties=dict(
+        nonnegative=True,
+        zero_at_perfect=True,
+        convex=True,
+        smooth=True,
+        bounded=False,
+        robust_to_outliers=True,
+        symmetric=True,
+    ),
+    references=(
+        "Chen, Tian, Zheng, Log Hyperbolic Cosine Loss Improves Variational Auto-Encoder, "
+        "ICLR 2019 submission",
+        "Saleh and Saleh, Statistical Properties of the log-cosh Loss Function Used in "
+        "Machine Learning, arXiv:2208.04564, 2022",
+    ),
+    summary="Log-cosh of the error: quadratic near 0, linear with slope 1 for large errors, "
+    "smooth everywhere.",
+    when_to_use="Regression where a few targets may be wrong: like Huber it grows only "
+    "linearly for large errors (gradient bounded by 1), unlike MSE, the most "
+    "outlier-sensitive common loss; unlike Huber and L1 it is twice differentiable and has no "
+    "threshold to tune, but its transition sits at |error| ~ 1, so standardise targets "
+    "first.",
+    sampler=REGRESSION,
+)
 @loss_function(reduction=REDUCTION, weight=WEIGHT_PER_ELEMENT)
 def log_cosh_loss(
     input: torch.Tensor,
@@ -91,11 +107,6 @@ def log_cosh_loss(
         >>> LF.log_cosh_loss(torch.tensor([0.0, 1.0, 1e4]), torch.tensor([0.0, 0.0, 0.0]),
         ...                  reduction="none")
         tensor([0.0000e+00, 4.3378e-01, 9.9993e+03])
-
-    References:
-        Chen, Tian, Zheng, "Log Hyperbolic Cosine Loss Improves Variational Auto-Encoder",
-        ICLR 2019 submission; Saleh and Saleh, "Statistical Properties of the log-cosh Loss
-        Function Used in Machine Learning", arXiv:2208.04564, 2022.
     """
     name = "log_cosh_loss"
     x, y = prepare_pair(name, input, target)
@@ -144,182 +155,6 @@ class _LogCosh(torch.autograd.Function):
     def backward(ctx, grad: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
         (d,) = ctx.saved_tensors
         return grad * torch.tanh(d)
-
-
-# -- quantile (pinball) -----------------------------------------------------------------------
-
-QUANTILE = Param(
-    "float_or_tensor",
-    "quantile level(s) in (0, 1): a float, or a 1-D tensor with one level per entry of the "
-    "last dimension of 'input'",
-    gt=0,
-    lt=1,
-    ndim=1,
-)
-
-
-@loss_function(reduction=REDUCTION, weight=WEIGHT_PER_ELEMENT, quantile=QUANTILE)
-def quantile_loss(
-    input: torch.Tensor,
-    target: torch.Tensor,
-    *,
-    quantile: float | torch.Tensor = 0.5,
-    reduction: str = "mean",
-    weight: torch.Tensor | None = None,
-) -> torch.Tensor:
-    r"""Quantile (pinball) loss, :math:`\ell_i = w_i \max(\tau u_i, (\tau - 1) u_i)` with
-    :math:`u_i = y_i - x_i`.
-
-    Under-prediction (:math:`x < y`) costs :math:`\tau` per unit and over-prediction
-    :math:`1 - \tau`, so the minimiser is the :math:`\tau`-quantile of the target distribution;
-    :math:`\tau = 0.5` gives half the absolute error.
-
-    Derivative w.r.t. the input: :math:`-\tau` where :math:`x < y`, :math:`1 - \tau` where
-    :math:`x > y`, and, by convention, :math:`\tfrac12 - \tau` at :math:`x = y` (the middle of the
-    subdifferential :math:`[-\tau, 1 - \tau]`; for :math:`\tau = 0.5` this is 0, matching
-    ``l1_loss``).
-
-    Args:
-        input: predictions. With a tensor of quantiles, the last dimension holds one prediction
-            per quantile level: shape (..., Q).
-        target: same shape as ``input`` (repeat the target along the last dimension for
-            several quantiles).
-        quantile: a float in (0, 1), or a 1-D tensor of Q levels in (0, 1) with
-            ``Q == input.shape[-1]``.
-        reduction: ``"none"`` | ``"mean"`` | ``"sum"``.
-        weight: optional per-element weight broadcast to ``input``; ``"mean"`` divides by the
-            number of elements.
-
-    Example:
-        >>> import torch, losslab.functional as LF
-        >>> y = torch.tensor([[1.0, 1.0, 1.0]])
-        >>> LF.quantile_loss(torch.zeros(1, 3), y, quantile=torch.tensor([0.1, 0.5, 0.9]),
-        ...                  reduction="none")
-        tensor([[0.1000, 0.5000, 0.9000]])
-
-    References:
-        Koenker and Bassett, "Regression Quantiles", Econometrica 1978.
-    """
-    name = "quantile_loss"
-    x, y = prepare_pair(name, input, target)
-    if isinstance(quantile, torch.Tensor):
-        q_len = quantile.shape[0]
-        if x.dim() == 0 or x.shape[-1] != q_len:
-            have = "a 0-d input" if x.dim() == 0 else f"input.shape[-1] = {x.shape[-1]}"
-            fail(
-                name,
-                "quantile",
-                f"a float or a 1-D tensor whose length matches input.shape[-1] ({have})",
-                quantile,
-            )
-        tau: float | torch.Tensor = upcast(quantile).to(dtype=x.dtype, device=x.device)
-    else:
-        tau = float(quantile)
-    u = y - x
-    # torch.maximum splits the gradient at a tie (u = 0): the subgradient 1/2 - tau.
-    loss = torch.maximum(tau * u, (tau - 1.0) * u)
-    return _weighted_reduce(name, loss, weight, reduction)
-
-
-# -- squared log error ------------------------------------------------------------------------
-
-
-def _check_above_minus_one(name: str, arg: str, t: torch.Tensor) -> None:
-    if not content_checks_enabled() or t.numel() == 0:
-        return
-    bad = ~(t.detach() > -1)
-    if bool(bad.any()):
-        fail(
-            name,
-            arg,
-            "> -1 everywhere (log1p is undefined at and below -1)",
-            float(t.detach()[bad][0]),
-        )
-
-
-@loss_function(reduction=REDUCTION, weight=WEIGHT_PER_ELEMENT)
-def msle_loss(
-    input: torch.Tensor,
-    target: torch.Tensor,
-    *,
-    reduction: str = "mean",
-    weight: torch.Tensor | None = None,
-) -> torch.Tensor:
-    r"""Mean squared logarithmic error, :math:`\ell_i = w_i (\log(1 + x_i) - \log(1 + y_i))^2`.
-
-    Penalises ratios rather than differences: predicting 2 for 1 costs as much as predicting 201
-    for 101 (almost). Both ``input`` and ``target`` must be > -1; values at or below -1 raise
-    ``ValueError`` (a content check, see :func:`losslab.set_content_checks`); nothing is
-    clamped. Derivative w.r.t. the input: :math:`2(\log(1+x) - \log(1+y)) / (1 + x)`.
-
-    Args:
-        input: predictions > -1, any shape.
-        target: values > -1, same shape as ``input``.
-        reduction: ``"none"`` | ``"mean"`` | ``"sum"``.
-        weight: optional per-element weight broadcast to ``input``; ``"mean"`` divides by the
-            number of elements.
-
-    Example:
-        >>> import math, torch, losslab.functional as LF
-        >>> LF.msle_loss(torch.tensor([math.e - 1, 0.0]), torch.tensor([0.0, 0.0]))
-        tensor(0.5000)
-
-    References:
-        Keras ``MeanSquaredLogarithmicError``; scikit-learn ``mean_squared_log_error``
-        (Pedregosa et al., "Scikit-learn: Machine Learning in Python", JMLR 2011).
-    """
-    name = "msle_loss"
-    x, y = prepare_pair(name, input, target)
-    _check_above_minus_one(name, "input", x)
-    _check_above_minus_one(name, "target", y)
-    loss = (torch.log1p(x) - torch.log1p(y)).square()
-    return _weighted_reduce(name, loss, weight, reduction)
-
-
-# -- absolute percentage error ----------------------------------------------------------------
-
-
-@loss_function(
-    reduction=REDUCTION,
-    weight=WEIGHT_PER_ELEMENT,
-    eps=Param("float", "floor on |target| in the denominator", gt=0),
-)
-def mape_loss(
-    input: torch.Tensor,
-    target: torch.Tensor,
-    *,
-    eps: float = 1.17e-6,
-    reduction: str = "mean",
-    weight: torch.Tensor | None = None,
-) -> torch.Tensor:
-    r"""Mean absolute percentage error as a fraction, :math:`\ell_i = w_i |x_i - y_i| / \max(|y_i|, \varepsilon)`.
-
-    The result is a **fraction, not a percentage**: a 10% error gives 0.1 (multiply by 100 for
-    percent). ``eps`` is the floor of the denominator, so targets near 0 give very large (but
-    finite) losses; MAPE is meant for targets bounded away from 0. Derivative w.r.t. the input:
-    :math:`\operatorname{sign}(x - y) / \max(|y|, \varepsilon)`, taken as 0 at :math:`x = y`.
-
-    Args:
-        input: predictions, any shape.
-        target: same shape as ``input``; should be away from 0.
-        eps: floor on :math:`|y|` in the denominator (default 1.17e-6, as torchmetrics).
-        reduction: ``"none"`` | ``"mean"`` | ``"sum"``.
-        weight: optional per-element weight broadcast to ``input``; ``"mean"`` divides by the
-            number of elements.
-
-    Example:
-        >>> import torch, losslab.functional as LF
-        >>> LF.mape_loss(torch.tensor([110.0, 45.0]), torch.tensor([100.0, 50.0]))
-        tensor(0.1000)
-
-    References:
-        de Myttenaere, Golden, Le Grand, Rossi, "Mean Absolute Percentage Error for regression
-        models", Neurocomputing 2016.
-    """
-    name = "mape_loss"
-    x, y = prepare_pair(name, input, target)
-    loss = (x - y).abs() / y.abs().clamp_min(eps)
-    return _weighted_reduce(name, loss, weight, reduction)
 
 
 # -- Barron's general robust loss -------------------------------------------------------------
@@ -443,6 +278,54 @@ def _barron_dz(z: torch.Tensor, za: torch.Tensor, h: torch.Tensor, alpha: float,
     return torch.where(torch.isinf(z), torch.copysign(torch.full_like(z, limit), z), d)
 
 
+def _robust_grad(x: torch.Tensor, y: torch.Tensor, *, alpha, scale) -> torch.Tensor:
+    c = torch.as_tensor(scale, dtype=x.dtype)
+    a = torch.as_tensor(alpha, dtype=x.dtype)
+    z = (x - y) / c
+    b = (a - 2).abs()
+    power = torch.pow(z * z / b + 1, a / 2 - 1)  # the general case, alpha not in {2, 0, -inf}
+    g = torch.where(a == 2, torch.ones_like(z), power)
+    g = torch.where(a == 0, 1 / (0.5 * z * z + 1), g)
+    g = torch.where(a == -math.inf, torch.exp(-0.5 * z * z), g)
+    return z / c * g
+
+
+@entry(
+    module="GeneralRobustLoss",
+    family="regression",
+    tasks=("regression", "noisy_labels"),
+    input_kind="real",
+    heads={"*": REAL_HEAD},
+    formula=r"\ell = \frac{|\alpha - 2|}{\alpha}\left[\left(\frac{(x - y)^2 / c^2}"
+    r"{|\alpha - 2|} + 1\right)^{\alpha/2} - 1\right]",
+    derivative=r"\frac{\partial \ell}{\partial x} = \frac{x - y}{c^2}\left(\frac{(x - y)^2 "
+    r"/ c^2}{|\alpha - 2|} + 1\right)^{\alpha/2 - 1}",
+    derivative_fn=_robust_grad,
+    properties=dict(
+        nonnegative=True,
+        zero_at_perfect=True,
+        convex=When("alpha >= 1"),
+        smooth=True,
+        bounded=When("alpha < 0"),
+        robust_to_outliers=When("alpha <= 1"),
+        symmetric=True,
+    ),
+    references=("Barron, A General and Adaptive Robust Loss Function, CVPR 2019",),
+    summary="One shape parameter alpha spans L2 (2), pseudo-Huber (1), Cauchy (0), "
+    "Geman-McClure (-2) and Welsch (-inf).",
+    when_to_use="Regression with outliers when the right amount of robustness is unknown: "
+    "tune alpha (or learn it). alpha = 2 is MSE, the most outlier-sensitive; alpha <= 1 "
+    "bounds the gradient (like Huber or log-cosh); alpha < 1 makes large errors' gradients "
+    "vanish and alpha < 0 bounds the loss, which ignores gross outliers but is non-convex, "
+    "so start from a reasonable fit. scale c sets the error size where the quadratic bowl "
+    "ends.",
+    sampler=REGRESSION,
+    test_kwargs={"alpha": 1.0},
+    notes="convex, bounded and robust_to_outliers depend on alpha (``losslab show "
+    "general_robust_loss --param alpha=0``); the catalog's tests run at alpha = 1 (pseudo-Huber). "
+    "Bounded needs alpha < 0 strictly: at alpha = 0 the Cauchy loss log(x^2/2 + 1) grows without "
+    "bound (13.1 at |x| = 1e3, 26.9 at 1e6), while alpha = -0.5 stays below 5.",
+)
 @loss_function(
     reduction=REDUCTION,
     weight=WEIGHT_PER_ELEMENT,
@@ -509,9 +392,6 @@ def general_robust_loss(
         tensor([0.0000, 0.4142, 2.1623])
         >>> LF.general_robust_loss(x, y, alpha=float("-inf"), reduction="none")
         tensor([0.0000, 0.3935, 0.9889])
-
-    References:
-        Barron, "A General and Adaptive Robust Loss Function", CVPR 2019.
     """
     name = "general_robust_loss"
     x, y = prepare_pair(name, input, target)
