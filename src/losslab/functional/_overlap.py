@@ -8,6 +8,8 @@ see :mod:`losslab.functional._segmentation_common`.
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import torch
 import torch.nn.functional as F
 
@@ -136,6 +138,58 @@ def _tversky_units(tp, fp, fn, alpha, beta, smooth_nr, smooth_dr):
     return _ratio(err + (smooth_dr - smooth_nr), tp + err + smooth_dr, (tp + fp + fn) == 0)
 
 
+def _dice_units(tp, fp, fn, smooth_nr, smooth_dr):
+    """1 - (2 tp + s_nr) / (2 tp + fp + fn + s_dr), written without cancellation."""
+    num = fp + fn + (smooth_dr - smooth_nr)
+    return _ratio(num, 2 * tp + fp + fn + smooth_dr, (tp + fp + fn) == 0)
+
+
+class _Counts(NamedTuple):
+    """What every overlap loss starts from (see :func:`_overlap_counts`)."""
+
+    tp: torch.Tensor  #: soft true positives per unit, (N, K) or (K,)
+    fp: torch.Tensor  #: soft false positives per unit
+    fn: torch.Tensor  #: soft false negatives per unit
+    classes: int  #: C, the input's channels before the background is dropped
+    y: torch.Tensor  #: labels (N, C, *) with the background kept (Dice + CE's cross entropy)
+    x: torch.Tensor  #: the float input (Dice + CE's cross entropy)
+
+
+def _overlap_counts(
+    name: str,
+    input: torch.Tensor,
+    target: torch.Tensor,
+    activation: str,
+    aggregate: str,
+    include_background: bool,
+    ignore_index: int,
+) -> _Counts:
+    """Validate, take probabilities, drop the background unless included, count TP/FP/FN per unit.
+
+    Index targets with an activation count exactly (hard labels: the cheaper backward).
+    """
+    p, y, x = _probabilities(name, input, target, activation, ignore_index)
+    c = p.shape[1]
+    kept_p = _drop_background(p, include_background)
+    kept_y = _drop_background(y, include_background)
+    hard = target.shape != input.shape and activation != "none"
+    tp, fp, fn = _confusion(kept_p, kept_y, aggregate, hard=hard)
+    return _Counts(tp, fp, fn, c, y, x)
+
+
+def _reduce_classes(
+    name: str,
+    loss: torch.Tensor,
+    weight: torch.Tensor | None,
+    classes: int,
+    include_background: bool,
+    reduction: str,
+) -> torch.Tensor:
+    """Reduce per-(unit, class) losses, weighted by the (checked) per-class ``weight``."""
+    w = _class_weight(name, weight, classes, include_background, loss)
+    return _reduce_units(name, loss, w, reduction)
+
+
 # -- Dice, Jaccard, Tversky --------------------------------------------------------------------
 
 
@@ -187,12 +241,11 @@ def dice_loss(
         Optimizing the Dice Score with Soft Labels", MICCAI 2023.
     """
     name = "dice_loss"
-    p, y, _ = _probabilities(name, input, target, activation, ignore_index)
-    c = p.shape[1]
-    p, y = _drop_background(p, include_background), _drop_background(y, include_background)
-    tp, fp, fn = _confusion(p, y, aggregate, hard=target.shape != input.shape and activation != "none")
-    loss = _ratio(fp + fn + (smooth_dr - smooth_nr), 2 * tp + fp + fn + smooth_dr, (tp + fp + fn) == 0)
-    return _reduce_units(name, loss, _class_weight(name, weight, c, include_background, loss), reduction)
+    tp, fp, fn, c, _, _ = _overlap_counts(
+        name, input, target, activation, aggregate, include_background, ignore_index
+    )
+    loss = _dice_units(tp, fp, fn, smooth_nr, smooth_dr)
+    return _reduce_classes(name, loss, weight, c, include_background, reduction)
 
 
 @loss_function(weight=WEIGHT_PER_CLASS, **_COMMON)
@@ -236,12 +289,11 @@ def jaccard_loss(
         Segmentation", ISVC 2016.
     """
     name = "jaccard_loss"
-    p, y, _ = _probabilities(name, input, target, activation, ignore_index)
-    c = p.shape[1]
-    p, y = _drop_background(p, include_background), _drop_background(y, include_background)
-    tp, fp, fn = _confusion(p, y, aggregate, hard=target.shape != input.shape and activation != "none")
+    tp, fp, fn, c, _, _ = _overlap_counts(
+        name, input, target, activation, aggregate, include_background, ignore_index
+    )
     loss = _tversky_units(tp, fp, fn, 1.0, 1.0, smooth_nr, smooth_dr)
-    return _reduce_units(name, loss, _class_weight(name, weight, c, include_background, loss), reduction)
+    return _reduce_classes(name, loss, weight, c, include_background, reduction)
 
 
 _TVERSKY = dict(
@@ -294,12 +346,11 @@ def tversky_loss(
         Fully Convolutional Deep Networks", MLMI 2017.
     """
     name = "tversky_loss"
-    p, y, _ = _probabilities(name, input, target, activation, ignore_index)
-    c = p.shape[1]
-    p, y = _drop_background(p, include_background), _drop_background(y, include_background)
-    tp, fp, fn = _confusion(p, y, aggregate, hard=target.shape != input.shape and activation != "none")
+    tp, fp, fn, c, _, _ = _overlap_counts(
+        name, input, target, activation, aggregate, include_background, ignore_index
+    )
     loss = _tversky_units(tp, fp, fn, alpha, beta, smooth_nr, smooth_dr)
-    return _reduce_units(name, loss, _class_weight(name, weight, c, include_background, loss), reduction)
+    return _reduce_classes(name, loss, weight, c, include_background, reduction)
 
 
 @loss_function(
@@ -355,14 +406,13 @@ def focal_tversky_loss(
         Lesion Segmentation", ISBI 2019.
     """
     name = "focal_tversky_loss"
-    p, y, _ = _probabilities(name, input, target, activation, ignore_index)
-    c = p.shape[1]
-    p, y = _drop_background(p, include_background), _drop_background(y, include_background)
-    tp, fp, fn = _confusion(p, y, aggregate, hard=target.shape != input.shape and activation != "none")
+    tp, fp, fn, c, _, _ = _overlap_counts(
+        name, input, target, activation, aggregate, include_background, ignore_index
+    )
     u = _tversky_units(tp, fp, fn, alpha, beta, smooth_nr, smooth_dr)
     pos = u > 0
     loss = torch.where(pos, torch.where(pos, u, torch.ones_like(u)) ** gamma, torch.zeros_like(u))
-    return _reduce_units(name, loss, _class_weight(name, weight, c, include_background, loss), reduction)
+    return _reduce_classes(name, loss, weight, c, include_background, reduction)
 
 
 # -- generalized Dice ---------------------------------------------------------------------------
@@ -419,9 +469,9 @@ def generalized_dice_loss(
         Loss Function for Highly Unbalanced Segmentations", DLMIA 2017.
     """
     name = "generalized_dice_loss"
-    p, y, _ = _probabilities(name, input, target, activation, ignore_index)
-    p, y = _drop_background(p, include_background), _drop_background(y, include_background)
-    tp, fp, fn = _confusion(p, y, aggregate, hard=target.shape != input.shape and activation != "none")
+    tp, fp, fn, _, _, _ = _overlap_counts(
+        name, input, target, activation, aggregate, include_background, ignore_index
+    )
     volume = (tp + fn).detach()
     present = volume > 0
     if weight_type == "uniform":
@@ -518,13 +568,13 @@ def dice_ce_loss(
         and output imbalance in multi-organ segmentation", CMIG 2019.
     """
     name = "dice_ce_loss"
-    p, y, x = _probabilities(name, input, target, activation, ignore_index)
-    c, n = p.shape[1], p.shape[0]
+    tp, fp, fn, c, y, x = _overlap_counts(
+        name, input, target, activation, aggregate, include_background, ignore_index
+    )
+    n = x.shape[0]
     ce = _per_image_ce(x, target, y if target.shape == x.shape or activation == "sigmoid" else None,
                        activation, weight, ignore_index)
-    p, y = _drop_background(p, include_background), _drop_background(y, include_background)
-    tp, fp, fn = _confusion(p, y, aggregate, hard=target.shape != input.shape and activation != "none")
-    dice = _ratio(fp + fn + (smooth_dr - smooth_nr), 2 * tp + fp + fn + smooth_dr, (tp + fp + fn) == 0)
+    dice = _dice_units(tp, fp, fn, smooth_nr, smooth_dr)
     w = _class_weight(name, weight, c, include_background, dice)
     dice = dice.mean(-1) if w is None else (dice * w).sum(-1) / w.sum()
     if aggregate == "batch":
