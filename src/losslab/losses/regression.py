@@ -403,10 +403,8 @@ def quantile_loss(
     :math:`1 - \tau`, so the minimiser is the :math:`\tau`-quantile of the target distribution;
     :math:`\tau = 0.5` gives half the absolute error.
 
-    Derivative w.r.t. the input: :math:`-\tau` where :math:`x < y`, :math:`1 - \tau` where
-    :math:`x > y`, and, by convention, :math:`\tfrac12 - \tau` at :math:`x = y` (the middle of the
-    subdifferential :math:`[-\tau, 1 - \tau]`; for :math:`\tau = 0.5` this is 0, matching
-    ``l1_loss``).
+    At :math:`x = y` the derivative (below) is, by convention, the middle of the subdifferential
+    :math:`[-\tau, 1 - \tau]`: 0 for :math:`\tau = 0.5`, matching ``l1_loss``.
 
     Args:
         input: predictions. With a tensor of quantiles, the last dimension holds one prediction

@@ -144,7 +144,7 @@ def msle_loss(
     Penalises ratios rather than differences: predicting 2 for 1 costs as much as predicting 201
     for 101 (almost). Both ``input`` and ``target`` must be > -1; values at or below -1 raise
     ``ValueError`` (a content check, see :func:`losslab.set_content_checks`); nothing is
-    clamped. Derivative w.r.t. the input: :math:`2(\log(1+x) - \log(1+y)) / (1 + x)`.
+    clamped.
 
     Args:
         input: predictions > -1, any shape.
@@ -252,8 +252,8 @@ def mape_loss(
 
     The result is a **fraction, not a percentage**: a 10% error gives 0.1 (multiply by 100 for
     percent). ``eps`` is the floor of the denominator, so targets near 0 give very large (but
-    finite) losses; MAPE is meant for targets bounded away from 0. Derivative w.r.t. the input:
-    :math:`\operatorname{sign}(x - y) / \max(|y|, \varepsilon)`, taken as 0 at :math:`x = y`.
+    finite) losses; MAPE is meant for targets bounded away from 0. The derivative (below) is
+    taken as 0 at :math:`x = y`.
 
     Args:
         input: predictions, any shape.

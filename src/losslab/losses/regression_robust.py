@@ -86,7 +86,7 @@ def log_cosh_loss(
     reduction: str = "mean",
     weight: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    r"""Log-cosh loss, :math:`\ell_i = w_i \log\cosh(x_i - y_i)`; derivative :math:`\tanh(x_i - y_i)`.
+    r"""Log-cosh loss of the error, weighted per element: :math:`w_i \log\cosh(x_i - y_i)`.
 
     Behaves like :math:`d^2/2` for small errors and like :math:`|d| - \log 2` for large ones,
     with a gradient bounded by 1. It is computed without ever forming :math:`\cosh d` for large
@@ -361,8 +361,7 @@ def general_robust_loss(
     limits used exactly: :math:`\alpha = 2` gives :math:`z^2/2`, :math:`\alpha = 0` gives
     :math:`\log(z^2/2 + 1)` and :math:`\alpha = -\infty` gives :math:`1 - e^{-z^2/2}`;
     :math:`\alpha = 1` is :math:`\sqrt{z^2+1} - 1` and
-    :math:`\alpha = -2` is :math:`2z^2/(z^2+4)`. Derivative w.r.t. the input:
-    :math:`\frac{z}{c}\,(z^2/|\alpha-2| + 1)^{\alpha/2 - 1}`.
+    :math:`\alpha = -2` is :math:`2z^2/(z^2+4)`.
 
     How the shape depends on :math:`\alpha`: always nonnegative, 0 at a perfect prediction,
     smooth and symmetric; convex iff :math:`\alpha \ge 1`; bounded (by
