@@ -14,7 +14,6 @@ from . import (  # noqa: F401
     _imbalance,
     _lovasz,
     _margin,
-    _noisy_labels,
     _overlap,
     _pairwise,
     _torch_classification,

@@ -7,11 +7,13 @@ One module per family; each lists its public names in ``__all__``. The ``_common
 """
 
 from ..losses import (  # the families moved to losslab.losses (one module per family)
+    noisy_labels,
     regression,
     regression_likelihood,
     regression_relative,
     regression_robust,
 )
+from ..losses.noisy_labels import *  # noqa: F403
 from ..losses.regression import *  # noqa: F403
 from ..losses.regression_likelihood import *  # noqa: F403
 from ..losses.regression_relative import *  # noqa: F403
@@ -27,7 +29,6 @@ from . import (
     _linear_ce,
     _lovasz,
     _margin,
-    _noisy_labels,
     _overlap,
     _pairwise,
     _regularization,
@@ -46,7 +47,6 @@ from ._imbalance import *  # noqa: F403
 from ._linear_ce import *  # noqa: F403
 from ._lovasz import *  # noqa: F403
 from ._margin import *  # noqa: F403
-from ._noisy_labels import *  # noqa: F403
 from ._overlap import *  # noqa: F403
 from ._pairwise import *  # noqa: F403
 from ._regularization import *  # noqa: F403
@@ -65,7 +65,7 @@ __all__ = [
     *regression_relative.__all__,
     *_focal.__all__,
     *_margin.__all__,
-    *_noisy_labels.__all__,
+    *noisy_labels.__all__,
     *_divergence.__all__,
     *_imbalance.__all__,
     *_overlap.__all__,

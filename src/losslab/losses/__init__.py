@@ -21,4 +21,10 @@ __all__ = ["FAMILY_MODULES", "Entry", "entries", "entry", "module_classes", "reg
 #: the family modules of this package, in the order the public faces list them; a family past
 #: ~500 lines is split by what its losses compute (``regression_robust``, ...), one test file per
 #: family all the same (``tests/functional/test_regression.py``)
-FAMILY_MODULES = ("regression", "regression_likelihood", "regression_robust", "regression_relative")
+FAMILY_MODULES = (
+    "regression",
+    "regression_likelihood",
+    "regression_robust",
+    "regression_relative",
+    "noisy_labels",
+)

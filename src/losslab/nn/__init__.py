@@ -17,7 +17,6 @@ from . import (
     _imbalance,
     _lovasz,
     _margin,
-    _noisy_labels,
     _overlap,
     _pairwise,
     _regularization,
@@ -38,7 +37,6 @@ from ._focal import *  # noqa: F403
 from ._imbalance import *  # noqa: F403
 from ._lovasz import *  # noqa: F403
 from ._margin import *  # noqa: F403
-from ._noisy_labels import *  # noqa: F403
 from ._overlap import *  # noqa: F403
 from ._pairwise import *  # noqa: F403
 from ._regularization import *  # noqa: F403
@@ -62,7 +60,7 @@ __all__ = [
     *_generated["regression_relative"],
     *_focal.__all__,
     *_margin.__all__,
-    *_noisy_labels.__all__,
+    *_generated["noisy_labels"],
     *_divergence.__all__,
     *_imbalance.__all__,
     *_overlap.__all__,
