@@ -21,6 +21,7 @@ _LAZY = {
     "functional": "losslab.functional",
     "nn": "losslab.nn",
     "catalog": "losslab.catalog",
+    "utils": "losslab.utils",
     "content_checks": "losslab._validation",
     "content_checks_enabled": "losslab._validation",
     "set_content_checks": "losslab._validation",
