@@ -31,8 +31,8 @@ What the decorator does, at import of the family module:
 1. builds the :class:`LossSpec` (so a bad entry, e.g. a :class:`~losslab.catalog.When` rule
    reading an undeclared hyperparameter, fails when the module is imported);
 2. appends a ``Formula`` and a ``References`` section, rendered from the entry, to the
-   function's docstring (so the docstring must not have its own ``References:`` section; keep
-   ``Example:`` last-but-these: doctests still run);
+   function's docstring, after its ``Example:`` (so the docstring must not have its own
+   ``References:`` section; the doctests run unchanged);
 3. wraps ``derivative_fn`` so that hyperparameters it is not given take the loss function's
    defaults (the helper declares ``*, eps`` without repeating ``eps``'s default);
 4. records the entry under its family module, in order, and returns the function unchanged.

@@ -334,13 +334,14 @@ def smooth_l1_loss(
     )
 
 
+# -- quantile (pinball) -----------------------------------------------------------------------
+
+
 def _quantile_grad(x: torch.Tensor, y: torch.Tensor, *, quantile) -> torch.Tensor:
     tau = torch.as_tensor(quantile, dtype=x.dtype)
     u = y - x
     return torch.where(u > 0, -tau, torch.where(u < 0, 1 - tau, 0.5 - tau))
 
-
-# -- quantile (pinball) -----------------------------------------------------------------------
 
 QUANTILE = Param(
     "float_or_tensor",

@@ -27,7 +27,7 @@ from .regression import _weighted_reduce
 __all__ = ["msle_loss", "mape_loss"]
 
 
-# -- samplers ---------------------------------------------------------------------------------
+# -- squared log error ------------------------------------------------------------------------
 
 
 def _randn(gen: torch.Generator, *shape: int) -> torch.Tensor:
@@ -76,9 +76,6 @@ ABOVE_MINUS_ONE = Sampler(
 
 def _msle_grad(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     return 2 * (torch.log1p(x) - torch.log1p(y)) / (1 + x)
-
-
-# -- squared log error ------------------------------------------------------------------------
 
 
 def _check_above_minus_one(name: str, arg: str, t: torch.Tensor) -> None:
@@ -166,6 +163,9 @@ def msle_loss(
     return _weighted_reduce(name, loss, weight, reduction)
 
 
+# -- absolute percentage error ----------------------------------------------------------------
+
+
 def _away_target(gen: torch.Generator) -> torch.Tensor:
     # |target| >= 0.5 with random sign
     sign = 2 * torch.randint(0, 2, (N, D), generator=gen).to(torch.float64) - 1
@@ -195,9 +195,6 @@ TARGET_AWAY_FROM_ZERO = Sampler(
 
 def _mape_grad(x: torch.Tensor, y: torch.Tensor, *, eps: float) -> torch.Tensor:
     return torch.sign(x - y) / torch.clamp(y.abs(), min=eps)
-
-
-# -- absolute percentage error ----------------------------------------------------------------
 
 
 @entry(

@@ -35,14 +35,12 @@ def _as_hparam(name: str, arg: str, v: float | torch.Tensor, like: torch.Tensor)
         return upcast(v).to(dtype=like.dtype, device=like.device)
     return torch.tensor(float(v), dtype=like.dtype, device=like.device)
 
-# -- derivatives of the reduction="sum" losses w.r.t. the input, written from the math ----------
+
+# -- log-cosh ---------------------------------------------------------------------------------
 
 
 def _log_cosh_grad(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     return torch.tanh(x - y)
-
-
-# -- log-cosh ---------------------------------------------------------------------------------
 
 
 @entry(
