@@ -72,10 +72,11 @@ def test_public_faces_read_the_entry(e):
     if e.drop_in is not None:
         assert spec.drop_in_for == f"torch.nn.functional.{fn.__name__}"
         torch_positional = [
-            p.name for p in list(inspect.signature(e.drop_in.__init__).parameters.values())[1:]
+            p.name
+            for p in list(inspect.signature(e.drop_in.__init__).parameters.values())[1:]
             if p.kind is inspect.Parameter.POSITIONAL_OR_KEYWORD
         ]
-        ours = list(inspect.signature(cls.__init__).parameters)[1:1 + len(torch_positional)]
+        ours = list(inspect.signature(cls.__init__).parameters)[1 : 1 + len(torch_positional)]
         assert ours == torch_positional
     else:
         assert spec.drop_in_for is None
@@ -98,8 +99,14 @@ def _toy(input, target, *, reduction="mean", k: float = 3.0):
 
 
 def test_derivative_helper_takes_the_function_defaults(scratch):
-    fn = entry(module="ToyLoss", formula="f", derivative="d", references=("R, T, 2000",),
-               derivative_fn=lambda x, y, *, k: 2 * k * (x - y), **MINIMAL)(_toy)
+    fn = entry(
+        module="ToyLoss",
+        formula="f",
+        derivative="d",
+        references=("R, T, 2000",),
+        derivative_fn=lambda x, y, *, k: 2 * k * (x - y),
+        **MINIMAL,
+    )(_toy)
     spec = _entry._ENTRIES[__name__][-1].spec
     assert spec.function is fn
     x, y = torch.tensor([1.0, 2.0]), torch.zeros(2)
@@ -115,25 +122,42 @@ def test_a_docstring_with_its_own_references_is_refused(scratch):
             Somebody, 1999.
         """
 
-    with pytest.raises(ValueError, match=r"^entry for own: the docstring must not have its own 'References:'"):
+    with pytest.raises(
+        ValueError, match=r"^entry for own: the docstring must not have its own 'References:'"
+    ):
         entry(module="OwnLoss", formula="f", derivative="d", references=("R",), **MINIMAL)(own)
 
 
 def test_a_drop_in_keeps_torchs_class_name(scratch):
-    with pytest.raises(ValueError, match=r"^entry for _toy: a drop-in's module is torch's name 'HuberLoss', got 'Toy'$"):
-        entry(module="Toy", drop_in=torch.nn.HuberLoss, formula="f", derivative="d", references=("R",),
-              **MINIMAL)(_toy)
+    with pytest.raises(
+        ValueError,
+        match=r"^entry for _toy: a drop-in's module is torch's name 'HuberLoss', got 'Toy'$",
+    ):
+        entry(
+            module="Toy",
+            drop_in=torch.nn.HuberLoss,
+            formula="f",
+            derivative="d",
+            references=("R",),
+            **MINIMAL,
+        )(_toy)
 
 
 def test_a_bad_entry_fails_when_declared(scratch):
     with pytest.raises(ValueError, match=r"rule convex='alpha >= 1' must read hyperparameters"):
-        entry(module="ToyLoss", formula="f", derivative="d", references=("R",),
-              **{**MINIMAL, "properties": {"convex": When("alpha >= 1")}})(_toy)
+        entry(
+            module="ToyLoss",
+            formula="f",
+            derivative="d",
+            references=("R",),
+            **{**MINIMAL, "properties": {"convex": When("alpha >= 1")}},
+        )(_toy)
     assert _entry._ENTRIES.get(__name__, []) == []
 
 
-@pytest.mark.parametrize("first", ["losslab.losses.regression_robust", "losslab.losses", "losslab.nn",
-                                   "losslab.catalog"])
+@pytest.mark.parametrize(
+    "first", ["losslab.losses.regression_robust", "losslab.losses", "losslab.nn", "losslab.catalog"]
+)
 def test_any_import_order_gives_whole_modules(first):
     code = (
         f"import {first}\n"

@@ -80,15 +80,19 @@ class Entry:
     drop_in: type[torch.nn.Module] | None = None
 
 
-def _with_defaults(derivative_fn: Callable[..., torch.Tensor], fn: Callable[..., Any]) -> Callable[..., torch.Tensor]:
+def _with_defaults(
+    derivative_fn: Callable[..., torch.Tensor], fn: Callable[..., Any]
+) -> Callable[..., torch.Tensor]:
     """``derivative_fn`` called with the loss function's keyword defaults it accepts and is not given."""
     sig = inspect.signature(derivative_fn)
     takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in sig.parameters.values())
     defaults = {
         n: p.default
         for n, p in inspect.signature(fn).parameters.items()
-        if p.kind is inspect.Parameter.KEYWORD_ONLY and p.default is not inspect.Parameter.empty
-        and n not in ("reduction", "weight") and (takes_any or n in sig.parameters)
+        if p.kind is inspect.Parameter.KEYWORD_ONLY
+        and p.default is not inspect.Parameter.empty
+        and n not in ("reduction", "weight")
+        and (takes_any or n in sig.parameters)
     }
 
     @functools.wraps(derivative_fn)
@@ -106,8 +110,10 @@ def _render_doc(doc: str | None, spec: LossSpec) -> str:
             f"entry for {spec.name}: the docstring must not have its own 'References:' section "
             "(the entry's references are rendered into it)"
         )
-    refs = "\n".join(textwrap.fill(r, 92, initial_indent="    ", subsequent_indent="        ")
-                     for r in spec.references)
+    refs = "\n".join(
+        textwrap.fill(r, 92, initial_indent="    ", subsequent_indent="        ")
+        for r in spec.references
+    )
     return (
         f"{body}\n\n"
         f"Formula:\n    :math:`{spec.formula}`\n\n"
@@ -128,7 +134,9 @@ def entry(
     def decorate(fn: F) -> F:
         name = getattr(fn, "__losslab_name__", fn.__name__)
         if drop_in is not None and drop_in.__name__ != module:
-            raise ValueError(f"entry for {name}: a drop-in's module is torch's name {drop_in.__name__!r}, got {module!r}")
+            raise ValueError(
+                f"entry for {name}: a drop-in's module is torch's name {drop_in.__name__!r}, got {module!r}"
+            )
         kw = dict(fields)
         derivative_fn = kw.pop("derivative_fn", None)
         spec = LossSpec(
@@ -140,7 +148,9 @@ def entry(
             **kw,
         )
         fn.__doc__ = _render_doc(fn.__doc__, spec)
-        _ENTRIES.setdefault(fn.__module__, []).append(Entry(spec, module, tuple(module_aliases), drop_in))
+        _ENTRIES.setdefault(fn.__module__, []).append(
+            Entry(spec, module, tuple(module_aliases), drop_in)
+        )
         return fn
 
     return decorate
@@ -171,4 +181,7 @@ def register_family(family_module: str) -> list[LossSpec]:
     from .. import nn
     from ..catalog._registry import register
 
-    return [register(dataclasses.replace(e.spec, module=getattr(nn, e.module))) for e in entries(family_module)]
+    return [
+        register(dataclasses.replace(e.spec, module=getattr(nn, e.module)))
+        for e in entries(family_module)
+    ]

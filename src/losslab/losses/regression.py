@@ -64,7 +64,9 @@ def _weighted_torch_loss(
     if w is not None and weight_sum_mean and reduction == "mean":
         total = fn(x, y, reduction="sum", weight=w, **kw)
         return reduce_loss(total, "mean", name=name, denominator=w.sum())
-    return empty_mean_guard(lambda r: fn(x, y, reduction=r, weight=w, **kw), reduction, x.numel() > 0)
+    return empty_mean_guard(
+        lambda r: fn(x, y, reduction=r, weight=w, **kw), reduction, x.numel() > 0
+    )
 
 
 def _weighted_reduce(
@@ -129,7 +131,9 @@ def mse_loss(
         tensor(2.)
     """
     x, y = prepare_pair("mse_loss", input, target)
-    return _weighted_torch_loss(F.mse_loss, "mse_loss", x, y, weight, reduction, weight_sum_mean=True)
+    return _weighted_torch_loss(
+        F.mse_loss, "mse_loss", x, y, weight, reduction, weight_sum_mean=True
+    )
 
 
 @entry(

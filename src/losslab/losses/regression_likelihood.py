@@ -123,9 +123,7 @@ def _gaussian_grad(x, y, var, *, eps, **_):
     tasks=("regression",),
     input_kind="real",
     heads={
-        "regression": Head(
-            "identity", "2", "a mean and a variance (softplus/exp for the variance)"
-        )
+        "regression": Head("identity", "2", "a mean and a variance (softplus/exp for the variance)")
     },
     formula=r"\ell = \tfrac12\left(\log \sigma^2 + \frac{(x - y)^2}{\sigma^2}\right),\ "
     r"\sigma^2 = \max(v, \epsilon)",

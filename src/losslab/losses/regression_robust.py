@@ -116,7 +116,9 @@ def log_cosh_loss(
     return _weighted_reduce(name, v, weight, reduction)
 
 
-def _log_cosh_kernel(x: torch.Tensor, y: torch.Tensor, *, grad: bool) -> tuple[torch.Tensor, torch.Tensor | None]:
+def _log_cosh_kernel(
+    x: torch.Tensor, y: torch.Tensor, *, grad: bool
+) -> tuple[torch.Tensor, torch.Tensor | None]:
     """log cosh(x - y) and its derivative tanh(x - y) (the fast path; see ``_fused``)."""
     d = x - y
     if bool(d.abs().amax() < _LOG_COSH_NEAR):  # typical chunk: the near formula serves every entry
@@ -259,7 +261,9 @@ def _barron_kernel(
     return rho, (_barron_dz(z, za, h, alpha, b) / c if grad else None)
 
 
-def _barron_dz(z: torch.Tensor, za: torch.Tensor, h: torch.Tensor, alpha: float, b: float) -> torch.Tensor:
+def _barron_dz(
+    z: torch.Tensor, za: torch.Tensor, h: torch.Tensor, alpha: float, b: float
+) -> torch.Tensor:
     """d rho / dz = z exp((alpha - 2) h), h = log(1 + z^2/b) / 2, for finite alpha < 2.
 
     Directly while the exponential stays a normal float (one reduction checks the chunk); else
@@ -393,8 +397,11 @@ def general_robust_loss(
     name = "general_robust_loss"
     x, y = prepare_pair(name, input, target)
     c = _as_hparam(name, "scale", scale, x)
-    if (not isinstance(alpha, torch.Tensor) and not isinstance(scale, torch.Tensor)
-            and use_fused(reduction, x, y, weight=weight)):
+    if (
+        not isinstance(alpha, torch.Tensor)
+        and not isinstance(scale, torch.Tensor)
+        and use_fused(reduction, x, y, weight=weight)
+    ):
         kernel = functools.partial(_barron_kernel, alpha=float(alpha), c=float(scale))
         return fused_elementwise(kernel, x, (y,), reduction, weight)
     z = (x - y) / c
