@@ -59,26 +59,37 @@ def bench_batched(n_models: int, epochs: int, reps: int) -> dict:
         for k in keys:
             ds = data[k.seed]
             g = torch.Generator().manual_seed(k.seed)
-            net = torch.nn.Sequential(torch.nn.Linear(ds.num_features, task.hidden[0]), torch.nn.ReLU(),
-                                      torch.nn.Linear(task.hidden[0], 1))
+            net = torch.nn.Sequential(
+                torch.nn.Linear(ds.num_features, task.hidden[0]),
+                torch.nn.ReLU(),
+                torch.nn.Linear(task.hidden[0], 1),
+            )
             opt = torch.optim.Adam(net.parameters(), lr=k.lr)
             y = ds.y_train.float()
             n = len(y)
             for _ in range(epochs):
                 perm = torch.randperm(n, generator=g)
                 for s in range(0, n, task.batch_size):
-                    idx = perm[s:s + task.batch_size]
+                    idx = perm[s : s + task.batch_size]
                     opt.zero_grad()
-                    loss = torch.nn.functional.binary_cross_entropy_with_logits(net(ds.x_train[idx])[:, 0], y[idx])
+                    loss = torch.nn.functional.binary_cross_entropy_with_logits(
+                        net(ds.x_train[idx])[:, 0], y[idx]
+                    )
                     loss.backward()
                     opt.step()
 
     t_b = _median_time(batched, reps)
     t_l = _median_time(loop_same_work, reps)
     t_p = _median_time(loop_plain_pytorch, reps)
-    return {"models": n_models, "epochs": epochs, "batched_s": t_b, "loop_same_work_s": t_l,
-            "loop_plain_pytorch_s": t_p, "speedup_vs_loop_same_work": t_l / t_b,
-            "speedup_vs_plain_pytorch_loop": t_p / t_b}
+    return {
+        "models": n_models,
+        "epochs": epochs,
+        "batched_s": t_b,
+        "loop_same_work_s": t_l,
+        "loop_plain_pytorch_s": t_p,
+        "speedup_vs_loop_same_work": t_l / t_b,
+        "speedup_vs_plain_pytorch_loop": t_p / t_b,
+    }
 
 
 def bench_fashion_full(n_models: int, epochs: int, reps: int) -> dict:
@@ -95,9 +106,16 @@ def bench_fashion_full(n_models: int, epochs: int, reps: int) -> dict:
     keys = [RunKey(s, 0.01) for s in range(n_models)]
     t_b = _median_time(lambda: train_stack(task, comp, keys, data, cfg), reps)
     t_l = _median_time(lambda: [train_stack(task, comp, [k], data, cfg) for k in keys], reps)
-    return {"models": n_models, "epochs": epochs, "train_images": len(data[0].y_train),
-            "batched_s": t_b, "loop_same_work_s": t_l, "per_run_batched_s": t_b / n_models,
-            "per_run_alone_s": t_l / n_models, "speedup_vs_loop_same_work": t_l / t_b}
+    return {
+        "models": n_models,
+        "epochs": epochs,
+        "train_images": len(data[0].y_train),
+        "batched_s": t_b,
+        "loop_same_work_s": t_l,
+        "per_run_batched_s": t_b / n_models,
+        "per_run_alone_s": t_l / n_models,
+        "speedup_vs_loop_same_work": t_l / t_b,
+    }
 
 
 def bench_compare(reps: int) -> dict:
@@ -105,8 +123,11 @@ def bench_compare(reps: int) -> dict:
     for _ in range(reps):
         with tempfile.TemporaryDirectory() as tmp:
             t0 = time.perf_counter()
-            res = subprocess.run([sys.executable, "-m", "losslab.cli", "compare", "--out", tmp, "--quiet"],
-                                 capture_output=True, text=True)
+            res = subprocess.run(
+                [sys.executable, "-m", "losslab.cli", "compare", "--out", tmp, "--quiet"],
+                capture_output=True,
+                text=True,
+            )
             times.append(time.perf_counter() - t0)
             if res.returncode != 0:
                 raise RuntimeError(f"losslab compare failed:\n{res.stderr}")
@@ -129,15 +150,35 @@ def bench_jobs(reps: int, args: tuple[str, ...] = ()) -> dict:
                 before = resource.getrusage(resource.RUSAGE_CHILDREN)
                 loads.append(os.getloadavg()[0])
                 t0 = time.perf_counter()
-                res = subprocess.run([sys.executable, "-m", "losslab.cli", "compare", *args, "--jobs", str(jobs),
-                                      "--out", tmp, "--quiet"], capture_output=True, text=True)
+                res = subprocess.run(
+                    [
+                        sys.executable,
+                        "-m",
+                        "losslab.cli",
+                        "compare",
+                        *args,
+                        "--jobs",
+                        str(jobs),
+                        "--out",
+                        tmp,
+                        "--quiet",
+                    ],
+                    capture_output=True,
+                    text=True,
+                )
                 walls[jobs].append(time.perf_counter() - t0)
                 after = resource.getrusage(resource.RUSAGE_CHILDREN)
-                cpus[jobs].append(after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime)
+                cpus[jobs].append(
+                    after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
+                )
                 if res.returncode != 0:
                     raise RuntimeError(f"losslab compare --jobs {jobs} failed:\n{res.stderr}")
-    out = {"args": " ".join(args) or "(default study)", "reps": reps, "cpus": os.cpu_count(),
-           "load_avg_1min_median": statistics.median(loads)}
+    out = {
+        "args": " ".join(args) or "(default study)",
+        "reps": reps,
+        "cpus": os.cpu_count(),
+        "load_avg_1min_median": statistics.median(loads),
+    }
     for jobs in (1, 2):
         out[f"jobs{jobs}_s"] = statistics.median(walls[jobs])
         out[f"jobs{jobs}_cpu_s"] = statistics.median(cpus[jobs])
@@ -156,20 +197,33 @@ def main() -> None:
     if args.quick:
         results = {"batched": [bench_batched(4, 2, 1)]}
     else:
-        results = {"batched": [bench_batched(32, 20, 3), bench_batched(128, 10, 1)],
-                   "compare": bench_compare(2)}
-    results["machine"] = {"python": platform.python_version(), "torch": torch.__version__,
-                          "cpus": torch.get_num_threads(), "platform": platform.platform()}
+        results = {
+            "batched": [bench_batched(32, 20, 3), bench_batched(128, 10, 1)],
+            "compare": bench_compare(2),
+        }
+    results["machine"] = {
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "cpus": torch.get_num_threads(),
+        "platform": platform.platform(),
+    }
     (out / "lab.json").write_text(json.dumps(results, indent=2))
-    lines = ["| models | epochs | batched (s) | loop, same work (s) | speed-up | plain PyTorch loop (s) | speed-up |",
-             "|---:|---:|---:|---:|---:|---:|---:|"]
+    lines = [
+        "| models | epochs | batched (s) | loop, same work (s) | speed-up | plain PyTorch loop (s) | speed-up |",
+        "|---:|---:|---:|---:|---:|---:|---:|",
+    ]
     for r in results["batched"]:
-        lines.append(f"| {r['models']} | {r['epochs']} | {r['batched_s']:.2f} | {r['loop_same_work_s']:.2f} | "
-                     f"{r['speedup_vs_loop_same_work']:.1f}x | {r['loop_plain_pytorch_s']:.2f} | "
-                     f"{r['speedup_vs_plain_pytorch_loop']:.1f}x |")
+        lines.append(
+            f"| {r['models']} | {r['epochs']} | {r['batched_s']:.2f} | {r['loop_same_work_s']:.2f} | "
+            f"{r['speedup_vs_loop_same_work']:.1f}x | {r['loop_plain_pytorch_s']:.2f} | "
+            f"{r['speedup_vs_plain_pytorch_loop']:.1f}x |"
+        )
     if "compare" in results:
         c = results["compare"]
-        lines += ["", f"Default `losslab compare`: {c['default_compare_s']:.1f} s (median of {c['runs']}; budget {c['budget_s']:.0f} s)"]
+        lines += [
+            "",
+            f"Default `losslab compare`: {c['default_compare_s']:.1f} s (median of {c['runs']}; budget {c['budget_s']:.0f} s)",
+        ]
     (out / "lab.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 

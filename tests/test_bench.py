@@ -63,13 +63,35 @@ def test_quick_run_writes_a_markdown_table(quick_run):
 
 def test_cli_bench_selects_cases_and_rejects_unknown(tmp_path):
     runner = CliRunner()
-    res = runner.invoke(app, ["bench", "--quick", "--cases", "ce_logits", "--out", str(tmp_path),
-                              "--benchmarks", str(BENCH)])
+    res = runner.invoke(
+        app,
+        [
+            "bench",
+            "--quick",
+            "--cases",
+            "ce_logits",
+            "--out",
+            str(tmp_path),
+            "--benchmarks",
+            str(BENCH),
+        ],
+    )
     assert res.exit_code == 0, res.output
     doc = json.loads((tmp_path / "bench.json").read_text())
     assert {c["group"] for c in doc["cases"].values()} == {"ce_logits"}
-    res = runner.invoke(app, ["bench", "--quick", "--cases", "no_such_case", "--out", str(tmp_path),
-                              "--benchmarks", str(BENCH)])
+    res = runner.invoke(
+        app,
+        [
+            "bench",
+            "--quick",
+            "--cases",
+            "no_such_case",
+            "--out",
+            str(tmp_path),
+            "--benchmarks",
+            str(BENCH),
+        ],
+    )
     assert res.exit_code == 2
 
 
@@ -89,7 +111,9 @@ def test_elementwise_variants_compute_the_same_loss():
 
     import torch
 
-    spec = importlib.util.spec_from_file_location("bench_elementwise", BENCH / "cases" / "elementwise.py")
+    spec = importlib.util.spec_from_file_location(
+        "bench_elementwise", BENCH / "cases" / "elementwise.py"
+    )
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
     gen = torch.Generator().manual_seed(0)
@@ -100,8 +124,11 @@ def test_elementwise_variants_compute_the_same_loss():
             y = torch.randint(0, 4, (2, 8, 8), generator=gen)
         else:
             x = torch.randn(500, generator=gen, dtype=torch.float64)
-            y = (torch.randint(0, 2, (500,), generator=gen).double() if name == "sigmoid_focal_loss"
-                 else torch.randn(500, generator=gen, dtype=torch.float64))
+            y = (
+                torch.randint(0, 2, (500,), generator=gen).double()
+                if name == "sigmoid_focal_loss"
+                else torch.randn(500, generator=gen, dtype=torch.float64)
+            )
         values = {v: mod.loss_fn(name, v)(x, y) for v in case["variants"]}
         ref = values[mod.LOSSLAB]
         assert len(values) >= 2

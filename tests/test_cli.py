@@ -64,7 +64,9 @@ def test_unknown_name_suggests_and_exits_2():
 def test_derivatives_table_reports_small_errors():
     res = run("derivatives", "mse_loss", "cross_entropy")
     assert res.exit_code == 0, res.output
-    rows = [line for line in res.output.splitlines() if line.startswith(("mse_loss", "cross_entropy"))]
+    rows = [
+        line for line in res.output.splitlines() if line.startswith(("mse_loss", "cross_entropy"))
+    ]
     assert len(rows) == 2 and all(row.rstrip().endswith("ok") for row in rows), res.output
     errors = [float(m) for m in re.findall(r"(\d\.\d\de[+-]\d\d)", "\n".join(rows))]
     assert len(errors) == 2

@@ -25,7 +25,9 @@ def run(*args: str, columns: int = 80):
 def test_plain_table_keeps_each_row_on_one_line():
     res = run("losses", columns=80)  # CliRunner's stdout is not a terminal: plain output
     assert res.exit_code == 0, res.output
-    assert not any(ch in res.output for ch in "│┃━─┏┗"), "no box drawing when stdout is not a terminal"
+    assert not any(ch in res.output for ch in "│┃━─┏┗"), (
+        "no box drawing when stdout is not a terminal"
+    )
     assert "\x1b[" not in res.output, "no colour codes when stdout is not a terminal"
     rows = [line for line in res.output.splitlines() if line.startswith("sigmoid_focal_loss ")]
     assert len(rows) == 1
@@ -48,8 +50,11 @@ def test_losses_csv_and_json_give_every_field():
     data = json.loads(res.output)
     assert {d["name"] for d in data} == {s.name for s in catalog.list_losses(task="regression")}
     entry = next(d for d in data if d["name"] == "general_robust_loss")
-    assert entry["property_rules"] == {"convex": "alpha >= 1", "bounded": "alpha < 0",
-                                       "robust_to_outliers": "alpha <= 1"}
+    assert entry["property_rules"] == {
+        "convex": "alpha >= 1",
+        "bounded": "alpha < 0",
+        "robust_to_outliers": "alpha <= 1",
+    }
     assert entry["formula"].startswith("\\ell") and "\\" not in entry["formula_text"]
     assert entry["hyperparameters"]["scale"]["default"] == 1.0
 
@@ -89,13 +94,24 @@ def test_show_states_the_rule_and_resolves_it_with_param():
 @pytest.mark.parametrize(
     "args, message",
     [
-        (("show", "general_robust_loss", "--param", "scale=-1"),
-         "error: show: --param: general_robust_loss: 'scale' must be"),
-        (("show", "huber_loss", "--param", "gamma=1"), "'hyperparameter' must be one of delta, weight, got 'gamma'"),
+        (
+            ("show", "general_robust_loss", "--param", "scale=-1"),
+            "error: show: --param: general_robust_loss: 'scale' must be",
+        ),
+        (
+            ("show", "huber_loss", "--param", "gamma=1"),
+            "'hyperparameter' must be one of delta, weight, got 'gamma'",
+        ),
         (("show", "huber_loss", "--param", "delta"), "--param must look like NAME=VALUE"),
-        (("show", "huber_loss", "--format", "xml"), "error: show: --format must be one of table, csv, json, got 'xml'"),
+        (
+            ("show", "huber_loss", "--format", "xml"),
+            "error: show: --format must be one of table, csv, json, got 'xml'",
+        ),
         (("losses", "--format", "yaml"), "error: losses: --format must be one of"),
-        (("show", "nosuchmod_xyz:fn"), "error: show: load_loss: 'path' must name an importable module"),
+        (
+            ("show", "nosuchmod_xyz:fn"),
+            "error: show: load_loss: 'path' must name an importable module",
+        ),
         (("derivatives", "mse_los"), "Did you mean 'mse_loss'"),
     ],
 )
@@ -107,12 +123,14 @@ def test_bad_options_exit_2_with_one_line(args, message):
 
 
 def test_user_loss_by_module_path(tmp_path, monkeypatch):
-    (tmp_path / "cli_user_losses.py").write_text(textwrap.dedent('''
+    (tmp_path / "cli_user_losses.py").write_text(
+        textwrap.dedent('''
         def cube_loss(input, target, reduction="mean"):
             """Cubed absolute error."""
             out = (input - target).abs() ** 3
             return out.mean() if reduction == "mean" else out.sum() if reduction == "sum" else out
-    '''))
+    ''')
+    )
     monkeypatch.chdir(tmp_path)
     monkeypatch.syspath_prepend(str(tmp_path))
     try:
@@ -132,7 +150,7 @@ def test_user_loss_by_module_path(tmp_path, monkeypatch):
 
 def test_cli_modules_import_nothing_heavy():
     # each module loaded under a stub losslab.cli package, so that only its own imports count
-    code = textwrap.dedent('''
+    code = textwrap.dedent("""
         import importlib.util, pathlib, sys, types
         import losslab
         root = pathlib.Path(losslab.__file__).parent / "cli"
@@ -146,6 +164,8 @@ def test_cli_modules_import_nothing_heavy():
             spec.loader.exec_module(module)
         heavy = ("torch", "matplotlib", "losslab.catalog", "losslab.functional", "pylatexenc")
         print(sorted(m for m in set(sys.modules) - before if m.split(".")[0] in heavy or m.startswith(heavy)))
-    ''')
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    """)
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout
     assert out.strip() == "[]", out

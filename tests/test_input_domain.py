@@ -30,16 +30,33 @@ from losslab.catalog import Case, LossSpec
 
 #: Losses on logits that apply a softmax over dim 1 (class-indexed).
 SOFTMAX = {
-    "cross_entropy", "fast_cross_entropy", "softmax_focal_loss", "poly1_cross_entropy",
-    "logit_adjusted_cross_entropy", "generalized_cross_entropy", "symmetric_cross_entropy",
-    "cost_sensitive_cross_entropy", "dice_loss", "jaccard_loss", "tversky_loss",
-    "focal_tversky_loss", "generalized_dice_loss", "dice_ce_loss", "lovasz_softmax_loss",
+    "cross_entropy",
+    "fast_cross_entropy",
+    "softmax_focal_loss",
+    "poly1_cross_entropy",
+    "logit_adjusted_cross_entropy",
+    "generalized_cross_entropy",
+    "symmetric_cross_entropy",
+    "cost_sensitive_cross_entropy",
+    "dice_loss",
+    "jaccard_loss",
+    "tversky_loss",
+    "focal_tversky_loss",
+    "generalized_dice_loss",
+    "dice_ce_loss",
+    "lovasz_softmax_loss",
 }
 #: Losses on logits with one independent (sigmoid) score per element.
 SIGMOID = {
-    "binary_cross_entropy_with_logits", "sigmoid_focal_loss", "binary_cost_sensitive_loss",
-    "binary_expected_cost_loss", "multilabel_soft_margin_loss", "soft_margin_loss",
-    "lovasz_hinge_loss", "gan_discriminator_loss", "gan_generator_loss",
+    "binary_cross_entropy_with_logits",
+    "sigmoid_focal_loss",
+    "binary_cost_sensitive_loss",
+    "binary_expected_cost_loss",
+    "multilabel_soft_margin_loss",
+    "soft_margin_loss",
+    "lovasz_hinge_loss",
+    "gan_discriminator_loss",
+    "gan_generator_loss",
 }
 #: Losses on logits that are not checked, and why.
 EXEMPT = {
@@ -109,7 +126,11 @@ def test_probabilities_given_to_a_logit_loss_warn(name):
 @pytest.mark.parametrize("name", sorted(SOFTMAX | SIGMOID | set(EXEMPT)))
 def test_no_warning_with_content_checks_off(name):
     spec = SPECS[name]
-    case = probability_case(spec) if name not in EXEMPT else spec.sampler.make(gen(0), torch.float64, 1.0)
+    case = (
+        probability_case(spec)
+        if name not in EXEMPT
+        else spec.sampler.make(gen(0), torch.float64, 1.0)
+    )
     with warnings.catch_warnings():
         warnings.simplefilter("error", InputDomainWarning)
         with content_checks(False):
@@ -223,7 +244,9 @@ def test_log_probability_drop_ins_warn_on_probabilities():
 
 def test_js_div_rejects_positive_log_probabilities():
     p = torch.softmax(torch.randn(3, 4, generator=gen()), dim=1)
-    with pytest.raises(ValueError, match=r"^js_div: 'input' must be log-probabilities <= 0, got 0\.\d+$"):
+    with pytest.raises(
+        ValueError, match=r"^js_div: 'input' must be log-probabilities <= 0, got 0\.\d+$"
+    ):
         LF.js_div(p, p)
     with pytest.raises(ValueError, match=r"^js_div: 'target' must be log-probabilities <= 0, got "):
         LF.js_div(p.log(), p, log_target=True)
@@ -254,8 +277,15 @@ CLASS_INDEX_CASES = class_index_cases()
 
 def test_class_index_cases_are_found():
     names = {n for n, _, _ in CLASS_INDEX_CASES}
-    assert {"cross_entropy", "nll_loss", "softmax_focal_loss", "dice_loss", "fast_cross_entropy",
-            "linear_cross_entropy", "poly1_cross_entropy"} <= names
+    assert {
+        "cross_entropy",
+        "nll_loss",
+        "softmax_focal_loss",
+        "dice_loss",
+        "fast_cross_entropy",
+        "linear_cross_entropy",
+        "poly1_cross_entropy",
+    } <= names
 
 
 @pytest.mark.parametrize(("name", "pos", "arg"), CLASS_INDEX_CASES)

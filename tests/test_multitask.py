@@ -31,7 +31,9 @@ def test_uncertainty_forms():
         uw.log_vars.copy_(torch.tensor([0.4, -0.3]))
     l1, l2 = 2.0, 0.7
     expected = 0.5 * math.exp(-0.4) * l1 + 0.2 + math.exp(0.3) * l2 - 0.15
-    assert float(uw([torch.tensor(l1), torch.tensor(l2)]).detach()) == pytest.approx(expected, rel=1e-6)
+    assert float(uw([torch.tensor(l1), torch.tensor(l2)]).detach()) == pytest.approx(
+        expected, rel=1e-6
+    )
     torch.testing.assert_close(uw.weights(), torch.tensor([0.5 * math.exp(-0.4), math.exp(0.3)]))
 
 
@@ -51,16 +53,24 @@ def test_uncertainty_noisier_task_gets_larger_sigma():
 
 
 def test_uncertainty_validation():
-    with pytest.raises(ValueError, match=r"UncertaintyWeighting: 'task_types\[1\]' must be one of 'regression', 'classification', got 'ranking'"):
+    with pytest.raises(
+        ValueError,
+        match=r"UncertaintyWeighting: 'task_types\[1\]' must be one of 'regression', 'classification', got 'ranking'",
+    ):
         UncertaintyWeighting(2, task_types=("regression", "ranking"))
-    with pytest.raises(ValueError, match=r"UncertaintyWeighting: 'task_losses' must be 2 losses \(one per task\), got 3"):
+    with pytest.raises(
+        ValueError,
+        match=r"UncertaintyWeighting: 'task_losses' must be 2 losses \(one per task\), got 3",
+    ):
         UncertaintyWeighting(2)([torch.tensor(1.0)] * 3)
 
 
 # -- GradNorm ----------------------------------------------------------------------------------
 
 
-def _two_task_losses(w: torch.nn.Parameter, scale1: float, scale2: float, g1: float = 1.0, g2: float = 1.0):
+def _two_task_losses(
+    w: torch.nn.Parameter, scale1: float, scale2: float, g1: float = 1.0, g2: float = 1.0
+):
     # L_i = scale_i * (1 + g_i * sum(w)) at w = 0: value scale_i, gradient norm on w scale_i*g_i*sqrt(n)
     s = w.sum()
     return [scale1 * (1 + g1 * s), scale2 * (1 + g2 * s)]
@@ -100,9 +110,13 @@ def test_gradnorm_backward_fills_gradients_of_weighted_total():
 
 
 def test_gradnorm_validation():
-    with pytest.raises(ValueError, match=r"GradNorm: 'alpha' must be a finite real number >= 0, got -1.0"):
+    with pytest.raises(
+        ValueError, match=r"GradNorm: 'alpha' must be a finite real number >= 0, got -1.0"
+    ):
         GradNorm(2, alpha=-1.0)
-    with pytest.raises(ValueError, match=r"GradNorm: 'lr' must be a finite real number > 0, got 0.0"):
+    with pytest.raises(
+        ValueError, match=r"GradNorm: 'lr' must be a finite real number > 0, got 0.0"
+    ):
         GradNorm(2, lr=0.0)
 
 
@@ -124,7 +138,10 @@ def test_dwa_equal_for_two_epochs_then_favours_slower_task():
 
 
 def test_dwa_temperature_evens_out():
-    hot, cold = DynamicWeightAveraging(2, temperature=100.0), DynamicWeightAveraging(2, temperature=0.1)
+    hot, cold = (
+        DynamicWeightAveraging(2, temperature=100.0),
+        DynamicWeightAveraging(2, temperature=0.1),
+    )
     for d in (hot, cold):
         d.end_epoch([1.0, 1.0])
         d.end_epoch([0.9, 0.5])
@@ -132,9 +149,14 @@ def test_dwa_temperature_evens_out():
 
 
 def test_dwa_validation():
-    with pytest.raises(ValueError, match=r"DynamicWeightAveraging: 'temperature' must be a finite real number > 0, got 0.0"):
+    with pytest.raises(
+        ValueError,
+        match=r"DynamicWeightAveraging: 'temperature' must be a finite real number > 0, got 0.0",
+    ):
         DynamicWeightAveraging(2, temperature=0.0)
-    with pytest.raises(ValueError, match=r"DynamicWeightAveraging: 'epoch_losses' must be 2 values"):
+    with pytest.raises(
+        ValueError, match=r"DynamicWeightAveraging: 'epoch_losses' must be 2 values"
+    ):
         DynamicWeightAveraging(2).end_epoch([1.0])
 
 
@@ -185,5 +207,7 @@ def test_pcgrad_no_conflict_equals_plain_backward():
 
 def test_pcgrad_validation():
     w = torch.nn.Parameter(torch.zeros(1))
-    with pytest.raises(ValueError, match=r"pcgrad_backward: 'reduction' must be one of 'sum', 'mean', got 'none'"):
+    with pytest.raises(
+        ValueError, match=r"pcgrad_backward: 'reduction' must be one of 'sum', 'mean', got 'none'"
+    ):
         pcgrad_backward([w.sum(), w.sum()], [w], reduction="none")

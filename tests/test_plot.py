@@ -37,7 +37,13 @@ def test_svg_has_each_label(tmp_path):
     root = ET.fromstring(out.read_text(encoding="utf-8"))  # well-formed XML
     assert root.tag.endswith("svg")
     text = out.read_text(encoding="utf-8")
-    for label in ("mse_loss", "huber_loss (delta=0.5)", "log_cosh_loss", "error x - y", "derivative"):
+    for label in (
+        "mse_loss",
+        "huber_loss (delta=0.5)",
+        "log_cosh_loss",
+        "error x - y",
+        "derivative",
+    ):
         assert label in text, label
 
 
@@ -72,16 +78,20 @@ def test_bad_names_and_params_exit_2(tmp_path, args, message):
 
 
 def test_user_loss_by_module_path(tmp_path, monkeypatch):
-    (tmp_path / "plot_user_losses.py").write_text(textwrap.dedent('''
+    (tmp_path / "plot_user_losses.py").write_text(
+        textwrap.dedent('''
         def quartic_loss(input, target, reduction="mean"):
             """Fourth power of the error."""
             out = (input - target) ** 4
             return out.mean() if reduction == "mean" else out.sum() if reduction == "sum" else out
-    '''))
+    ''')
+    )
     monkeypatch.chdir(tmp_path)
     monkeypatch.syspath_prepend(str(tmp_path))
     try:
-        res = run("plot", "plot_user_losses:quartic_loss", "mse_loss", "--out", str(tmp_path / "u.svg"))
+        res = run(
+            "plot", "plot_user_losses:quartic_loss", "mse_loss", "--out", str(tmp_path / "u.svg")
+        )
         assert res.exit_code == 0, res.output
         assert "quartic_loss" in (tmp_path / "u.svg").read_text(encoding="utf-8")
     finally:
@@ -114,26 +124,58 @@ def test_report_shows_the_competing_losses(tmp_path):
     from losslab.lab.train import RunResult
     from losslab.report.render import write_report
 
-    competitors = {"squared": ("mse_loss", {}), "huber 0.5": ("huber_loss", {"delta": "0.5"}),
-                   "contrastive": ("info_nce_loss", {})}
+    competitors = {
+        "squared": ("mse_loss", {}),
+        "huber 0.5": ("huber_loss", {"delta": "0.5"}),
+        "contrastive": ("info_nce_loss", {}),
+    }
     with Store(tmp_path / "results.sqlite") as st:
         st.set_meta("config", {"lrs": [0.01], "optimizer": "adam", "early_stopping": None})
         st.set_meta("tasks", ["reg"])
-        st.set_meta("task_info", {"reg": {
-            "kind": "regression", "description": "d", "metrics": ["mae"], "primary": "mae",
-            "higher_is_better": False, "epochs": 2, "convergence_rule": "c", "overfit_rule": "o",
-            "competitors": [{"label": k, "loss": v[0], "kwargs": v[1], "note": ""} for k, v in competitors.items()]}})
+        st.set_meta(
+            "task_info",
+            {
+                "reg": {
+                    "kind": "regression",
+                    "description": "d",
+                    "metrics": ["mae"],
+                    "primary": "mae",
+                    "higher_is_better": False,
+                    "epochs": 2,
+                    "convergence_rule": "c",
+                    "overfit_rule": "o",
+                    "competitors": [
+                        {"label": k, "loss": v[0], "kwargs": v[1], "note": ""}
+                        for k, v in competitors.items()
+                    ],
+                }
+            },
+        )
         for label, (loss, _) in competitors.items():
             for seed in range(2):
                 hist = {"train_loss": [1.0, 0.5], "val_loss": [1.1, 0.7], "val_mae": [0.6, 0.5]}
-                st.add_run(RunResult("reg", label, loss, seed, 0.01, "finished", 2, 2, history=hist,
-                                     metrics={"mae": 0.5 + seed / 10}))
+                st.add_run(
+                    RunResult(
+                        "reg",
+                        label,
+                        loss,
+                        seed,
+                        0.01,
+                        "finished",
+                        2,
+                        2,
+                        history=hist,
+                        metrics={"mae": 0.5 + seed / 10},
+                    )
+                )
         paths = write_report(st, tmp_path / "report")
     html = paths["html"].read_text(encoding="utf-8")
-    section = html[html.index("<h3>The competing losses</h3>"):]
+    section = html[html.index("<h3>The competing losses</h3>") :]
     assert "squared" in section and "huber 0.5" in section and "error x - y" in section
     assert "not drawn (no shared x-axis): contrastive" in section
     markdown = paths["markdown"].read_text(encoding="utf-8")
     assert "### The competing losses" in markdown
-    svg = next(p for p in (tmp_path / "report" / "plots").iterdir() if p.name.endswith("loss_curves.svg"))
+    svg = next(
+        p for p in (tmp_path / "report" / "plots").iterdir() if p.name.endswith("loss_curves.svg")
+    )
     assert "huber 0.5" in svg.read_text(encoding="utf-8")

@@ -33,7 +33,11 @@ def _cli_lines() -> list[list[str]]:
 def test_catalog_cli_examples_run(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)  # `plot --out` writes here
     runner = CliRunner()
-    lines = [args for args in _cli_lines() if args[0] in ("losses", "show", "derivatives", "plot", "tasks")]
+    lines = [
+        args
+        for args in _cli_lines()
+        if args[0] in ("losses", "show", "derivatives", "plot", "tasks")
+    ]
     assert len(lines) >= 6
     for args in lines:
         command, _, pipe = " ".join(args).partition(" | ")
@@ -109,7 +113,9 @@ def test_lock_pins_every_installed_requirement_of_the_dev_setup():
         for text in dist.requires or []:
             req = Requirement(text)
             env = {"extra": ""}
-            if req.marker and not any(req.marker.evaluate({**env, "extra": e}) for e in extras | {""}):
+            if req.marker and not any(
+                req.marker.evaluate({**env, "extra": e}) for e in extras | {""}
+            ):
                 continue
             key = re.sub(r"[-_.]+", "-", req.name).lower()
             if key == "losslab":

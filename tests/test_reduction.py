@@ -35,7 +35,9 @@ def test_zero_denominator_gives_connected_zero():
 
 
 def test_unknown_reduction_message():
-    with pytest.raises(ValueError, match=r"^focal: 'reduction' must be one of 'none', 'mean', 'sum', got 'avg'"):
+    with pytest.raises(
+        ValueError, match=r"^focal: 'reduction' must be one of 'none', 'mean', 'sum', got 'avg'"
+    ):
         reduce_loss(torch.ones(2), "avg", name="focal")
 
 

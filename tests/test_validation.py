@@ -16,28 +16,44 @@ from losslab._validation import Param, check_class_indices, loss_function
 def test_message_names_loss_argument_expectation_and_value():
     with pytest.raises(ValueError) as info:
         LF.cross_entropy(torch.zeros(2, 3), torch.tensor([0, 1]), label_smoothing=-1.0)
-    assert str(info.value) == "cross_entropy: 'label_smoothing' must be a finite real number >= 0 and <= 1, got -1.0"
+    assert (
+        str(info.value)
+        == "cross_entropy: 'label_smoothing' must be a finite real number >= 0 and <= 1, got -1.0"
+    )
 
 
 def test_types_raise_type_error():
-    with pytest.raises(TypeError, match=r"^cross_entropy: 'ignore_index' must be an integer, got 1.5"):
+    with pytest.raises(
+        TypeError, match=r"^cross_entropy: 'ignore_index' must be an integer, got 1.5"
+    ):
         LF.cross_entropy(torch.zeros(2, 3), torch.tensor([0, 1]), ignore_index=1.5)
-    with pytest.raises(TypeError, match=r"^mse_loss: 'input' must be a floating-point tensor, got torch.int64"):
+    with pytest.raises(
+        TypeError, match=r"^mse_loss: 'input' must be a floating-point tensor, got torch.int64"
+    ):
         LF.mse_loss(torch.tensor([1, 2]), torch.tensor([1.0, 2.0]))
 
 
 def test_shape_mismatch_is_a_value_error_not_a_broadcast():
-    with pytest.raises(ValueError, match=r"^mse_loss: 'target' must be of the same shape as 'input' \(3,\), got shape \(3, 1\)"):
+    with pytest.raises(
+        ValueError,
+        match=r"^mse_loss: 'target' must be of the same shape as 'input' \(3,\), got shape \(3, 1\)",
+    ):
         LF.mse_loss(torch.zeros(3), torch.zeros(3, 1))
 
 
 def test_class_index_out_of_range():
-    with pytest.raises(ValueError, match=r"^cross_entropy: 'target' must be class indices in \[0, 2\] or ignore_index=-100, got 3"):
+    with pytest.raises(
+        ValueError,
+        match=r"^cross_entropy: 'target' must be class indices in \[0, 2\] or ignore_index=-100, got 3",
+    ):
         LF.cross_entropy(torch.zeros(2, 3), torch.tensor([0, 3]))
 
 
 def test_probability_outside_unit_interval():
-    with pytest.raises(ValueError, match=r"^binary_cross_entropy_with_logits: 'target' must be probabilities in \[0, 1\], got 1.5"):
+    with pytest.raises(
+        ValueError,
+        match=r"^binary_cross_entropy_with_logits: 'target' must be probabilities in \[0, 1\], got 1.5",
+    ):
         LF.binary_cross_entropy_with_logits(torch.zeros(2), torch.tensor([0.0, 1.5]))
 
 
@@ -45,7 +61,9 @@ def test_content_checks_can_be_switched_off():
     target = torch.tensor([0.0, 1.5])
     with losslab.content_checks(False):
         assert not losslab.content_checks_enabled()
-        out = LF.binary_cross_entropy_with_logits(torch.zeros(2), target)  # no check, torch computes
+        out = LF.binary_cross_entropy_with_logits(
+            torch.zeros(2), target
+        )  # no check, torch computes
         assert torch.isfinite(out)
     assert losslab.content_checks_enabled()
     # shape and hyperparameter checks stay on: they cost nothing
@@ -67,8 +85,16 @@ def test_check_class_indices_ignores_ignore_index():
         (Param("float", allow_inf=True), [-math.inf, 3.0], [math.nan]),
         (Param("int", ge=1), [1, 5], [0, -3]),
         (Param("choice", choices=("a", "b")), ["a"], ["c"]),
-        (Param("tensor", ge=0, optional=True, ndim=1), [None, torch.ones(3)], [-torch.ones(3), torch.ones(2, 2)]),
-        (Param("float_or_tensor", gt=0, lt=1), [0.5, torch.tensor([0.1, 0.9])], [1.0, torch.tensor([0.5, 1.0])]),
+        (
+            Param("tensor", ge=0, optional=True, ndim=1),
+            [None, torch.ones(3)],
+            [-torch.ones(3), torch.ones(2, 2)],
+        ),
+        (
+            Param("float_or_tensor", gt=0, lt=1),
+            [0.5, torch.tensor([0.1, 0.9])],
+            [1.0, torch.tensor([0.5, 1.0])],
+        ),
     ],
 )
 def test_param_accepts_good_and_rejects_bad(param, good, bad):
@@ -80,7 +106,12 @@ def test_param_accepts_good_and_rejects_bad(param, good, bad):
 
 
 def test_invalid_values_are_really_invalid():
-    for param in (Param("float", ge=0), Param("float", gt=0, lt=1), Param("int", ge=2), Param("choice", choices=(1,))):
+    for param in (
+        Param("float", ge=0),
+        Param("float", gt=0, lt=1),
+        Param("int", ge=2),
+        Param("choice", choices=(1,)),
+    ):
         for value, exc in param.invalid_values():
             with pytest.raises(exc):
                 param.check("demo", "p", value)
@@ -93,7 +124,9 @@ def test_decorator_checks_keyword_arguments_only_when_declared():
 
     assert demo(2.0, gamma=3.0) == 6.0
     assert demo(2.0, other="anything") == 2.0
-    with pytest.raises(ValueError, match=r"^demo: 'gamma' must be a finite real number >= 0, got -1"):
+    with pytest.raises(
+        ValueError, match=r"^demo: 'gamma' must be a finite real number >= 0, got -1"
+    ):
         demo(1.0, gamma=-1)
     assert demo.__losslab_params__["gamma"].ge == 0
 
@@ -115,14 +148,20 @@ def test_check_broadcast_accepts_broadcasting_and_refuses_enlarging():
 def test_integer_and_log_probability_checks():
     from losslab._validation import check_integer_tensor, check_log_probabilities
 
-    with pytest.raises(TypeError, match=r"^some_loss: 'target' must be integer class indices, got float16$"):
+    with pytest.raises(
+        TypeError, match=r"^some_loss: 'target' must be integer class indices, got float16$"
+    ):
         check_integer_tensor("some_loss", "target", torch.zeros(2, dtype=torch.float16))
-    with pytest.raises(TypeError, match=r"^some_loss: 'target' must be integer class indices, got bool$"):
+    with pytest.raises(
+        TypeError, match=r"^some_loss: 'target' must be integer class indices, got bool$"
+    ):
         check_integer_tensor("some_loss", "target", torch.zeros(2, dtype=torch.bool))
     with pytest.raises(TypeError, match=r"^some_loss: 'n' must be integer lengths, got float32$"):
         check_integer_tensor("some_loss", "n", torch.zeros(2), what="lengths")
     check_log_probabilities("some_loss", "input", torch.tensor([0.0, -1.0, -math.inf]))
-    with pytest.raises(ValueError, match=r"^some_loss: 'input' must be log-probabilities <= 0, got 0.5$"):
+    with pytest.raises(
+        ValueError, match=r"^some_loss: 'input' must be log-probabilities <= 0, got 0.5$"
+    ):
         check_log_probabilities("some_loss", "input", torch.tensor([-1.0, 0.5]))
 
 

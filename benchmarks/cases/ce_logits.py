@@ -21,25 +21,53 @@ def cases(quick: bool) -> list[dict]:
     if quick:
         grid, opt_size, reps, rounds = [(64, 1000)], (64, 1000), 2, 1
     else:
-        grid, opt_size, reps, rounds = [(2048, 50257), (8192, 16384), (8192, 50257)], (4096, 50257), 3, 2
+        grid, opt_size, reps, rounds = (
+            [(2048, 50257), (8192, 16384), (8192, 50257)],
+            (4096, 50257),
+            3,
+            2,
+        )
     out = []
     for n, v in grid:
         variants = [TORCH, FAST]
-        out.append({
-            "id": f"ce_logits/N{n}_V{v}", "group": "ce_logits", "params": {"n": n, "v": v},
-            "variants": variants, "rounds": rounds, "reps": reps, "warmup": 1,
-            "goals": [
-                [FAST, TORCH, "time", 1 / 2.2, "time <= 1/2.2 of F.cross_entropy (>= 2.2x faster)"],
-                [FAST, TORCH, "memory", 1 / 3, "extra peak <= 1/3 of F.cross_entropy's"],
-            ] if (n, v) == (8192, 50257) else [],
-        })
+        out.append(
+            {
+                "id": f"ce_logits/N{n}_V{v}",
+                "group": "ce_logits",
+                "params": {"n": n, "v": v},
+                "variants": variants,
+                "rounds": rounds,
+                "reps": reps,
+                "warmup": 1,
+                "goals": [
+                    [
+                        FAST,
+                        TORCH,
+                        "time",
+                        1 / 2.2,
+                        "time <= 1/2.2 of F.cross_entropy (>= 2.2x faster)",
+                    ],
+                    [FAST, TORCH, "memory", 1 / 3, "extra peak <= 1/3 of F.cross_entropy's"],
+                ]
+                if (n, v) == (8192, 50257)
+                else [],
+            }
+        )
     n, v = opt_size
-    out.append({
-        "id": f"ce_logits_options/N{n}_V{v}", "group": "ce_logits", "params": {"n": n, "v": v, "options": True},
-        "variants": [REF_OPTS, FAST_OPTS], "rounds": rounds, "reps": reps, "warmup": 1,
-        "note": "options " + ", ".join(f"{k}={val}" for k, val in OPTIONS.items())
-        + "; the reference is tanh soft-cap + F.cross_entropy + logsumexp z-loss",
-    })
+    out.append(
+        {
+            "id": f"ce_logits_options/N{n}_V{v}",
+            "group": "ce_logits",
+            "params": {"n": n, "v": v, "options": True},
+            "variants": [REF_OPTS, FAST_OPTS],
+            "rounds": rounds,
+            "reps": reps,
+            "warmup": 1,
+            "note": "options "
+            + ", ".join(f"{k}={val}" for k, val in OPTIONS.items())
+            + "; the reference is tanh soft-cap + F.cross_entropy + logsumexp z-loss",
+        }
+    )
     return out
 
 
@@ -55,15 +83,19 @@ def setup(params: dict, variant: str):
     x = torch.randn(params["n"], params["v"], requires_grad=True)
     y = torch.randint(0, params["v"], (params["n"],))
     if variant == REF_OPTS:
+
         def loss():
             return _reference(x, y)
     elif variant == FAST_OPTS:
+
         def loss():
             return LF.fast_cross_entropy(x, y, **OPTIONS)
     elif variant.startswith("torch"):
+
         def loss():
             return F.cross_entropy(x, y)
     else:
+
         def loss():
             return LF.fast_cross_entropy(x, y)
 

@@ -24,10 +24,17 @@ COMMANDS = {
 
 
 def cases(quick: bool) -> list[dict]:
-    goals = [[name, "budget", "time", 1.0, f"{name} within {BUDGET_S} s"]
-             for name in ("losslab --help", "losslab tasks")]
-    case = {"id": "cli_startup", "group": "cli", "mode": "run", "params": {"reps": 1 if quick else 15},
-            "note": "median wall time of a fresh process; budget 0.5 s"}
+    goals = [
+        [name, "budget", "time", 1.0, f"{name} within {BUDGET_S} s"]
+        for name in ("losslab --help", "losslab tasks")
+    ]
+    case = {
+        "id": "cli_startup",
+        "group": "cli",
+        "mode": "run",
+        "params": {"reps": 1 if quick else 15},
+        "note": "median wall time of a fresh process; budget 0.5 s",
+    }
     return [case] if quick else [{**case, "goals": goals}]  # one quick rep decides nothing
 
 

@@ -40,9 +40,16 @@ def cases(quick: bool) -> list[dict]:
     if hasattr(LF, "tversky_loss"):
         specs.append(("tversky_loss", {"hw": hw}))
     return [
-        {"id": f"elementwise/{name}", "group": "elementwise", "params": {"loss": name, **p},
-         "variants": [NAIVE, LOSSLAB] + ([MONAI] if monai_losses is not None and name in MONAI_FNS else []),
-         "rounds": rounds, "reps": reps, "warmup": 1}
+        {
+            "id": f"elementwise/{name}",
+            "group": "elementwise",
+            "params": {"loss": name, **p},
+            "variants": [NAIVE, LOSSLAB]
+            + ([MONAI] if monai_losses is not None and name in MONAI_FNS else []),
+            "rounds": rounds,
+            "reps": reps,
+            "warmup": 1,
+        }
         for name, p in specs
     ]
 
@@ -88,8 +95,12 @@ LOSSLAB_FNS = {
 # MONAI's classes, configured to the same loss (checked equal in tests/test_benchmarks.py)
 MONAI_FNS = {
     "sigmoid_focal_loss": lambda: monai_losses.FocalLoss(gamma=2.0, alpha=0.25),
-    "dice_loss": lambda: monai_losses.DiceLoss(softmax=True, to_onehot_y=True, smooth_nr=1e-5, smooth_dr=1e-5),
-    "tversky_loss": lambda: monai_losses.TverskyLoss(softmax=True, to_onehot_y=True, alpha=0.3, beta=0.7),
+    "dice_loss": lambda: monai_losses.DiceLoss(
+        softmax=True, to_onehot_y=True, smooth_nr=1e-5, smooth_dr=1e-5
+    ),
+    "tversky_loss": lambda: monai_losses.TverskyLoss(
+        softmax=True, to_onehot_y=True, alpha=0.3, beta=0.7
+    ),
 }
 
 
@@ -111,7 +122,11 @@ def setup(params: dict, variant: str):
         y = torch.randint(0, 4, (8, params["hw"], params["hw"]))
     else:
         x = torch.randn(params["n"], requires_grad=True)
-        y = torch.randint(0, 2, (params["n"],)).float() if name == "sigmoid_focal_loss" else torch.randn(params["n"])
+        y = (
+            torch.randint(0, 2, (params["n"],)).float()
+            if name == "sigmoid_focal_loss"
+            else torch.randn(params["n"])
+        )
     fn = loss_fn(name, variant)
 
     def step() -> None:

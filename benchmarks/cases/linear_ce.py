@@ -24,7 +24,11 @@ def cases(quick: bool) -> list[dict]:
         # interleaved rounds (fresh processes) so a burst of load on the shared machine hits one,
         # and one untimed call first in each (steady state, as in a training loop: the first call
         # of a process also pays the BLAS thread pool's start and first-touch page faults)
-        grid = [(1024, 512, 32000, 3, 2, 1), (2048, 1024, 50257, 3, 1, 1), (8192, 1024, 50257, 3, 1, 1)]
+        grid = [
+            (1024, 512, 32000, 3, 2, 1),
+            (2048, 1024, 50257, 3, 1, 1),
+            (8192, 1024, 50257, 3, 1, 1),
+        ]
     out = []
     for n, d, v, rounds, reps, warmup in grid:
         goals = []
@@ -35,11 +39,18 @@ def cases(quick: bool) -> list[dict]:
                 [FAST, TORCH, "memory", 1.0, "extra peak <= torch's chunked"],
                 [FAST, NAIVE, "memory", 1 / 8, "extra peak >= 8x below the naive path"],
             ]
-        out.append({
-            "id": f"linear_ce/N{n}_D{d}_V{v}", "group": "linear_ce", "params": {"n": n, "d": d, "v": v},
-            "variants": [TORCH, NAIVE, FAST], "rounds": rounds, "reps": reps, "warmup": warmup,
-            "goals": goals,
-        })
+        out.append(
+            {
+                "id": f"linear_ce/N{n}_D{d}_V{v}",
+                "group": "linear_ce",
+                "params": {"n": n, "d": d, "v": v},
+                "variants": [TORCH, NAIVE, FAST],
+                "rounds": rounds,
+                "reps": reps,
+                "warmup": warmup,
+                "goals": goals,
+            }
+        )
     return out
 
 
@@ -51,12 +62,15 @@ def setup(params: dict, variant: str):
     y = torch.randint(0, v, (n,))
     options = torch.nn.LinearCrossEntropyOptions()
     if variant == NAIVE:
+
         def loss():
             return F.cross_entropy(F.linear(h, w), y)
     elif variant == TORCH:
+
         def loss():
             return F.linear_cross_entropy(h, w, y, options=options)
     else:
+
         def loss():
             return LF.linear_cross_entropy(h, w, y)
 

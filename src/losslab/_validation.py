@@ -94,7 +94,9 @@ def _fmt(value: Any) -> str:
     return repr(value)
 
 
-def fail(loss: str, arg: str, expected: str, got: Any, *, kind: type[Exception] = ValueError) -> None:
+def fail(
+    loss: str, arg: str, expected: str, got: Any, *, kind: type[Exception] = ValueError
+) -> None:
     """Raise the project's one error message."""
     raise kind(f"{loss}: '{arg}' must be {expected}, got {_fmt(got)}")
 
@@ -283,7 +285,9 @@ POS_WEIGHT = Param(
     optional=True,
 )
 IGNORE_INDEX = Param("int", "target value whose elements are skipped")
-LABEL_SMOOTHING = Param("float", "mass moved from the target class to the uniform distribution", ge=0, le=1)
+LABEL_SMOOTHING = Param(
+    "float", "mass moved from the target class to the uniform distribution", ge=0, le=1
+)
 
 
 def loss_function(name: str | None = None, **params: Param) -> Callable[[F], F]:
@@ -327,7 +331,9 @@ def dtype_name(dtype: torch.dtype) -> Raw:
     return Raw(str(dtype).removeprefix("torch."))
 
 
-def check_integer_tensor(loss: str, arg: str, x: Any, *, what: str = "class indices") -> torch.Tensor:
+def check_integer_tensor(
+    loss: str, arg: str, x: Any, *, what: str = "class indices"
+) -> torch.Tensor:
     """An integer tensor of ``what`` ("<loss>: 'target' must be integer class indices, got
     float32" for a float one)."""
     if not isinstance(x, torch.Tensor):
@@ -339,7 +345,12 @@ def check_integer_tensor(loss: str, arg: str, x: Any, *, what: str = "class indi
 
 def check_same_shape(loss: str, a_name: str, a: torch.Tensor, b_name: str, b: torch.Tensor) -> None:
     if a.shape != b.shape:
-        fail(loss, b_name, f"of the same shape as '{a_name}' {tuple(a.shape)}", Raw(f"shape {tuple(b.shape)}"))
+        fail(
+            loss,
+            b_name,
+            f"of the same shape as '{a_name}' {tuple(a.shape)}",
+            Raw(f"shape {tuple(b.shape)}"),
+        )
 
 
 def check_broadcast(
@@ -402,7 +413,9 @@ def check_probabilities(loss: str, arg: str, x: torch.Tensor) -> None:
     check_in_range(loss, arg, x, 0.0, 1.0, "probabilities in [0, 1]")
 
 
-def check_values_in(loss: str, arg: str, x: torch.Tensor, allowed: Sequence[float], text: str) -> None:
+def check_values_in(
+    loss: str, arg: str, x: torch.Tensor, allowed: Sequence[float], text: str
+) -> None:
     if not content_checks_enabled() or x.numel() == 0:
         return
     ok = torch.zeros_like(x, dtype=torch.bool)

@@ -115,11 +115,14 @@ def _origin(obj: Any) -> str:
 
 
 def _positional_ok(sig: inspect.Signature, skip_self: bool = False) -> bool:
-    params = list(sig.parameters.values())[1 if skip_self else 0:]
+    params = list(sig.parameters.values())[1 if skip_self else 0 :]
     if any(p.kind is inspect.Parameter.VAR_POSITIONAL for p in params):
         return True
-    positional = [p for p in params if p.kind in (inspect.Parameter.POSITIONAL_ONLY,
-                                                  inspect.Parameter.POSITIONAL_OR_KEYWORD)]
+    positional = [
+        p
+        for p in params
+        if p.kind in (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    ]
     return len(positional) >= 2
 
 
@@ -133,8 +136,11 @@ def _hyperparameters(sig: inspect.Signature, skip: int) -> list[inspect.Paramete
             continue
         if p.kind is inspect.Parameter.POSITIONAL_ONLY:
             continue
-        out.append(inspect.Parameter(p.name, inspect.Parameter.KEYWORD_ONLY, default=p.default,
-                                     annotation=p.annotation))
+        out.append(
+            inspect.Parameter(
+                p.name, inspect.Parameter.KEYWORD_ONLY, default=p.default, annotation=p.annotation
+            )
+        )
     return out
 
 
@@ -142,7 +148,13 @@ def _signature_of(obj: Any, name: str) -> inspect.Signature:
     try:
         return inspect.signature(obj)
     except (TypeError, ValueError):
-        fail(_WHO, name, "a callable whose signature can be inspected", Raw(type(obj).__name__), kind=TypeError)
+        fail(
+            _WHO,
+            name,
+            "a callable whose signature can be inspected",
+            Raw(type(obj).__name__),
+            kind=TypeError,
+        )
     raise AssertionError("unreachable")  # pragma: no cover
 
 
@@ -150,11 +162,21 @@ def _adapt(obj: Any, name: str) -> tuple[Callable[..., torch.Tensor], list[inspe
     """(call(input, target, reduction, **hp), hyperparameters, description) for the user object."""
     if inspect.isclass(obj):
         if not issubclass(obj, torch.nn.Module):
-            fail(_WHO, "fn", "a function, an nn.Module subclass or an nn.Module instance",
-                 Raw(f"class {obj.__name__}"), kind=TypeError)
+            fail(
+                _WHO,
+                "fn",
+                "a function, an nn.Module subclass or an nn.Module instance",
+                Raw(f"class {obj.__name__}"),
+                kind=TypeError,
+            )
         if not _positional_ok(inspect.signature(obj.forward), skip_self=True):
-            fail(_WHO, "fn", "a module whose forward takes two positional inputs (input, target)",
-                 Raw(f"forward{inspect.signature(obj.forward)}"), kind=TypeError)
+            fail(
+                _WHO,
+                "fn",
+                "a module whose forward takes two positional inputs (input, target)",
+                Raw(f"forward{inspect.signature(obj.forward)}"),
+                kind=TypeError,
+            )
         init = inspect.signature(obj.__init__)
         takes_reduction = "reduction" in init.parameters
         hps = [p for p in _hyperparameters(init, 1) if p.default is not inspect.Parameter.empty]
@@ -167,8 +189,13 @@ def _adapt(obj: Any, name: str) -> tuple[Callable[..., torch.Tensor], list[inspe
         return call_class, hps, f"nn.Module class {obj.__qualname__}"
     if isinstance(obj, torch.nn.Module):
         if not _positional_ok(inspect.signature(obj.forward)):
-            fail(_WHO, "fn", "a module whose forward takes two positional inputs (input, target)",
-                 Raw(f"forward{inspect.signature(obj.forward)}"), kind=TypeError)
+            fail(
+                _WHO,
+                "fn",
+                "a module whose forward takes two positional inputs (input, target)",
+                Raw(f"forward{inspect.signature(obj.forward)}"),
+                kind=TypeError,
+            )
         torch_style = isinstance(getattr(obj, "reduction", None), str)
 
         def call_instance(x: torch.Tensor, t: torch.Tensor, reduction: str) -> torch.Tensor:
@@ -180,18 +207,33 @@ def _adapt(obj: Any, name: str) -> tuple[Callable[..., torch.Tensor], list[inspe
 
         return call_instance, [], f"nn.Module instance of {type(obj).__qualname__}"
     if not callable(obj):
-        fail(_WHO, "fn", "a function, an nn.Module subclass or an nn.Module instance",
-             Raw(type(obj).__name__), kind=TypeError)
+        fail(
+            _WHO,
+            "fn",
+            "a function, an nn.Module subclass or an nn.Module instance",
+            Raw(type(obj).__name__),
+            kind=TypeError,
+        )
     sig = _signature_of(obj, "fn")
     if not _positional_ok(sig):
-        fail(_WHO, "fn", "a callable taking two positional inputs (input, target)",
-             Raw(f"a callable with signature {sig}"), kind=TypeError)
+        fail(
+            _WHO,
+            "fn",
+            "a callable taking two positional inputs (input, target)",
+            Raw(f"a callable with signature {sig}"),
+            kind=TypeError,
+        )
     takes_reduction = "reduction" in sig.parameters
     hps = [p for p in _hyperparameters(sig, 2)]
     required = [p.name for p in hps if p.default is inspect.Parameter.empty]
     if required:
-        fail(_WHO, "fn", "a callable whose keyword hyperparameters all have defaults",
-             Raw(f"{required[0]!r} without a default"), kind=TypeError)
+        fail(
+            _WHO,
+            "fn",
+            "a callable whose keyword hyperparameters all have defaults",
+            Raw(f"{required[0]!r} without a default"),
+            kind=TypeError,
+        )
 
     def call_fn(x: torch.Tensor, t: torch.Tensor, reduction: str, **hp: Any) -> torch.Tensor:
         if takes_reduction:
@@ -201,7 +243,9 @@ def _adapt(obj: Any, name: str) -> tuple[Callable[..., torch.Tensor], list[inspe
     return call_fn, hps, f"function {getattr(obj, '__qualname__', repr(obj))}"
 
 
-def _resolve_kind_and_tasks(input_kind: str | None, tasks: Iterable[str] | None) -> tuple[str, tuple[str, ...]]:
+def _resolve_kind_and_tasks(
+    input_kind: str | None, tasks: Iterable[str] | None
+) -> tuple[str, tuple[str, ...]]:
     if tasks is not None:
         if isinstance(tasks, str):
             fail(_WHO, "tasks", "a tuple of task names, e.g. ('binary',)", tasks, kind=TypeError)
@@ -215,22 +259,36 @@ def _resolve_kind_and_tasks(input_kind: str | None, tasks: Iterable[str] | None)
         input_kind = "real" if tasks is None or tasks == ("regression",) else "logits"
     if tasks is None:
         if input_kind != "real":
-            fail(_WHO, "tasks", f"given for input_kind {input_kind!r} (e.g. tasks=('binary',))", None)
+            fail(
+                _WHO, "tasks", f"given for input_kind {input_kind!r} (e.g. tasks=('binary',))", None
+            )
         tasks = ("regression",)
     return input_kind, tasks
 
 
-def _resolve_heads(heads: Mapping[str, Head] | None, input_kind: str, tasks: tuple[str, ...]) -> dict[str, Head]:
+def _resolve_heads(
+    heads: Mapping[str, Head] | None, input_kind: str, tasks: tuple[str, ...]
+) -> dict[str, Head]:
     out: dict[str, Head] = {}
     given = dict(heads or {})
     for key, head in given.items():
         if not isinstance(head, Head):
-            fail(_WHO, "heads", "a mapping of task -> catalog.Head", Raw(f"{key!r}: {type(head).__name__}"),
-                 kind=TypeError)
+            fail(
+                _WHO,
+                "heads",
+                "a mapping of task -> catalog.Head",
+                Raw(f"{key!r}: {type(head).__name__}"),
+                kind=TypeError,
+            )
     for task in tasks:
         head = given.get(task, given.get("*")) or _DEFAULT_HEADS.get((input_kind, task))
         if head is None:
-            fail(_WHO, "heads", f"given for task {task!r} (no default head for input_kind {input_kind!r})", None)
+            fail(
+                _WHO,
+                "heads",
+                f"given for task {task!r} (no default head for input_kind {input_kind!r})",
+                None,
+            )
         out[task] = head
     return out
 
@@ -242,7 +300,13 @@ def _resolve_properties(properties: Mapping[str, bool | None] | None) -> dict[st
         fail(_WHO, "properties", f"keyed by {', '.join(PROPERTIES)}", unknown)
     for key, value in given.items():
         if value not in (True, False, None):
-            fail(_WHO, "properties", "True, False or None for each property", Raw(f"{key}={value!r}"), kind=TypeError)
+            fail(
+                _WHO,
+                "properties",
+                "True, False or None for each property",
+                Raw(f"{key}={value!r}"),
+                kind=TypeError,
+            )
     return {p: given.get(p) for p in PROPERTIES}
 
 
@@ -251,29 +315,55 @@ def _default_sampler(input_kind: str, tasks: tuple[str, ...]) -> Sampler:
         sampler = _DEFAULT_SAMPLERS.get((input_kind, task))
         if sampler is not None:
             return sampler
-    fail(_WHO, "sampler", f"given for input_kind {input_kind!r} and tasks {tasks} (no default sampler)", None)
+    fail(
+        _WHO,
+        "sampler",
+        f"given for input_kind {input_kind!r} and tasks {tasks} (no default sampler)",
+        None,
+    )
     raise AssertionError("unreachable")  # pragma: no cover
 
 
 def _check_output(name: str, out: Any, reduction: str, batch: int) -> None:
     what = f"'{name}' (called with reduction={reduction!r})"
     if not isinstance(out, torch.Tensor):
-        fail(_WHO, name, "a callable returning a torch.Tensor", Raw(f"{type(out).__name__} from {what}"),
-             kind=TypeError)
+        fail(
+            _WHO,
+            name,
+            "a callable returning a torch.Tensor",
+            Raw(f"{type(out).__name__} from {what}"),
+            kind=TypeError,
+        )
     if not out.is_floating_point():
-        fail(_WHO, name, "a callable returning a floating-point tensor", Raw(f"{out.dtype} from {what}"),
-             kind=TypeError)
+        fail(
+            _WHO,
+            name,
+            "a callable returning a floating-point tensor",
+            Raw(f"{out.dtype} from {what}"),
+            kind=TypeError,
+        )
     if reduction == "none":
         if out.dim() == 0 or out.shape[0] != batch:
-            fail(_WHO, name, f"a callable returning per-element losses for reduction='none' (first "
-                 f"dimension = batch size {batch}; without a 'reduction' parameter the callable must "
-                 f"always return them)", Raw(f"shape {tuple(out.shape)}"))
+            fail(
+                _WHO,
+                name,
+                f"a callable returning per-element losses for reduction='none' (first "
+                f"dimension = batch size {batch}; without a 'reduction' parameter the callable must "
+                f"always return them)",
+                Raw(f"shape {tuple(out.shape)}"),
+            )
     elif out.dim() != 0:
-        fail(_WHO, name, f"a callable returning a scalar for reduction={reduction!r}",
-             Raw(f"shape {tuple(out.shape)}"))
+        fail(
+            _WHO,
+            name,
+            f"a callable returning a scalar for reduction={reduction!r}",
+            Raw(f"shape {tuple(out.shape)}"),
+        )
 
 
-def _trial_call(name: str, fn: Callable[..., torch.Tensor], sampler: Sampler, kwargs: Mapping[str, Any]) -> None:
+def _trial_call(
+    name: str, fn: Callable[..., torch.Tensor], sampler: Sampler, kwargs: Mapping[str, Any]
+) -> None:
     case = sampler.make(torch.Generator().manual_seed(0), torch.float32, 1.0)
     x = case.args[0].detach().clone().requires_grad_(True)
     batch = x.shape[0] if x.dim() else 1
@@ -288,8 +378,12 @@ def _trial_call(name: str, fn: Callable[..., torch.Tensor], sampler: Sampler, kw
         _check_output(name, out, reduction, batch)
     (grad,) = torch.autograd.grad(out.sum(), x, allow_unused=True) if out.requires_grad else (None,)
     if grad is None:
-        fail(_WHO, name, "differentiable with respect to its input (autograd reaches 'input')",
-             Raw("a result with no gradient path to the input"))
+        fail(
+            _WHO,
+            name,
+            "differentiable with respect to its input (autograd reaches 'input')",
+            Raw("a result with no gradient path to the input"),
+        )
 
 
 # -- public API -------------------------------------------------------------------------------
@@ -337,22 +431,48 @@ def register_loss(
     Raises:
         TypeError, ValueError: with the message ``register_loss: '<what>' must be ..., got ...``.
     """
-    metadata = dict(name=name, formula=formula, derivative=derivative, derivative_fn=derivative_fn,
-                    tasks=tasks, heads=heads, input_kind=input_kind, properties=properties,
-                    references=references, summary=summary, when_to_use=when_to_use, sampler=sampler,
-                    test_kwargs=test_kwargs, family=family, replace=replace)
+    metadata = dict(
+        name=name,
+        formula=formula,
+        derivative=derivative,
+        derivative_fn=derivative_fn,
+        tasks=tasks,
+        heads=heads,
+        input_kind=input_kind,
+        properties=properties,
+        references=references,
+        summary=summary,
+        when_to_use=when_to_use,
+        sampler=sampler,
+        test_kwargs=test_kwargs,
+        family=family,
+        replace=replace,
+    )
     if fn is None:
         return lambda obj: register_loss(obj, **metadata)
     _register(fn, **metadata)
     return fn
 
 
-def _register(obj: Any, *, name: str | None, formula: str | None, derivative: str | None,
-              derivative_fn: Callable[..., torch.Tensor] | None, tasks: Iterable[str] | None,
-              heads: Mapping[str, Head] | None, input_kind: str | None,
-              properties: Mapping[str, bool | None] | None, references: Iterable[str],
-              summary: str | None, when_to_use: str | None, sampler: Sampler | None,
-              test_kwargs: Mapping[str, Any] | None, family: str, replace: bool) -> LossSpec:
+def _register(
+    obj: Any,
+    *,
+    name: str | None,
+    formula: str | None,
+    derivative: str | None,
+    derivative_fn: Callable[..., torch.Tensor] | None,
+    tasks: Iterable[str] | None,
+    heads: Mapping[str, Head] | None,
+    input_kind: str | None,
+    properties: Mapping[str, bool | None] | None,
+    references: Iterable[str],
+    summary: str | None,
+    when_to_use: str | None,
+    sampler: Sampler | None,
+    test_kwargs: Mapping[str, Any] | None,
+    family: str,
+    replace: bool,
+) -> LossSpec:
     from .nn import module_class
 
     if name is None:
@@ -372,9 +492,21 @@ def _register(obj: Any, *, name: str | None, formula: str | None, derivative: st
         if not replace and _ORIGINS.get(name) != origin:
             fail(_WHO, "name", "unused (pass replace=True to replace your earlier loss)", name)
     if derivative_fn is not None and not callable(derivative_fn):
-        fail(_WHO, "derivative_fn", "a callable (input, target, **hp) -> tensor", derivative_fn, kind=TypeError)
+        fail(
+            _WHO,
+            "derivative_fn",
+            "a callable (input, target, **hp) -> tensor",
+            derivative_fn,
+            kind=TypeError,
+        )
     if sampler is not None and not isinstance(sampler, Sampler):
-        fail(_WHO, "sampler", "a losslab.catalog.Sampler", Raw(type(sampler).__name__), kind=TypeError)
+        fail(
+            _WHO,
+            "sampler",
+            "a losslab.catalog.Sampler",
+            Raw(type(sampler).__name__),
+            kind=TypeError,
+        )
     if isinstance(references, str):
         references = (references,)
     kind, task_tuple = _resolve_kind_and_tasks(input_kind, tasks)
@@ -385,7 +517,9 @@ def _register(obj: Any, *, name: str | None, formula: str | None, derivative: st
     call, hps, described = _adapt(obj, name)
 
     @loss_function(name, reduction=REDUCTION)
-    def function(input: torch.Tensor, target: torch.Tensor, *, reduction: str = "mean", **hp: Any) -> torch.Tensor:
+    def function(
+        input: torch.Tensor, target: torch.Tensor, *, reduction: str = "mean", **hp: Any
+    ) -> torch.Tensor:
         return call(input, target, reduction, **hp)
 
     doc = inspect.getdoc(obj) if (inspect.isfunction(obj) or inspect.isclass(obj)) else None
@@ -395,15 +529,23 @@ def _register(obj: Any, *, name: str | None, formula: str | None, derivative: st
     del function.__wrapped__  # the signature below is the catalog's view of the callable
     P = inspect.Parameter
     function.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
-        [P("input", P.POSITIONAL_OR_KEYWORD), P("target", P.POSITIONAL_OR_KEYWORD),
-         P("reduction", P.KEYWORD_ONLY, default="mean"), *hps],
+        [
+            P("input", P.POSITIONAL_OR_KEYWORD),
+            P("target", P.POSITIONAL_OR_KEYWORD),
+            P("reduction", P.KEYWORD_ONLY, default="mean"),
+            *hps,
+        ],
         return_annotation=torch.Tensor,
     )
     _trial_call(name, function, sampler, dict(test_kwargs or {}))
 
     class_name = "".join(part.capitalize() for part in name.split("_")) or name
-    module = module_class(function, class_name, module=function.__module__,
-                          doc=f"Module form of the user loss {name!r} ({described}).")
+    module = module_class(
+        function,
+        class_name,
+        module=function.__module__,
+        doc=f"Module form of the user loss {name!r} ({described}).",
+    )
     first_line = (doc or "").strip().split("\n")[0]
     spec = LossSpec(
         name=name,
@@ -428,7 +570,9 @@ def _register(obj: Any, *, name: str | None, formula: str | None, derivative: st
     catalog.register(spec, replace=existing is not None)
     _ORIGINS[name] = origin
     try:
-        obj.__losslab_spec__ = spec  # lets load_loss register the same object again after unregister
+        obj.__losslab_spec__ = (
+            spec  # lets load_loss register the same object again after unregister
+        )
     except (AttributeError, TypeError):
         pass
     return spec
@@ -484,18 +628,25 @@ def load_loss(path: str, *, search_cwd: bool = False) -> LossSpec:
     try:
         mod = _import(module_name, search_cwd)
     except ModuleNotFoundError as exc:
-        where = (f"looked in the current directory {os.getcwd()} and on sys.path" if search_cwd
-                 else "is its folder on sys.path / the package installed?")
+        where = (
+            f"looked in the current directory {os.getcwd()} and on sys.path"
+            if search_cwd
+            else "is its folder on sys.path / the package installed?"
+        )
         raise LossLoadError(
             f"load_loss: 'path' must name an importable module, got {path!r} ({exc}; {where})"
         ) from exc
     except Exception as exc:
-        raise LossLoadError(f"load_loss: importing {module_name!r} failed: {type(exc).__name__}: {exc}") from exc
+        raise LossLoadError(
+            f"load_loss: importing {module_name!r} failed: {type(exc).__name__}: {exc}"
+        ) from exc
     obj: Any = mod
     for part in attr.split("."):
         if not hasattr(obj, part):
-            raise LossLoadError(f"load_loss: 'path' must name an attribute of module {module_name!r}, "
-                                f"got {attr!r} (not found)")
+            raise LossLoadError(
+                f"load_loss: 'path' must name an attribute of module {module_name!r}, "
+                f"got {attr!r} (not found)"
+            )
         obj = getattr(obj, part)
     spec = obj if isinstance(obj, LossSpec) else getattr(obj, "__losslab_spec__", None)
     if spec is None:
@@ -510,7 +661,9 @@ def load_loss(path: str, *, search_cwd: bool = False) -> LossSpec:
     if current is spec:
         return spec
     if current is not None:
-        raise LossLoadError(f"load_loss: the name {spec.name!r} of {path!r} is taken by another loss")
+        raise LossLoadError(
+            f"load_loss: the name {spec.name!r} of {path!r} is taken by another loss"
+        )
     catalog.register(spec)
     if not isinstance(obj, LossSpec):
         _ORIGINS[spec.name] = _origin(obj)
@@ -518,7 +671,19 @@ def load_loss(path: str, *, search_cwd: bool = False) -> LossSpec:
 
 
 _NO_METADATA: dict[str, Any] = dict(
-    name=None, formula=None, derivative=None, derivative_fn=None, tasks=None, heads=None, input_kind=None,
-    properties=None, references=(), summary=None, when_to_use=None, sampler=None, test_kwargs=None,
-    family="custom", replace=False,
+    name=None,
+    formula=None,
+    derivative=None,
+    derivative_fn=None,
+    tasks=None,
+    heads=None,
+    input_kind=None,
+    properties=None,
+    references=(),
+    summary=None,
+    when_to_use=None,
+    sampler=None,
+    test_kwargs=None,
+    family="custom",
+    replace=False,
 )

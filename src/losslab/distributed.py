@@ -48,7 +48,9 @@ def world_size(group: dist.ProcessGroup | None = None) -> int:
     return dist.get_world_size(group) if is_initialized() else 1
 
 
-def all_gather_with_grad(tensor: torch.Tensor, group: dist.ProcessGroup | None = None) -> torch.Tensor:
+def all_gather_with_grad(
+    tensor: torch.Tensor, group: dist.ProcessGroup | None = None
+) -> torch.Tensor:
     """Concatenate ``tensor`` of every rank along dim 0 (rank order); the local rows keep the graph.
 
     First dimensions may differ between ranks (each rank's size is gathered first, shards are

@@ -52,21 +52,40 @@ def _check_num_tasks(name: str, num_tasks: int) -> None:
     _NUM_TASKS.check(name, "num_tasks", num_tasks)
 
 
-def _stack_losses(name: str, task_losses: Sequence[torch.Tensor] | torch.Tensor, num_tasks: int) -> torch.Tensor:
+def _stack_losses(
+    name: str, task_losses: Sequence[torch.Tensor] | torch.Tensor, num_tasks: int
+) -> torch.Tensor:
     """The task losses as one 1-d tensor of length ``num_tasks`` (the graph kept)."""
     if isinstance(task_losses, torch.Tensor):
         losses = task_losses
         if losses.dim() != 1:
-            fail(name, "task_losses", f"a 1-d tensor or a sequence of {num_tasks} scalar losses",
-                 Raw(f"a tensor of shape {tuple(losses.shape)}"))
+            fail(
+                name,
+                "task_losses",
+                f"a 1-d tensor or a sequence of {num_tasks} scalar losses",
+                Raw(f"a tensor of shape {tuple(losses.shape)}"),
+            )
     else:
         items = list(task_losses)
         for i, t in enumerate(items):
             if not isinstance(t, torch.Tensor) or t.numel() != 1 or not t.is_floating_point():
-                fail(name, f"task_losses[{i}]", "a scalar floating-point tensor",
-                     Raw(type(t).__name__ if not isinstance(t, torch.Tensor) else f"shape {tuple(t.shape)}, {t.dtype}"))
+                fail(
+                    name,
+                    f"task_losses[{i}]",
+                    "a scalar floating-point tensor",
+                    Raw(
+                        type(t).__name__
+                        if not isinstance(t, torch.Tensor)
+                        else f"shape {tuple(t.shape)}, {t.dtype}"
+                    ),
+                )
         if not items:
-            fail(name, "task_losses", f"a sequence of {num_tasks} scalar losses", Raw("an empty sequence"))
+            fail(
+                name,
+                "task_losses",
+                f"a sequence of {num_tasks} scalar losses",
+                Raw("an empty sequence"),
+            )
         losses = torch.stack([t.reshape(()) for t in items])
     if losses.numel() != num_tasks:
         fail(name, "task_losses", f"{num_tasks} losses (one per task)", Raw(f"{losses.numel()}"))
@@ -128,12 +147,15 @@ class UncertaintyWeighting(torch.nn.Module):
             fail(name, "task_types", f"{num_tasks} entries (one per task)", list(types))
         for i, t in enumerate(types):
             if t not in TASK_TYPES:
-                fail(name, f"task_types[{i}]", "one of " + ", ".join(repr(c) for c in TASK_TYPES), t)
+                fail(
+                    name, f"task_types[{i}]", "one of " + ", ".join(repr(c) for c in TASK_TYPES), t
+                )
         self.num_tasks = num_tasks
         self.task_types = types
         self.log_vars = torch.nn.Parameter(torch.zeros(num_tasks))
         self.register_buffer(
-            "factors", torch.tensor([0.5 if t == "regression" else 1.0 for t in types]))
+            "factors", torch.tensor([0.5 if t == "regression" else 1.0 for t in types])
+        )
 
     def weights(self) -> torch.Tensor:
         """The multipliers of the task losses: ``factor * exp(-s)``."""
@@ -218,21 +240,28 @@ class GradNorm:
         losses = _stack_losses("GradNorm", task_losses, self.num_tasks)
         return (self.weights().to(losses.dtype) * losses).sum()
 
-    def backward(self, task_losses: Sequence[torch.Tensor] | torch.Tensor,
-                 shared_params: Sequence[torch.Tensor]) -> torch.Tensor:
+    def backward(
+        self,
+        task_losses: Sequence[torch.Tensor] | torch.Tensor,
+        shared_params: Sequence[torch.Tensor],
+    ) -> torch.Tensor:
         """Backpropagate the weighted total, update the weights; returns the total (detached)."""
         name = "GradNorm"
         losses = _stack_losses(name, task_losses, self.num_tasks)
         params = [p for p in shared_params if p.requires_grad]
         if not params:
-            fail(name, "shared_params", "a non-empty sequence of tensors requiring grad", Raw("none"))
+            fail(
+                name, "shared_params", "a non-empty sequence of tensors requiring grad", Raw("none")
+            )
         w = self.weights().to(losses.dtype)
         # gradient norms of each unweighted task loss on the shared parameters
         norms = []
         for i in range(self.num_tasks):
             grads = torch.autograd.grad(losses[i], params, retain_graph=True, allow_unused=True)
-            sq = sum((g.detach().double().pow(2).sum() for g in grads if g is not None),
-                     torch.zeros((), dtype=torch.float64))
+            sq = sum(
+                (g.detach().double().pow(2).sum() for g in grads if g is not None),
+                torch.zeros((), dtype=torch.float64),
+            )
             norms.append(sq.sqrt())
         g = torch.stack(norms).to(w.dtype)
         total = (w * losses).sum()
@@ -257,8 +286,8 @@ class GradNorm:
         self._t += 1
         self._m.lerp_(grad, 1 - b1)
         self._v.mul_(b2).addcmul_(grad, grad, value=1 - b2)
-        m_hat = self._m / (1 - b1 ** self._t)
-        v_hat = self._v / (1 - b2 ** self._t)
+        m_hat = self._m / (1 - b1**self._t)
+        v_hat = self._v / (1 - b2**self._t)
         log_w = self.log_w - self.lr * m_hat / (v_hat.sqrt() + eps)
         # renormalise: sum of weights = num_tasks
         self.log_w = log_w - (torch.logsumexp(log_w, 0) - math.log(self.num_tasks))
@@ -294,12 +323,16 @@ class DynamicWeightAveraging:
         self.temperature = float(temperature)
         self.history: list[torch.Tensor] = []
 
-    def end_epoch(self, epoch_losses: Sequence[float] | Sequence[torch.Tensor] | torch.Tensor) -> None:
+    def end_epoch(
+        self, epoch_losses: Sequence[float] | Sequence[torch.Tensor] | torch.Tensor
+    ) -> None:
         """Record one epoch's average loss per task (these set the next epoch's weights)."""
         name = "DynamicWeightAveraging"
         v = torch.as_tensor([float(x) for x in epoch_losses], dtype=torch.float64)
         if v.numel() != self.num_tasks:
-            fail(name, "epoch_losses", f"{self.num_tasks} values (one per task)", Raw(f"{v.numel()}"))
+            fail(
+                name, "epoch_losses", f"{self.num_tasks} values (one per task)", Raw(f"{v.numel()}")
+            )
         if not bool((torch.isfinite(v) & (v > 0)).all()):
             fail(name, "epoch_losses", "finite and > 0", v.tolist())
         self.history = [*self.history[-1:], v]
@@ -319,7 +352,9 @@ class DynamicWeightAveraging:
 # -- PCGrad ----------------------------------------------------------------------------------
 
 
-def project_conflicting(grads: torch.Tensor, *, generator: torch.Generator | None = None) -> torch.Tensor:
+def project_conflicting(
+    grads: torch.Tensor, *, generator: torch.Generator | None = None
+) -> torch.Tensor:
     r"""PCGrad's projection of per-task gradients ``grads`` (T, P); returns the projected (T, P).
 
     For each task :math:`i`, visiting the other tasks :math:`j` in a random order, whenever
@@ -331,7 +366,12 @@ def project_conflicting(grads: torch.Tensor, *, generator: torch.Generator | Non
     earlier one (as in the paper).
     """
     if grads.dim() != 2:
-        fail("project_conflicting", "grads", "a 2-d tensor (tasks, parameters)", Raw(f"shape {tuple(grads.shape)}"))
+        fail(
+            "project_conflicting",
+            "grads",
+            "a 2-d tensor (tasks, parameters)",
+            Raw(f"shape {tuple(grads.shape)}"),
+        )
     t = grads.shape[0]
     out = grads.clone()
     sq = (grads * grads).sum(dim=1)
@@ -367,7 +407,9 @@ def pcgrad_backward(
         NeurIPS 2020.
     """
     name = "pcgrad_backward"
-    Param("choice", "how projected gradients are combined", choices=("sum", "mean")).check(name, "reduction", reduction)
+    Param("choice", "how projected gradients are combined", choices=("sum", "mean")).check(
+        name, "reduction", reduction
+    )
     losses = _stack_losses(name, task_losses, len(task_losses))
     plist = [p for p in params if p.requires_grad]
     if not plist:
@@ -375,8 +417,14 @@ def pcgrad_backward(
     per_task = []
     for i in range(losses.numel()):
         grads = torch.autograd.grad(losses[i], plist, retain_graph=True, allow_unused=True)
-        per_task.append(torch.cat([(torch.zeros_like(p) if g is None else g).reshape(-1)
-                                   for g, p in zip(grads, plist)]))
+        per_task.append(
+            torch.cat(
+                [
+                    (torch.zeros_like(p) if g is None else g).reshape(-1)
+                    for g, p in zip(grads, plist)
+                ]
+            )
+        )
     projected = project_conflicting(torch.stack(per_task), generator=generator)
     combined = projected.sum(0) if reduction == "sum" else projected.mean(0)
     before = [None if p.grad is None else p.grad.clone() for p in plist]
@@ -385,7 +433,7 @@ def pcgrad_backward(
     offset = 0
     for p, prev in zip(plist, before):
         n = p.numel()
-        g = combined[offset:offset + n].reshape(p.shape).to(p.dtype)
+        g = combined[offset : offset + n].reshape(p.shape).to(p.dtype)
         p.grad = g if prev is None else prev + g
         offset += n
     return total.detach()

@@ -78,12 +78,16 @@ def test_formula_and_derivative_render_without_latex(spec):
         text = catalog.render_formula(latex)
         assert text.strip(), f"{spec.name}: empty rendering of {latex!r}"
         # a literal set brace (\{-1, +1\}) is text, not leftover LaTeX
-        leftover = [t for t in LEFTOVER_LATEX if text.count(t) > latex.count("\\" + t) * (t in "{}")]
+        leftover = [
+            t for t in LEFTOVER_LATEX if text.count(t) > latex.count("\\" + t) * (t in "{}")
+        ]
         assert not leftover, f"{spec.name}: {latex!r} rendered as {text!r} keeps {leftover}"
 
 
 def test_every_property_declared(spec):
-    assert set(spec.properties) == set(PROPERTIES), f"{spec.name}: declare or disclaim each property"
+    assert set(spec.properties) == set(PROPERTIES), (
+        f"{spec.name}: declare or disclaim each property"
+    )
     for value in spec.properties.values():
         assert value in (True, False, None)
     if spec.properties["symmetric"] is None:
@@ -136,7 +140,16 @@ def test_gradcheck_float64(spec):
 
 #: integer / numerical-tolerance hyperparameters that do not change what the loss computes, and
 #: smoothing terms whose effect the rules declare (their examples test them)
-NOT_SWEPT = {"ignore_index", "chunk_size", "max_iter", "tol", "blank", "dim", "smooth_nr", "smooth_dr"}
+NOT_SWEPT = {
+    "ignore_index",
+    "chunk_size",
+    "max_iter",
+    "tol",
+    "blank",
+    "dim",
+    "smooth_nr",
+    "smooth_dr",
+}
 #: per loss: the iterative Sinkhorn solver's accuracy (not a property) changes with blur and scaling
 NOT_SWEPT_FOR = {"sinkhorn_loss": {"blur", "scaling"}}
 
@@ -177,7 +190,11 @@ def hp_settings(spec) -> list[dict]:
             out += [{name: v} for v in rule.candidates(name, base) if _valid(spec, name, v)]
         out += [dict(e) for e in rule.examples_extra]
     for name, param in spec.params.items():
-        if param.kind != "float" or name in NOT_SWEPT | NOT_SWEPT_FOR.get(spec.name, set()) or param.optional:
+        if (
+            param.kind != "float"
+            or name in NOT_SWEPT | NOT_SWEPT_FOR.get(spec.name, set())
+            or param.optional
+        ):
             continue
         out += [{name: v} for v in _range_values(param, base.get(name)) if _valid(spec, name, v)]
     unique: list[dict] = []
@@ -198,7 +215,9 @@ SETTINGS = [(name, hp) for name in NAMES for hp in hp_settings(catalog.get(name)
 
 def _setting_id(item) -> str:
     name, hp = item
-    return name + "".join(f"[{k}={v:g}]" if isinstance(v, float) else f"[{k}={v}]" for k, v in hp.items())
+    return name + "".join(
+        f"[{k}={v:g}]" if isinstance(v, float) else f"[{k}={v}]" for k, v in hp.items()
+    )
 
 
 @pytest.fixture(params=SETTINGS, ids=[_setting_id(s) for s in SETTINGS])
@@ -212,7 +231,9 @@ def at(request):
 def test_every_rule_is_tested_on_both_sides(spec):
     for key, rule in spec.rules.items():
         seen = {catalog.get(spec.name).properties_at(**hp)[key] for hp in hp_settings(spec)}
-        assert seen == {True, False}, f"{spec.name}: {key} = When({rule.condition!r}) tested only at {seen}"
+        assert seen == {True, False}, (
+            f"{spec.name}: {key} = When({rule.condition!r}) tested only at {seen}"
+        )
 
 
 def _cases(spec, scales=SCALES, seeds=SEEDS):
@@ -230,7 +251,9 @@ def test_property_nonnegative(at):
     if claims["nonnegative"]:
         assert min(mins) >= -1e-10
     else:
-        assert min(mins) < -1e-10, f"{spec.name} {hp} claims it can be negative; no negative value found"
+        assert min(mins) < -1e-10, (
+            f"{spec.name} {hp} claims it can be negative; no negative value found"
+        )
 
 
 def test_property_zero_at_perfect(at):
@@ -239,7 +262,8 @@ def test_property_zero_at_perfect(at):
     if claim is None:
         pytest.skip("no notion of a perfect prediction")
     worst = max(
-        per_element(spec, spec.sampler.perfect(gen(s), torch.float64), **hp).abs().max().item() for s in SEEDS
+        per_element(spec, spec.sampler.perfect(gen(s), torch.float64), **hp).abs().max().item()
+        for s in SEEDS
     )
     if claim:
         assert worst <= 1e-6, (hp, worst)
@@ -288,7 +312,11 @@ def test_property_smooth(at):
     else:
         assert kink is not None, f"{spec.name}: smooth=False needs a sampler kink"
         if hp:  # a ruled kink (smooth_l1 at beta = 0) may sit at the perfect prediction instead
-            perfect = spec.sampler.perfect(gen(0), torch.float64) if spec.sampler.perfect else kink(torch.float64)
+            perfect = (
+                spec.sampler.perfect(gen(0), torch.float64)
+                if spec.sampler.perfect
+                else kink(torch.float64)
+            )
             d = torch.randn(perfect.args[0].shape, generator=gen(5), dtype=torch.float64)
             _, gp = input_grad(spec, perfect.with_input(perfect.args[0] + h * d), **hp)
             _, gm = input_grad(spec, perfect.with_input(perfect.args[0] - h * d), **hp)
@@ -301,7 +329,9 @@ def _max_loss(spec, scale, hp):
 
 
 def _max_grad(spec, scale, hp):
-    return max(input_grad(spec, make(spec, s, scale=scale), **hp)[1].abs().max().item() for s in SEEDS)
+    return max(
+        input_grad(spec, make(spec, s, scale=scale), **hp)[1].abs().max().item() for s in SEEDS
+    )
 
 
 def test_property_bounded(at):
@@ -331,7 +361,9 @@ def test_property_symmetric(at):
     diffs = []
     for case in _cases(spec, scales=(0.5, 2.0)):
         mirrored = spec.sampler.mirror(case)
-        diffs.append((per_element(spec, case, **hp) - per_element(spec, mirrored, **hp)).abs().max().item())
+        diffs.append(
+            (per_element(spec, case, **hp) - per_element(spec, mirrored, **hp)).abs().max().item()
+        )
     if claim:
         assert max(diffs) <= 1e-9, (hp, max(diffs))
     else:
@@ -398,7 +430,9 @@ def test_every_parameter_rejects_invalid_values(spec):
 
 
 def test_unknown_reduction_rejected(spec):
-    with pytest.raises(ValueError, match=rf"^{spec.function.__losslab_name__}: 'reduction' must be one of"):
+    with pytest.raises(
+        ValueError, match=rf"^{spec.function.__losslab_name__}: 'reduction' must be one of"
+    ):
         call(spec, make(spec, 0), reduction="avg")
 
 
@@ -412,7 +446,9 @@ def test_non_tensor_input_rejected(spec):
 def test_integer_input_rejected(spec):
     case = make(spec, 0)
     bad = case.with_input(case.args[0].round().long())
-    with pytest.raises(TypeError, match=rf"^{spec.function.__losslab_name__}: '\w+' must be .*floating"):
+    with pytest.raises(
+        TypeError, match=rf"^{spec.function.__losslab_name__}: '\w+' must be .*floating"
+    ):
         call(spec, bad)
 
 
@@ -433,11 +469,18 @@ def test_module_equals_function(spec, reduction):
     assert spec.module is not None
     case = make(spec, 4)
     module = spec.module(**{**spec.test_kwargs, "reduction": reduction})
-    before = {k: (v.clone() if isinstance(v, torch.Tensor) else v) for k, v in module.hyperparameters().items()}
-    torch.testing.assert_close(module(*case.args, **case.kwargs), call(spec, case, reduction=reduction), rtol=0, atol=0)
+    before = {
+        k: (v.clone() if isinstance(v, torch.Tensor) else v)
+        for k, v in module.hyperparameters().items()
+    }
+    torch.testing.assert_close(
+        module(*case.args, **case.kwargs), call(spec, case, reduction=reduction), rtol=0, atol=0
+    )
     after = module.hyperparameters()
     for k, v in before.items():
-        assert (torch.equal(v, after[k]) if isinstance(v, torch.Tensor) else v == after[k]), "forward mutated state"
+        assert torch.equal(v, after[k]) if isinstance(v, torch.Tensor) else v == after[k], (
+            "forward mutated state"
+        )
 
 
 @pytest.mark.parametrize("reduction", ["none", "mean", "sum"])
@@ -448,7 +491,9 @@ def test_drop_in_equals_torch(spec, reduction):
     for seed in range(3):
         case = make(spec, seed, dtype=torch.float32)
         kw = {**spec.test_kwargs, **case.kwargs, "reduction": reduction}
-        torch.testing.assert_close(spec.function(*case.args, **kw), torch_fn(*case.args, **kw), rtol=0, atol=0)
+        torch.testing.assert_close(
+            spec.function(*case.args, **kw), torch_fn(*case.args, **kw), rtol=0, atol=0
+        )
 
 
 # -- property-based: values and shapes ---------------------------------------------------------
@@ -457,16 +502,22 @@ from hypothesis import HealthCheck, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(seed=st.integers(0, 10_000), scale=st.floats(1e-3, 1e3))
 def test_reductions_are_consistent(spec, seed, scale):
     case = make(spec, seed, scale=scale)
     none = call(spec, case, reduction="none")
     assert torch.isfinite(none).all()
-    torch.testing.assert_close(call(spec, case, reduction="sum"), none.sum(), rtol=1e-10, atol=1e-10)
+    torch.testing.assert_close(
+        call(spec, case, reduction="sum"), none.sum(), rtol=1e-10, atol=1e-10
+    )
     if spec.name == "ctc_loss":
         return  # torch's CTC 'mean' divides each sequence's loss by its target length first
-    torch.testing.assert_close(call(spec, case, reduction="mean"), none.mean(), rtol=1e-10, atol=1e-10)
+    torch.testing.assert_close(
+        call(spec, case, reduction="mean"), none.mean(), rtol=1e-10, atol=1e-10
+    )
 
 
 def _is_elementwise(name: str) -> bool:

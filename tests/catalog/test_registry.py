@@ -58,7 +58,9 @@ def test_register_a_user_loss_and_remove_it():
     ],
 )
 def test_register_validates(change, message):
-    spec = dataclasses.replace(catalog.get("mse_loss"), aliases=(), **{"name": "tmp_loss", **change})
+    spec = dataclasses.replace(
+        catalog.get("mse_loss"), aliases=(), **{"name": "tmp_loss", **change}
+    )
     with pytest.raises(ValueError, match=message):
         catalog.register(spec)
     assert "tmp_loss" not in catalog.names()
@@ -90,7 +92,11 @@ def test_rules_resolve_per_hyperparameter():
     robust = catalog.get("general_robust_loss")
     assert robust.properties["convex"] is True  # at the catalog's alpha = 1
     at_zero = robust.properties_at(alpha=0.0)
-    assert (at_zero["convex"], at_zero["bounded"], at_zero["robust_to_outliers"]) == (False, False, True)
+    assert (at_zero["convex"], at_zero["bounded"], at_zero["robust_to_outliers"]) == (
+        False,
+        False,
+        True,
+    )
     assert robust.properties_at(alpha=-0.5)["bounded"] is True
     assert robust.describe_property("bounded") == "yes if alpha < 0"
     assert catalog.get("mse_loss").describe_property("convex") == "yes"
@@ -100,7 +106,9 @@ def test_properties_at_validates():
     robust = catalog.get("general_robust_loss")
     with pytest.raises(ValueError, match=r"^general_robust_loss: 'scale' must be .* > 0, got -1.0"):
         robust.properties_at(scale=-1.0)
-    with pytest.raises(ValueError, match=r"^general_robust_loss: 'hyperparameter' must be one of weight, alpha"):
+    with pytest.raises(
+        ValueError, match=r"^general_robust_loss: 'hyperparameter' must be one of weight, alpha"
+    ):
         robust.properties_at(alpah=1.0)
 
 

@@ -47,8 +47,15 @@ WEIGHTED = [(s.name, arg) for s in SPECS for arg in element_weight_params(s)]
 def test_the_weighted_losses_are_found():
     names = {n for n, _ in WEIGHTED}
     # a floor, so that a broken enumeration cannot make every test below vacuous
-    assert {"mse_loss", "l1_loss", "huber_loss", "binary_cross_entropy_with_logits",
-            "sigmoid_focal_loss", "log_cosh_loss", "hinge_loss"} <= names
+    assert {
+        "mse_loss",
+        "l1_loss",
+        "huber_loss",
+        "binary_cross_entropy_with_logits",
+        "sigmoid_focal_loss",
+        "log_cosh_loss",
+        "hinge_loss",
+    } <= names
     assert WEIGHT_SUM_MEAN <= names
 
 
@@ -124,8 +131,9 @@ def test_weighted_mean_is_the_documented_formula(name, arg, kind):
     w = broadcast_weights(per.shape)[kind]
     torch.testing.assert_close(call(spec, case, reduction="none", **{arg: w}), per * w)
     torch.testing.assert_close(call(spec, case, reduction="sum", **{arg: w}), (per * w).sum())
-    torch.testing.assert_close(call(spec, case, reduction="mean", **{arg: w}),
-                               documented_mean(name, per, w))
+    torch.testing.assert_close(
+        call(spec, case, reduction="mean", **{arg: w}), documented_mean(name, per, w)
+    )
 
 
 @pytest.mark.parametrize(("name", "arg"), WEIGHTED)
@@ -189,7 +197,11 @@ DROP_INS = [(n, a) for n, a in WEIGHTED if catalog.get(n).drop_in_for]
 
 def test_drop_ins_with_weights_are_found():
     assert {n for n, _ in DROP_INS} == {
-        "mse_loss", "l1_loss", "huber_loss", "binary_cross_entropy", "binary_cross_entropy_with_logits"
+        "mse_loss",
+        "l1_loss",
+        "huber_loss",
+        "binary_cross_entropy",
+        "binary_cross_entropy_with_logits",
     }
 
 
@@ -201,7 +213,9 @@ def test_drop_in_weighted_equals_torch_for_a_full_shape_weight(name, arg, reduct
     case = two_d_case(spec)
     w = broadcast_weights(case.args[0].shape)["full"]
     ours = call(spec, case, reduction=reduction, **{arg: w})
-    theirs = torch_function(spec)(*case.args, **{**spec.test_kwargs, "reduction": reduction, arg: w})
+    theirs = torch_function(spec)(
+        *case.args, **{**spec.test_kwargs, "reduction": reduction, arg: w}
+    )
     torch.testing.assert_close(ours, theirs, rtol=1e-12, atol=1e-12)
 
 

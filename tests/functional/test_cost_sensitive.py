@@ -13,7 +13,9 @@ import losslab.functional as LF
 
 def _class_case(seed=0, n=7, c=4):
     g = torch.Generator().manual_seed(seed)
-    return 3 * torch.randn(n, c, generator=g, dtype=torch.float64), torch.randint(0, c, (n,), generator=g)
+    return 3 * torch.randn(n, c, generator=g, dtype=torch.float64), torch.randint(
+        0, c, (n,), generator=g
+    )
 
 
 def test_zero_one_cost_gives_the_expected_zero_one_error():
@@ -33,7 +35,9 @@ def test_general_cost_matrix_equals_a_naive_loop():
     p = softmax(x.numpy(), axis=1)
     expected = [sum(p[i, j] * cost[y[i], j].item() for j in range(4)) for i in range(len(y))]
     np.testing.assert_allclose(out.numpy(), expected, rtol=1e-12)
-    assert LF.cost_sensitive_cross_entropy(x, y, cost_matrix=cost).item() == pytest.approx(np.mean(expected), rel=1e-12)
+    assert LF.cost_sensitive_cross_entropy(x, y, cost_matrix=cost).item() == pytest.approx(
+        np.mean(expected), rel=1e-12
+    )
 
 
 def test_ce_weight_adds_cross_entropy():
@@ -60,8 +64,9 @@ def test_binary_cost_sensitive_equals_torch_bce_with_pos_weight():
     x = 4 * torch.randn(20, generator=g, dtype=torch.float64)
     t = torch.randint(0, 2, (20,), generator=g).double()
     out = LF.binary_cost_sensitive_loss(x, t, fn_cost=10.0, fp_cost=2.0, reduction="none")
-    reference = 2.0 * TF.binary_cross_entropy_with_logits(x, t, pos_weight=torch.tensor(5.0, dtype=torch.float64),
-                                                          reduction="none")
+    reference = 2.0 * TF.binary_cross_entropy_with_logits(
+        x, t, pos_weight=torch.tensor(5.0, dtype=torch.float64), reduction="none"
+    )
     torch.testing.assert_close(out, reference, rtol=1e-12, atol=1e-14)
     same = LF.binary_cost_sensitive_loss(x, t, fn_cost=3.0, fp_cost=3.0)
     torch.testing.assert_close(same, 3.0 * TF.binary_cross_entropy_with_logits(x, t))
@@ -78,7 +83,9 @@ def test_binary_cost_sensitive_is_finite_for_huge_logits():
 def test_binary_expected_cost_matches_numpy():
     x = np.linspace(-6, 6, 13)
     t = (np.arange(13) % 2).astype(np.float64)
-    out = LF.binary_expected_cost_loss(torch.tensor(x), torch.tensor(t), fn_cost=10.0, fp_cost=1.0, reduction="none")
+    out = LF.binary_expected_cost_loss(
+        torch.tensor(x), torch.tensor(t), fn_cost=10.0, fp_cost=1.0, reduction="none"
+    )
     expected = 10.0 * t * (1 - expit(x)) + 1.0 * (1 - t) * expit(x)
     np.testing.assert_allclose(out.numpy(), expected, rtol=1e-12)
 
@@ -93,10 +100,11 @@ def test_cost_sensitive_bce_puts_half_at_the_bayes_threshold():
 
     def closure():
         opt.zero_grad()
-        risk = q * LF.binary_cost_sensitive_loss(x, torch.ones((), dtype=torch.float64), fn_cost=fn_cost,
-                                                 fp_cost=fp_cost) \
-            + (1 - q) * LF.binary_cost_sensitive_loss(x, torch.zeros((), dtype=torch.float64), fn_cost=fn_cost,
-                                                      fp_cost=fp_cost)
+        risk = q * LF.binary_cost_sensitive_loss(
+            x, torch.ones((), dtype=torch.float64), fn_cost=fn_cost, fp_cost=fp_cost
+        ) + (1 - q) * LF.binary_cost_sensitive_loss(
+            x, torch.zeros((), dtype=torch.float64), fn_cost=fn_cost, fp_cost=fp_cost
+        )
         risk.backward()
         return risk
 
@@ -107,16 +115,39 @@ def test_cost_sensitive_bce_puts_half_at_the_bayes_threshold():
 @pytest.mark.parametrize(
     "call, exc, message",
     [
-        (lambda: LF.cost_sensitive_cross_entropy(torch.zeros(2, 3), torch.tensor([0, 1]), cost_matrix=torch.ones(2, 2)),
-         ValueError, r"^cost_sensitive_cross_entropy: 'cost_matrix' must be of shape \(C, C\) = \(3, 3\), got shape \(2, 2\)"),
-        (lambda: LF.cost_sensitive_cross_entropy(torch.zeros(2, 3), torch.tensor([0, 3]), cost_matrix=torch.ones(3, 3)),
-         ValueError, r"^cost_sensitive_cross_entropy: 'target' must be class indices in \[0, 2\], got 3"),
-        (lambda: LF.cost_sensitive_cross_entropy(torch.zeros(2, 3), torch.tensor([0, 1]), cost_matrix=-torch.ones(3, 3)),
-         ValueError, r"^cost_sensitive_cross_entropy: 'cost_matrix' must be a floating-point tensor with 2 dimension"),
-        (lambda: LF.binary_cost_sensitive_loss(torch.zeros(2), torch.tensor([0.0, 1.0]), fn_cost=-1.0),
-         ValueError, r"^binary_cost_sensitive_loss: 'fn_cost' must be a finite real number >= 0, got -1.0"),
-        (lambda: LF.binary_expected_cost_loss(torch.zeros(2), torch.tensor([0.0, 2.0])),
-         ValueError, r"^binary_expected_cost_loss: 'target' must be probabilities in \[0, 1\], got 2.0"),
+        (
+            lambda: LF.cost_sensitive_cross_entropy(
+                torch.zeros(2, 3), torch.tensor([0, 1]), cost_matrix=torch.ones(2, 2)
+            ),
+            ValueError,
+            r"^cost_sensitive_cross_entropy: 'cost_matrix' must be of shape \(C, C\) = \(3, 3\), got shape \(2, 2\)",
+        ),
+        (
+            lambda: LF.cost_sensitive_cross_entropy(
+                torch.zeros(2, 3), torch.tensor([0, 3]), cost_matrix=torch.ones(3, 3)
+            ),
+            ValueError,
+            r"^cost_sensitive_cross_entropy: 'target' must be class indices in \[0, 2\], got 3",
+        ),
+        (
+            lambda: LF.cost_sensitive_cross_entropy(
+                torch.zeros(2, 3), torch.tensor([0, 1]), cost_matrix=-torch.ones(3, 3)
+            ),
+            ValueError,
+            r"^cost_sensitive_cross_entropy: 'cost_matrix' must be a floating-point tensor with 2 dimension",
+        ),
+        (
+            lambda: LF.binary_cost_sensitive_loss(
+                torch.zeros(2), torch.tensor([0.0, 1.0]), fn_cost=-1.0
+            ),
+            ValueError,
+            r"^binary_cost_sensitive_loss: 'fn_cost' must be a finite real number >= 0, got -1.0",
+        ),
+        (
+            lambda: LF.binary_expected_cost_loss(torch.zeros(2), torch.tensor([0.0, 2.0])),
+            ValueError,
+            r"^binary_expected_cost_loss: 'target' must be probabilities in \[0, 1\], got 2.0",
+        ),
     ],
 )
 def test_invalid_inputs_rejected_with_the_message_template(call, exc, message):

@@ -46,11 +46,16 @@ def randn(*shape, seed=0, dtype=torch.float64):
 @pytest.mark.parametrize("seed", range(4))
 def test_w1_matches_scipy_with_weights(seed):
     u, v = randn(7, seed=seed), 2 * randn(4, seed=seed + 10) + 1
-    uw, vw = torch.rand(7, generator=g(seed)).double(), torch.rand(4, generator=g(seed + 1)).double()
+    uw, vw = (
+        torch.rand(7, generator=g(seed)).double(),
+        torch.rand(4, generator=g(seed + 1)).double(),
+    )
     ref = scipy.stats.wasserstein_distance(u.numpy(), v.numpy(), uw.numpy(), vw.numpy())
     got = LF.wasserstein_1d(u, v, u_weights=uw, v_weights=vw)
     assert got.item() == pytest.approx(ref, rel=1e-12)
-    assert LF.wasserstein_1d(u, v, u_weights=uw, v_weights=vw, root=True).item() == pytest.approx(ref, rel=1e-12)
+    assert LF.wasserstein_1d(u, v, u_weights=uw, v_weights=vw, root=True).item() == pytest.approx(
+        ref, rel=1e-12
+    )
 
 
 @pytest.mark.parametrize("p", [1.0, 2.0, 3.0])
@@ -60,7 +65,9 @@ def test_unequal_sizes_match_replication(p):
     uu, vv = np.sort(np.repeat(u.numpy(), 5)), np.sort(np.repeat(v.numpy(), 3))
     ref = np.mean(np.abs(uu - vv) ** p)
     assert LF.wasserstein_1d(u, v, p=p).item() == pytest.approx(ref, rel=1e-12)
-    assert LF.wasserstein_1d(u, v, p=p, root=True).item() == pytest.approx(ref ** (1 / p), rel=1e-12)
+    assert LF.wasserstein_1d(u, v, p=p, root=True).item() == pytest.approx(
+        ref ** (1 / p), rel=1e-12
+    )
 
 
 def np_quantile_wpp(u, v, uw, vw, p):
@@ -80,7 +87,10 @@ def np_quantile_wpp(u, v, uw, vw, p):
 @pytest.mark.parametrize("seed", range(3))
 def test_weighted_w2_matches_numpy_quantiles(seed):
     u, v = randn(6, seed=seed), randn(9, seed=seed + 5) + 0.5
-    uw, vw = torch.rand(6, generator=g(seed)).double(), torch.rand(9, generator=g(seed + 7)).double()
+    uw, vw = (
+        torch.rand(6, generator=g(seed)).double(),
+        torch.rand(9, generator=g(seed + 7)).double(),
+    )
     ref = np_quantile_wpp(u.numpy(), v.numpy(), uw.numpy(), vw.numpy(), 2.0)
     got = LF.wasserstein_1d(u, v, u_weights=uw, v_weights=vw, p=2)
     assert got.item() == pytest.approx(ref, rel=1e-10)
@@ -91,8 +101,12 @@ def test_pot_wasserstein_1d_is_wpp():
     u, v = randn(8, seed=3), randn(5, seed=4)
     uw, vw = torch.rand(8, generator=g(1)).double(), torch.rand(5, generator=g(2)).double()
     for p in (1.0, 2.0):
-        ref = ot.wasserstein_1d(u.numpy(), v.numpy(), (uw / uw.sum()).numpy(), (vw / vw.sum()).numpy(), p=p)
-        assert LF.wasserstein_1d(u, v, u_weights=uw, v_weights=vw, p=p).item() == pytest.approx(float(ref), rel=1e-10)
+        ref = ot.wasserstein_1d(
+            u.numpy(), v.numpy(), (uw / uw.sum()).numpy(), (vw / vw.sum()).numpy(), p=p
+        )
+        assert LF.wasserstein_1d(u, v, u_weights=uw, v_weights=vw, p=p).item() == pytest.approx(
+            float(ref), rel=1e-10
+        )
 
 
 def test_batched_equals_loop_and_reductions():
@@ -101,13 +115,17 @@ def test_batched_equals_loop_and_reductions():
     assert per.shape == (2, 3)
     for i in range(2):
         for j in range(3):
-            assert per[i, j].item() == pytest.approx(LF.wasserstein_1d(u[i, j], v[i, j], p=2).item(), rel=1e-13)
+            assert per[i, j].item() == pytest.approx(
+                LF.wasserstein_1d(u[i, j], v[i, j], p=2).item(), rel=1e-13
+            )
     assert LF.wasserstein_1d(u, v, p=2).item() == pytest.approx(per.mean().item())
 
 
 @pytest.mark.parametrize("p", [1.0, 1.5, 2.0])
 def test_ties_give_finite_gradients(p):
-    u = torch.tensor([[0.0, 0.0, 1.0, 1.0], [2.0, 2.0, 2.0, 2.0]], dtype=torch.float64, requires_grad=True)
+    u = torch.tensor(
+        [[0.0, 0.0, 1.0, 1.0], [2.0, 2.0, 2.0, 2.0]], dtype=torch.float64, requires_grad=True
+    )
     v = torch.tensor([[0.0, 1.0, 0.0, 1.0], [2.0, 2.0, 2.0, 2.0]], dtype=torch.float64)
     loss = LF.wasserstein_1d(u, v, p=p, reduction="sum")
     assert loss.item() == 0.0
@@ -119,8 +137,13 @@ def test_ties_give_finite_gradients(p):
 
 
 @settings(max_examples=20, deadline=None)
-@given(lead=st.lists(st.integers(0, 3), max_size=2), n=st.integers(1, 6), m=st.integers(1, 6),
-       p=st.sampled_from([1.0, 2.0, 2.5]), seed=st.integers(0, 1000))
+@given(
+    lead=st.lists(st.integers(0, 3), max_size=2),
+    n=st.integers(1, 6),
+    m=st.integers(1, 6),
+    p=st.sampled_from([1.0, 2.0, 2.5]),
+    seed=st.integers(0, 1000),
+)
 def test_w1d_any_shape_matches_replication(lead, n, m, p, seed):
     u, v = randn(*lead, n, seed=seed), randn(*lead, m, seed=seed + 1)
     out = LF.wasserstein_1d(u, v, p=p, reduction="none")
@@ -128,7 +151,9 @@ def test_w1d_any_shape_matches_replication(lead, n, m, p, seed):
     flat_u, flat_v, flat_out = u.reshape(-1, n).numpy(), v.reshape(-1, m).numpy(), out.reshape(-1)
     for i in range(flat_out.numel()):
         uu, vv = np.sort(np.repeat(flat_u[i], m)), np.sort(np.repeat(flat_v[i], n))
-        assert flat_out[i].item() == pytest.approx(np.mean(np.abs(uu - vv) ** p), rel=1e-10, abs=1e-12)
+        assert flat_out[i].item() == pytest.approx(
+            np.mean(np.abs(uu - vv) ** p), rel=1e-10, abs=1e-12
+        )
 
 
 def test_weights_get_gradients():
@@ -146,15 +171,26 @@ def test_w1d_half_precision_is_float32():
 
 
 def test_w1d_validation_messages():
-    with pytest.raises(ValueError, match=r"^wasserstein_1d: 'v_values' must be of shape \(\.\.\., m\) with the leading"):
+    with pytest.raises(
+        ValueError,
+        match=r"^wasserstein_1d: 'v_values' must be of shape \(\.\.\., m\) with the leading",
+    ):
         LF.wasserstein_1d(torch.zeros(2, 3), torch.zeros(3, 3))
-    with pytest.raises(ValueError, match=r"^wasserstein_1d: 'u_values' must be of shape \(\.\.\., n\) with n >= 1"):
+    with pytest.raises(
+        ValueError, match=r"^wasserstein_1d: 'u_values' must be of shape \(\.\.\., n\) with n >= 1"
+    ):
         LF.wasserstein_1d(torch.zeros(2, 0), torch.zeros(2, 3))
-    with pytest.raises(ValueError, match=r"^wasserstein_1d: 'u_weights' must be weights with a positive sum"):
+    with pytest.raises(
+        ValueError, match=r"^wasserstein_1d: 'u_weights' must be weights with a positive sum"
+    ):
         LF.wasserstein_1d(torch.zeros(3), torch.zeros(2), u_weights=torch.zeros(3))
-    with pytest.raises(ValueError, match=r"^wasserstein_1d: 'v_weights' must be broadcastable to \(2,\)"):
+    with pytest.raises(
+        ValueError, match=r"^wasserstein_1d: 'v_weights' must be broadcastable to \(2,\)"
+    ):
         LF.wasserstein_1d(torch.zeros(3), torch.zeros(2), v_weights=torch.ones(4))
-    with pytest.raises(ValueError, match=r"^wasserstein_1d: 'p' must be a finite real number >= 1, got 0.5"):
+    with pytest.raises(
+        ValueError, match=r"^wasserstein_1d: 'p' must be a finite real number >= 1, got 0.5"
+    ):
         LF.wasserstein_1d(torch.zeros(3), torch.zeros(2), p=0.5)
 
 
@@ -180,7 +216,11 @@ def np_entropic_ot(x, y, a, b, eps):
 
 
 def np_sinkhorn_divergence(x, y, a, b, eps):
-    return np_entropic_ot(x, y, a, b, eps) - 0.5 * np_entropic_ot(x, x, a, a, eps) - 0.5 * np_entropic_ot(y, y, b, b, eps)
+    return (
+        np_entropic_ot(x, y, a, b, eps)
+        - 0.5 * np_entropic_ot(x, x, a, a, eps)
+        - 0.5 * np_entropic_ot(y, y, b, b, eps)
+    )
 
 
 @pytest.mark.parametrize("seed", range(3))
@@ -192,9 +232,13 @@ def test_sinkhorn_matches_numpy_matrix_scaling(seed, blur):
     an, bn = (a / a.sum()).numpy(), (b / b.sum()).numpy()
     eps = blur**2
     got = LF.sinkhorn_loss(x, y, blur=blur, tol=1e-12, x_weights=a, y_weights=b)
-    assert got.item() == pytest.approx(np_sinkhorn_divergence(x.numpy(), y.numpy(), an, bn, eps), rel=1e-9)
+    assert got.item() == pytest.approx(
+        np_sinkhorn_divergence(x.numpy(), y.numpy(), an, bn, eps), rel=1e-9
+    )
     biased = LF.sinkhorn_loss(x, y, blur=blur, tol=1e-12, x_weights=a, y_weights=b, debias=False)
-    assert biased.item() == pytest.approx(np_entropic_ot(x.numpy(), y.numpy(), an, bn, eps), rel=1e-9)
+    assert biased.item() == pytest.approx(
+        np_entropic_ot(x.numpy(), y.numpy(), an, bn, eps), rel=1e-9
+    )
 
 
 def test_sinkhorn_matches_pot_plans():
@@ -224,15 +268,23 @@ def test_translation_gives_half_squared_shift_at_any_blur(blur):
     x = grid + 0.1 * randn(2, 6, 2, seed=4)
     t = torch.tensor([0.3, -1.2], dtype=torch.float64)
     got = LF.sinkhorn_loss(x, x + t, blur=blur, tol=1e-12, max_iter=2000, reduction="none")
-    torch.testing.assert_close(got, torch.full((2,), 0.5 * float(t @ t), dtype=torch.float64), rtol=1e-7, atol=1e-9)
+    torch.testing.assert_close(
+        got, torch.full((2,), 0.5 * float(t @ t), dtype=torch.float64), rtol=1e-7, atol=1e-9
+    )
 
 
 @pytest.mark.parametrize(
     "x, y",
     [
         (randn(5, 2, seed=1), randn(5, 2, seed=1)),  # identical clouds
-        (torch.zeros(4, 2, dtype=torch.float64), torch.zeros(3, 2, dtype=torch.float64)),  # all coincide
-        (torch.ones(1, 3, dtype=torch.float64), torch.ones(1, 3, dtype=torch.float64)),  # one point each
+        (
+            torch.zeros(4, 2, dtype=torch.float64),
+            torch.zeros(3, 2, dtype=torch.float64),
+        ),  # all coincide
+        (
+            torch.ones(1, 3, dtype=torch.float64),
+            torch.ones(1, 3, dtype=torch.float64),
+        ),  # one point each
         (randn(3, 2, seed=2).repeat(2, 1), randn(3, 2, seed=2)),  # duplicated points, same measure
     ],
 )
@@ -270,7 +322,9 @@ def test_sinkhorn_half_precision_and_batches():
     assert out.dtype == torch.float32
     per = LF.sinkhorn_loss(x, y, blur=1.0, tol=1e-12, reduction="none")
     for i in range(2):
-        assert per[i].item() == pytest.approx(LF.sinkhorn_loss(x[i], y[i], blur=1.0, tol=1e-12).item(), rel=1e-9)
+        assert per[i].item() == pytest.approx(
+            LF.sinkhorn_loss(x[i], y[i], blur=1.0, tol=1e-12).item(), rel=1e-9
+        )
 
 
 def test_sinkhorn_weight_gradient_is_finite_and_mass_neutral():
@@ -294,15 +348,25 @@ def test_sinkhorn_nan_problem_leaves_the_others_alone():
 def test_sinkhorn_validation_messages():
     with pytest.raises(ValueError, match=r"^sinkhorn_loss: 'y' must be of shape \(\.\.\., M, D\)"):
         LF.sinkhorn_loss(torch.zeros(3, 2), torch.zeros(3, 3))
-    with pytest.raises(ValueError, match=r"^sinkhorn_loss: 'x' must be of shape \(\.\.\., N, D\) with N >= 1"):
+    with pytest.raises(
+        ValueError, match=r"^sinkhorn_loss: 'x' must be of shape \(\.\.\., N, D\) with N >= 1"
+    ):
         LF.sinkhorn_loss(torch.zeros(3), torch.zeros(3, 1))
-    with pytest.raises(ValueError, match=r"^sinkhorn_loss: 'blur' must be a finite real number > 0, got 0.0"):
+    with pytest.raises(
+        ValueError, match=r"^sinkhorn_loss: 'blur' must be a finite real number > 0, got 0.0"
+    ):
         LF.sinkhorn_loss(torch.zeros(3, 2), torch.zeros(3, 2), blur=0.0)
 
 
 @settings(max_examples=15, deadline=None)
-@given(b=st.integers(0, 2), n=st.integers(1, 5), m=st.integers(1, 5), d=st.integers(1, 3),
-       seed=st.integers(0, 1000), spread=st.floats(0.01, 10.0))
+@given(
+    b=st.integers(0, 2),
+    n=st.integers(1, 5),
+    m=st.integers(1, 5),
+    d=st.integers(1, 3),
+    seed=st.integers(0, 1000),
+    spread=st.floats(0.01, 10.0),
+)
 def test_sinkhorn_any_shape_finite_and_nonnegative(b, n, m, d, seed, spread):
     x, y = spread * randn(b, n, d, seed=seed), randn(b, m, d, seed=seed + 1)
     out = LF.sinkhorn_loss(x, y, blur=0.5, reduction="none")
@@ -318,8 +382,11 @@ def test_sinkhorn_any_shape_finite_and_nonnegative(b, n, m, d, seed, spread):
 def naive_mmd(x, y, kernel, sigma, unbiased):
     def k(p, q):
         r = math.dist(p, q)
-        return {"rbf": math.exp(-r * r / (2 * sigma * sigma)), "laplacian": math.exp(-r / sigma),
-                "imq": 1 / math.sqrt(1 + r * r / (sigma * sigma))}[kernel]
+        return {
+            "rbf": math.exp(-r * r / (2 * sigma * sigma)),
+            "laplacian": math.exp(-r / sigma),
+            "imq": 1 / math.sqrt(1 + r * r / (sigma * sigma)),
+        }[kernel]
 
     xs, ys = x.tolist(), y.tolist()
     n, m = len(xs), len(ys)
@@ -342,9 +409,12 @@ def test_mmd_biased_is_nonnegative_and_zero_at_equal_samples():
     x = randn(5, 2, seed=3)
     assert LF.mmd_loss(x, x, unbiased=False).item() == pytest.approx(0.0, abs=1e-15)
     for seed in range(5):
-        assert LF.mmd_loss(randn(4, 2, seed=seed), randn(6, 2, seed=seed + 9), unbiased=False).item() >= 0
+        assert (
+            LF.mmd_loss(randn(4, 2, seed=seed), randn(6, 2, seed=seed + 9), unbiased=False).item()
+            >= 0
+        )
     # the U-statistic at equal samples is -(2/N)(1 - mean off-diagonal kernel), below 0
-    kxx = torch.exp(-torch.cdist(x, x) ** 2 / 2)
+    kxx = torch.exp(-(torch.cdist(x, x) ** 2) / 2)
     off = (kxx.sum() - 5) / 20
     assert LF.mmd_loss(x, x).item() == pytest.approx(-(2 / 5) * (1 - off.item()), rel=1e-12)
 
@@ -361,7 +431,9 @@ def test_mmd_validation_and_half_precision():
     with pytest.raises(ValueError, match=r"^mmd_loss: 'y' must be a sample of at least 2 points"):
         LF.mmd_loss(torch.zeros(3, 2), torch.zeros(1, 2))
     assert LF.mmd_loss(torch.zeros(3, 2), torch.zeros(1, 2), unbiased=False).item() == 0.0
-    with pytest.raises(ValueError, match=r"^mmd_loss: 'kernel' must be one of 'rbf', 'laplacian', 'imq'"):
+    with pytest.raises(
+        ValueError, match=r"^mmd_loss: 'kernel' must be one of 'rbf', 'laplacian', 'imq'"
+    ):
         LF.mmd_loss(torch.zeros(3, 2), torch.zeros(3, 2), kernel="gauss")
     x, y = randn(4, 2, seed=1), randn(3, 2, seed=2)
     out = LF.mmd_loss(x.half(), y.half())
@@ -375,9 +447,13 @@ def test_mmd_validation_and_half_precision():
 def test_gan_losses_match_torch_bce():
     r, f = 5 * randn(8, seed=1), 5 * randn(8, seed=2)
     ones, zeros = torch.ones(8, dtype=torch.float64), torch.zeros(8, dtype=torch.float64)
-    ref_d = TF.binary_cross_entropy_with_logits(r, ones) + TF.binary_cross_entropy_with_logits(f, zeros)
+    ref_d = TF.binary_cross_entropy_with_logits(r, ones) + TF.binary_cross_entropy_with_logits(
+        f, zeros
+    )
     torch.testing.assert_close(LF.gan_discriminator_loss(r, f), ref_d)
-    torch.testing.assert_close(LF.gan_generator_loss(f), TF.binary_cross_entropy_with_logits(f, ones))
+    torch.testing.assert_close(
+        LF.gan_generator_loss(f), TF.binary_cross_entropy_with_logits(f, ones)
+    )
 
 
 def test_gan_losses_extreme_logits_finite():
@@ -395,14 +471,19 @@ def test_wgan_losses_values_and_pairing():
     real, fake = torch.tensor([1.0, 2.0, 3.0]), torch.tensor([0.0, 0.0, 3.0])
     assert LF.wgan_critic_loss(real, fake).item() == pytest.approx(fake.mean() - real.mean())
     assert LF.wgan_generator_loss(fake).item() == pytest.approx(-1.0)
-    with pytest.raises(ValueError, match=r"^wgan_critic_loss: 'fake_scores' must be of the same shape"):
+    with pytest.raises(
+        ValueError, match=r"^wgan_critic_loss: 'fake_scores' must be of the same shape"
+    ):
         LF.wgan_critic_loss(real, fake[:2])
 
 
 # -- gradient penalty ----------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("w, one_sided", [((3.0, 4.0), False), ((0.3, 0.4), False), ((0.3, 0.4), True), ((3.0, 4.0), True)])
+@pytest.mark.parametrize(
+    "w, one_sided",
+    [((3.0, 4.0), False), ((0.3, 0.4), False), ((0.3, 0.4), True), ((3.0, 4.0), True)],
+)
 def test_gradient_penalty_linear_critic_by_hand(w, one_sided):
     weight = torch.tensor(w, dtype=torch.float64, requires_grad=True)
     norm = math.hypot(*w)
@@ -417,15 +498,23 @@ def test_gradient_penalty_linear_critic_by_hand(w, one_sided):
 
 
 def test_gradient_penalty_reproducible_and_stacked():
-    net = torch.nn.Sequential(torch.nn.Linear(2, 8), torch.nn.Tanh(), torch.nn.Linear(8, 1)).double()
+    net = torch.nn.Sequential(
+        torch.nn.Linear(2, 8), torch.nn.Tanh(), torch.nn.Linear(8, 1)
+    ).double()
     real, fake = randn(5, 2, seed=1), randn(5, 2, seed=2)
     a = LF.gradient_penalty(net, real, fake, generator=g(7))
     b = LF.gradient_penalty(net, real, fake, generator=g(7))
     c = LF.gradient_penalty(net, real, fake, generator=g(8))
     assert a.item() == b.item() and a.item() != c.item()
     # sample_dims=2: (models, batch, D) inputs, one penalty per (model, sample)
-    stacked = LF.gradient_penalty(net, real.expand(3, 5, 2), fake.expand(3, 5, 2), sample_dims=2,
-                                  generator=g(7), reduction="none")
+    stacked = LF.gradient_penalty(
+        net,
+        real.expand(3, 5, 2),
+        fake.expand(3, 5, 2),
+        sample_dims=2,
+        generator=g(7),
+        reduction="none",
+    )
     assert stacked.shape == (3, 5)
     module = LN.GradientPenalty(weight=10.0)
     assert module(net, real, fake, generator=g(7)).item() == a.item()
@@ -435,11 +524,17 @@ def test_gradient_penalty_validation():
     real = torch.zeros(3, 2)
     with pytest.raises(TypeError, match=r"^gradient_penalty: 'critic' must be a callable"):
         LF.gradient_penalty("critic", real, real)
-    with pytest.raises(TypeError, match=r"^gradient_penalty: 'generator' must be a torch.Generator"):
+    with pytest.raises(
+        TypeError, match=r"^gradient_penalty: 'generator' must be a torch.Generator"
+    ):
         LF.gradient_penalty(lambda x: x.sum(-1), real, real, generator=0)
-    with pytest.raises(ValueError, match=r"^gradient_penalty: 'fake' must be of the same shape as 'real'"):
+    with pytest.raises(
+        ValueError, match=r"^gradient_penalty: 'fake' must be of the same shape as 'real'"
+    ):
         LF.gradient_penalty(lambda x: x.sum(-1), real, torch.zeros(2, 2))
-    with pytest.raises(ValueError, match=r"^gradient_penalty: 'weight' must be a finite real number >= 0"):
+    with pytest.raises(
+        ValueError, match=r"^gradient_penalty: 'weight' must be a finite real number >= 0"
+    ):
         LN.GradientPenalty(weight=-1.0)
     # a constant critic has gradient 0: penalty weight * 1 with a finite (zero) gradient
     assert LF.gradient_penalty(lambda x: 0 * x.sum(-1), real, real).item() == pytest.approx(10.0)

@@ -32,13 +32,28 @@ OPTIONS = [
 REDUCTIONS = ["none", "mean", "sum"]
 
 
-def reference(z, y, *, weight=None, ignore_index=IGN, label_smoothing=0.0, lse_square_scale=0.0,
-              softcap=None, reduction="mean"):
+def reference(
+    z,
+    y,
+    *,
+    weight=None,
+    ignore_index=IGN,
+    label_smoothing=0.0,
+    lse_square_scale=0.0,
+    softcap=None,
+    reduction="mean",
+):
     z = z.float() if z.dtype in (torch.float16, torch.bfloat16) else z
     if softcap is not None:
         z = softcap * torch.tanh(z / softcap)
-    ce = F.cross_entropy(z, y, weight=weight, ignore_index=ignore_index,
-                         label_smoothing=label_smoothing, reduction="none")
+    ce = F.cross_entropy(
+        z,
+        y,
+        weight=weight,
+        ignore_index=ignore_index,
+        label_smoothing=label_smoothing,
+        reduction="none",
+    )
     valid = y != ignore_index
     wy = torch.ones_like(ce) if weight is None else weight[torch.where(valid, y, 0)]
     zl = torch.where(valid, lse_square_scale * wy * torch.logsumexp(z, 1) ** 2, 0.0)
@@ -106,7 +121,9 @@ def test_fast_ce_plain_backward_float32(opts):
 
 
 @pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
-@pytest.mark.parametrize("opts", [{}, {"label_smoothing": 0.1, "lse_square_scale": 0.01, "softcap": 5.0}])
+@pytest.mark.parametrize(
+    "opts", [{}, {"label_smoothing": 0.1, "lse_square_scale": 0.01, "softcap": 5.0}]
+)
 def test_fast_ce_half_precision(dtype, opts):
     gen = torch.Generator().manual_seed(2)
     x32 = 3 * torch.randn(40, 257, generator=gen)
@@ -132,8 +149,9 @@ def test_fast_ce_chunk_with_all_targets_ignored_and_all_ignored():
         out = LF.fast_cross_entropy(x, y, reduction=red, chunk_size=8)
         torch.testing.assert_close(out, ref)
         up = _upstream(ref, gen)
-        torch.testing.assert_close(torch.autograd.grad((out * up).sum(), x)[0],
-                                   torch.autograd.grad((ref * up).sum(), x)[0])
+        torch.testing.assert_close(
+            torch.autograd.grad((out * up).sum(), x)[0], torch.autograd.grad((ref * up).sum(), x)[0]
+        )
     y_all = torch.full((30,), IGN)
     out = LF.fast_cross_entropy(x, y_all)
     assert out.item() == 0.0 and out.requires_grad
@@ -155,7 +173,9 @@ def test_fast_ce_empty_batch_and_spatial_logits():
         out = LF.fast_cross_entropy(x, y, reduction=red, label_smoothing=0.1)
         assert out.shape == ref.shape
         torch.testing.assert_close(out, ref)
-        torch.testing.assert_close(torch.autograd.grad(out.sum(), x)[0], torch.autograd.grad(ref.sum(), x)[0])
+        torch.testing.assert_close(
+            torch.autograd.grad(out.sum(), x)[0], torch.autograd.grad(ref.sum(), x)[0]
+        )
 
 
 def test_fast_ce_retain_graph_gives_the_same_gradient_twice():
@@ -182,22 +202,46 @@ def test_fast_ce_module_and_no_grad():
 @pytest.mark.parametrize(
     "call, exc, message",
     [
-        (lambda x, y: LF.fast_cross_entropy(x, y[:-1]), ValueError,
-         r"^fast_cross_entropy: 'target' must be of shape \(N, d1, \.\.\.\) = \(4,\)"),
-        (lambda x, y: LF.fast_cross_entropy(x, y + 10), ValueError,
-         r"^fast_cross_entropy: 'target' must be class indices in \[0, 2\]"),
-        (lambda x, y: LF.fast_cross_entropy(x, y, weight=torch.ones(4)), ValueError,
-         r"^fast_cross_entropy: 'weight' must be of shape \(C,\) = \(3,\)"),
-        (lambda x, y: LF.fast_cross_entropy(x, y, softcap=0.0), ValueError,
-         r"^fast_cross_entropy: 'softcap' must be a finite real number > 0 \(or None\), got 0.0"),
-        (lambda x, y: LF.fast_cross_entropy(x, y, lse_square_scale=-1.0), ValueError,
-         r"^fast_cross_entropy: 'lse_square_scale' must be a finite real number >= 0, got -1.0"),
-        (lambda x, y: LF.fast_cross_entropy(x, y, chunk_size=0), ValueError,
-         r"^fast_cross_entropy: 'chunk_size' must be an integer >= 1 \(or None\), got 0"),
-        (lambda x, y: LF.fast_cross_entropy(x.long(), y), TypeError,
-         r"^fast_cross_entropy: 'logits' must be a floating-point tensor"),
-        (lambda x, y: LF.fast_cross_entropy(x, y.float()), TypeError,
-         r"^fast_cross_entropy: 'target' must be integer class indices, got float32$"),
+        (
+            lambda x, y: LF.fast_cross_entropy(x, y[:-1]),
+            ValueError,
+            r"^fast_cross_entropy: 'target' must be of shape \(N, d1, \.\.\.\) = \(4,\)",
+        ),
+        (
+            lambda x, y: LF.fast_cross_entropy(x, y + 10),
+            ValueError,
+            r"^fast_cross_entropy: 'target' must be class indices in \[0, 2\]",
+        ),
+        (
+            lambda x, y: LF.fast_cross_entropy(x, y, weight=torch.ones(4)),
+            ValueError,
+            r"^fast_cross_entropy: 'weight' must be of shape \(C,\) = \(3,\)",
+        ),
+        (
+            lambda x, y: LF.fast_cross_entropy(x, y, softcap=0.0),
+            ValueError,
+            r"^fast_cross_entropy: 'softcap' must be a finite real number > 0 \(or None\), got 0.0",
+        ),
+        (
+            lambda x, y: LF.fast_cross_entropy(x, y, lse_square_scale=-1.0),
+            ValueError,
+            r"^fast_cross_entropy: 'lse_square_scale' must be a finite real number >= 0, got -1.0",
+        ),
+        (
+            lambda x, y: LF.fast_cross_entropy(x, y, chunk_size=0),
+            ValueError,
+            r"^fast_cross_entropy: 'chunk_size' must be an integer >= 1 \(or None\), got 0",
+        ),
+        (
+            lambda x, y: LF.fast_cross_entropy(x.long(), y),
+            TypeError,
+            r"^fast_cross_entropy: 'logits' must be a floating-point tensor",
+        ),
+        (
+            lambda x, y: LF.fast_cross_entropy(x, y.float()),
+            TypeError,
+            r"^fast_cross_entropy: 'target' must be integer class indices, got float32$",
+        ),
     ],
 )
 def test_fast_ce_validation(call, exc, message):
@@ -212,7 +256,11 @@ def test_fast_ce_validation(call, exc, message):
 def _linear_case(n, d, v, dtype, gen, *, bias=True, ignore_every=4):
     h = torch.randn(n, d, generator=gen, dtype=torch.float64).to(dtype).requires_grad_()
     w = (torch.randn(v, d, generator=gen, dtype=torch.float64) / d**0.5).to(dtype).requires_grad_()
-    b = torch.randn(v, generator=gen, dtype=torch.float64).to(dtype).requires_grad_() if bias else None
+    b = (
+        torch.randn(v, generator=gen, dtype=torch.float64).to(dtype).requires_grad_()
+        if bias
+        else None
+    )
     return h, w, b, _targets(n, v, gen, ignore_every)
 
 
@@ -261,8 +309,10 @@ def test_linear_ce_chunk_boundaries_and_ignored_chunk():
             out = LF.linear_cross_entropy(h, w, y, bias=b, reduction=red, chunk_size=rows)
             torch.testing.assert_close(out, ref)
             up = _upstream(ref, gen)
-            for a, r in zip(torch.autograd.grad((out * up).sum(), (h, w, b)),
-                            torch.autograd.grad((ref * up).sum(), (h, w, b))):
+            for a, r in zip(
+                torch.autograd.grad((out * up).sum(), (h, w, b)),
+                torch.autograd.grad((ref * up).sum(), (h, w, b)),
+            ):
                 torch.testing.assert_close(a, r)
     y_all = torch.full((29,), IGN)
     out = LF.linear_cross_entropy(h, w, y_all, bias=b)
@@ -328,8 +378,13 @@ def test_underflowed_target_probability_takes_the_direct_log_sum_exp(opts, dtype
         up = _upstream(ref, gen)
         (g_ref,) = torch.autograd.grad((ref * up).sum(), xr)
         x = x64.to(dtype).requires_grad_()
-        out = LF.fast_cross_entropy(x, y, reduction=red, chunk_size=7,
-                                    **{k: (v.to(dtype) if torch.is_tensor(v) else v) for k, v in kw.items()})
+        out = LF.fast_cross_entropy(
+            x,
+            y,
+            reduction=red,
+            chunk_size=7,
+            **{k: (v.to(dtype) if torch.is_tensor(v) else v) for k, v in kw.items()},
+        )
         assert torch.isfinite(out).all()
         (g,) = torch.autograd.grad((out * up.to(dtype)).sum(), x)
         torch.testing.assert_close(out.double(), ref.detach(), **tol)
@@ -350,8 +405,9 @@ def test_underflowed_target_probability_takes_the_direct_log_sum_exp(opts, dtype
         up = _upstream(ref, gen)
         g_ref = torch.autograd.grad((ref * up).sum(), leaves)
         mine = [t.to(dtype).requires_grad_() for t in (h, w, b)]
-        out = LF.linear_cross_entropy(mine[0], mine[1], y_lin, bias=mine[2], reduction=red,
-                                      chunk_size=7, **lkw)
+        out = LF.linear_cross_entropy(
+            mine[0], mine[1], y_lin, bias=mine[2], reduction=red, chunk_size=7, **lkw
+        )
         g = torch.autograd.grad((out * up.to(dtype)).sum(), mine)
         torch.testing.assert_close(out.double(), ref.detach(), **tol)
         for a, r in zip(g, g_ref):
@@ -403,7 +459,9 @@ def test_linear_ce_takes_sequence_hidden_states(opts, reduction):
     assert out.shape == ((bsz, t) if reduction == "none" else ())
     torch.testing.assert_close(out, ref, rtol=1e-12, atol=1e-12)
     h2 = h3.detach().reshape(-1, d).requires_grad_()
-    flat = LF.linear_cross_entropy(h2, w, y2.reshape(-1), bias=b, reduction=reduction, chunk_size=4, **kw)
+    flat = LF.linear_cross_entropy(
+        h2, w, y2.reshape(-1), bias=b, reduction=reduction, chunk_size=4, **kw
+    )
     torch.testing.assert_close(out.reshape(flat.shape), flat, rtol=0, atol=0)
     up = _upstream(ref, gen)
     g = torch.autograd.grad((out * up).sum(), (h3, w, b))
@@ -422,8 +480,9 @@ def test_linear_ce_sequence_gradcheck(reduction):
     b = torch.randn(5, generator=gen, dtype=torch.float64, requires_grad=True)
     y = torch.tensor([[0, 4, IGN], [2, 2, 1]])
     assert torch.autograd.gradcheck(
-        lambda h, w, b: LF.linear_cross_entropy(h, w, y, bias=b, reduction=reduction,
-                                                label_smoothing=0.1, chunk_size=2),
+        lambda h, w, b: LF.linear_cross_entropy(
+            h, w, y, bias=b, reduction=reduction, label_smoothing=0.1, chunk_size=2
+        ),
         (h, w, b),
     )
 
@@ -435,8 +494,12 @@ def test_linear_ce_unbatched_and_empty_leading_shapes():
     one = LF.linear_cross_entropy(h, w, torch.tensor(3), reduction="none")
     assert one.shape == ()
     torch.testing.assert_close(one, F.cross_entropy(w @ h, torch.tensor(3)))
-    empty = LF.linear_cross_entropy(torch.zeros(2, 0, 4, dtype=torch.float64), w,
-                                    torch.zeros(2, 0, dtype=torch.long), reduction="none")
+    empty = LF.linear_cross_entropy(
+        torch.zeros(2, 0, 4, dtype=torch.float64),
+        w,
+        torch.zeros(2, 0, dtype=torch.long),
+        reduction="none",
+    )
     assert empty.shape == (2, 0)
 
 
@@ -450,28 +513,58 @@ def test_auto_chunk_rows():
 @pytest.mark.parametrize(
     "call, exc, message",
     [
-        (lambda h, w, y: LF.linear_cross_entropy(h, w[:, :3], y), ValueError,
-         r"^linear_cross_entropy: 'weight' must be of shape \(V, D\) with D = 4"),
-        (lambda h, w, y: LF.linear_cross_entropy(h[0, 0], w, y), ValueError,
-         r"^linear_cross_entropy: 'hidden' must be of shape \(\.\.\., D\), e\.g\. \(N, D\) or "
-         r"\(B, T, D\), got shape \(\)$"),
-        (lambda h, w, y: LF.linear_cross_entropy(h[None], w, y), ValueError,
-         r"^linear_cross_entropy: 'target' must be of shape \(\.\.\.\) = \(1, 5\), the leading "
-         r"dimensions of 'hidden' \(1, 5, 4\), got shape \(5,\)$"),
-        (lambda h, w, y: LF.linear_cross_entropy(h, w.double(), y), TypeError,
-         r"^linear_cross_entropy: 'weight' must be of the dtype of 'hidden'"),
-        (lambda h, w, y: LF.linear_cross_entropy(h, w, y[:-1]), ValueError,
-         r"^linear_cross_entropy: 'target' must be of shape \(\.\.\.\) = \(5,\)"),
-        (lambda h, w, y: LF.linear_cross_entropy(h, w, y.float()), TypeError,
-         r"^linear_cross_entropy: 'target' must be integer class indices, got float32$"),
-        (lambda h, w, y: LF.linear_cross_entropy(h, w, y, bias=torch.zeros(2)), ValueError,
-         r"^linear_cross_entropy: 'bias' must be of shape \(V,\) = \(6,\)"),
-        (lambda h, w, y: LF.linear_cross_entropy(h, w, y + 6), ValueError,
-         r"^linear_cross_entropy: 'target' must be class indices in \[0, 5\]"),
-        (lambda h, w, y: LF.linear_cross_entropy(h, w, y, class_weight=torch.ones(5)), ValueError,
-         r"^linear_cross_entropy: 'class_weight' must be of shape \(C,\) = \(6,\)"),
-        (lambda h, w, y: LF.linear_cross_entropy(h, w, y, chunk_size=1.5), TypeError,
-         r"^linear_cross_entropy: 'chunk_size' must be an integer >= 1 \(or None\), got 1.5"),
+        (
+            lambda h, w, y: LF.linear_cross_entropy(h, w[:, :3], y),
+            ValueError,
+            r"^linear_cross_entropy: 'weight' must be of shape \(V, D\) with D = 4",
+        ),
+        (
+            lambda h, w, y: LF.linear_cross_entropy(h[0, 0], w, y),
+            ValueError,
+            r"^linear_cross_entropy: 'hidden' must be of shape \(\.\.\., D\), e\.g\. \(N, D\) or "
+            r"\(B, T, D\), got shape \(\)$",
+        ),
+        (
+            lambda h, w, y: LF.linear_cross_entropy(h[None], w, y),
+            ValueError,
+            r"^linear_cross_entropy: 'target' must be of shape \(\.\.\.\) = \(1, 5\), the leading "
+            r"dimensions of 'hidden' \(1, 5, 4\), got shape \(5,\)$",
+        ),
+        (
+            lambda h, w, y: LF.linear_cross_entropy(h, w.double(), y),
+            TypeError,
+            r"^linear_cross_entropy: 'weight' must be of the dtype of 'hidden'",
+        ),
+        (
+            lambda h, w, y: LF.linear_cross_entropy(h, w, y[:-1]),
+            ValueError,
+            r"^linear_cross_entropy: 'target' must be of shape \(\.\.\.\) = \(5,\)",
+        ),
+        (
+            lambda h, w, y: LF.linear_cross_entropy(h, w, y.float()),
+            TypeError,
+            r"^linear_cross_entropy: 'target' must be integer class indices, got float32$",
+        ),
+        (
+            lambda h, w, y: LF.linear_cross_entropy(h, w, y, bias=torch.zeros(2)),
+            ValueError,
+            r"^linear_cross_entropy: 'bias' must be of shape \(V,\) = \(6,\)",
+        ),
+        (
+            lambda h, w, y: LF.linear_cross_entropy(h, w, y + 6),
+            ValueError,
+            r"^linear_cross_entropy: 'target' must be class indices in \[0, 5\]",
+        ),
+        (
+            lambda h, w, y: LF.linear_cross_entropy(h, w, y, class_weight=torch.ones(5)),
+            ValueError,
+            r"^linear_cross_entropy: 'class_weight' must be of shape \(C,\) = \(6,\)",
+        ),
+        (
+            lambda h, w, y: LF.linear_cross_entropy(h, w, y, chunk_size=1.5),
+            TypeError,
+            r"^linear_cross_entropy: 'chunk_size' must be an integer >= 1 \(or None\), got 1.5",
+        ),
     ],
 )
 def test_linear_ce_validation(call, exc, message):
@@ -489,7 +582,9 @@ def test_cuda_matches_cpu():
     x = torch.randn(33, 1000, generator=gen)
     y = _targets(33, 1000, gen)
     xc = x.cuda().requires_grad_()
-    out = LF.fast_cross_entropy(xc, y.cuda(), label_smoothing=0.1, softcap=8.0, lse_square_scale=1e-3)
+    out = LF.fast_cross_entropy(
+        xc, y.cuda(), label_smoothing=0.1, softcap=8.0, lse_square_scale=1e-3
+    )
     out.backward()
     xr = x.clone().requires_grad_()
     ref = reference(xr, y, label_smoothing=0.1, softcap=8.0, lse_square_scale=1e-3)

@@ -25,8 +25,10 @@ CASES = [
     ("sigmoid_focal_loss", {"weight": "full"}),
     ("log_cosh_loss", {}),
     ("log_cosh_loss", {"weight": "row"}),
-    *[("general_robust_loss", {"alpha": a, "scale": 0.7})
-      for a in (2.0, 1.0, 0.0, -2.0, -math.inf, 1e-4, 0.5, 4.0)],
+    *[
+        ("general_robust_loss", {"alpha": a, "scale": 0.7})
+        for a in (2.0, 1.0, 0.0, -2.0, -math.inf, 1e-4, 0.5, 4.0)
+    ],
     ("general_robust_loss", {"alpha": 1.0, "weight": "full"}),
 ]
 
@@ -74,7 +76,10 @@ def test_fast_path_equals_the_plain_path_float64(name, kw, reduction, small_chun
 def test_fast_path_float32_and_bfloat16(name, kw):
     gen = torch.Generator().manual_seed(1)
     n = 3 * _fused._CHUNK + 11  # the real chunk size, with a partial last chunk
-    for dtype, tol in ((torch.float32, {"rtol": 1e-5, "atol": 1e-7}), (torch.bfloat16, {"rtol": 1e-2, "atol": 1e-5})):
+    for dtype, tol in (
+        (torch.float32, {"rtol": 1e-5, "atol": 1e-7}),
+        (torch.bfloat16, {"rtol": 1e-2, "atol": 1e-5}),
+    ):
         x, t, args = _inputs(name, kw, (n // 16 + 1, 16), dtype, gen)
         xf = x.clone().requires_grad_()
         xr = x.detach().double().requires_grad_()
@@ -136,8 +141,9 @@ def test_fast_path_extreme_inputs_stay_finite():
         for gamma in (0.0, 0.5, 2.0):
             out = LF.sigmoid_focal_loss(x, t, gamma=gamma)
             (g,) = torch.autograd.grad(out, x)
-            ref = LF.sigmoid_focal_loss(x.detach().double().requires_grad_(), t.double(), gamma=gamma,
-                                        reduction="none")
+            ref = LF.sigmoid_focal_loss(
+                x.detach().double().requires_grad_(), t.double(), gamma=gamma, reduction="none"
+            )
             assert torch.isfinite(out) and torch.isfinite(g).all()
             torch.testing.assert_close(out.double(), ref.mean().detach(), rtol=1e-5, atol=1e-6)
     big = torch.tensor([1e30, -1e30, 3e38, 1e-30, 0.0], requires_grad=True)
@@ -176,7 +182,10 @@ def test_confusion_function_equals_the_plain_composition(aggregate):
     (c1, g1), (c2, g2) = results
     for a, b in zip(c1 + g1, c2 + g2):
         torch.testing.assert_close(a, b, rtol=1e-13, atol=1e-13)
-    p2, y2 = torch.rand(2, 3, 4, dtype=torch.float64, requires_grad=True), torch.rand(2, 3, 4, dtype=torch.float64)
+    p2, y2 = (
+        torch.rand(2, 3, 4, dtype=torch.float64, requires_grad=True),
+        torch.rand(2, 3, 4, dtype=torch.float64),
+    )
     assert torch.autograd.gradcheck(lambda q: _confusion(q, y2, aggregate), (p2,))
     assert torch.autograd.gradgradcheck(lambda q: _confusion(q, y2, aggregate), (p2,))
 
@@ -184,7 +193,9 @@ def test_confusion_function_equals_the_plain_composition(aggregate):
 def test_dice_and_tversky_soft_targets_get_gradients():
     gen = torch.Generator().manual_seed(4)
     x = torch.randn(2, 3, 4, 4, generator=gen, dtype=torch.float64, requires_grad=True)
-    y = torch.softmax(torch.randn(2, 3, 4, 4, generator=gen, dtype=torch.float64), 1).requires_grad_()
+    y = torch.softmax(
+        torch.randn(2, 3, 4, 4, generator=gen, dtype=torch.float64), 1
+    ).requires_grad_()
     for fn in (LF.dice_loss, LF.tversky_loss):
         gx, gy = torch.autograd.grad(fn(x, y), (x, y))
         assert torch.autograd.gradcheck(lambda a, b, f=fn: f(a, b), (x, y))
@@ -198,7 +209,11 @@ def test_hard_label_counts_equal_the_plain_composition(dtype, aggregate):
     from losslab.functional._overlap import _confusion, _confusion_plain
 
     gen = torch.Generator().manual_seed(5)
-    y = torch.nn.functional.one_hot(torch.randint(0, 4, (3, 6, 7), generator=gen), 4).movedim(-1, 1).to(dtype)
+    y = (
+        torch.nn.functional.one_hot(torch.randint(0, 4, (3, 6, 7), generator=gen), 4)
+        .movedim(-1, 1)
+        .to(dtype)
+    )
     p = torch.softmax(torch.randn(3, 4, 6, 7, generator=gen, dtype=torch.float64), 1).to(dtype)
     p[1] = y[1] * (1 - 1e-6) + 1e-6 / 4  # a near-perfect image: fp, fn are tiny differences
     ups = [torch.randn(3, 4, generator=gen, dtype=dtype) for _ in range(3)]
@@ -254,8 +269,9 @@ def test_robust_fast_path_at_huge_and_infinite_residuals(alpha):
         out = LF.general_robust_loss(xf, torch.zeros(8), alpha=alpha, scale=scale, reduction="sum")
         out.backward()
         x64 = x.double().requires_grad_()
-        LF.general_robust_loss(x64, torch.zeros(8, dtype=torch.float64), alpha=alpha, scale=scale,
-                               reduction="none").sum().backward()
+        LF.general_robust_loss(
+            x64, torch.zeros(8, dtype=torch.float64), alpha=alpha, scale=scale, reduction="none"
+        ).sum().backward()
         if alpha == -math.inf:  # autograd of -expm1 forms exp(m) as expm1(m) + 1: 0 in the tail
             z64 = x.double() / scale
             x64.grad = z64 * torch.exp(-0.5 * z64 * z64) / scale
@@ -292,8 +308,11 @@ def test_fast_path_promotes_like_the_plain_path():
     gen = torch.Generator().manual_seed(8)
     x = torch.randn(50, generator=gen).requires_grad_()
     t = torch.rand(50, generator=gen, dtype=torch.float64)
-    for f in (lambda a, b, **k: LF.sigmoid_focal_loss(a, b, **k), lambda a, b, **k: LF.log_cosh_loss(a, b, **k),
-              lambda a, b, **k: LF.general_robust_loss(a, b, alpha=1.0, **k)):
+    for f in (
+        lambda a, b, **k: LF.sigmoid_focal_loss(a, b, **k),
+        lambda a, b, **k: LF.log_cosh_loss(a, b, **k),
+        lambda a, b, **k: LF.general_robust_loss(a, b, alpha=1.0, **k),
+    ):
         out = f(x, t, reduction="sum")
         ref = f(x, t, reduction="none").sum()
         assert out.dtype == ref.dtype == torch.float64

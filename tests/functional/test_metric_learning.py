@@ -66,7 +66,11 @@ def ref_triplets(x, y, mining="all", distance="euclidean"):
         else:
             for p in ps:
                 farther = [k for k in ns if d[a][k] > d[a][p]]
-                k = min(farther, key=lambda j: d[a][j]) if farther else max(ns, key=lambda j: d[a][j])
+                k = (
+                    min(farther, key=lambda j: d[a][j])
+                    if farther
+                    else max(ns, key=lambda j: d[a][j])
+                )
                 trip.append((a, p, k))
     return trip, d
 
@@ -110,7 +114,9 @@ def ref_info_nce(q, k, t=0.1):
 def ref_margin(x, y, w, target, s):
     out = []
     for i in range(len(x)):
-        logits = [s * (target(cos(x[i], w[j])) if j == y[i] else cos(x[i], w[j])) for j in range(len(w))]
+        logits = [
+            s * (target(cos(x[i], w[j])) if j == y[i] else cos(x[i], w[j])) for j in range(len(w))
+        ]
         top = max(logits)
         out.append(top + math.log(sum(math.exp(v - top) for v in logits)) - logits[int(y[i])])
     return out
@@ -120,12 +126,14 @@ def arc_target(m):
     def f(c):
         theta = math.acos(max(-1.0, min(1.0, c)))
         return math.cos(theta + m) if theta <= math.pi - m else c - (1 - math.cos(m))
+
     return f
 
 
 def close(out, ref):
-    torch.testing.assert_close(out, torch.tensor(ref, dtype=torch.float64).reshape(out.shape),
-                               rtol=1e-10, atol=1e-12)
+    torch.testing.assert_close(
+        out, torch.tensor(ref, dtype=torch.float64).reshape(out.shape), rtol=1e-10, atol=1e-12
+    )
 
 
 # -- values ----------------------------------------------------------------------------------------
@@ -134,7 +142,9 @@ def close(out, ref):
 @pytest.mark.parametrize("distance", ["euclidean", "cosine"])
 def test_contrastive_matches_loop(distance):
     x, y = batch(1)
-    out = LF.contrastive_loss(x, y, pos_margin=0.1, neg_margin=1.5, distance=distance, reduction="none")
+    out = LF.contrastive_loss(
+        x, y, pos_margin=0.1, neg_margin=1.5, distance=distance, reduction="none"
+    )
     close(out, ref_contrastive(x, y, 0.1, 1.5, distance))
 
 
@@ -143,7 +153,9 @@ def test_contrastive_matches_loop(distance):
 def test_triplet_matches_loop(mining, distance):
     x, y = batch(2)
     margin = 0.3 if distance == "cosine" else 1.0
-    out = LF.batch_triplet_loss(x, y, margin=margin, mining=mining, distance=distance, reduction="none")
+    out = LF.batch_triplet_loss(
+        x, y, margin=margin, mining=mining, distance=distance, reduction="none"
+    )
     close(out, ref_triplet(x, y, margin, mining, distance))
     a, p, n = LF.mine_triplets(x, y, mining=mining, distance=distance)
     assert list(zip(a.tolist(), p.tolist(), n.tolist())) == ref_triplets(x, y, mining, distance)[0]
@@ -173,17 +185,23 @@ def test_nt_xent_is_supcon_with_one_positive_per_anchor():
     z1, _ = batch(4, n=5)
     z2, _ = batch(5, n=5)
     labels = torch.arange(5).repeat(2)
-    torch.testing.assert_close(LF.nt_xent_loss(z1, z2, reduction="none"),
-                               LF.supcon_loss(torch.cat([z1, z2]), labels, reduction="none"))
+    torch.testing.assert_close(
+        LF.nt_xent_loss(z1, z2, reduction="none"),
+        LF.supcon_loss(torch.cat([z1, z2]), labels, reduction="none"),
+    )
 
 
 def test_arcface_and_cosface_match_loops():
     x, y = batch(6)
     w = torch.randn(4, 3, generator=gen(7), dtype=torch.float64)
-    close(LF.arcface_loss(x, y, w, margin=0.4, scale=8.0, reduction="none"),
-          ref_margin(x, y, w, arc_target(0.4), 8.0))
-    close(LF.cosface_loss(x, y, w, margin=0.3, scale=8.0, reduction="none"),
-          ref_margin(x, y, w, lambda c: c - 0.3, 8.0))
+    close(
+        LF.arcface_loss(x, y, w, margin=0.4, scale=8.0, reduction="none"),
+        ref_margin(x, y, w, arc_target(0.4), 8.0),
+    )
+    close(
+        LF.cosface_loss(x, y, w, margin=0.3, scale=8.0, reduction="none"),
+        ref_margin(x, y, w, lambda c: c - 0.3, 8.0),
+    )
 
 
 def test_arcface_beyond_pi_minus_m_is_continuous():
@@ -196,8 +214,15 @@ def test_arcface_beyond_pi_minus_m_is_continuous():
 
 
 @pytest.mark.parametrize("name", ["batch_triplet_loss", "contrastive_loss"])
-@pytest.mark.parametrize("kw", [{"mining": "hard"}, {"mining": "semihard"}, {"distance": "cosine"},
-                                {"distance": "cosine", "mining": "hard"}])
+@pytest.mark.parametrize(
+    "kw",
+    [
+        {"mining": "hard"},
+        {"mining": "semihard"},
+        {"distance": "cosine"},
+        {"distance": "cosine", "mining": "hard"},
+    ],
+)
 def test_analytic_derivative_other_options(name, kw):
     if name == "contrastive_loss":
         kw = {k: v for k, v in kw.items() if k != "mining"}
@@ -218,27 +243,39 @@ def test_against_pytorch_metric_learning():
     x, y = batch(9, n=8, d=4)
     raw = distances.LpDistance(normalize_embeddings=False)
     # PML counts ordered pairs (i, j) and (j, i): twice losslab's unordered pairs
-    c = losses.ContrastiveLoss(pos_margin=0.1, neg_margin=1.5, distance=raw, reducer=reducers.SumReducer())
-    assert c(x, y).item() == pytest.approx(2 * LF.contrastive_loss(x, y, pos_margin=0.1, neg_margin=1.5,
-                                                                   reduction="sum").item(), rel=1e-9)
+    c = losses.ContrastiveLoss(
+        pos_margin=0.1, neg_margin=1.5, distance=raw, reducer=reducers.SumReducer()
+    )
+    assert c(x, y).item() == pytest.approx(
+        2 * LF.contrastive_loss(x, y, pos_margin=0.1, neg_margin=1.5, reduction="sum").item(),
+        rel=1e-9,
+    )
     t = losses.TripletMarginLoss(margin=0.7, distance=raw, reducer=reducers.SumReducer())
-    assert t(x, y).item() == pytest.approx(LF.batch_triplet_loss(x, y, margin=0.7, reduction="sum").item(), rel=1e-9)
+    assert t(x, y).item() == pytest.approx(
+        LF.batch_triplet_loss(x, y, margin=0.7, reduction="sum").item(), rel=1e-9
+    )
     # PML's NT-Xent takes labels: two views of sample i share label i; mean over the 2N positive pairs
     z1, z2 = x[:4], x[4:]
     nt = losses.NTXentLoss(temperature=0.3)
     assert nt(torch.cat([z1, z2]), torch.arange(4).repeat(2)).item() == pytest.approx(
-        LF.nt_xent_loss(z1, z2, temperature=0.3).item(), rel=1e-9)
+        LF.nt_xent_loss(z1, z2, temperature=0.3).item(), rel=1e-9
+    )
     # SupCon: PML averages the non-zero anchor losses, i.e. the anchors with a positive
     assert losses.SupConLoss(temperature=0.2)(x, y).item() == pytest.approx(
-        LF.supcon_loss(x, y, temperature=0.2).item(), rel=1e-9)
+        LF.supcon_loss(x, y, temperature=0.2).item(), rel=1e-9
+    )
     # ArcFace: PML's margin is in degrees and its centres are (D, C)
     w = torch.randn(4, 4, generator=gen(10), dtype=torch.float64)
     arc = losses.ArcFaceLoss(4, 4, margin=math.degrees(0.4), scale=16.0).double()
     arc.W.data.copy_(w.T)
-    assert arc(x, y).item() == pytest.approx(LF.arcface_loss(x, y, w, margin=0.4, scale=16.0).item(), rel=1e-7)
+    assert arc(x, y).item() == pytest.approx(
+        LF.arcface_loss(x, y, w, margin=0.4, scale=16.0).item(), rel=1e-7
+    )
     cf = losses.CosFaceLoss(4, 4, margin=0.3, scale=16.0).double()
     cf.W.data.copy_(w.T)
-    assert cf(x, y).item() == pytest.approx(LF.cosface_loss(x, y, w, margin=0.3, scale=16.0).item(), rel=1e-9)
+    assert cf(x, y).item() == pytest.approx(
+        LF.cosface_loss(x, y, w, margin=0.3, scale=16.0).item(), rel=1e-9
+    )
     assert pml.__version__
 
 
@@ -279,13 +316,19 @@ def test_arcface_exactly_aligned_embedding_has_finite_gradient():
         (LF.batch_triplet_loss, torch.randn(4, 3), torch.tensor([1, 1, 1, 1])),  # no negative
         (LF.batch_triplet_loss, torch.randn(4, 3), torch.tensor([0, 1, 2, 3])),  # no positive
         (LF.supcon_loss, torch.randn(4, 3), torch.tensor([0, 1, 2, 3])),  # no positive
-        (LF.supcon_loss, torch.randn(1, 3), torch.tensor([0])),  # a lone anchor: no candidate at all
+        (
+            LF.supcon_loss,
+            torch.randn(1, 3),
+            torch.tensor([0]),
+        ),  # a lone anchor: no candidate at all
         (LF.contrastive_loss, torch.randn(0, 3), torch.zeros(0, dtype=torch.long)),
     ],
 )
 @pytest.mark.parametrize("reduction", ["mean", "sum"])
 def test_no_valid_pair_gives_connected_zero(fn, x, y, reduction):
-    for kw in ({}, {"mining": "hard"}, {"mining": "semihard"}) if fn is LF.batch_triplet_loss else ({},):
+    for kw in (
+        ({}, {"mining": "hard"}, {"mining": "semihard"}) if fn is LF.batch_triplet_loss else ({},)
+    ):
         out, g = _grad(fn, x, y, reduction=reduction, **kw)
         assert out.item() == 0.0 and not torch.isnan(out)
         assert g is not None and (g == 0).all()
@@ -298,7 +341,10 @@ def test_half_precision_inputs_give_float32(dtype):
     w = torch.randn(4, 3).to(dtype)
     for out, ref in [
         (LF.contrastive_loss(xh, y), LF.contrastive_loss(xh.float(), y)),
-        (LF.batch_triplet_loss(xh, y, mining="semihard"), LF.batch_triplet_loss(xh.float(), y, mining="semihard")),
+        (
+            LF.batch_triplet_loss(xh, y, mining="semihard"),
+            LF.batch_triplet_loss(xh.float(), y, mining="semihard"),
+        ),
         (LF.supcon_loss(xh, y), LF.supcon_loss(xh.float(), y)),
         (LF.nt_xent_loss(xh[:4], xh[4:]), LF.nt_xent_loss(xh[:4].float(), xh[4:].float())),
         (LF.arcface_loss(xh, y, w), LF.arcface_loss(xh.float(), y, w.float())),
@@ -311,13 +357,19 @@ def test_half_precision_inputs_give_float32(dtype):
 
 
 @settings(max_examples=40, deadline=None)
-@given(labels=st.lists(st.integers(0, 3), min_size=0, max_size=7), seed=st.integers(0, 1000),
-       mining=st.sampled_from(["all", "hard", "semihard"]))
+@given(
+    labels=st.lists(st.integers(0, 3), min_size=0, max_size=7),
+    seed=st.integers(0, 1000),
+    mining=st.sampled_from(["all", "hard", "semihard"]),
+)
 def test_any_batch_composition_matches_loops(labels, seed, mining):
     y = torch.tensor(labels, dtype=torch.long)
     x = torch.randn(len(labels), 3, generator=gen(seed), dtype=torch.float64)
     close(LF.contrastive_loss(x, y, reduction="none"), ref_contrastive(x, y))
-    close(LF.batch_triplet_loss(x, y, mining=mining, reduction="none"), ref_triplet(x, y, mining=mining))
+    close(
+        LF.batch_triplet_loss(x, y, mining=mining, reduction="none"),
+        ref_triplet(x, y, mining=mining),
+    )
     close(LF.supcon_loss(x, y, reduction="none"), ref_supcon(x, y))
     for fn in (LF.contrastive_loss, LF.supcon_loss):
         out = fn(x.clone().requires_grad_(True), y)
@@ -329,19 +381,34 @@ def test_any_batch_composition_matches_loops(labels, seed, mining):
 
 def test_validation_messages():
     x, y = batch(0)
-    with pytest.raises(ValueError, match=r"^supcon_loss: 'labels' must be of shape \(N,\) = \(8,\)"):
+    with pytest.raises(
+        ValueError, match=r"^supcon_loss: 'labels' must be of shape \(N,\) = \(8,\)"
+    ):
         LF.supcon_loss(x, y[:5])
-    with pytest.raises(ValueError, match=r"^contrastive_loss: 'embeddings' must be of shape \(N, D\)"):
+    with pytest.raises(
+        ValueError, match=r"^contrastive_loss: 'embeddings' must be of shape \(N, D\)"
+    ):
         LF.contrastive_loss(x[0], y[:1])
-    with pytest.raises(TypeError, match=r"^batch_triplet_loss: 'labels' must be integer class indices, got float64$"):
+    with pytest.raises(
+        TypeError,
+        match=r"^batch_triplet_loss: 'labels' must be integer class indices, got float64$",
+    ):
         LF.batch_triplet_loss(x, y.double())
-    with pytest.raises(ValueError, match=r"^nt_xent_loss: 'temperature' must be a finite real number > 0, got 0.0"):
+    with pytest.raises(
+        ValueError, match=r"^nt_xent_loss: 'temperature' must be a finite real number > 0, got 0.0"
+    ):
         LF.nt_xent_loss(x, x, temperature=0.0)
-    with pytest.raises(ValueError, match=r"^info_nce_loss: 'key' must be of the same shape as 'query'"):
+    with pytest.raises(
+        ValueError, match=r"^info_nce_loss: 'key' must be of the same shape as 'query'"
+    ):
         LF.info_nce_loss(x, x[:, :2])
-    with pytest.raises(ValueError, match=r"^arcface_loss: 'weight' must be of shape \(C, D\) with D = 3"):
+    with pytest.raises(
+        ValueError, match=r"^arcface_loss: 'weight' must be of shape \(C, D\) with D = 3"
+    ):
         LF.arcface_loss(x, y, torch.randn(4, 2))
-    with pytest.raises(ValueError, match=r"^cosface_loss: 'labels' must be class indices in \[0, 2\]"):
+    with pytest.raises(
+        ValueError, match=r"^cosface_loss: 'labels' must be class indices in \[0, 2\]"
+    ):
         LF.cosface_loss(x, y, torch.randn(3, 3))
     with pytest.raises(ValueError, match=r"^batch_triplet_loss: 'mining' must be one of"):
         LF.batch_triplet_loss(x, y, mining="easy")

@@ -665,7 +665,9 @@ def test_log_cosh_fast_path_equals_plain_autograd(dtype):
 
 def test_log_cosh_fast_path_is_twice_differentiable():
     d = torch.randn(7, dtype=torch.float64, requires_grad=True)
-    assert torch.autograd.gradgradcheck(lambda x: LF.log_cosh_loss(x, torch.zeros_like(x), reduction="sum"), (d,))
+    assert torch.autograd.gradgradcheck(
+        lambda x: LF.log_cosh_loss(x, torch.zeros_like(x), reduction="sum"), (d,)
+    )
 
 
 @pytest.mark.parametrize("alpha", [2.0, 1.0, 0.5, 1e-300, 1e-5, 0.0, -2.0, -math.inf, 3.0, -50.0])
@@ -674,7 +676,9 @@ def test_general_robust_fixed_alpha_path_equals_tensor_alpha_path(alpha):
     x = (torch.randn(50, generator=g, dtype=torch.float64) * 5).requires_grad_(True)
     y = torch.randn(50, generator=g, dtype=torch.float64)
     fixed = LF.general_robust_loss(x, y, alpha=alpha, scale=0.7, reduction="none")
-    tensor = LF.general_robust_loss(x, y, alpha=torch.tensor(alpha, dtype=torch.float64), scale=0.7, reduction="none")
+    tensor = LF.general_robust_loss(
+        x, y, alpha=torch.tensor(alpha, dtype=torch.float64), scale=0.7, reduction="none"
+    )
     torch.testing.assert_close(fixed, tensor, rtol=1e-12, atol=1e-14)
     (g1,) = torch.autograd.grad(fixed.sum(), x)
     (g2,) = torch.autograd.grad(tensor.sum(), x)

@@ -87,8 +87,9 @@ def np_unit_loss(name, sp, sy, l1, *, snr=1e-5, sdr=1e-5, alpha=0.3, beta=0.7, g
     return np.where(sp + sy == 0, 0.0, v)  # the documented empty-mask policy
 
 
-def np_reference(name, x, target, *, activation="softmax", aggregate="image", include_background=True,
-                 **kw):
+def np_reference(
+    name, x, target, *, activation="softmax", aggregate="image", include_background=True, **kw
+):
     x = x.double().numpy()
     p = np_probs(x, activation)
     y = np_labels(target.numpy(), x.shape[1], x.shape)
@@ -100,6 +101,7 @@ def np_reference(name, x, target, *, activation="softmax", aggregate="image", in
 
 def np_lovasz(errors: np.ndarray, fg: np.ndarray) -> float:
     """Lovász extension of the Jaccard loss as int_0^inf J({m >= t}) dt (hard labels)."""
+
     def jaccard_loss_of(mistakes: np.ndarray) -> float:
         fn_ = np.sum(mistakes & fg)
         fp = np.sum(mistakes & ~fg)
@@ -183,10 +185,14 @@ def test_lovasz_softmax_matches_integral_form(aggregate):
     got = LF.lovasz_softmax_loss(x, y, aggregate=aggregate, reduction="none")
     p, t = np_probs(x.numpy(), "softmax"), np_labels(y.numpy(), 3, x.shape)
     if aggregate == "image":
-        want = [[np_lovasz(np.abs(t[i, k] - p[i, k]).ravel(), t[i, k].ravel() > 0.5) for k in range(3)]
-                for i in range(2)]
+        want = [
+            [np_lovasz(np.abs(t[i, k] - p[i, k]).ravel(), t[i, k].ravel() > 0.5) for k in range(3)]
+            for i in range(2)
+        ]
     else:
-        want = [np_lovasz(np.abs(t[:, k] - p[:, k]).ravel(), t[:, k].ravel() > 0.5) for k in range(3)]
+        want = [
+            np_lovasz(np.abs(t[:, k] - p[:, k]).ravel(), t[:, k].ravel() > 0.5) for k in range(3)
+        ]
     np.testing.assert_allclose(got.numpy(), np.array(want), rtol=1e-9)
 
 
@@ -204,7 +210,9 @@ def test_lovasz_hinge_matches_integral_form(aggregate):
         want = np.array(np_lovasz(err.ravel(), ys.ravel() == 1))
     np.testing.assert_allclose(got.numpy(), want, rtol=1e-9)
     # (N, H, W) logits with (N, H, W) targets: the same numbers
-    torch.testing.assert_close(LF.lovasz_hinge_loss(x[:, 0], y, aggregate=aggregate, reduction="none"), got)
+    torch.testing.assert_close(
+        LF.lovasz_hinge_loss(x[:, 0], y, aggregate=aggregate, reduction="none"), got
+    )
 
 
 def test_hand_computed_two_pixel_case():
@@ -215,13 +223,19 @@ def test_hand_computed_two_pixel_case():
     # class 0: p = (a, b), y = (1, 0); class 1: p = (1 - a, 1 - b), y = (0, 1)
     dice0 = 1 - (2 * a + 1e-5) / (a + b + 1 + 1e-5)
     dice1 = 1 - (2 * (1 - b) + 1e-5) / ((1 - a) + (1 - b) + 1 + 1e-5)
-    torch.testing.assert_close(LF.dice_loss(x, y, reduction="none"), torch.tensor([[dice0, dice1]], dtype=torch.float64))
+    torch.testing.assert_close(
+        LF.dice_loss(x, y, reduction="none"), torch.tensor([[dice0, dice1]], dtype=torch.float64)
+    )
     iou0 = 1 - (a + 1e-5) / (1 + b + 1e-5)  # union = a + b + 1 - a
-    torch.testing.assert_close(LF.jaccard_loss(x, y, reduction="none")[0, 0], torch.tensor(iou0, dtype=torch.float64))
+    torch.testing.assert_close(
+        LF.jaccard_loss(x, y, reduction="none")[0, 0], torch.tensor(iou0, dtype=torch.float64)
+    )
     # Lovász, class 0: errors (1 - a, b) = (0.018, 0.119); sorted: pixel 1 (bg) then pixel 0 (fg)
     # J({1}) = 1 / 2 (union fg + fp = 2); J({1, 0}) = 2 / 2 = 1 -> b * 1/2 + (1 - a) * 1/2
-    torch.testing.assert_close(LF.lovasz_softmax_loss(x, y, reduction="none")[0, 0],
-                               torch.tensor((b + (1 - a)) / 2, dtype=torch.float64))
+    torch.testing.assert_close(
+        LF.lovasz_softmax_loss(x, y, reduction="none")[0, 0],
+        torch.tensor((b + (1 - a)) / 2, dtype=torch.float64),
+    )
     assert LF.dice_loss(x.float(), y).item() == pytest.approx(0.0688, abs=1e-4)
 
 
@@ -240,24 +254,46 @@ needs_monai = pytest.mark.skipif(monai_losses is None, reason="MONAI not install
 def test_dice_tversky_generalized_equal_monai(batch, include_background):
     x, y = rand_case(6, n=3, c=3, spatial=(5, 4))
     agg = "batch" if batch else "image"
-    common = dict(include_background=include_background, to_onehot_y=True, softmax=True, batch=batch,
-                  reduction="none")
+    common = dict(
+        include_background=include_background,
+        to_onehot_y=True,
+        softmax=True,
+        batch=batch,
+        reduction="none",
+    )
     y1 = y.unsqueeze(1)
-    ours = LF.dice_loss(x, y, aggregate=agg, include_background=include_background, reduction="none")
+    ours = LF.dice_loss(
+        x, y, aggregate=agg, include_background=include_background, reduction="none"
+    )
     theirs = monai_losses.DiceLoss(**common)(x, y1)
     torch.testing.assert_close(ours, theirs.reshape(ours.shape), rtol=1e-10, atol=1e-12)
-    ours = LF.tversky_loss(x, y, alpha=0.3, beta=0.7, aggregate=agg, include_background=include_background,
-                           reduction="none")
+    ours = LF.tversky_loss(
+        x,
+        y,
+        alpha=0.3,
+        beta=0.7,
+        aggregate=agg,
+        include_background=include_background,
+        reduction="none",
+    )
     theirs = monai_losses.TverskyLoss(alpha=0.3, beta=0.7, **common)(x, y1)
     torch.testing.assert_close(ours, theirs.reshape(ours.shape), rtol=1e-10, atol=1e-12)
     # Jaccard: MONAI doubles overlap and union before smoothing -> our smoothing halved
-    ours = LF.jaccard_loss(x, y, aggregate=agg, include_background=include_background, smooth_nr=0.5e-5,
-                           smooth_dr=0.5e-5, reduction="none")
+    ours = LF.jaccard_loss(
+        x,
+        y,
+        aggregate=agg,
+        include_background=include_background,
+        smooth_nr=0.5e-5,
+        smooth_dr=0.5e-5,
+        reduction="none",
+    )
     theirs = monai_losses.DiceLoss(jaccard=True, **common)(x, y1)
     torch.testing.assert_close(ours, theirs.reshape(ours.shape), rtol=1e-10, atol=1e-12)
     y[0][y[0] == 2] = 1  # an empty class in image 0
-    ours = LF.generalized_dice_loss(x, y, aggregate=agg, include_background=include_background,
-                                    reduction="none")
+    ours = LF.generalized_dice_loss(
+        x, y, aggregate=agg, include_background=include_background, reduction="none"
+    )
     theirs = monai_losses.GeneralizedDiceLoss(**common)(x, y.unsqueeze(1))
     # MONAI computes the class weights in float32
     torch.testing.assert_close(ours, theirs.reshape(ours.shape), rtol=1e-6, atol=1e-8)
@@ -280,7 +316,9 @@ def test_soft_labels_equal_monai_soft_label_mode_and_differ_from_its_default():
 def test_dice_ce_equals_monai():
     x, y = rand_case(8, n=2, c=3, spatial=(4, 4))
     ours = LF.dice_ce_loss(x, y, lambda_dice=0.7, lambda_ce=1.3)
-    theirs = monai_losses.DiceCELoss(to_onehot_y=True, softmax=True, lambda_dice=0.7, lambda_ce=1.3)(x, y.unsqueeze(1))
+    theirs = monai_losses.DiceCELoss(
+        to_onehot_y=True, softmax=True, lambda_dice=0.7, lambda_ce=1.3
+    )(x, y.unsqueeze(1))
     torch.testing.assert_close(ours, theirs, rtol=1e-10, atol=1e-12)
 
 
@@ -290,7 +328,9 @@ def test_dice_ce_is_dice_plus_cross_entropy():
     torch.testing.assert_close(LF.dice_ce_loss(x, y, lambda_dice=0.4, lambda_ce=2.0), want)
     # sigmoid: BCE per channel and pixel
     t = torch.nn.functional.one_hot(y, 3).movedim(-1, 1).double()
-    want = LF.dice_loss(x, y, activation="sigmoid") + torch.nn.functional.binary_cross_entropy_with_logits(x, t)
+    want = LF.dice_loss(
+        x, y, activation="sigmoid"
+    ) + torch.nn.functional.binary_cross_entropy_with_logits(x, t)
     torch.testing.assert_close(LF.dice_ce_loss(x, y, activation="sigmoid"), want)
 
 
@@ -415,7 +455,9 @@ def test_float16_512x512_masks_accumulate_in_float32(name):
     g = gen(16)
     x = (3 * torch.randn(1, 2, 512, 512, generator=g)).half()
     y = (torch.rand(1, 512, 512, generator=g) < 0.6).long()
-    assert torch.isinf(torch.ones(512 * 512, dtype=torch.float16).sum(dtype=torch.float16))  # the trap
+    assert torch.isinf(
+        torch.ones(512 * 512, dtype=torch.float16).sum(dtype=torch.float16)
+    )  # the trap
     out = fn(name)(x, y, reduction="none")
     assert out.dtype == torch.float32 and torch.isfinite(out).all()
     ref = fn(name)(x.double(), y, reduction="none")
@@ -435,8 +477,9 @@ def test_per_image_and_batch_aggregation_differ_for_mixed_sizes():
     assert per_image.item() > 0.45  # the missed small object counts as much as the big one
     assert batch.item() < 0.1  # pooled, the small object hardly matters
     # 'batch' equals per-image Dice on the images laid side by side
-    side = LF.dice_loss(torch.cat(list(x), dim=-1)[None], torch.cat(list(y), dim=-1)[None],
-                        include_background=False)
+    side = LF.dice_loss(
+        torch.cat(list(x), dim=-1)[None], torch.cat(list(y), dim=-1)[None], include_background=False
+    )
     torch.testing.assert_close(batch, side)
 
 
@@ -450,7 +493,9 @@ def test_class_weights_give_a_weighted_mean(name):
     torch.testing.assert_close(fn(name)(x, y, weight=w), (none * w).sum() / (w.sum() * 2))
     # without the background the background weight is dropped
     nb = fn(name)(x, y, weight=w, include_background=False, reduction="none")
-    torch.testing.assert_close(nb, fn(name)(x, y, include_background=False, reduction="none") * w[1:])
+    torch.testing.assert_close(
+        nb, fn(name)(x, y, include_background=False, reduction="none") * w[1:]
+    )
 
 
 def test_reduction_shapes():
@@ -463,7 +508,10 @@ def test_reduction_shapes():
     assert LF.dice_ce_loss(x, y, reduction="none").shape == (2,)
     assert LF.dice_ce_loss(x, y, reduction="none", aggregate="batch").shape == (2,)
     assert LF.lovasz_hinge_loss(x[:, :1], y.clamp(max=1), reduction="none").shape == (2,)
-    assert LF.lovasz_hinge_loss(x[:, :1], y.clamp(max=1), reduction="none", aggregate="batch").shape == ()
+    assert (
+        LF.lovasz_hinge_loss(x[:, :1], y.clamp(max=1), reduction="none", aggregate="batch").shape
+        == ()
+    )
 
 
 # -- validation and modules ---------------------------------------------------------------------
@@ -471,15 +519,23 @@ def test_reduction_shapes():
 
 def test_messages_follow_the_template():
     x, y = rand_case(19)
-    with pytest.raises(ValueError, match=r"^dice_loss: 'target' must be of shape \(N, d1, \.\.\.\) = \(2, 4, 5\)"):
+    with pytest.raises(
+        ValueError, match=r"^dice_loss: 'target' must be of shape \(N, d1, \.\.\.\) = \(2, 4, 5\)"
+    ):
         LF.dice_loss(x, y[:, :3])
-    with pytest.raises(ValueError, match=r"^jaccard_loss: 'target' must be class indices in \[0, 2\]"):
+    with pytest.raises(
+        ValueError, match=r"^jaccard_loss: 'target' must be class indices in \[0, 2\]"
+    ):
         LF.jaccard_loss(x, y + 1)
-    with pytest.raises(ValueError, match=r"^tversky_loss: 'target' must be probabilities in \[0, 1\]"):
+    with pytest.raises(
+        ValueError, match=r"^tversky_loss: 'target' must be probabilities in \[0, 1\]"
+    ):
         LF.tversky_loss(x, 2 * torch.ones_like(x))
     with pytest.raises(ValueError, match=r"^dice_loss: 'input' must be probabilities in \[0, 1\]"):
         LF.dice_loss(x, y, activation="none")
-    with pytest.raises(ValueError, match=r"^tversky_loss: 'alpha' must be a finite real number >= 0"):
+    with pytest.raises(
+        ValueError, match=r"^tversky_loss: 'alpha' must be a finite real number >= 0"
+    ):
         LF.tversky_loss(x, y, alpha=-1.0)
     with pytest.raises(ValueError, match=r"^dice_loss: 'weight' must be of shape \(C,\)"):
         LF.dice_loss(x, y, weight=torch.ones(2, dtype=torch.float64))
@@ -491,10 +547,15 @@ def test_messages_follow_the_template():
 
 @pytest.mark.parametrize(
     "module, name",
-    [(LN.DiceLoss, "dice_loss"), (LN.GeneralizedDiceLoss, "generalized_dice_loss"),
-     (LN.JaccardLoss, "jaccard_loss"), (LN.TverskyLoss, "tversky_loss"),
-     (LN.FocalTverskyLoss, "focal_tversky_loss"), (LN.LovaszSoftmaxLoss, "lovasz_softmax_loss"),
-     (LN.DiceCELoss, "dice_ce_loss")],
+    [
+        (LN.DiceLoss, "dice_loss"),
+        (LN.GeneralizedDiceLoss, "generalized_dice_loss"),
+        (LN.JaccardLoss, "jaccard_loss"),
+        (LN.TverskyLoss, "tversky_loss"),
+        (LN.FocalTverskyLoss, "focal_tversky_loss"),
+        (LN.LovaszSoftmaxLoss, "lovasz_softmax_loss"),
+        (LN.DiceCELoss, "dice_ce_loss"),
+    ],
 )
 def test_modules_call_their_function(module, name):
     x, y = rand_case(20)
@@ -505,7 +566,10 @@ def test_modules_call_their_function(module, name):
 def test_lovasz_hinge_module():
     x, y = rand_case(21)
     m = LN.LovaszHingeLoss(aggregate="batch")
-    torch.testing.assert_close(m(x[:, :1], y.clamp(max=1)), LF.lovasz_hinge_loss(x[:, :1], y.clamp(max=1), aggregate="batch"))
+    torch.testing.assert_close(
+        m(x[:, :1], y.clamp(max=1)),
+        LF.lovasz_hinge_loss(x[:, :1], y.clamp(max=1), aggregate="batch"),
+    )
 
 
 # -- property-based: any shape ------------------------------------------------------------------

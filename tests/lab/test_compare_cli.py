@@ -20,8 +20,23 @@ def run(*args: str):
 @pytest.fixture(scope="module")
 def tiny_study(tmp_path_factory):
     out = tmp_path_factory.mktemp("runs")
-    res = run("compare", "--task", "binary", "--task", "regression", "--seeds", "2", "--epochs", "3",
-              "--lr", "0.01,0.05", "--out", str(out), "--name", "tiny")
+    res = run(
+        "compare",
+        "--task",
+        "binary",
+        "--task",
+        "regression",
+        "--seeds",
+        "2",
+        "--epochs",
+        "3",
+        "--lr",
+        "0.01,0.05",
+        "--out",
+        str(out),
+        "--name",
+        "tiny",
+    )
     assert res.exit_code == 0, res.output
     return out / "tiny", res.output
 
@@ -41,7 +56,15 @@ def test_compare_writes_every_artifact(tiny_study):
 
 def test_terminal_tables_show_every_competitor(tiny_study):
     _, output = tiny_study
-    for label in ("MSE (sigmoid head)", "BCE", "hinge", "focal (gamma=2)", "MAE", "Huber (delta=1)", "log-cosh"):
+    for label in (
+        "MSE (sigmoid head)",
+        "BCE",
+        "hinge",
+        "focal (gamma=2)",
+        "MAE",
+        "Huber (delta=1)",
+        "log-cosh",
+    ):
         assert label in output
 
 
@@ -61,25 +84,52 @@ def test_report_rebuilds_from_the_store_alone(tiny_study):
     [
         (["--task", "binry"], "compare: '--task' must be one of"),
         (["--loss", "focal"], "compare: catalog: unknown loss 'focal'"),
-        (["--task", "regression", "--loss", "cross_entropy"], "declares no output head for task kind 'regression'"),
-        (["--lr", "0.1,abc"], "compare: '--lr' must be a comma-separated list of numbers, got '0.1,abc'"),
+        (
+            ["--task", "regression", "--loss", "cross_entropy"],
+            "declares no output head for task kind 'regression'",
+        ),
+        (
+            ["--lr", "0.1,abc"],
+            "compare: '--lr' must be a comma-separated list of numbers, got '0.1,abc'",
+        ),
         (["--lr", "-1"], "compare: '--lr' must be a finite real number > 0 and <= 10, got -1.0"),
         (["--lr", "inf"], "compare: '--lr' must be a finite real number > 0 and <= 10, got inf"),
-        (["--lr", ",".join(str(0.001 * i) for i in range(1, 22))], "'--lr' must be a tuple of 1 to 20 learning rates"),
+        (
+            ["--lr", ",".join(str(0.001 * i) for i in range(1, 22))],
+            "'--lr' must be a tuple of 1 to 20 learning rates",
+        ),
         (["--seeds", "0"], "compare: '--seeds' must be an integer >= 1 and <= 1000, got 0"),
-        (["--seeds", "99999999999999999999"], "'--seeds' must be an integer >= 1 and <= 1000, got 99999999999999999999"),
-        (["--epochs", "0"], "compare: '--epochs' must be an integer >= 1 and <= 10000 (or None), got 0"),
-        (["--epochs", "10001"], "'--epochs' must be an integer >= 1 and <= 10000 (or None), got 10001"),
+        (
+            ["--seeds", "99999999999999999999"],
+            "'--seeds' must be an integer >= 1 and <= 1000, got 99999999999999999999",
+        ),
+        (
+            ["--epochs", "0"],
+            "compare: '--epochs' must be an integer >= 1 and <= 10000 (or None), got 0",
+        ),
+        (
+            ["--epochs", "10001"],
+            "'--epochs' must be an integer >= 1 and <= 10000 (or None), got 10001",
+        ),
         (["--jobs", "0"], "compare: '--jobs' must be an integer >= 1 and <= 64, got 0"),
         (["--jobs", "65"], "compare: '--jobs' must be an integer >= 1 and <= 64, got 65"),
         (["--l1", "-0.1"], "compare: '--l1' must be a finite real number >= 0 and <= 1, got -0.1"),
         (["--l2", "2"], "compare: '--l2' must be a finite real number >= 0 and <= 1, got 2.0"),
         (["--l2", "nan"], "compare: '--l2' must be a finite real number >= 0 and <= 1, got nan"),
-        (["--optimizer", "rmsprop"], "compare: '--optimizer' must be one of 'adam', 'sgd', got 'rmsprop'"),
+        (
+            ["--optimizer", "rmsprop"],
+            "compare: '--optimizer' must be one of 'adam', 'sgd', got 'rmsprop'",
+        ),
         (["--model", "rnn"], "compare: '--model' must be one of 'mlp', 'cnn', got 'rnn'"),
         (["--target", "y"], "'--target'/'--kind' need '--data FILE'"),
-        (["--early-stopping", "0"], "compare: '--early-stopping' must be an integer >= 1 and <= 10000 (or None), got 0"),
-        (["--name", "../../x"], "compare: '--name' must be 1 to 100 letters, digits, '.', '_' or '-', starting with a letter or a digit (a folder name, not a path), got '../../x'"),
+        (
+            ["--early-stopping", "0"],
+            "compare: '--early-stopping' must be an integer >= 1 and <= 10000 (or None), got 0",
+        ),
+        (
+            ["--name", "../../x"],
+            "compare: '--name' must be 1 to 100 letters, digits, '.', '_' or '-', starting with a letter or a digit (a folder name, not a path), got '../../x'",
+        ),
         (["--name", "a/b"], "compare: '--name' must be 1 to 100 letters"),
         (["--name", ".."], "compare: '--name' must be 1 to 100 letters"),
         (["--name", "x" * 101], "compare: '--name' must be 1 to 100 letters"),
@@ -107,9 +157,28 @@ def test_report_on_a_missing_study(tmp_path):
 
 
 def test_repeated_options_run_once(tmp_path):
-    res = run("compare", "-t", "binary", "-t", "binary", "-l", "mse_loss", "-l", "mse_loss",
-              "--lr", "0.01,0.010", "--seeds", "2", "--epochs", "1", "--out", str(tmp_path),
-              "--name", "dup", "--quiet")
+    res = run(
+        "compare",
+        "-t",
+        "binary",
+        "-t",
+        "binary",
+        "-l",
+        "mse_loss",
+        "-l",
+        "mse_loss",
+        "--lr",
+        "0.01,0.010",
+        "--seeds",
+        "2",
+        "--epochs",
+        "1",
+        "--out",
+        str(tmp_path),
+        "--name",
+        "dup",
+        "--quiet",
+    )
     assert res.exit_code == 0, res.output
     with sqlite3.connect(tmp_path / "dup" / "results.sqlite") as c:
         assert c.execute("SELECT COUNT(*) FROM runs").fetchone()[0] == 2
@@ -117,20 +186,51 @@ def test_repeated_options_run_once(tmp_path):
 
 def test_resume_names_each_option_that_differs_from_the_stored_study(tiny_study):
     folder, _ = tiny_study
-    res = run("compare", "--resume", str(folder), "--seeds", "3", "--lr", "0.1", "--task", "binary",
-              "--optimizer", "adam", "--epochs", "3")
+    res = run(
+        "compare",
+        "--resume",
+        str(folder),
+        "--seeds",
+        "3",
+        "--lr",
+        "0.1",
+        "--task",
+        "binary",
+        "--optimizer",
+        "adam",
+        "--epochs",
+        "3",
+    )
     assert res.exit_code == 2
     text = " ".join(res.output.split())
-    assert ("compare: '--resume' must be given only the options the study was started with (or none: "
-            "it continues with its stored settings), got '--task' binary (the study has "
-            "binary,regression), '--seeds' 3 (the study has 2), '--lr' 0.1 (the study has 0.01,0.05)") in text
+    assert (
+        "compare: '--resume' must be given only the options the study was started with (or none: "
+        "it continues with its stored settings), got '--task' binary (the study has "
+        "binary,regression), '--seeds' 3 (the study has 2), '--lr' 0.1 (the study has 0.01,0.05)"
+    ) in text
     assert "--optimizer" not in text and "--epochs" not in text  # the stored values: no conflict
 
 
 def test_resume_accepts_the_stored_values_and_a_new_jobs(tiny_study):
     folder, _ = tiny_study
-    res = run("compare", "--resume", str(folder), "--seeds", "2", "--lr", "0.05,0.01", "--epochs", "3",
-              "--task", "regression,binary", "--jobs", "2", "--name", "tiny", "--quiet")
+    res = run(
+        "compare",
+        "--resume",
+        str(folder),
+        "--seeds",
+        "2",
+        "--lr",
+        "0.05,0.01",
+        "--epochs",
+        "3",
+        "--task",
+        "regression,binary",
+        "--jobs",
+        "2",
+        "--name",
+        "tiny",
+        "--quiet",
+    )
     assert res.exit_code == 0, res.output
     with sqlite3.connect(folder / "results.sqlite") as c:
         assert c.execute("SELECT COUNT(*) FROM runs").fetchone()[0] == 40  # nothing trained twice
@@ -145,7 +245,9 @@ def test_unreadable_store_is_a_clear_error(tmp_path):
     assert "compare: '--resume' cannot read" in res.output and "Traceback" not in res.output
     res = run("compare", "--resume", str(tmp_path / "nowhere"))
     assert res.exit_code == 2
-    assert "compare: '--resume' must be a study folder containing results.sqlite" in " ".join(res.output.split())
+    assert "compare: '--resume' must be a study folder containing results.sqlite" in " ".join(
+        res.output.split()
+    )
 
 
 def test_exporter_failure_is_a_clear_error_and_exports_happen_once(tiny_study, tmp_path):
@@ -173,14 +275,43 @@ def test_cnn_needs_image_tasks(tmp_path):
 
 
 def test_quiet_drops_progress_but_keeps_the_summary_and_folder(tmp_path):
-    res = run("compare", "-q", "--task", "binary", "--loss", "binary_cross_entropy_with_logits,hinge_loss",
-              "--seeds", "1", "--epochs", "1", "--out", str(tmp_path), "--name", "q")
+    res = run(
+        "compare",
+        "-q",
+        "--task",
+        "binary",
+        "--loss",
+        "binary_cross_entropy_with_logits,hinge_loss",
+        "--seeds",
+        "1",
+        "--epochs",
+        "1",
+        "--out",
+        str(tmp_path),
+        "--name",
+        "q",
+    )
     assert res.exit_code == 0, res.output
     assert f"Study folder: {tmp_path / 'q'}" in res.output
-    assert "binary_cross_entropy_with_logits" in res.output and "hinge_loss" in res.output  # the table
+    assert (
+        "binary_cross_entropy_with_logits" in res.output and "hinge_loss" in res.output
+    )  # the table
     assert "runs planned" not in res.output and "[1/2]" not in res.output  # no progress lines
-    loud = run("compare", "--task", "binary", "--loss", "hinge_loss", "--seeds", "1", "--epochs", "1",
-               "--out", str(tmp_path), "--name", "loud")
+    loud = run(
+        "compare",
+        "--task",
+        "binary",
+        "--loss",
+        "hinge_loss",
+        "--seeds",
+        "1",
+        "--epochs",
+        "1",
+        "--out",
+        str(tmp_path),
+        "--name",
+        "loud",
+    )
     assert loud.exit_code == 0, loud.output
     assert "1 runs planned, 0 already stored" in loud.output  # the progress --quiet drops
 
@@ -195,18 +326,40 @@ def _unavailable(seed: int):
 def missing_data_task():
     from losslab.lab import tasks as T
 
-    task = T.register_task(T.Task(
-        name="needs-data", kind="binary", description="a task whose data is never installed",
-        load=_unavailable, competitors=(T.Competitor("BCE", "binary_cross_entropy_with_logits"),),
-        metrics=("accuracy",), primary="accuracy", optional=True))
+    task = T.register_task(
+        T.Task(
+            name="needs-data",
+            kind="binary",
+            description="a task whose data is never installed",
+            load=_unavailable,
+            competitors=(T.Competitor("BCE", "binary_cross_entropy_with_logits"),),
+            metrics=("accuracy",),
+            primary="accuracy",
+            optional=True,
+        )
+    )
     yield task.name
     T._TASKS.pop(task.name)
 
 
-def test_a_study_whose_every_task_is_skipped_exits_2_and_leaves_nothing(tmp_path, missing_data_task):
+def test_a_study_whose_every_task_is_skipped_exits_2_and_leaves_nothing(
+    tmp_path, missing_data_task
+):
     out = tmp_path / "runs"
-    res = run("compare", "--task", missing_data_task, "--seeds", "1", "--epochs", "1", "--out", str(out),
-              "--name", "empty", "--quiet")
+    res = run(
+        "compare",
+        "--task",
+        missing_data_task,
+        "--seeds",
+        "1",
+        "--epochs",
+        "1",
+        "--out",
+        str(out),
+        "--name",
+        "empty",
+        "--quiet",
+    )
     assert res.exit_code == 2, res.output
     text = " ".join(res.output.split())
     assert "compare: every task was skipped, so there is nothing to run" in text
@@ -215,38 +368,90 @@ def test_a_study_whose_every_task_is_skipped_exits_2_and_leaves_nothing(tmp_path
     assert not out.exists()  # no half-made study folder (nor the --out folder made for it)
     (out / "empty").mkdir(parents=True)
     (out / "empty" / "mine.txt").write_text("the user's file")
-    res = run("compare", "--task", missing_data_task, "--seeds", "1", "--out", str(out), "--name", "empty")
+    res = run(
+        "compare", "--task", missing_data_task, "--seeds", "1", "--out", str(out), "--name", "empty"
+    )
     assert res.exit_code == 2
-    assert sorted(p.name for p in (out / "empty").iterdir()) == ["mine.txt"]  # only what we made goes
+    assert sorted(p.name for p in (out / "empty").iterdir()) == [
+        "mine.txt"
+    ]  # only what we made goes
 
 
 def test_a_skipped_task_beside_a_runnable_one_is_reported(tmp_path, missing_data_task):
-    res = run("compare", "--task", f"{missing_data_task},binary", "--loss", "hinge_loss", "--seeds", "1",
-              "--epochs", "1", "--out", str(tmp_path), "--name", "half", "--quiet")
+    res = run(
+        "compare",
+        "--task",
+        f"{missing_data_task},binary",
+        "--loss",
+        "hinge_loss",
+        "--seeds",
+        "1",
+        "--epochs",
+        "1",
+        "--out",
+        str(tmp_path),
+        "--name",
+        "half",
+        "--quiet",
+    )
     assert res.exit_code == 0, res.output
     assert "skipping task needs-data" in res.output
-    assert "needs-data | the test data is not installed" in (tmp_path / "half" / "report.md").read_text()
+    assert (
+        "needs-data | the test data is not installed"
+        in (tmp_path / "half" / "report.md").read_text()
+    )
 
 
 def test_list_options_take_commas_and_repeats_alike(tmp_path):
-    res = run("compare", "--task", "binary,imbalanced", "-t", "binary", "--loss", "binary_cross_entropy_with_logits",
-              "--lr", "0.01",
-              "--lr", "0.1,0.01", "--seeds", "1", "--epochs", "1", "--out", str(tmp_path), "--name", "lists",
-              "--quiet")
+    res = run(
+        "compare",
+        "--task",
+        "binary,imbalanced",
+        "-t",
+        "binary",
+        "--loss",
+        "binary_cross_entropy_with_logits",
+        "--lr",
+        "0.01",
+        "--lr",
+        "0.1,0.01",
+        "--seeds",
+        "1",
+        "--epochs",
+        "1",
+        "--out",
+        str(tmp_path),
+        "--name",
+        "lists",
+        "--quiet",
+    )
     assert res.exit_code == 0, res.output
     with sqlite3.connect(tmp_path / "lists" / "results.sqlite") as c:
         rows = c.execute("SELECT task, lr FROM runs ORDER BY task, lr").fetchall()
     assert rows == [("binary", 0.01), ("binary", 0.1), ("imbalanced", 0.01), ("imbalanced", 0.1)]
 
 
-@pytest.mark.parametrize("option, value", [
-    ("--target", "y"), ("--data", "d.csv"), ("--kind", "binary"), ("--seeds", "1"), ("--name", "n"),
-    ("--epochs", "1"), ("--l1", "0.1"), ("--resume", "r"), ("--optimizer", "sgd"), ("--jobs", "1"),
-])
+@pytest.mark.parametrize(
+    "option, value",
+    [
+        ("--target", "y"),
+        ("--data", "d.csv"),
+        ("--kind", "binary"),
+        ("--seeds", "1"),
+        ("--name", "n"),
+        ("--epochs", "1"),
+        ("--l1", "0.1"),
+        ("--resume", "r"),
+        ("--optimizer", "sgd"),
+        ("--jobs", "1"),
+    ],
+)
 def test_a_single_valued_option_given_twice_is_an_error(tmp_path, option, value):
     res = run("compare", "--out", str(tmp_path), "--task", "binary", option, value, option, value)
     assert res.exit_code == 2, res.output
-    assert f"compare: '{option}' takes one value and may be given once, got it 2 times" in res.output
+    assert (
+        f"compare: '{option}' takes one value and may be given once, got it 2 times" in res.output
+    )
     assert "Traceback" not in res.output
     assert not list(tmp_path.rglob("results.sqlite"))
 
@@ -254,16 +459,42 @@ def test_a_single_valued_option_given_twice_is_an_error(tmp_path, option, value)
 def test_short_and_long_forms_count_as_one_option(tmp_path):
     res = run("compare", "--out", str(tmp_path), "--out", str(tmp_path / "x"))
     assert "'--out' takes one value and may be given once, got it 2 times" in res.output
-    res = run("compare", "--task", "binary", "-q", "--quiet", "--full", "--full", "--seeds", "1",
-              "--epochs", "1", "--loss", "hinge_loss", "--out", str(tmp_path), "--name", "flags")
+    res = run(
+        "compare",
+        "--task",
+        "binary",
+        "-q",
+        "--quiet",
+        "--full",
+        "--full",
+        "--seeds",
+        "1",
+        "--epochs",
+        "1",
+        "--loss",
+        "hinge_loss",
+        "--out",
+        str(tmp_path),
+        "--name",
+        "flags",
+    )
     assert res.exit_code == 0, res.output  # a repeated flag says the same thing twice: allowed
 
 
-@pytest.mark.parametrize("args, shown", [
-    (["--task", "binary,"], "'--task' must be one or more non-empty values separated by commas, got '--task binary,'"),
-    (["--loss", ",mse_loss"], "'--loss' must be one or more non-empty values separated by commas"),
-    (["--lr", "0.1,,0.2"], "'--lr' must be one or more non-empty values separated by commas"),
-])
+@pytest.mark.parametrize(
+    "args, shown",
+    [
+        (
+            ["--task", "binary,"],
+            "'--task' must be one or more non-empty values separated by commas, got '--task binary,'",
+        ),
+        (
+            ["--loss", ",mse_loss"],
+            "'--loss' must be one or more non-empty values separated by commas",
+        ),
+        (["--lr", "0.1,,0.2"], "'--lr' must be one or more non-empty values separated by commas"),
+    ],
+)
 def test_empty_list_items_are_errors(tmp_path, args, shown):
     res = run("compare", "--out", str(tmp_path), *args)
     assert res.exit_code == 2

@@ -11,10 +11,20 @@ from losslab.lab.train import RunResult
 def _store(tmp_path) -> Store:
     st = Store(tmp_path / "results.sqlite")
     for seed in range(2):
-        st.add_run(RunResult("binary", "BCE <odd/label>", "binary_cross_entropy_with_logits", seed, 0.01, "finished",
-                             epochs_run=3, best_epoch=3,
-                             history={"train_loss": [0.6, 0.5, 0.4], "val_loss": [0.7, 0.6, 0.5]},
-                             metrics={"accuracy": 0.8 + seed / 10}))
+        st.add_run(
+            RunResult(
+                "binary",
+                "BCE <odd/label>",
+                "binary_cross_entropy_with_logits",
+                seed,
+                0.01,
+                "finished",
+                epochs_run=3,
+                best_epoch=3,
+                history={"train_loss": [0.6, 0.5, 0.4], "val_loss": [0.7, 0.6, 0.5]},
+                metrics={"accuracy": 0.8 + seed / 10},
+            )
+        )
     return st
 
 
@@ -62,5 +72,8 @@ def test_missing_package_gives_clear_error(tmp_path, monkeypatch):
         return real_import(name, *a, **k)
 
     monkeypatch.setattr(builtins, "__import__", no_mlflow)
-    with _store(tmp_path) as st, pytest.raises(export.ExportError, match="pip install mlflow-skinny"):
+    with (
+        _store(tmp_path) as st,
+        pytest.raises(export.ExportError, match="pip install mlflow-skinny"),
+    ):
         export.export_mlflow(st, "file:///nowhere", "x")

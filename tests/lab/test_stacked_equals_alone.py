@@ -33,8 +33,7 @@ DIVERGING = 2  # the seed whose training data holds a NaN row
 EPOCHS = 3
 
 #: loops not yet ported onto lab/engine.py: their porters remove them from here
-NOT_PORTED = {
-}
+NOT_PORTED = {}
 
 
 def _small(task: T.Task) -> Callable[[int], Dataset]:
@@ -45,8 +44,16 @@ def _small(task: T.Task) -> Callable[[int], Dataset]:
 
     def load(seed: int) -> Dataset:
         ds = task.load(seed)
-        return dataclasses.replace(ds, x_train=ds.x_train[:16], y_train=ds.y_train[:16], x_val=ds.x_val[:8],
-                                   y_val=ds.y_val[:8], x_test=ds.x_test[:8], y_test=ds.y_test[:8])
+        return dataclasses.replace(
+            ds,
+            x_train=ds.x_train[:16],
+            y_train=ds.y_train[:16],
+            x_val=ds.x_val[:8],
+            y_val=ds.y_val[:8],
+            x_test=ds.x_test[:8],
+            y_test=ds.y_test[:8],
+        )
+
     return load
 
 
@@ -54,7 +61,9 @@ def _cases() -> list[Any]:
     out = []
     for name in T.task_names():
         task = T.get_task(name)
-        marks = [pytest.mark.xfail(strict=True, reason=NOT_PORTED[name])] if name in NOT_PORTED else []
+        marks = (
+            [pytest.mark.xfail(strict=True, reason=NOT_PORTED[name])] if name in NOT_PORTED else []
+        )
         for comp in task.competitors:
             out.append(pytest.param(name, comp.label, marks=marks, id=f"{name}-{comp.label}"))
     return out
@@ -71,7 +80,11 @@ def _data(task: T.Task) -> dict[int, Dataset]:
         except DataUnavailable as exc:
             pytest.skip(f"{task.name}: {exc}")
         bad = data[DIVERGING]
-        x = bad.x_train.clone().float() if not bad.x_train.is_floating_point() else bad.x_train.clone()
+        x = (
+            bad.x_train.clone().float()
+            if not bad.x_train.is_floating_point()
+            else bad.x_train.clone()
+        )
         x[-1] = math.nan
         data[DIVERGING] = dataclasses.replace(bad, x_train=x)
         _DATA[task.name] = data
@@ -93,7 +106,9 @@ def _assert_same(together: RunResult, alone: RunResult, where: str) -> None:
         assert getattr(together, attr) == getattr(alone, attr), f"{where}: {attr}"
     assert together.history.keys() == alone.history.keys(), where
     for key, values in together.history.items():
-        assert len(values) == together.epochs_run, f"{where}: history {key} has {len(values)} entries"
+        assert len(values) == together.epochs_run, (
+            f"{where}: history {key} has {len(values)} entries"
+        )
         assert len(values) == len(alone.history[key]), f"{where}: history {key}"
         for e, (a, b) in enumerate(zip(values, alone.history[key], strict=True), start=1):
             assert _close(a, b), f"{where}: history {key} epoch {e}: {a} stacked vs {b} alone"
@@ -110,7 +125,9 @@ def test_stacked_equals_alone(task_name: str, label: str) -> None:
     task = T.get_task(task_name)
     comp = next(c for c in task.competitors if c.label == label)
     data = _data(task)
-    cfg = TrainConfig(epochs=EPOCHS, batch_size=task.batch_size, hidden=task.hidden, early_stopping=1)
+    cfg = TrainConfig(
+        epochs=EPOCHS, batch_size=task.batch_size, hidden=task.hidden, early_stopping=1
+    )
     keys = [RunKey(s, 0.01) for s in SEEDS]
     trainer = _trainer(task, comp)
     together = trainer(task, comp, keys, data, cfg)

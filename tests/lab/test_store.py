@@ -19,16 +19,27 @@ from losslab.lab.train import RunResult
 
 
 def _result(seed: int, lr: float = 0.01, competitor: str = "BCE") -> RunResult:
-    return RunResult("binary", competitor, "binary_cross_entropy_with_logits", seed, lr, "finished",
-                     epochs_run=2, best_epoch=2,
-                     history={"train_loss": [0.6, 0.4], "val_loss": [0.7, 0.5], "val_accuracy": [0.8, 0.9]},
-                     metrics={"accuracy": 0.9, "epochs_to_converge": 2.0})
+    return RunResult(
+        "binary",
+        competitor,
+        "binary_cross_entropy_with_logits",
+        seed,
+        lr,
+        "finished",
+        epochs_run=2,
+        best_epoch=2,
+        history={"train_loss": [0.6, 0.4], "val_loss": [0.7, 0.5], "val_accuracy": [0.8, 0.9]},
+        metrics={"accuracy": 0.9, "epochs_to_converge": 2.0},
+    )
 
 
 def test_run_and_metrics_written_together(tmp_path):
     with Store(tmp_path / "r.sqlite") as st:
         rid = st.add_run(_result(0))
-        rows = st.conn.execute("SELECT split, epoch, name, value FROM metrics WHERE run_id=? ORDER BY split, name, epoch", (rid,)).fetchall()
+        rows = st.conn.execute(
+            "SELECT split, epoch, name, value FROM metrics WHERE run_id=? ORDER BY split, name, epoch",
+            (rid,),
+        ).fetchall()
     assert ("diag", None, "epochs_to_converge", 2.0) in rows
     assert ("test", None, "accuracy", 0.9) in rows
     assert ("val", 2, "accuracy", 0.9) in rows and ("train", 1, "loss", 0.6) in rows
@@ -83,9 +94,31 @@ def test_resume_completes_a_partial_study(tmp_path):
 def test_kill_loses_no_finished_run_and_resume_finishes(tmp_path):
     pytest.importorskip("losslab.report")
     study = tmp_path / "s"
-    args = [sys.executable, "-m", "losslab.cli", "compare", "--task", "multiclass", "--seeds", "2",
-            "--epochs", "40", "--lr", "0.01,0.02", "--out", str(tmp_path), "--name", "s", "--quiet"]
-    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    args = [
+        sys.executable,
+        "-m",
+        "losslab.cli",
+        "compare",
+        "--task",
+        "multiclass",
+        "--seeds",
+        "2",
+        "--epochs",
+        "40",
+        "--lr",
+        "0.01,0.02",
+        "--out",
+        str(tmp_path),
+        "--name",
+        "s",
+        "--quiet",
+    ]
+    proc = subprocess.Popen(
+        args,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
     db = study / "results.sqlite"
     deadline = time.time() + 120
     n = 0
@@ -106,12 +139,24 @@ def test_kill_loses_no_finished_run_and_resume_finishes(tmp_path):
         runs = st.runs()
         assert 4 <= len(runs) < 16
         for r in runs:  # every stored run is complete: final metrics and a full history
-            names = {row[0] for row in st.conn.execute("SELECT name FROM metrics WHERE run_id=? AND epoch IS NULL", (r["run_id"],))}
+            names = {
+                row[0]
+                for row in st.conn.execute(
+                    "SELECT name FROM metrics WHERE run_id=? AND epoch IS NULL", (r["run_id"],)
+                )
+            }
             assert {"top1", "top5", "macro_f1", "epochs_to_converge"} <= names
-            epochs = st.conn.execute("SELECT COUNT(*) FROM metrics WHERE run_id=? AND name='loss' AND split='val'", (r["run_id"],)).fetchone()[0]
+            epochs = st.conn.execute(
+                "SELECT COUNT(*) FROM metrics WHERE run_id=? AND name='loss' AND split='val'",
+                (r["run_id"],),
+            ).fetchone()[0]
             assert epochs == 40
-    res = subprocess.run([sys.executable, "-m", "losslab.cli", "compare", "--resume", str(study), "--quiet"],
-                         capture_output=True, text=True, timeout=300)
+    res = subprocess.run(
+        [sys.executable, "-m", "losslab.cli", "compare", "--resume", str(study), "--quiet"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert res.returncode == 0, res.stderr
     with Store(db) as st:
         after = st.runs()
@@ -120,13 +165,13 @@ def test_kill_loses_no_finished_run_and_resume_finishes(tmp_path):
     assert (study / "report.html").exists()
 
 
-FAILING_MODULE = '''
+FAILING_MODULE = """
 from losslab.lab.train import train_stack
 
 
 def boom(task, competitor, runs, datasets, config):
     raise RuntimeError("boom")
-'''
+"""
 
 
 def test_a_failing_worker_keeps_the_finished_runs(tmp_path, monkeypatch):
@@ -140,10 +185,13 @@ def test_a_failing_worker_keeps_the_finished_runs(tmp_path, monkeypatch):
     import _failing_trainer
 
     base = get_task("binary")
-    task = dataclasses.replace(base, competitors=(
-        Competitor("BCE", "binary_cross_entropy_with_logits"),
-        Competitor("broken", "binary_cross_entropy_with_logits", trainer=_failing_trainer.boom),
-    ))
+    task = dataclasses.replace(
+        base,
+        competitors=(
+            Competitor("BCE", "binary_cross_entropy_with_logits"),
+            Competitor("broken", "binary_cross_entropy_with_logits", trainer=_failing_trainer.boom),
+        ),
+    )
     cfg = StudyConfig(tasks=("binary",), seeds=2, epochs=2, jobs=2)
     monkeypatch.setattr("losslab.lab.study.get_task", lambda name: task)
     with Store(tmp_path / "results.sqlite") as st:
@@ -156,18 +204,27 @@ def test_a_failing_worker_keeps_the_finished_runs(tmp_path, monkeypatch):
 def test_the_driver_writes_one_transaction_per_finished_run(tmp_path):
     """Every run goes in with its metrics in its own BEGIN IMMEDIATE ... COMMIT, written by the
     driver process (also with a worker pool: workers return results, never open the store)."""
-    cfg = StudyConfig(tasks=("binary",), losses=("hinge_loss", "binary_cross_entropy_with_logits"), seeds=2,
-                      epochs=1, jobs=2)
+    cfg = StudyConfig(
+        tasks=("binary",),
+        losses=("hinge_loss", "binary_cross_entropy_with_logits"),
+        seeds=2,
+        epochs=1,
+        jobs=2,
+    )
     statements: list[tuple[int, str]] = []
     with Store(tmp_path / "results.sqlite") as st:
-        st.conn.set_trace_callback(lambda sql: statements.append((os.getpid(), sql.strip().split()[0].upper())))
+        st.conn.set_trace_callback(
+            lambda sql: statements.append((os.getpid(), sql.strip().split()[0].upper()))
+        )
         run_study(cfg, st)
         n = len(st.runs())
     assert n == 4
     assert {pid for pid, _ in statements} == {os.getpid()}
     txn = [word for _, word in statements if word in ("BEGIN", "COMMIT", "ROLLBACK", "INSERT")]
-    runs_txns = "".join("B" if w == "BEGIN" else "C" if w == "COMMIT" else "R" if w == "ROLLBACK" else "i"
-                        for w in txn)
+    runs_txns = "".join(
+        "B" if w == "BEGIN" else "C" if w == "COMMIT" else "R" if w == "ROLLBACK" else "i"
+        for w in txn
+    )
     # metadata writes are single autocommitted statements (i); each run is B i i C (the run row,
     # then its metrics in one executemany)
     assert runs_txns.count("B") == n and runs_txns.count("C") == n and "R" not in runs_txns

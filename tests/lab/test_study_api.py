@@ -19,9 +19,17 @@ OPTION = S.OPTION  # StudyConfig field -> the compare option named in messages
 
 
 def test_every_declared_bound_is_stated():
-    bounds = {name: (p.ge, p.gt, p.le) for name, p in STUDY_PARAMS.items() if p.kind in ("int", "float")}
-    assert bounds == {"seeds": (1, None, 1000), "epochs": (1, None, 10_000), "jobs": (1, None, 64),
-                      "l1": (0, None, 1), "l2": (0, None, 1), "early_stopping": (1, None, 10_000)}
+    bounds = {
+        name: (p.ge, p.gt, p.le) for name, p in STUDY_PARAMS.items() if p.kind in ("int", "float")
+    }
+    assert bounds == {
+        "seeds": (1, None, 1000),
+        "epochs": (1, None, 10_000),
+        "jobs": (1, None, 64),
+        "l1": (0, None, 1),
+        "l2": (0, None, 1),
+        "early_stopping": (1, None, 10_000),
+    }
     assert set(STUDY_PARAMS) <= set(OPTION)
 
 
@@ -34,18 +42,35 @@ def test_study_config_refuses_every_invalid_value_with_the_one_template(name):
         with pytest.raises(kind) as info:
             StudyConfig(**{name: value})
         message = str(info.value)
-        assert message.startswith(f"compare: '{OPTION[name]}' must be {param.describe()}, got "), message
+        assert message.startswith(f"compare: '{OPTION[name]}' must be {param.describe()}, got "), (
+            message
+        )
 
 
-@pytest.mark.parametrize("lrs, kind, shown", [
-    ((), ValueError, "compare: '--lr' must be a tuple of 1 to 20 learning rates, got ()"),
-    ((0.0,), ValueError, "compare: '--lr' must be a finite real number > 0 and <= 10, got 0.0"),
-    ((0.1, 11.0), ValueError, "compare: '--lr' must be a finite real number > 0 and <= 10, got 11.0"),
-    ((math.nan,), ValueError, "got nan"),
-    (("0.1",), TypeError, "compare: '--lr' must be a finite real number > 0 and <= 10, got '0.1'"),
-    ([0.1], TypeError, "compare: '--lr' must be a tuple of 1 to 20 learning rates, got [0.1]"),
-    (tuple(0.01 * i for i in range(1, 22)), ValueError, "must be a tuple of 1 to 20 learning rates"),
-])
+@pytest.mark.parametrize(
+    "lrs, kind, shown",
+    [
+        ((), ValueError, "compare: '--lr' must be a tuple of 1 to 20 learning rates, got ()"),
+        ((0.0,), ValueError, "compare: '--lr' must be a finite real number > 0 and <= 10, got 0.0"),
+        (
+            (0.1, 11.0),
+            ValueError,
+            "compare: '--lr' must be a finite real number > 0 and <= 10, got 11.0",
+        ),
+        ((math.nan,), ValueError, "got nan"),
+        (
+            ("0.1",),
+            TypeError,
+            "compare: '--lr' must be a finite real number > 0 and <= 10, got '0.1'",
+        ),
+        ([0.1], TypeError, "compare: '--lr' must be a tuple of 1 to 20 learning rates, got [0.1]"),
+        (
+            tuple(0.01 * i for i in range(1, 22)),
+            ValueError,
+            "must be a tuple of 1 to 20 learning rates",
+        ),
+    ],
+)
 def test_learning_rates_are_bounded(lrs, kind, shown):
     with pytest.raises(kind) as info:
         StudyConfig(lrs=lrs)
@@ -55,17 +80,31 @@ def test_learning_rates_are_bounded(lrs, kind, shown):
 def test_tasks_must_be_names():
     with pytest.raises(ValueError, match=r"compare: '--task' must be at least one task, got \(\)"):
         StudyConfig(tasks=())
-    with pytest.raises(TypeError, match="compare: '--task' must be a tuple of non-empty names, got 'binary'"):
+    with pytest.raises(
+        TypeError, match="compare: '--task' must be a tuple of non-empty names, got 'binary'"
+    ):
         StudyConfig(tasks="binary")
 
 
 def test_the_largest_and_smallest_values_are_accepted():
-    cfg = StudyConfig(seeds=1000, epochs=10_000, jobs=64, l1=1.0, l2=0.0, early_stopping=1,
-                      lrs=(1e-6, 10.0), optimizer="sgd", model="cnn", full=True)
+    cfg = StudyConfig(
+        seeds=1000,
+        epochs=10_000,
+        jobs=64,
+        l1=1.0,
+        l2=0.0,
+        early_stopping=1,
+        lrs=(1e-6, 10.0),
+        optimizer="sgd",
+        model="cnn",
+        full=True,
+    )
     assert cfg.seeds == 1000 and cfg.lrs == (1e-6, 10.0)
 
 
-@pytest.mark.parametrize("name", ["../x", "..", ".hidden", "a/b", "a\\b", "", "x" * 101, "study name", "-rf"])
+@pytest.mark.parametrize(
+    "name", ["../x", "..", ".hidden", "a/b", "a\\b", "", "x" * 101, "study name", "-rf"]
+)
 def test_a_study_name_is_a_folder_name(name, tmp_path):
     with pytest.raises(ValueError, match="compare: '--name' must be 1 to 100 letters, digits"):
         S.default_study_dir(name, tmp_path)
@@ -79,52 +118,87 @@ def test_good_names_stay_inside_the_output_folder(tmp_path):
 
 
 def test_check_config_refuses_jobs_with_imported_losses():
-    cfg = StudyConfig(tasks=("binary",), losses=("mse_loss",), jobs=2, loss_imports={"mse_loss": "mine:mse"})
-    with pytest.raises(ValueError, match="compare: '--jobs' must be 1 with a loss loaded by import path .*, got 2"):
+    cfg = StudyConfig(
+        tasks=("binary",), losses=("mse_loss",), jobs=2, loss_imports={"mse_loss": "mine:mse"}
+    )
+    with pytest.raises(
+        ValueError, match="compare: '--jobs' must be 1 with a loss loaded by import path .*, got 2"
+    ):
         S.check_config(cfg)
 
 
 def test_resume_conflicts_compare_with_the_stored_configuration(tmp_path):
-    stored = StudyConfig(tasks=("binary", "regression"), seeds=2, lrs=(0.01, 0.05), epochs=3, optimizer="sgd")
-    same = {"tasks": ("regression", "binary"), "seeds": 2, "lrs": (0.05, 0.01), "epochs": 3, "optimizer": "sgd",
-            "jobs": 4, "name": "tiny"}
+    stored = StudyConfig(
+        tasks=("binary", "regression"), seeds=2, lrs=(0.01, 0.05), epochs=3, optimizer="sgd"
+    )
+    same = {
+        "tasks": ("regression", "binary"),
+        "seeds": 2,
+        "lrs": (0.05, 0.01),
+        "epochs": 3,
+        "optimizer": "sgd",
+        "jobs": 4,
+        "name": "tiny",
+    }
     assert S.resume_conflicts(stored, same, tmp_path / "tiny") == []
     # a default value is a conflict when the study was stored with another one
-    clash = S.resume_conflicts(stored, {"optimizer": "adam", "seeds": 3, "epochs": None, "name": "other",
-                                        "l2": 0.0}, tmp_path / "tiny")
-    assert clash == ["'--optimizer' adam (the study has sgd)", "'--seeds' 3 (the study has 2)",
-                     "'--epochs' nothing (the study has 3)", "'--name' other (the study has tiny)"]
+    clash = S.resume_conflicts(
+        stored,
+        {"optimizer": "adam", "seeds": 3, "epochs": None, "name": "other", "l2": 0.0},
+        tmp_path / "tiny",
+    )
+    assert clash == [
+        "'--optimizer' adam (the study has sgd)",
+        "'--seeds' 3 (the study has 2)",
+        "'--epochs' nothing (the study has 3)",
+        "'--name' other (the study has tiny)",
+    ]
     # --loss/--add-loss on resume re-import some of the study's losses; another loss is a conflict
     with_losses = StudyConfig(tasks=("regression",), added_losses=("cube_gap", "smooth_l1_loss"))
     assert S.resume_conflicts(with_losses, {"added_losses": ("cube_gap",)}) == []
-    assert S.resume_conflicts(with_losses, {"added_losses": ("cube_gap", "l1_loss"), "losses": ("cube_gap",)}) == [
-        "'--add-loss' cube_gap,l1_loss (the study has cube_gap,smooth_l1_loss)", "'--loss' cube_gap (the study has nothing)"]
+    assert S.resume_conflicts(
+        with_losses, {"added_losses": ("cube_gap", "l1_loss"), "losses": ("cube_gap",)}
+    ) == [
+        "'--add-loss' cube_gap,l1_loss (the study has cube_gap,smooth_l1_loss)",
+        "'--loss' cube_gap (the study has nothing)",
+    ]
 
 
 def test_start_then_resume_through_the_library(tmp_path):
     folder = tmp_path / "s"
     cfg = StudyConfig(tasks=("binary",), losses=("hinge_loss",), seeds=2, epochs=2)
     plans = []
-    assert S.start_study(cfg, folder, on_plan=lambda total, done: plans.append((total, done))) == folder
+    assert (
+        S.start_study(cfg, folder, on_plan=lambda total, done: plans.append((total, done)))
+        == folder
+    )
     assert plans == [(2, 0)]
     assert (folder / "results.sqlite").exists() and (folder / S.LOCK_NAME).exists()
     with pytest.raises(ValueError, match="already exists; use '--resume"):
         S.start_study(cfg, folder)
     with pytest.raises(ValueError) as info:
         S.resume_study(folder, {"seeds": 3, "losses": ("hinge_loss",)})
-    assert str(info.value) == ("compare: '--resume' must be given only the options the study was started with "
-                               "(or none: it continues with its stored settings), got '--seeds' 3 (the study has 2)")
-    resumed = S.resume_study(folder, {"seeds": 2}, jobs=2, on_plan=lambda total, done: plans.append((total, done)))
+    assert str(info.value) == (
+        "compare: '--resume' must be given only the options the study was started with "
+        "(or none: it continues with its stored settings), got '--seeds' 3 (the study has 2)"
+    )
+    resumed = S.resume_study(
+        folder, {"seeds": 2}, jobs=2, on_plan=lambda total, done: plans.append((total, done))
+    )
     assert resumed.jobs == 2 and resumed.seeds == 2
     assert plans[-1] == (2, 2)  # nothing left to train
-    with pytest.raises(ValueError, match="compare: '--resume' must be a study folder containing results.sqlite"):
+    with pytest.raises(
+        ValueError, match="compare: '--resume' must be a study folder containing results.sqlite"
+    ):
         S.resume_study(tmp_path / "nowhere")
 
 
 def _final_metrics(db) -> dict:
     with sqlite3.connect(db) as c:
-        rows = c.execute("SELECT r.competitor, r.seed, r.lr, m.name, m.value FROM runs r JOIN metrics m "
-                         "USING (run_id) WHERE m.epoch IS NULL AND m.split = 'test'").fetchall()
+        rows = c.execute(
+            "SELECT r.competitor, r.seed, r.lr, m.name, m.value FROM runs r JOIN metrics m "
+            "USING (run_id) WHERE m.epoch IS NULL AND m.split = 'test'"
+        ).fetchall()
     return {row[:4]: row[4] for row in rows}
 
 
@@ -134,7 +208,9 @@ def _study(tmp_path, name: str, jobs: int) -> dict:
     with Store(tmp_path / f"{name}.sqlite") as st:
         S.run_study(cfg, st, on_results=lambda u, rs: units.append(u))
         assert len(st.runs()) == 4 * 2
-    assert sorted(u.competitor for u in units) == sorted(c.label for c in S.get_task("binary").competitors)
+    assert sorted(u.competitor for u in units) == sorted(
+        c.label for c in S.get_task("binary").competitors
+    )
     return _final_metrics(tmp_path / f"{name}.sqlite")
 
 
@@ -165,8 +241,14 @@ def test_the_pool_and_this_process_give_the_same_results(tmp_path):
 def test_the_library_api_is_exported_by_the_lab():
     import losslab.lab as lab
 
-    assert (lab.start_study, lab.resume_study, lab.StudyConfig) == (S.start_study, S.resume_study, S.StudyConfig)
-    assert issubclass(lab.StudyLockedError, ValueError)  # the CLI turns every ValueError into exit 2
+    assert (lab.start_study, lab.resume_study, lab.StudyConfig) == (
+        S.start_study,
+        S.resume_study,
+        S.StudyConfig,
+    )
+    assert issubclass(
+        lab.StudyLockedError, ValueError
+    )  # the CLI turns every ValueError into exit 2
 
 
 def test_full_takes_the_tasks_full_loader_and_caches_each_apart():
@@ -187,7 +269,9 @@ def test_full_takes_the_tasks_full_loader_and_caches_each_apart():
     assert fashion.full_load is D.fashion_mnist_full
 
 
-@pytest.mark.skipif(not SOURCES["fashion-mnist"].available(), reason=SOURCES["fashion-mnist"].missing)
+@pytest.mark.skipif(
+    not SOURCES["fashion-mnist"].available(), reason=SOURCES["fashion-mnist"].missing
+)
 def test_full_fashion_mnist_is_all_of_it():
     from losslab.lab import data as D
 

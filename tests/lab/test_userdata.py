@@ -30,11 +30,13 @@ from losslab.lab.userdata import (
 def _frame(n: int = 60, seed: int = 0, classes: tuple = ("no", "yes")) -> pd.DataFrame:
     rng = np.random.default_rng(seed)
     a = rng.normal(size=n)
-    frame = pd.DataFrame({
-        "a": a,
-        "b": rng.normal(size=n) * 10 + 3,
-        "colour": rng.choice(["red", "green", "blue"], size=n),
-    })
+    frame = pd.DataFrame(
+        {
+            "a": a,
+            "b": rng.normal(size=n) * 10 + 3,
+            "colour": rng.choice(["red", "green", "blue"], size=n),
+        }
+    )
     # a learnable target: bins of `a`
     order = np.argsort(np.argsort(a))
     frame["y"] = np.asarray(classes, dtype=object)[order * len(classes) // n]
@@ -59,7 +61,11 @@ def _raises(path, target: str, match: str, **kw) -> str:
 
 
 def test_missing_file(tmp_path):
-    _raises(tmp_path / "nope.csv", "y", r"'--data' must be an existing CSV or Parquet file, got .*nope\.csv.*no such file")
+    _raises(
+        tmp_path / "nope.csv",
+        "y",
+        r"'--data' must be an existing CSV or Parquet file, got .*nope\.csv.*no such file",
+    )
 
 
 def test_directory_is_not_a_file(tmp_path):
@@ -70,27 +76,43 @@ def test_directory_is_not_a_file(tmp_path):
 @pytest.mark.parametrize("name", ["d.txt", "d.xlsx", "d"])
 def test_unsupported_suffix(tmp_path, name):
     (tmp_path / name).write_text("a,y\n1,2\n")
-    _raises(tmp_path / name, "y", rf"'--data' must be a file ending in \.csv, .*\.parquet.*got '{name}'")
+    _raises(
+        tmp_path / name, "y", rf"'--data' must be a file ending in \.csv, .*\.parquet.*got '{name}'"
+    )
 
 
 def test_empty_file(tmp_path):
     (tmp_path / "e.csv").write_text("")
-    _raises(tmp_path / "e.csv", "y", r"'--data' must hold a header and at least one row, got an empty file")
+    _raises(
+        tmp_path / "e.csv",
+        "y",
+        r"'--data' must hold a header and at least one row, got an empty file",
+    )
 
 
 def test_header_only(tmp_path):
     (tmp_path / "h.csv").write_text("a,b,y\n")
-    _raises(tmp_path / "h.csv", "y", r"'--data' must have at least one data row, got 0 rows .*columns: 'a', 'b', 'y'")
+    _raises(
+        tmp_path / "h.csv",
+        "y",
+        r"'--data' must have at least one data row, got 0 rows .*columns: 'a', 'b', 'y'",
+    )
 
 
 def test_unreadable_parquet(tmp_path):
     (tmp_path / "bad.parquet").write_bytes(b"this is not parquet at all")
-    _raises(tmp_path / "bad.parquet", "y", r"'--data' must be a readable Parquet file, got .*could not be read")
+    _raises(
+        tmp_path / "bad.parquet",
+        "y",
+        r"'--data' must be a readable Parquet file, got .*could not be read",
+    )
 
 
 def test_unreadable_csv(tmp_path):
     (tmp_path / "bad.csv").write_bytes(b'a,b\n1,"unterminated\n')
-    _raises(tmp_path / "bad.csv", "y", r"'--data' must be a readable CSV file, got .*could not be read")
+    _raises(
+        tmp_path / "bad.csv", "y", r"'--data' must be a readable CSV file, got .*could not be read"
+    )
 
 
 def test_missing_target_lists_columns_and_suggests(tmp_path):
@@ -105,22 +127,33 @@ def test_missing_target_lists_columns_and_suggests(tmp_path):
 
 def test_constant_target(tmp_path):
     frame = _frame().assign(y="same")
-    _raises(_csv(tmp_path, frame), "y", r"'--target' column 'y' must take at least two distinct values, got only 'same' in all 60 rows")
+    _raises(
+        _csv(tmp_path, frame),
+        "y",
+        r"'--target' column 'y' must take at least two distinct values, got only 'same' in all 60 rows",
+    )
 
 
 def test_nan_target_counts_rows(tmp_path):
     frame = _frame()
     frame.loc[[3, 7], "y"] = None
-    _raises(_csv(tmp_path, frame), "y", r"'--target' column 'y' must have no missing values, got 2 of 60 rows missing \(data rows 4, 8\)")
+    _raises(
+        _csv(tmp_path, frame),
+        "y",
+        r"'--target' column 'y' must have no missing values, got 2 of 60 rows missing \(data rows 4, 8\)",
+    )
 
 
 def test_nan_features_named_not_imputed(tmp_path):
     frame = _frame()
     frame.loc[[1, 2, 3], "a"] = np.nan
     frame.loc[[5], "colour"] = None
-    msg = _raises(_csv(tmp_path, frame), "y",
-                  r"feature columns must have no missing values, got missing values in 2 column\(s\): "
-                  r"'a' \(3 rows\), 'colour' \(1 row\)")
+    msg = _raises(
+        _csv(tmp_path, frame),
+        "y",
+        r"feature columns must have no missing values, got missing values in 2 column\(s\): "
+        r"'a' \(3 rows\), 'colour' \(1 row\)",
+    )
     assert "does not impute" in msg and "clean the file" in msg
 
 
@@ -133,14 +166,21 @@ def test_infinite_feature(tmp_path):
 def test_infinite_regression_target(tmp_path):
     frame = _frame().assign(y=lambda f: f["a"] * 1.5)
     frame.loc[[0, 9], "y"] = [np.inf, -np.inf]
-    _raises(_csv(tmp_path, frame), "y", r"'--target' column 'y' must be finite for regression, got 2 infinite values")
+    _raises(
+        _csv(tmp_path, frame),
+        "y",
+        r"'--target' column 'y' must be finite for regression, got 2 infinite values",
+    )
 
 
 def test_too_few_rows_per_class(tmp_path):
     frame = _frame(n=40, classes=("a", "b", "c"))
     frame.loc[:2, "y"] = "rare"  # 3 rows of a fourth class
-    _raises(_csv(tmp_path, frame), "y",
-            r"'--target' needs at least 5 rows of every class for a stratified .*got fewer for 1 of 4 classes \('rare': 3\)")
+    _raises(
+        _csv(tmp_path, frame),
+        "y",
+        r"'--target' needs at least 5 rows of every class for a stratified .*got fewer for 1 of 4 classes \('rare': 3\)",
+    )
 
 
 def test_too_few_rows(tmp_path):
@@ -155,28 +195,48 @@ def test_target_is_the_only_column(tmp_path):
 
 def test_identifier_column_refused(tmp_path):
     frame = _frame().assign(name=[f"person-{i}" for i in range(60)])
-    _raises(_csv(tmp_path, frame), "y", r"categorical column 'name' .*got 60 distinct values in 60 rows.*identifier")
+    _raises(
+        _csv(tmp_path, frame),
+        "y",
+        r"categorical column 'name' .*got 60 distinct values in 60 rows.*identifier",
+    )
 
 
 def test_regression_needs_numeric_target(tmp_path):
-    _raises(_csv(tmp_path, _frame()), "y", r"'--kind regression' needs a numeric '--target', got column 'y' of dtype",
-            kind="regression")
+    _raises(
+        _csv(tmp_path, _frame()),
+        "y",
+        r"'--kind regression' needs a numeric '--target', got column 'y' of dtype",
+        kind="regression",
+    )
 
 
 def test_unknown_kind(tmp_path):
-    _raises(_csv(tmp_path, _frame()), "y", r"'--kind' must be one of 'binary', 'multiclass', 'regression', got 'ordinal'",
-            kind="ordinal")
+    _raises(
+        _csv(tmp_path, _frame()),
+        "y",
+        r"'--kind' must be one of 'binary', 'multiclass', 'regression', got 'ordinal'",
+        kind="ordinal",
+    )
 
 
 def test_binary_kind_needs_two_classes(tmp_path):
     frame = _frame(classes=("a", "b", "c"))
-    _raises(_csv(tmp_path, frame), "y", r"'--kind binary' needs exactly 2 distinct '--target' values, got 3 \('a', 'b', 'c'\)",
-            kind="binary")
+    _raises(
+        _csv(tmp_path, frame),
+        "y",
+        r"'--kind binary' needs exactly 2 distinct '--target' values, got 3 \('a', 'b', 'c'\)",
+        kind="binary",
+    )
 
 
 def test_multiclass_kind_needs_three_classes(tmp_path):
-    _raises(_csv(tmp_path, _frame()), "y", r"'--kind multiclass' needs at least 3 distinct .*got 2.*use '--kind binary'",
-            kind="multiclass")
+    _raises(
+        _csv(tmp_path, _frame()),
+        "y",
+        r"'--kind multiclass' needs at least 3 distinct .*got 2.*use '--kind binary'",
+        kind="multiclass",
+    )
 
 
 def test_user_data_error_is_a_value_error():
@@ -186,20 +246,26 @@ def test_user_data_error_is_a_value_error():
 # -- kind inference ----------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("values, kind", [
-    (["a", "b"] * 10, "binary"),
-    (["a", "b", "c"] * 10, "multiclass"),
-    ([True, False] * 10, "binary"),
-    ([0, 1] * 10, "binary"),
-    ([0.0, 1.0] * 10, "binary"),  # integer-valued floats are labels
-    (list(range(5)) * 4, "multiclass"),
-    (list(range(10)) * 2, "multiclass"),  # 10 distinct integers, half the rows: still classes
-    (list(range(11)) * 4, "regression"),  # 11 distinct integers: a count-like number
-    (list(range(6)) + [0] * 5, "regression"),  # 6 distinct in 11 rows: more than half are distinct
-    (list(range(20)), "regression"),  # every row its own value: not classes
-    (list(np.linspace(0, 1, 30)), "regression"),
-    ([0.5, 1.5] * 10, "regression"),  # two non-integer values: a measurement
-])
+@pytest.mark.parametrize(
+    "values, kind",
+    [
+        (["a", "b"] * 10, "binary"),
+        (["a", "b", "c"] * 10, "multiclass"),
+        ([True, False] * 10, "binary"),
+        ([0, 1] * 10, "binary"),
+        ([0.0, 1.0] * 10, "binary"),  # integer-valued floats are labels
+        (list(range(5)) * 4, "multiclass"),
+        (list(range(10)) * 2, "multiclass"),  # 10 distinct integers, half the rows: still classes
+        (list(range(11)) * 4, "regression"),  # 11 distinct integers: a count-like number
+        (
+            list(range(6)) + [0] * 5,
+            "regression",
+        ),  # 6 distinct in 11 rows: more than half are distinct
+        (list(range(20)), "regression"),  # every row its own value: not classes
+        (list(np.linspace(0, 1, 30)), "regression"),
+        ([0.5, 1.5] * 10, "regression"),  # two non-integer values: a measurement
+    ],
+)
 def test_infer_kind(values, kind):
     assert infer_kind(pd.Series(values)) == kind
 
@@ -209,19 +275,30 @@ def test_registered_task_follows_inferred_kind(tmp_path):
     assert (binary.name, binary.kind, binary.primary) == ("data:bin.csv", "binary", "accuracy")
     assert binary.metrics == T.BINARY_METRICS
     assert [c.loss for c in binary.competitors] == [
-        "binary_cross_entropy_with_logits", "hinge_loss", "sigmoid_focal_loss", "mse_loss"]
+        "binary_cross_entropy_with_logits",
+        "hinge_loss",
+        "sigmoid_focal_loss",
+        "mse_loss",
+    ]
     assert T.get_task("data:bin.csv") is binary
 
     multi = register_user_task(_csv(tmp_path, _frame(classes=tuple("abc")), "multi.csv"), "y")
     assert multi.kind == "multiclass" and multi.metrics == ("top1", "macro_f1")  # C <= 5: no top-5
     assert multi.competitors[1].kwargs == {"label_smoothing": 0.1}
-    many = register_user_task(_csv(tmp_path, _frame(n=90, classes=tuple("abcdef")), "many.csv"), "y")
+    many = register_user_task(
+        _csv(tmp_path, _frame(n=90, classes=tuple("abcdef")), "many.csv"), "y"
+    )
     assert many.metrics == ("top1", "top5", "macro_f1")
 
     frame = _frame().assign(y=lambda f: f["a"] * 3.0 + 1.0)
     reg = register_user_task(_csv(tmp_path, frame, "reg.csv"), "y")
     assert (reg.kind, reg.metrics, reg.higher_is_better) == ("regression", ("rmse", "mae"), False)
-    assert [c.loss for c in reg.competitors] == ["mse_loss", "l1_loss", "huber_loss", "log_cosh_loss"]
+    assert [c.loss for c in reg.competitors] == [
+        "mse_loss",
+        "l1_loss",
+        "huber_loss",
+        "log_cosh_loss",
+    ]
 
 
 def test_registering_again_replaces(tmp_path):
@@ -254,7 +331,9 @@ def test_categorical_columns_are_one_hot_and_numeric_standardised(tmp_path):
     assert ds.x_train.dtype == torch.float32
     # a standardised one-hot column is positive exactly where the indicator is 1: one colour a row
     cols = [names.index(c) for c in ("colour_blue", "colour_green", "colour_red")]
-    assert torch.equal((ds.x_train[:, cols] > 0).sum(1), torch.ones(len(ds.x_train), dtype=torch.long))
+    assert torch.equal(
+        (ds.x_train[:, cols] > 0).sum(1), torch.ones(len(ds.x_train), dtype=torch.long)
+    )
     for c in cols:
         assert ds.x_train[:, c].unique().numel() == 2
 
@@ -269,7 +348,9 @@ def test_encoder_fit_on_training_rows_only():
 
 def test_unseen_category_in_test_split_is_finite(tmp_path):
     frame = _frame(n=60)
-    frame.loc[10, "colour"] = "violet"  # one row: it lands in the training split for some seeds only
+    frame.loc[10, "colour"] = (
+        "violet"  # one row: it lands in the training split for some seeds only
+    )
     task = register_user_task(_csv(tmp_path, frame), "y")
     fitted_without = 0
     for seed in range(8):
@@ -308,7 +389,10 @@ def test_regression_target_standardised_with_training_statistics(tmp_path):
     assert ds.meta["target_std"] == pytest.approx(50.0, rel=0.3)
     assert float(ds.y_train.mean()) == pytest.approx(0.0, abs=1e-6)
     assert float(ds.y_train.std(unbiased=False)) == pytest.approx(1.0, abs=1e-5)
-    original = torch.cat([ds.y_train, ds.y_val, ds.y_test]) * ds.meta["target_std"] + ds.meta["target_mean"]
+    original = (
+        torch.cat([ds.y_train, ds.y_val, ds.y_test]) * ds.meta["target_std"]
+        + ds.meta["target_mean"]
+    )
     np.testing.assert_allclose(np.sort(original.numpy()), np.sort(frame["y"].to_numpy()), rtol=1e-5)
 
 
@@ -365,8 +449,13 @@ def test_tiny_end_to_end_training(tmp_path, classes, one_thread):
     data = {s: task.load(s) for s in range(2)}
     runs = [RunKey(0, 0.01), RunKey(1, 0.01)]
     for comp in task.competitors:
-        results = train_stack(task, comp, runs, data, TrainConfig(epochs=3, hidden=task.hidden,
-                                                                  batch_size=task.batch_size))
+        results = train_stack(
+            task,
+            comp,
+            runs,
+            data,
+            TrainConfig(epochs=3, hidden=task.hidden, batch_size=task.batch_size),
+        )
         assert [r.seed for r in results] == [0, 1]
         for r in results:
             assert r.status == "finished" and r.epochs_run == 3
@@ -385,7 +474,9 @@ def _report_ready() -> bool:
     return True
 
 
-cli = pytest.mark.skipif(not _report_ready(), reason="losslab.report (used by compare) is not written yet")
+cli = pytest.mark.skipif(
+    not _report_ready(), reason="losslab.report (used by compare) is not written yet"
+)
 
 
 def _invoke(*args: str):
@@ -399,8 +490,21 @@ def _invoke(*args: str):
 @cli
 def test_cli_compare_on_user_data(tmp_path):
     csv = _csv(tmp_path, _frame())
-    res = _invoke("--data", str(csv), "--target", "y", "--seeds", "2", "--epochs", "2",
-                  "--out", str(tmp_path), "--name", "mine", "--quiet")
+    res = _invoke(
+        "--data",
+        str(csv),
+        "--target",
+        "y",
+        "--seeds",
+        "2",
+        "--epochs",
+        "2",
+        "--out",
+        str(tmp_path),
+        "--name",
+        "mine",
+        "--quiet",
+    )
     assert res.exit_code == 0, res.output
     db = tmp_path / "mine" / "results.sqlite"
     assert db.exists()
@@ -414,16 +518,38 @@ def test_cli_compare_on_user_data(tmp_path):
 @cli
 def test_cli_compare_on_user_data_default_name(tmp_path):
     csv = _csv(tmp_path, _frame())
-    res = _invoke("--data", str(csv), "--target", "y", "--seeds", "2", "--epochs", "2",
-                  "--out", str(tmp_path), "--quiet")
+    res = _invoke(
+        "--data",
+        str(csv),
+        "--target",
+        "y",
+        "--seeds",
+        "2",
+        "--epochs",
+        "2",
+        "--out",
+        str(tmp_path),
+        "--quiet",
+    )
     assert res.exit_code == 0, res.output
     assert len(list(tmp_path.glob("*/results.sqlite"))) == 1
 
 
 @cli
-@pytest.mark.parametrize("case", [
-    "missing", "suffix", "target", "constant", "nan_target", "nan_feature", "kind", "binary", "regression",
-])
+@pytest.mark.parametrize(
+    "case",
+    [
+        "missing",
+        "suffix",
+        "target",
+        "constant",
+        "nan_target",
+        "nan_feature",
+        "kind",
+        "binary",
+        "regression",
+    ],
+)
 def test_cli_compare_bad_user_data_exits_2(tmp_path, case):
     frame, target, extra = _frame(), "y", []
     if case == "constant":
@@ -445,8 +571,20 @@ def test_cli_compare_bad_user_data_exits_2(tmp_path, case):
         path = tmp_path / "absent.csv"
     elif case == "suffix":
         path = path.rename(tmp_path / "d.txt")
-    res = _invoke("--data", str(path), "--target", target, *extra, "--seeds", "1", "--epochs", "1",
-                  "--out", str(tmp_path), "--quiet")
+    res = _invoke(
+        "--data",
+        str(path),
+        "--target",
+        target,
+        *extra,
+        "--seeds",
+        "1",
+        "--epochs",
+        "1",
+        "--out",
+        str(tmp_path),
+        "--quiet",
+    )
     assert res.exit_code == 2, res.output
     assert "compare:" in res.output
     assert not list(tmp_path.glob("*/results.sqlite"))
@@ -462,29 +600,65 @@ def test_cli_compare_target_without_data(tmp_path):
 # -- inference rule, hints towards --kind, small-data warnings ----------------------------------
 
 #: linnerud's Weight column (scikit-learn's load_linnerud): integer-valued, 16 distinct in 20 rows
-LINNERUD_WEIGHT = [191, 189, 193, 162, 189, 182, 211, 167, 176, 154, 169, 166, 154, 247, 193, 202,
-                   176, 157, 156, 138]
+LINNERUD_WEIGHT = [
+    191,
+    189,
+    193,
+    162,
+    189,
+    182,
+    211,
+    167,
+    176,
+    154,
+    169,
+    166,
+    154,
+    247,
+    193,
+    202,
+    176,
+    157,
+    156,
+    138,
+]
 
 
 def test_a_weight_in_kg_is_a_quantity_not_twenty_classes(tmp_path):
     assert (len(LINNERUD_WEIGHT), len(set(LINNERUD_WEIGHT))) == (20, 16)
     kind, why = explain_kind(pd.Series(np.asarray(LINNERUD_WEIGHT, dtype=float)))
     assert kind == "regression"
-    assert why == "integers with 16 distinct values in 20 rows, more than 10 or more than half the rows: a quantity"
+    assert (
+        why
+        == "integers with 16 distinct values in 20 rows, more than 10 or more than half the rows: a quantity"
+    )
     rng = np.random.default_rng(0)
-    frame = pd.DataFrame({"Chins": rng.integers(1, 18, 20).astype(float), "Weight": np.asarray(LINNERUD_WEIGHT, float)})
+    frame = pd.DataFrame(
+        {
+            "Chins": rng.integers(1, 18, 20).astype(float),
+            "Weight": np.asarray(LINNERUD_WEIGHT, float),
+        }
+    )
     task = register_user_task(_csv(tmp_path, frame, "linnerud.csv"), "Weight")
     assert task.kind == "regression"
-    assert ("Kind 'regression' inferred from the target: integers with 16 distinct values in 20 rows, more "
-            "than 10 or more than half the rows: a quantity; '--kind' overrides it.") in task.notes
+    assert (
+        "Kind 'regression' inferred from the target: integers with 16 distinct values in 20 rows, more "
+        "than 10 or more than half the rows: a quantity; '--kind' overrides it."
+    ) in task.notes
 
 
-@pytest.mark.parametrize("values, reason", [
-    (["a", "b", "c"] * 4, "non-numeric values, 3 distinct"),
-    ([0.5, 1.5] * 6, "numbers that are not all integers"),
-    ([3, 7] * 6, "integers with 2 distinct values in 12 rows"),
-    ([0, 1, 2] * 4, "integers with 3 distinct values in 12 rows, at most 10 and at most half the rows"),
-])
+@pytest.mark.parametrize(
+    "values, reason",
+    [
+        (["a", "b", "c"] * 4, "non-numeric values, 3 distinct"),
+        ([0.5, 1.5] * 6, "numbers that are not all integers"),
+        ([3, 7] * 6, "integers with 2 distinct values in 12 rows"),
+        (
+            [0, 1, 2] * 4,
+            "integers with 3 distinct values in 12 rows, at most 10 and at most half the rows",
+        ),
+    ],
+)
 def test_explain_kind_gives_the_reason(values, reason):
     assert explain_kind(pd.Series(values))[1] == reason
 
@@ -493,11 +667,17 @@ def test_an_inferred_class_refusal_suggests_kind_regression(tmp_path):
     # integer scores 1..8 in 40 rows: read as 8 classes, several too rare for a stratified split
     y = np.r_[np.repeat([1, 2, 3, 4], 8), [5, 5, 6, 6, 7, 7, 8, 8]]
     frame = pd.DataFrame({"a": np.arange(40.0), "score": y})
-    msg = _raises(_csv(tmp_path, frame), "score", r"'--target' needs at least 5 rows of every class")
-    assert msg.endswith("; merge or drop rare classes; if 'score' is a quantity rather than class labels, "
-                        "pass '--kind regression'")
+    msg = _raises(
+        _csv(tmp_path, frame), "score", r"'--target' needs at least 5 rows of every class"
+    )
+    assert msg.endswith(
+        "; merge or drop rare classes; if 'score' is a quantity rather than class labels, "
+        "pass '--kind regression'"
+    )
     assert register_user_task(tmp_path / "d.csv", "score", kind="regression").kind == "regression"
-    msg = _raises(tmp_path / "d.csv", "score", r"needs at least 5 rows of every class", kind="multiclass")
+    msg = _raises(
+        tmp_path / "d.csv", "score", r"needs at least 5 rows of every class", kind="multiclass"
+    )
     assert "--kind regression" not in msg  # the user chose the kind: no second-guessing
 
 
@@ -514,9 +694,11 @@ def test_small_data_rule_for_regression(n, warned):
     message = small_data_warning(y, "regression", name="f.csv", hint="; HINT")
     assert (message is not None) == warned
     if warned:
-        assert message == (f"small data: 'f.csv' gives about 30 test rows (20% of {n}; at least 30 wanted); "
-                           "the differences between losses will mostly be noise and the confidence intervals "
-                           "wide, so read this study as a smoke test")  # no kind hint: not about classes
+        assert message == (
+            f"small data: 'f.csv' gives about 30 test rows (20% of {n}; at least 30 wanted); "
+            "the differences between losses will mostly be noise and the confidence intervals "
+            "wide, so read this study as a smoke test"
+        )  # no kind hint: not about classes
 
 
 @pytest.mark.parametrize("rare, warned", [(24, True), (25, False)])
@@ -525,14 +707,19 @@ def test_small_data_rule_per_class(rare, warned):
     message = small_data_warning(y, "binary", name="f.csv", hint="; HINT")
     assert (message is not None) == warned
     if warned:
-        assert f"about 5 test rows of class 'rare' (20% of its {rare}; at least 5 of every class wanted)" in message
+        assert (
+            f"about 5 test rows of class 'rare' (20% of its {rare}; at least 5 of every class wanted)"
+            in message
+        )
         assert message.endswith("smoke test; HINT") and "test rows (20% of" not in message
 
 
 def test_small_data_warning_travels_with_the_data(tmp_path):
     task = register_user_task(_csv(tmp_path, _frame(n=60)), "y")
     (warning,) = task.load(0).meta["warnings"]
-    assert warning.startswith("small data: 'd.csv' gives about 12 test rows (20% of 60; at least 30 wanted)")
+    assert warning.startswith(
+        "small data: 'd.csv' gives about 12 test rows (20% of 60; at least 30 wanted)"
+    )
     big = register_user_task(_csv(tmp_path, _frame(n=300), "big.csv"), "y")
     assert big.load(0).meta["warnings"] == []
 
@@ -540,8 +727,23 @@ def test_small_data_warning_travels_with_the_data(tmp_path):
 @cli
 def test_cli_small_data_warns_before_training_and_the_report_keeps_it(tmp_path):
     csv = _csv(tmp_path, _frame(n=60))
-    res = _invoke("--data", str(csv), "--target", "y", "--loss", "binary_cross_entropy_with_logits",
-                  "--seeds", "1", "--epochs", "1", "--out", str(tmp_path), "--name", "small", "--quiet")
+    res = _invoke(
+        "--data",
+        str(csv),
+        "--target",
+        "y",
+        "--loss",
+        "binary_cross_entropy_with_logits",
+        "--seeds",
+        "1",
+        "--epochs",
+        "1",
+        "--out",
+        str(tmp_path),
+        "--name",
+        "small",
+        "--quiet",
+    )
     assert res.exit_code == 0, res.output
     text = " ".join(res.output.split())
     assert "warning (data:d.csv): small data: 'd.csv' gives about 12 test rows" in text
@@ -567,8 +769,23 @@ def test_cli_small_data_warns_before_training_and_the_report_keeps_it(tmp_path):
 @cli
 def test_cli_large_enough_data_has_no_warning(tmp_path):
     csv = _csv(tmp_path, _frame(n=300))
-    res = _invoke("--data", str(csv), "--target", "y", "--loss", "binary_cross_entropy_with_logits",
-                  "--seeds", "1", "--epochs", "1", "--out", str(tmp_path), "--name", "big", "--quiet")
+    res = _invoke(
+        "--data",
+        str(csv),
+        "--target",
+        "y",
+        "--loss",
+        "binary_cross_entropy_with_logits",
+        "--seeds",
+        "1",
+        "--epochs",
+        "1",
+        "--out",
+        str(tmp_path),
+        "--name",
+        "big",
+        "--quiet",
+    )
     assert res.exit_code == 0, res.output
     assert "small data" not in res.output
     assert "Warning" not in (tmp_path / "big" / "report.md").read_text()
@@ -577,5 +794,7 @@ def test_cli_large_enough_data_has_no_warning(tmp_path):
 def test_kind_help_states_the_inference_rule():
     res = _invoke("--help")
     text = " ".join(res.output.replace("│", " ").split())
-    assert ("integers with 2 values -> binary, with at most 10 distinct values and at most half the rows "
-            "distinct -> multiclass, else regression") in text
+    assert (
+        "integers with 2 values -> binary, with at most 10 distinct values and at most half the rows "
+        "distinct -> multiclass, else regression"
+    ) in text

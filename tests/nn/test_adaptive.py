@@ -17,6 +17,7 @@ from losslab.nn._adaptive import LOG_Z_MAX_ERROR, adaptive_robust_nll, log_parti
 def _reference_log_z(alpha: float) -> float:
     """log Z by quadrature of Barron's density written directly with powers (float64)."""
     if alpha == 0.0:
+
         def f(x):
             return 1.0 / (1.0 + 0.5 * x * x)
     else:
@@ -24,6 +25,7 @@ def _reference_log_z(alpha: float) -> float:
 
         def f(x):
             return math.exp(-(b / alpha) * ((x * x / b + 1.0) ** (alpha / 2.0) - 1.0))
+
     value = integrate.quad(f, -np.inf, 0.0, epsabs=1e-14, epsrel=1e-12, limit=400)[0]
     return math.log(2.0 * value)
 
@@ -31,15 +33,20 @@ def _reference_log_z(alpha: float) -> float:
 def test_log_z_closed_forms():
     # alpha = 0: 1 / (1 + x^2/2) integrates to sqrt(2) pi; alpha = 2: Gaussian sqrt(2 pi);
     # alpha = 1: exp(1 - sqrt(1 + x^2)) integrates to 2 e K1(1)
-    exact = [math.log(math.sqrt(2) * math.pi), math.log(2 * math.e * special.k1(1.0)),
-             0.5 * math.log(2 * math.pi)]
+    exact = [
+        math.log(math.sqrt(2) * math.pi),
+        math.log(2 * math.e * special.k1(1.0)),
+        0.5 * math.log(2 * math.pi),
+    ]
     got = log_partition(torch.tensor([0.0, 1.0, 2.0], dtype=torch.float64))
     torch.testing.assert_close(got, torch.tensor(exact, dtype=torch.float64), rtol=0, atol=1e-9)
 
 
 def test_log_z_matches_quadrature_off_grid():
     rng = np.random.default_rng(0)
-    alphas = np.concatenate([rng.uniform(0.0, 2.0, 12), [1e-4, 0.0049, 0.013, 1.2345, 1.99, 1.9995]])
+    alphas = np.concatenate(
+        [rng.uniform(0.0, 2.0, 12), [1e-4, 0.0049, 0.013, 1.2345, 1.99, 1.9995]]
+    )
     got = log_partition(torch.tensor(alphas, dtype=torch.float64)).numpy()
     ref = np.array([_reference_log_z(float(a)) for a in alphas])
     assert np.abs(got - ref).max() < LOG_Z_MAX_ERROR
@@ -87,7 +94,9 @@ def test_reductions_and_weight():
     per = loss_fn(x, y)
     assert per.shape == (5, 2)
     w = torch.rand(5, 1)
-    torch.testing.assert_close(AdaptiveRobustLoss(2, reduction="sum")(x, y, weight=w), (per * w).sum())
+    torch.testing.assert_close(
+        AdaptiveRobustLoss(2, reduction="sum")(x, y, weight=w), (per * w).sum()
+    )
     torch.testing.assert_close(AdaptiveRobustLoss(2)(x, y), per.mean())
 
 
@@ -97,7 +106,9 @@ def test_gradients_finite_at_extremes(latent):
     with torch.no_grad():
         loss_fn.latent_alpha.fill_(latent)
         loss_fn.latent_scale.fill_(-30.0)  # scale at its floor too
-    x = torch.tensor([[0.0], [1e-30], [1.0], [1e8], [-1e30]], dtype=torch.float64, requires_grad=True)
+    x = torch.tensor(
+        [[0.0], [1e-30], [1.0], [1e8], [-1e30]], dtype=torch.float64, requires_grad=True
+    )
     loss = loss_fn(x, torch.zeros_like(x))
     loss.backward()
     assert torch.isfinite(loss)
@@ -113,17 +124,27 @@ def test_gradients_finite_float32_default_range():
     loss = loss_fn(x, torch.zeros_like(x))
     loss.backward()
     assert torch.isfinite(loss)
-    assert all(torch.isfinite(t).all() for t in (x.grad, loss_fn.latent_alpha.grad, loss_fn.latent_scale.grad))
+    assert all(
+        torch.isfinite(t).all()
+        for t in (x.grad, loss_fn.latent_alpha.grad, loss_fn.latent_scale.grad)
+    )
 
 
 def test_nll_is_a_normalised_density():
     # exp(-nll) integrates to 1 over the residual for any alpha, scale
     for alpha, scale in [(0.3, 0.5), (1.6, 2.0)]:
+
         def density(r, a=alpha, c=scale):
             t = torch.tensor([r], dtype=torch.float64)
-            nll = adaptive_robust_nll(t, torch.zeros_like(t), alpha=torch.tensor(a, dtype=torch.float64),
-                                      scale=torch.tensor(c, dtype=torch.float64), reduction="sum")
+            nll = adaptive_robust_nll(
+                t,
+                torch.zeros_like(t),
+                alpha=torch.tensor(a, dtype=torch.float64),
+                scale=torch.tensor(c, dtype=torch.float64),
+                reduction="sum",
+            )
             return math.exp(-float(nll))
+
         mass = integrate.quad(density, -np.inf, np.inf, limit=400)[0]
         assert mass == pytest.approx(1.0, abs=5e-5)
 
@@ -151,25 +172,42 @@ def test_alpha_falls_for_heavy_tails_and_rises_for_gaussian():
 
 
 def test_validation_messages():
-    with pytest.raises(ValueError, match=r"AdaptiveRobustLoss: 'alpha_hi' must be a finite real number >= 0 and <= 2, got 2.5"):
+    with pytest.raises(
+        ValueError,
+        match=r"AdaptiveRobustLoss: 'alpha_hi' must be a finite real number >= 0 and <= 2, got 2.5",
+    ):
         AdaptiveRobustLoss(1, alpha_hi=2.5)
-    with pytest.raises(ValueError, match=r"AdaptiveRobustLoss: 'alpha_init' must be strictly between"):
+    with pytest.raises(
+        ValueError, match=r"AdaptiveRobustLoss: 'alpha_init' must be strictly between"
+    ):
         AdaptiveRobustLoss(1, alpha_init=1.999)
-    with pytest.raises(ValueError, match=r"AdaptiveRobustLoss: 'scale_init' must be > scale_lo = 0.5, got 0.1"):
+    with pytest.raises(
+        ValueError, match=r"AdaptiveRobustLoss: 'scale_init' must be > scale_lo = 0.5, got 0.1"
+    ):
         AdaptiveRobustLoss(1, scale_lo=0.5, scale_init=0.1)
-    with pytest.raises(ValueError, match=r"AdaptiveRobustLoss: 'num_dims' must be an integer >= 1, got 0"):
+    with pytest.raises(
+        ValueError, match=r"AdaptiveRobustLoss: 'num_dims' must be an integer >= 1, got 0"
+    ):
         AdaptiveRobustLoss(0)
-    with pytest.raises(ValueError, match=r"AdaptiveRobustLoss: 'input' must be of shape \(\.\.\., num_dims=2\)"):
+    with pytest.raises(
+        ValueError, match=r"AdaptiveRobustLoss: 'input' must be of shape \(\.\.\., num_dims=2\)"
+    ):
         AdaptiveRobustLoss(2)(torch.zeros(4, 3), torch.zeros(4, 3))
 
 
 def test_nll_weight_broadcasts_without_enlarging_the_loss():
     x, y = torch.randn(4, 3, dtype=torch.float64), torch.zeros(4, 3, dtype=torch.float64)
-    kw = {"alpha": torch.tensor(1.0, dtype=torch.float64), "scale": torch.tensor(0.5, dtype=torch.float64)}
+    kw = {
+        "alpha": torch.tensor(1.0, dtype=torch.float64),
+        "scale": torch.tensor(0.5, dtype=torch.float64),
+    }
     row = torch.rand(4, 1, dtype=torch.float64)
     each = adaptive_robust_nll(x, y, **kw, reduction="none")
     weighted = adaptive_robust_nll(x, y, **kw, reduction="mean", weight=row)
     torch.testing.assert_close(weighted, (each * row).sum() / each.numel())
-    with pytest.raises(ValueError, match=r"adaptive_robust_nll: 'weight' must be broadcastable to the "
-                                         r"loss shape \(4, 3\), got shape \(2, 4, 3\)"):
+    with pytest.raises(
+        ValueError,
+        match=r"adaptive_robust_nll: 'weight' must be broadcastable to the "
+        r"loss shape \(4, 3\), got shape \(2, 4, 3\)",
+    ):
         adaptive_robust_nll(x, y, **kw, weight=torch.ones(2, 4, 3, dtype=torch.float64))

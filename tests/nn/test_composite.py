@@ -23,7 +23,11 @@ def _data(seed=0):
 def test_every_factory_module_is_a_loss_module():
     for name in catalog.names():
         spec = catalog.get(name)
-        if spec.module is not None and spec.module.__module__ == "losslab.nn" and hasattr(spec.module, "function"):
+        if (
+            spec.module is not None
+            and spec.module.__module__ == "losslab.nn"
+            and hasattr(spec.module, "function")
+        ):
             assert issubclass(spec.module, LossModule), name
 
 
@@ -56,7 +60,11 @@ def test_algebra_nesting_scaling_sum_and_names():
     mse, l1 = losslab.nn.MSELoss(), losslab.nn.L1Loss()
     x, t = _data(2)
     nested = 2 * (0.5 * mse + l1) + mse  # 1*mse + 2*l1 + 1*mse
-    assert list(nested.current_weights().items()) == [("MSELoss", 1.0), ("L1Loss", 2.0), ("MSELoss_2", 1.0)]
+    assert list(nested.current_weights().items()) == [
+        ("MSELoss", 1.0),
+        ("L1Loss", 2.0),
+        ("MSELoss_2", 1.0),
+    ]
     torch.testing.assert_close(nested(x, t), 2 * TF.mse_loss(x, t) + 2 * TF.l1_loss(x, t))
     summed = sum([mse, l1])
     assert isinstance(summed, CompositeLoss)
@@ -134,14 +142,36 @@ def test_penalty_terms_are_called_without_inputs():
 @pytest.mark.parametrize(
     "make, exc, message",
     [
-        (lambda: linear_ramp(0.0, 1.0, steps=0), ValueError, r"^linear_ramp: 'steps' must be an integer >= 1, got 0"),
-        (lambda: cosine_ramp(0.0, 1.0, steps=2.5), TypeError, r"^cosine_ramp: 'steps' must be an integer >= 1, got 2.5"),
-        (lambda: constant(float("nan")), ValueError, r"^constant: 'weight' must be a finite real number, got nan"),
-        (lambda: CompositeLoss([]), ValueError, r"^CompositeLoss: 'losses' must be at least one loss module"),
-        (lambda: CompositeLoss([losslab.nn.MSELoss()], weights=[1.0, 2.0]), ValueError,
-         r"^CompositeLoss: 'weights' must be one weight per loss \(1\), got 2"),
-        (lambda: CompositeLoss([losslab.nn.MSELoss()], weights=["a"]), TypeError,
-         r"^CompositeLoss: 'weight' must be a finite real number, got 'a'"),
+        (
+            lambda: linear_ramp(0.0, 1.0, steps=0),
+            ValueError,
+            r"^linear_ramp: 'steps' must be an integer >= 1, got 0",
+        ),
+        (
+            lambda: cosine_ramp(0.0, 1.0, steps=2.5),
+            TypeError,
+            r"^cosine_ramp: 'steps' must be an integer >= 1, got 2.5",
+        ),
+        (
+            lambda: constant(float("nan")),
+            ValueError,
+            r"^constant: 'weight' must be a finite real number, got nan",
+        ),
+        (
+            lambda: CompositeLoss([]),
+            ValueError,
+            r"^CompositeLoss: 'losses' must be at least one loss module",
+        ),
+        (
+            lambda: CompositeLoss([losslab.nn.MSELoss()], weights=[1.0, 2.0]),
+            ValueError,
+            r"^CompositeLoss: 'weights' must be one weight per loss \(1\), got 2",
+        ),
+        (
+            lambda: CompositeLoss([losslab.nn.MSELoss()], weights=["a"]),
+            TypeError,
+            r"^CompositeLoss: 'weight' must be a finite real number, got 'a'",
+        ),
     ],
 )
 def test_invalid_weights_and_schedules_rejected(make, exc, message):

@@ -41,7 +41,11 @@ def _params(obj) -> list[inspect.Parameter]:
 
 def test_the_catalog_lists_the_drop_ins():
     assert len(DROP_INS) >= 20
-    assert {s.module.__name__ for s in DROP_INS} >= {"CrossEntropyLoss", "BCEWithLogitsLoss", "MSELoss"}
+    assert {s.module.__name__ for s in DROP_INS} >= {
+        "CrossEntropyLoss",
+        "BCEWithLogitsLoss",
+        "MSELoss",
+    }
 
 
 @pytest.mark.parametrize("spec", DROP_INS, ids=lambda s: s.module.__name__)
@@ -52,11 +56,13 @@ def test_module_constructor_matches_torch(spec):
     mine = _params(ours.__init__)
     torch_params = _params(theirs.__init__)
     # torch's parameters first, same names, order, kinds and defaults
-    assert [(p.name, p.kind) for p in mine[: len(torch_params)]] == [(p.name, p.kind) for p in torch_params]
+    assert [(p.name, p.kind) for p in mine[: len(torch_params)]] == [
+        (p.name, p.kind) for p in torch_params
+    ]
     for a, b in zip(mine, torch_params):
         assert a.default == b.default, (ours.__name__, a.name, a.default, b.default)
     # then only documented, keyword-only extras
-    rest = mine[len(torch_params):]
+    rest = mine[len(torch_params) :]
     assert {p.name for p in rest} == extras
     assert all(p.kind is inspect.Parameter.KEYWORD_ONLY for p in rest)
 
@@ -95,22 +101,54 @@ def test_positional_constructor_arguments_work_as_in_torch():
     y = torch.tensor([0, 1, 2, 3, 4, 0])
     w = torch.rand(5, generator=gen) + 0.1
     _same(LN.CrossEntropyLoss(w), torch.nn.CrossEntropyLoss(w), x, y)
-    _same(LN.CrossEntropyLoss(w, None, 2, None, "sum", 0.1), torch.nn.CrossEntropyLoss(w, None, 2, None, "sum", 0.1), x, y)
-    _same(LN.CrossEntropyLoss(w, ignore_index=1, label_smoothing=0.2),
-          torch.nn.CrossEntropyLoss(w, ignore_index=1, label_smoothing=0.2), x, y)
+    _same(
+        LN.CrossEntropyLoss(w, None, 2, None, "sum", 0.1),
+        torch.nn.CrossEntropyLoss(w, None, 2, None, "sum", 0.1),
+        x,
+        y,
+    )
+    _same(
+        LN.CrossEntropyLoss(w, ignore_index=1, label_smoothing=0.2),
+        torch.nn.CrossEntropyLoss(w, ignore_index=1, label_smoothing=0.2),
+        x,
+        y,
+    )
     _same(LN.NLLLoss(w, None, 3), torch.nn.NLLLoss(w, None, 3), x.log_softmax(1), y)
     _same(LN.MultiMarginLoss(2, 0.5, w), torch.nn.MultiMarginLoss(2, 0.5, w), x, y)
     b = torch.rand(6, 1, generator=gen).round()
     pw = torch.tensor([3.0])
-    _same(LN.BCEWithLogitsLoss(None, pos_weight=pw), torch.nn.BCEWithLogitsLoss(None, pos_weight=pw), x[:, :1], b)
+    _same(
+        LN.BCEWithLogitsLoss(None, pos_weight=pw),
+        torch.nn.BCEWithLogitsLoss(None, pos_weight=pw),
+        x[:, :1],
+        b,
+    )
     bw = torch.rand(6, 1, generator=gen)
-    _same(LN.BCEWithLogitsLoss(bw, None, None, "sum", pw), torch.nn.BCEWithLogitsLoss(bw, None, None, "sum", pw), x[:, :1], b)
+    _same(
+        LN.BCEWithLogitsLoss(bw, None, None, "sum", pw),
+        torch.nn.BCEWithLogitsLoss(bw, None, None, "sum", pw),
+        x[:, :1],
+        b,
+    )
     r = torch.randn(6, 5, generator=gen)
-    _same(LN.SmoothL1Loss(None, None, "sum", 0.5), torch.nn.SmoothL1Loss(None, None, "sum", 0.5), x, r)
+    _same(
+        LN.SmoothL1Loss(None, None, "sum", 0.5), torch.nn.SmoothL1Loss(None, None, "sum", 0.5), x, r
+    )
     _same(LN.HuberLoss("sum", 0.3), torch.nn.HuberLoss("sum", 0.3), x, r)
-    _same(LN.PoissonNLLLoss(False, True), torch.nn.PoissonNLLLoss(False, True), x.exp(), r.abs().round())
+    _same(
+        LN.PoissonNLLLoss(False, True),
+        torch.nn.PoissonNLLLoss(False, True),
+        x.exp(),
+        r.abs().round(),
+    )
     _same(LN.TripletMarginLoss(0.5, 1.0), torch.nn.TripletMarginLoss(0.5, 1.0), x, r, r.flip(0))
-    _same(LN.MarginRankingLoss(0.2), torch.nn.MarginRankingLoss(0.2), x[:, 0], r[:, 0], torch.sign(r[:, 1]))
+    _same(
+        LN.MarginRankingLoss(0.2),
+        torch.nn.MarginRankingLoss(0.2),
+        x[:, 0],
+        r[:, 0],
+        torch.sign(r[:, 1]),
+    )
 
 
 def test_legacy_reduction_arguments_follow_torch():
@@ -130,18 +168,25 @@ def test_legacy_reduction_arguments_follow_torch():
 
 
 def test_bad_positional_use_names_the_module():
-    with pytest.raises(TypeError, match=r"CrossEntropyLoss: takes at most 6 positional argument\(s\) "
-                                        r"\(weight, size_average, ignore_index, reduce, reduction, "
-                                        r"label_smoothing\), got 7"):
+    with pytest.raises(
+        TypeError,
+        match=r"CrossEntropyLoss: takes at most 6 positional argument\(s\) "
+        r"\(weight, size_average, ignore_index, reduce, reduction, "
+        r"label_smoothing\), got 7",
+    ):
         LN.CrossEntropyLoss(None, None, -100, None, "mean", 0.0, 1)
     with pytest.raises(TypeError, match="CrossEntropyLoss: got two values for 'weight'"):
         LN.CrossEntropyLoss(torch.ones(3), weight=torch.ones(3))
-    with pytest.raises(TypeError, match=r"GaussianNLLLoss: takes at most 0 positional argument\(s\), got 1"):
+    with pytest.raises(
+        TypeError, match=r"GaussianNLLLoss: takes at most 0 positional argument\(s\), got 1"
+    ):
         LN.GaussianNLLLoss(True)
     with pytest.raises(ValueError, match="label_smoothing"):
         LN.CrossEntropyLoss(None, None, -100, None, "mean", 2.0)  # validated like a keyword
 
 
 def test_losslab_modules_keep_keyword_only_hyperparameters():
-    with pytest.raises(TypeError, match=r"SigmoidFocalLoss: takes at most 0 positional argument\(s\), got 1"):
+    with pytest.raises(
+        TypeError, match=r"SigmoidFocalLoss: takes at most 0 positional argument\(s\), got 1"
+    ):
         LN.SigmoidFocalLoss(2.0)

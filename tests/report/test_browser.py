@@ -15,34 +15,74 @@ from losslab.lab.store import Store
 from losslab.lab.train import RunResult
 from losslab.report.render import write_report
 
-sync_api = pytest.importorskip("playwright.sync_api", reason="python package 'playwright' is not installed")
-CHROMIUM = next((p for p in ("/usr/bin/chromium", shutil.which("chromium"),
-                             shutil.which("chromium-browser")) if p and Path(p).is_file()), None)
+sync_api = pytest.importorskip(
+    "playwright.sync_api", reason="python package 'playwright' is not installed"
+)
+CHROMIUM = next(
+    (
+        p
+        for p in ("/usr/bin/chromium", shutil.which("chromium"), shutil.which("chromium-browser"))
+        if p and Path(p).is_file()
+    ),
+    None,
+)
 if CHROMIUM is None:
-    pytest.skip("no Chromium at /usr/bin/chromium or on PATH: install the distribution's chromium "
-                "package (this test never downloads a browser)", allow_module_level=True)
+    pytest.skip(
+        "no Chromium at /usr/bin/chromium or on PATH: install the distribution's chromium "
+        "package (this test never downloads a browser)",
+        allow_module_level=True,
+    )
 
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--no-first-run"]
+ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 XSS = "<script>alert(1)</script>"
-TASKS = {"cls": ("binary", "accuracy", ["plain", XSS, "third"]),
-         "reg": ("regression", "rmse", ["MSE", "MAE"])}
+TASKS = {
+    "cls": ("binary", "accuracy", ["plain", XSS, "third"]),
+    "reg": ("regression", "rmse", ["MSE", "MAE"]),
+}
 
 
 def _result(task: str, label: str, seed: int, lr: float) -> RunResult:
     kind, primary, _ = TASKS[task]
     value = 0.8 + 0.02 * seed + 0.01 * len(label) * lr
-    hist = {"train_loss": [1.0, 0.6, 0.5], "val_loss": [1.1, 0.8, 0.7 + 0.05 * seed],
-            f"val_{primary}": [value - 0.1, value - 0.05, value], "grad_norm": [1.0, 0.8, 0.9]}
+    hist = {
+        "train_loss": [1.0, 0.6, 0.5],
+        "val_loss": [1.1, 0.8, 0.7 + 0.05 * seed],
+        f"val_{primary}": [value - 0.1, value - 0.05, value],
+        "grad_norm": [1.0, 0.8, 0.9],
+    }
     if task == "reg" and label == "MSE" and lr == 0.1 and seed == 0:
-        return RunResult(task, label, "mse_loss", seed, lr, "diverged", 2, 1, diverged_epoch=2,
-                         history={k: [v[0], math.nan] for k, v in hist.items()})
-    metrics = {primary: value, "epochs_to_converge": 2.0, "generalization_gap": 0.1,
-               "overfitting": 0.0, "grad_norm_median": 0.9, "grad_norm_max": 1.0}
+        return RunResult(
+            task,
+            label,
+            "mse_loss",
+            seed,
+            lr,
+            "diverged",
+            2,
+            1,
+            diverged_epoch=2,
+            history={k: [v[0], math.nan] for k, v in hist.items()},
+        )
+    metrics = {
+        primary: value,
+        "epochs_to_converge": 2.0,
+        "generalization_gap": 0.1,
+        "overfitting": 0.0,
+        "grad_norm_median": 0.9,
+        "grad_norm_max": 1.0,
+    }
     if kind == "binary":
         metrics["recall"] = value - 0.05
-    return RunResult(task, label, "mse_loss", seed, lr, "finished", 3, 3, history=hist,
-                     metrics=metrics)
+    return RunResult(
+        task, label, "mse_loss", seed, lr, "finished", 3, 3, history=hist, metrics=metrics
+    )
 
 
 @pytest.fixture(scope="module")
@@ -50,13 +90,23 @@ def report(tmp_path_factory):
     root = tmp_path_factory.mktemp("browser")
     with Store(root / "results.sqlite") as st:
         st.set_meta("tasks", list(TASKS))
-        st.set_meta("task_info", {
-            name: {"kind": kind, "description": f"task {name} & co", "primary": primary,
-                   "metrics": [primary, "recall"] if kind == "binary" else [primary],
-                   "higher_is_better": kind == "binary", "epochs": 3,
-                   "competitors": [{"label": c, "loss": "mse_loss", "kwargs": {}, "note": ""}
-                                   for c in comps]}
-            for name, (kind, primary, comps) in TASKS.items()})
+        st.set_meta(
+            "task_info",
+            {
+                name: {
+                    "kind": kind,
+                    "description": f"task {name} & co",
+                    "primary": primary,
+                    "metrics": [primary, "recall"] if kind == "binary" else [primary],
+                    "higher_is_better": kind == "binary",
+                    "epochs": 3,
+                    "competitors": [
+                        {"label": c, "loss": "mse_loss", "kwargs": {}, "note": ""} for c in comps
+                    ],
+                }
+                for name, (kind, primary, comps) in TASKS.items()
+            },
+        )
         for name, (_, _, comps) in TASKS.items():
             for label in comps:
                 for lr in (0.01, 0.1):

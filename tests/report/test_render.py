@@ -27,18 +27,39 @@ METRICS = ["accuracy", "recall"]
 
 
 def _result(label: str, seed: int, lr: float, diverged: bool = False) -> RunResult:
-    hist = {"train_loss": [1.0, 0.5, 0.4], "val_loss": [1.1, 0.7, 0.6 + seed / 10],
-            "val_accuracy": [0.6, 0.7, 0.8], "grad_norm": [1.0, 0.8, 0.7]}
+    hist = {
+        "train_loss": [1.0, 0.5, 0.4],
+        "val_loss": [1.1, 0.7, 0.6 + seed / 10],
+        "val_accuracy": [0.6, 0.7, 0.8],
+        "grad_norm": [1.0, 0.8, 0.7],
+    }
     if diverged:
         hist = {k: [v[0], math.nan] for k, v in hist.items()}
-        return RunResult("t&1", label, COMPETITORS[label], seed, lr, "diverged", 2, 1,
-                         history=hist, diverged_epoch=2)
+        return RunResult(
+            "t&1",
+            label,
+            COMPETITORS[label],
+            seed,
+            lr,
+            "diverged",
+            2,
+            1,
+            history=hist,
+            diverged_epoch=2,
+        )
     acc = 0.8 + 0.01 * seed + (0.05 if label == "plain" else 0.0)
-    metrics = {"accuracy": acc, "recall": acc - 0.1, "epochs_to_converge": 2.0,
-               "generalization_gap": 0.2, "overfitting": 0.0, "grad_norm_median": 0.8,
-               "grad_norm_max": 1.0}
-    return RunResult("t&1", label, COMPETITORS[label], seed, lr, "finished", 3, 3,
-                     history=hist, metrics=metrics)
+    metrics = {
+        "accuracy": acc,
+        "recall": acc - 0.1,
+        "epochs_to_converge": 2.0,
+        "generalization_gap": 0.2,
+        "overfitting": 0.0,
+        "grad_norm_median": 0.8,
+        "grad_norm_max": 1.0,
+    }
+    return RunResult(
+        "t&1", label, COMPETITORS[label], seed, lr, "finished", 3, 3, history=hist, metrics=metrics
+    )
 
 
 @pytest.fixture(scope="module")
@@ -47,18 +68,34 @@ def store(tmp_path_factory):
         st.set_meta("config", {"lrs": [0.01, 0.1], "optimizer": "adam", "early_stopping": None})
         st.set_meta("created", "2026-01-01T00:00:00+00:00")
         st.set_meta("tasks", ["t&1"])
-        st.set_meta("task_info", {"t&1": {
-            "kind": "binary", "description": DESCRIPTION, "metrics": METRICS, "primary": "accuracy",
-            "higher_is_better": True, "epochs": 3, "convergence_rule": "rule <one>",
-            "overfit_rule": "rule two",
-            "competitors": [{"label": k, "loss": v, "kwargs": {}, "note": ""}
-                            for k, v in COMPETITORS.items()]}})
+        st.set_meta(
+            "task_info",
+            {
+                "t&1": {
+                    "kind": "binary",
+                    "description": DESCRIPTION,
+                    "metrics": METRICS,
+                    "primary": "accuracy",
+                    "higher_is_better": True,
+                    "epochs": 3,
+                    "convergence_rule": "rule <one>",
+                    "overfit_rule": "rule two",
+                    "competitors": [
+                        {"label": k, "loss": v, "kwargs": {}, "note": ""}
+                        for k, v in COMPETITORS.items()
+                    ],
+                }
+            },
+        )
         st.set_meta("skipped", {"<big>": "needs a download & a <licence>"})
         for label in COMPETITORS:
             for lr in (0.01, 0.1):
                 for seed in range(3):
-                    st.add_run(_result(label, seed, lr, diverged=label == "plain" and lr == 0.1
-                                       and seed == 2))
+                    st.add_run(
+                        _result(
+                            label, seed, lr, diverged=label == "plain" and lr == 0.1 and seed == 2
+                        )
+                    )
         yield st
 
 
@@ -76,15 +113,27 @@ def test_every_file_is_written(written):
     for key in ("markdown", "html", "results", "curves"):
         assert written[key].is_file() and written[key].stat().st_size > 0
     svgs = sorted(p.name for p in written["plots"].glob("*.svg"))
-    assert svgs == ["01-t-1-curves.svg", "01-t-1-loss_curves.svg", "01-t-1-lr.svg", "01-t-1-metric.svg",
-                    "01-t-1-val_metric.svg"]  # loss_curves: the competing losses (losslab plot)
+    assert svgs == [
+        "01-t-1-curves.svg",
+        "01-t-1-loss_curves.svg",
+        "01-t-1-lr.svg",
+        "01-t-1-metric.svg",
+        "01-t-1-val_metric.svg",
+    ]  # loss_curves: the competing losses (losslab plot)
 
 
 def test_results_csv_has_one_row_per_run_matching_the_store(store, written):
     rows = _read_csv(written["results"])
     header, body = rows[0], rows[1:]
-    assert header == [*RESULTS_FIXED, *METRICS, "epochs_to_converge", "generalization_gap",
-                      "overfitting", "grad_norm_median", "grad_norm_max"]
+    assert header == [
+        *RESULTS_FIXED,
+        *METRICS,
+        "epochs_to_converge",
+        "generalization_gap",
+        "overfitting",
+        "grad_norm_median",
+        "grad_norm_max",
+    ]
     runs = store.runs()
     assert len(body) == len(runs)
     finals = {(m["run_id"], m["name"]): m["value"] for m in store.final_metrics()}
@@ -94,7 +143,7 @@ def test_results_csv_has_one_row_per_run_matching_the_store(store, written):
         assert rec["competitor"] == run["competitor"] and rec["loss"] == run["loss"]
         assert float(rec["lr"]) == run["lr"] and int(rec["seed"]) == run["seed"]
         assert rec["status"] == run["status"]
-        for name in header[len(RESULTS_FIXED):]:
+        for name in header[len(RESULTS_FIXED) :]:
             stored = finals.get((run["run_id"], name))
             assert rec[name] == ("" if stored is None else repr(stored)), (run["run_id"], name)
     assert sum(r[RESULTS_FIXED.index("status")] == "diverged" for r in body) == 1
@@ -114,11 +163,19 @@ def test_curves_csv_is_the_long_table_of_the_store(store, written):
 
 def test_markdown_has_the_tables(written):
     md = written["markdown"].read_text(encoding="utf-8")
-    for heading in ("## t&amp;1 (binary)", "### Loss × metrics (test set)",
-                    "### Loss × learning rate (test accuracy)", "### Convergence and overfitting",
-                    "### True- and false-positive rates (test set)", "## Skipped tasks"):
+    for heading in (
+        "## t&amp;1 (binary)",
+        "### Loss × metrics (test set)",
+        "### Loss × learning rate (test accuracy)",
+        "### Convergence and overfitting",
+        "### True- and false-positive rates (test set)",
+        "## Skipped tasks",
+    ):
         assert heading in md
-    assert "| loss | function | lr | accuracy | recall (TPR) | runs | diverged | accuracy vs best |" in md
+    assert (
+        "| loss | function | lr | accuracy | recall (TPR) | runs | diverged | accuracy vs best |"
+        in md
+    )
     assert "| **plain** | `mse_loss` |" in md
     assert "| lr 0.01 | lr 0.1 |" in md.replace("| loss ", "")
     assert "(1 of 3 diverged)" in md

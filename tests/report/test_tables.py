@@ -27,52 +27,116 @@ TEST_ACC = {
     ("unstable", 0.1): [None, None, None],
 }
 # final validation accuracy per (competitor, lr): decides the learning rate
-VAL_ACC = {("A", 0.01): 0.95, ("A", 0.1): 0.80, ("same", 0.01): 0.9, ("same", 0.1): 0.5,
-           ("bad", 0.01): 0.7, ("bad", 0.1): 0.6, ("unstable", 0.01): 0.7, ("unstable", 0.1): 0.7}
-LOSS = {"A": "binary_cross_entropy_with_logits", "same": "mse_loss", "bad": "hinge_loss",
-        "unstable": "sigmoid_focal_loss"}
+VAL_ACC = {
+    ("A", 0.01): 0.95,
+    ("A", 0.1): 0.80,
+    ("same", 0.01): 0.9,
+    ("same", 0.1): 0.5,
+    ("bad", 0.01): 0.7,
+    ("bad", 0.1): 0.6,
+    ("unstable", 0.01): 0.7,
+    ("unstable", 0.1): 0.7,
+}
+LOSS = {
+    "A": "binary_cross_entropy_with_logits",
+    "same": "mse_loss",
+    "bad": "hinge_loss",
+    "unstable": "sigmoid_focal_loss",
+}
 
 
 def _history(seed: int, val_final: float) -> dict[str, list[float]]:
     train = [1.0 / (e + 1) + 0.01 * seed for e in range(EPOCHS)]
     val = [t + 0.1 for t in train]
     acc = [val_final - 0.1 * (EPOCHS - 1 - e) for e in range(EPOCHS)]
-    return {"train_loss": train, "val_loss": val, "val_accuracy": acc,
-            "grad_norm": [0.5 + seed + e for e in range(EPOCHS)]}
+    return {
+        "train_loss": train,
+        "val_loss": val,
+        "val_accuracy": acc,
+        "grad_norm": [0.5 + seed + e for e in range(EPOCHS)],
+    }
 
 
 def _run(comp: str, lr: float, seed: int, acc: float | None, val: float | None = None) -> RunResult:
     if acc is None:
-        return RunResult("toy", comp, LOSS[comp], seed, lr, "diverged", 2, 1, diverged_epoch=2,
-                         history={"train_loss": [1.0, math.nan], "val_loss": [1.1, math.nan],
-                                  "val_accuracy": [0.5, math.nan], "grad_norm": [1.0, math.nan]})
-    metrics = {"accuracy": acc, "recall": acc - 0.05, "fpr": 1 - acc,
-               "epochs_to_converge": float(2 + seed), "generalization_gap": 0.1 * (seed + 1),
-               "overfitting": float(seed == 0), "grad_norm_median": 1.0 + seed,
-               "grad_norm_max": 3.0 + seed}
-    return RunResult("toy", comp, LOSS[comp], seed, lr, "finished", EPOCHS, EPOCHS,
-                     history=_history(seed, VAL_ACC[(comp, lr)] if val is None else val),
-                     metrics=metrics)
+        return RunResult(
+            "toy",
+            comp,
+            LOSS[comp],
+            seed,
+            lr,
+            "diverged",
+            2,
+            1,
+            diverged_epoch=2,
+            history={
+                "train_loss": [1.0, math.nan],
+                "val_loss": [1.1, math.nan],
+                "val_accuracy": [0.5, math.nan],
+                "grad_norm": [1.0, math.nan],
+            },
+        )
+    metrics = {
+        "accuracy": acc,
+        "recall": acc - 0.05,
+        "fpr": 1 - acc,
+        "epochs_to_converge": float(2 + seed),
+        "generalization_gap": 0.1 * (seed + 1),
+        "overfitting": float(seed == 0),
+        "grad_norm_median": 1.0 + seed,
+        "grad_norm_max": 3.0 + seed,
+    }
+    return RunResult(
+        "toy",
+        comp,
+        LOSS[comp],
+        seed,
+        lr,
+        "finished",
+        EPOCHS,
+        EPOCHS,
+        history=_history(seed, VAL_ACC[(comp, lr)] if val is None else val),
+        metrics=metrics,
+    )
 
 
 def _rmse_run(comp: str, seed: int, rmse: float) -> RunResult:
-    return RunResult("reg", comp, "mse_loss" if comp == "MSE" else "l1_loss", seed, 0.01,
-                     "finished", 2, 2, history={"train_loss": [2.0, 1.0], "val_loss": [2.1, 1.1],
-                                                "val_rmse": [rmse + 1, rmse]},
-                     metrics={"rmse": rmse, "mae": rmse / 2})
+    return RunResult(
+        "reg",
+        comp,
+        "mse_loss" if comp == "MSE" else "l1_loss",
+        seed,
+        0.01,
+        "finished",
+        2,
+        2,
+        history={"train_loss": [2.0, 1.0], "val_loss": [2.1, 1.1], "val_rmse": [rmse + 1, rmse]},
+        metrics={"rmse": rmse, "mae": rmse / 2},
+    )
 
 
 TOY_INFO = {
-    "kind": "binary", "description": "a toy task", "metrics": ["accuracy", "recall", "fpr"],
-    "primary": "accuracy", "higher_is_better": True, "epochs": EPOCHS,
-    "convergence_rule": "converged when close", "overfit_rule": "overfit when diverging",
+    "kind": "binary",
+    "description": "a toy task",
+    "metrics": ["accuracy", "recall", "fpr"],
+    "primary": "accuracy",
+    "higher_is_better": True,
+    "epochs": EPOCHS,
+    "convergence_rule": "converged when close",
+    "overfit_rule": "overfit when diverging",
     "competitors": [{"label": c, "loss": LOSS[c], "kwargs": {}, "note": ""} for c in LOSS],
 }
 REG_INFO = {
-    "kind": "regression", "description": "lower is better", "metrics": ["rmse", "mae"],
-    "primary": "rmse", "higher_is_better": False, "epochs": 2,
-    "competitors": [{"label": "MSE", "loss": "mse_loss", "kwargs": {}, "note": ""},
-                    {"label": "MAE", "loss": "l1_loss", "kwargs": {}, "note": ""}],
+    "kind": "regression",
+    "description": "lower is better",
+    "metrics": ["rmse", "mae"],
+    "primary": "rmse",
+    "higher_is_better": False,
+    "epochs": 2,
+    "competitors": [
+        {"label": "MSE", "loss": "mse_loss", "kwargs": {}, "note": ""},
+        {"label": "MAE", "loss": "l1_loss", "kwargs": {}, "note": ""},
+    ],
 }
 
 
@@ -93,8 +157,11 @@ def store(tmp_path):
 
 
 def _ids(store: Store, comp: str, lr: float, *, status: str = "finished") -> tuple[int, ...]:
-    return tuple(r["run_id"] for r in store.runs()
-                 if r["competitor"] == comp and r["lr"] == lr and r["status"] == status)
+    return tuple(
+        r["run_id"]
+        for r in store.runs()
+        if r["competitor"] == comp and r["lr"] == lr and r["status"] == status
+    )
 
 
 def _ci(values: list[float]) -> tuple[float, float]:
@@ -150,7 +217,9 @@ def test_best_learning_rate_is_chosen_on_validation_not_test(store):
 
 
 def test_select_on_is_validated(store):
-    with pytest.raises(ValueError, match="build_report: 'select_on' must be 'val' or 'test', got 'train'"):
+    with pytest.raises(
+        ValueError, match="build_report: 'select_on' must be 'val' or 'test', got 'train'"
+    ):
         build_report(store, select_on="train")
 
 
@@ -204,7 +273,10 @@ def test_an_lr_with_fewer_divergences_wins_over_a_better_score(tmp_path):
             st.add_run(_run("A", 0.1, seed, 0.9 if seed else None, val=0.9))  # one diverged
         toy = build_report(st).tasks[0]
     assert toy.main[0].lr == 0.01
-    assert toy.by_lr.rows[0].selection[0.1].summary.mean > toy.by_lr.rows[0].selection[0.01].summary.mean
+    assert (
+        toy.by_lr.rows[0].selection[0.1].summary.mean
+        > toy.by_lr.rows[0].selection[0.01].summary.mean
+    )
 
 
 def test_convergence_table(store):
@@ -259,8 +331,12 @@ def test_store_without_task_info_still_reports(tmp_path):
 
 def test_a_loss_whose_seeds_mostly_diverged_is_not_the_best(tmp_path):
     # "lucky" has one surviving seed with the best score; "steady" finished every seed
-    info = dict(TOY_INFO, competitors=[{"label": c, "loss": LOSS[c], "kwargs": {}, "note": ""}
-                                       for c in ("A", "unstable")])
+    info = dict(
+        TOY_INFO,
+        competitors=[
+            {"label": c, "loss": LOSS[c], "kwargs": {}, "note": ""} for c in ("A", "unstable")
+        ],
+    )
     with Store(tmp_path / "r.sqlite") as st:
         st.set_meta("task_info", {"toy": info})
         st.set_meta("tasks", ["toy"])
@@ -287,10 +363,15 @@ def test_constant_paired_difference_uses_the_exact_sign_test():
 
 def _reg_store(path, *, select: str | None, with_last: bool) -> Store:
     st = Store(path)
-    st.set_meta("config", {"lrs": [0.01], "early_stopping": None, **({"select": select} if select else {})})
+    st.set_meta(
+        "config", {"lrs": [0.01], "early_stopping": None, **({"select": select} if select else {})}
+    )
     st.set_meta("task_info", {"reg": REG_INFO})
     st.set_meta("tasks", ["reg"])
-    for comp, best, last in (("MSE", [1.0, 1.2, 1.4], [1.5, 1.3, 2.0]), ("MAE", [2.0, 2.1, 2.2], [2.0, 2.1, 2.2])):
+    for comp, best, last in (
+        ("MSE", [1.0, 1.2, 1.4], [1.5, 1.3, 2.0]),
+        ("MAE", [2.0, 2.1, 2.2], [2.0, 2.1, 2.2]),
+    ):
         for seed in range(3):
             r = _rmse_run(comp, seed, best[seed])
             if with_last:
@@ -303,7 +384,9 @@ def test_best_checkpoint_vs_final_epoch_table(tmp_path):
     with _reg_store(tmp_path / "s.sqlite", select="best", with_last=True) as st:
         (t,) = build_report(st).tasks
     assert t.selection == "best"
-    assert t.selection_rule.startswith("test metrics of each run's best validation RMSE epoch (--select best)")
+    assert t.selection_rule.startswith(
+        "test metrics of each run's best validation RMSE epoch (--select best)"
+    )
     rows = {r.label: r for r in t.checkpoints}
     assert rows["MSE"].best.values == pytest.approx((1.0, 1.2, 1.4))
     assert rows["MSE"].final.values == pytest.approx((1.5, 1.3, 2.0))
@@ -336,7 +419,11 @@ def test_rendered_report_shows_the_checkpoint_table(tmp_path):
     assert "### Best checkpoint vs final epoch (test RMSE)" in md
     line = next(x for x in md.splitlines() if x.startswith("| MSE | 0.01 |"))
     cells = line.split(" | ")
-    assert cells[2].startswith("1.200 ±") and cells[3].startswith("1.600 ±") and cells[4].startswith("-0.400 ±")
+    assert (
+        cells[2].startswith("1.200 ±")
+        and cells[3].startswith("1.600 ±")
+        and cells[4].startswith("-0.400 ±")
+    )
     html = render_html(report, figs)
     assert 'class="checkpoints"' in html and "best checkpoint (reported)" in html
 
@@ -349,12 +436,25 @@ def test_store_keeps_final_epoch_metrics_apart_and_refuses_newer_schemas(tmp_pat
     with _reg_store(tmp_path / "s.sqlite", select="best", with_last=True) as st:
         assert st.meta("schema_version") == SCHEMA_VERSION
         # the selected metrics and the last epoch's never mix
-        sel = {(r["competitor"], r["seed"]): r["value"] for r in st.final_metrics() if r["name"] == "rmse"}
-        last = {(r["competitor"], r["seed"]): r["value"] for r in st.last_epoch_metrics() if r["name"] == "rmse"}
+        sel = {
+            (r["competitor"], r["seed"]): r["value"]
+            for r in st.final_metrics()
+            if r["name"] == "rmse"
+        }
+        last = {
+            (r["competitor"], r["seed"]): r["value"]
+            for r in st.last_epoch_metrics()
+            if r["name"] == "rmse"
+        }
     assert sel[("MSE", 2)] == pytest.approx(1.4) and last[("MSE", 2)] == pytest.approx(2.0)
     conn = sqlite3.connect(tmp_path / "s.sqlite")
-    conn.execute("UPDATE study SET value = ? WHERE key = 'schema_version'", (str(SCHEMA_VERSION + 1),))
+    conn.execute(
+        "UPDATE study SET value = ? WHERE key = 'schema_version'", (str(SCHEMA_VERSION + 1),)
+    )
     conn.commit()
     conn.close()
-    with pytest.raises(ValueError, match=f"has schema version {SCHEMA_VERSION + 1}, newer than this losslab's {SCHEMA_VERSION}"):
+    with pytest.raises(
+        ValueError,
+        match=f"has schema version {SCHEMA_VERSION + 1}, newer than this losslab's {SCHEMA_VERSION}",
+    ):
         Store(tmp_path / "s.sqlite")

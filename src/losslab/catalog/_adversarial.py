@@ -28,7 +28,9 @@ N_SCORES = 6
 
 
 def _score_pair(gen, dtype, scale):
-    return Case((scale * _randn(gen, N_SCORES, dtype=dtype), scale * _randn(gen, N_SCORES, dtype=dtype)))
+    return Case(
+        (scale * _randn(gen, N_SCORES, dtype=dtype), scale * _randn(gen, N_SCORES, dtype=dtype))
+    )
 
 
 def _pair_empty(dtype):
@@ -48,8 +50,9 @@ CRITIC_SCORES = Sampler("critic_scores", make=_score_pair, mirror=_pair_mirror, 
 DISCRIMINATOR_LOGITS = Sampler(
     "discriminator_logits",
     make=_score_pair,
-    perfect=lambda gen, dtype: Case((torch.full((N_SCORES,), BIG, dtype=dtype),
-                                     torch.full((N_SCORES,), -BIG, dtype=dtype))),
+    perfect=lambda gen, dtype: Case(
+        (torch.full((N_SCORES,), BIG, dtype=dtype), torch.full((N_SCORES,), -BIG, dtype=dtype))
+    ),
     mirror=_pair_mirror,
     empty=_pair_empty,
 )
@@ -59,7 +62,9 @@ def _fake_only(gen, dtype, scale):
     return Case((scale * _randn(gen, N_SCORES, dtype=dtype),))
 
 
-FAKE_SCORES = Sampler("fake_scores", make=_fake_only, empty=lambda dtype: Case((torch.zeros(0, dtype=dtype),)))
+FAKE_SCORES = Sampler(
+    "fake_scores", make=_fake_only, empty=lambda dtype: Case((torch.zeros(0, dtype=dtype),))
+)
 FAKE_LOGITS = Sampler(
     "fake_logits",
     make=_fake_only,
@@ -84,113 +89,127 @@ SCORE_HEAD = Head("identity", "1", "critic score: no sigmoid, no batch normalisa
 GAN_LOGIT_HEAD = Head("identity", "1", "discriminator logit (the loss applies the sigmoid)")
 GEN_NOTE = "; the generator itself ends in D identity units"
 
-register(LossSpec(
-    name="wgan_critic_loss",
-    function=LF.wgan_critic_loss,
-    module=LN.WGANCriticLoss,
-    family="generative",
-    tasks=("generative",),
-    input_kind="real",
-    heads={"*": SCORE_HEAD},
-    formula=r"\ell_i = D(G(z_i)) - D(x_i)",
-    derivative=r"\frac{\partial \ell_i}{\partial D(x_i)} = -1",
-    derivative_fn=_constant(-1.0),
-    properties=dict(
-        nonnegative=False,
-        zero_at_perfect=None,  # unbounded below: no perfect critic value
-        convex=True,  # linear
-        smooth=True,
-        bounded=False,
-        robust_to_outliers=True,  # constant gradient
-        symmetric=True,  # swapping real and fake together with the sign of the scores
-    ),
-    references=("Arjovsky, Chintala, Bottou, Wasserstein Generative Adversarial Networks, ICML 2017",
-                "Gulrajani et al., Improved Training of Wasserstein GANs, NeurIPS 2017"),
-    summary="WGAN critic objective E[D(fake)] - E[D(real)]: the negated Kantorovich-Rubinstein "
-    "estimate of W_1 for a 1-Lipschitz critic.",
-    when_to_use="Training the critic of a WGAN, always with a Lipschitz constraint "
-    "(gradient_penalty with weight 10, the WGAN-GP recipe; no batch norm in the critic).",
-    sampler=CRITIC_SCORES,
-))
+register(
+    LossSpec(
+        name="wgan_critic_loss",
+        function=LF.wgan_critic_loss,
+        module=LN.WGANCriticLoss,
+        family="generative",
+        tasks=("generative",),
+        input_kind="real",
+        heads={"*": SCORE_HEAD},
+        formula=r"\ell_i = D(G(z_i)) - D(x_i)",
+        derivative=r"\frac{\partial \ell_i}{\partial D(x_i)} = -1",
+        derivative_fn=_constant(-1.0),
+        properties=dict(
+            nonnegative=False,
+            zero_at_perfect=None,  # unbounded below: no perfect critic value
+            convex=True,  # linear
+            smooth=True,
+            bounded=False,
+            robust_to_outliers=True,  # constant gradient
+            symmetric=True,  # swapping real and fake together with the sign of the scores
+        ),
+        references=(
+            "Arjovsky, Chintala, Bottou, Wasserstein Generative Adversarial Networks, ICML 2017",
+            "Gulrajani et al., Improved Training of Wasserstein GANs, NeurIPS 2017",
+        ),
+        summary="WGAN critic objective E[D(fake)] - E[D(real)]: the negated Kantorovich-Rubinstein "
+        "estimate of W_1 for a 1-Lipschitz critic.",
+        when_to_use="Training the critic of a WGAN, always with a Lipschitz constraint "
+        "(gradient_penalty with weight 10, the WGAN-GP recipe; no batch norm in the critic).",
+        sampler=CRITIC_SCORES,
+    )
+)
 
-register(LossSpec(
-    name="wgan_generator_loss",
-    function=LF.wgan_generator_loss,
-    module=LN.WGANGeneratorLoss,
-    family="generative",
-    tasks=("generative",),
-    input_kind="real",
-    heads={"*": Head("identity", "1", "the critic's score of a generated sample" + GEN_NOTE)},
-    formula=r"\ell_i = -D(G(z_i))",
-    derivative=r"\frac{\partial \ell_i}{\partial D(G(z_i))} = -1",
-    derivative_fn=_constant(-1.0),
-    properties=dict(
-        nonnegative=False,
-        zero_at_perfect=None,
-        convex=True,
-        smooth=True,
-        bounded=False,
-        robust_to_outliers=True,
-        symmetric=None,  # a single input: nothing to mirror
-    ),
-    references=("Arjovsky, Chintala, Bottou, Wasserstein Generative Adversarial Networks, ICML 2017",),
-    summary="WGAN generator objective -E[D(G(z))]: move generated samples up the critic.",
-    when_to_use="The generator step of a WGAN / WGAN-GP (pair with wgan_critic_loss and "
-    "gradient_penalty).",
-    sampler=FAKE_SCORES,
-))
+register(
+    LossSpec(
+        name="wgan_generator_loss",
+        function=LF.wgan_generator_loss,
+        module=LN.WGANGeneratorLoss,
+        family="generative",
+        tasks=("generative",),
+        input_kind="real",
+        heads={"*": Head("identity", "1", "the critic's score of a generated sample" + GEN_NOTE)},
+        formula=r"\ell_i = -D(G(z_i))",
+        derivative=r"\frac{\partial \ell_i}{\partial D(G(z_i))} = -1",
+        derivative_fn=_constant(-1.0),
+        properties=dict(
+            nonnegative=False,
+            zero_at_perfect=None,
+            convex=True,
+            smooth=True,
+            bounded=False,
+            robust_to_outliers=True,
+            symmetric=None,  # a single input: nothing to mirror
+        ),
+        references=(
+            "Arjovsky, Chintala, Bottou, Wasserstein Generative Adversarial Networks, ICML 2017",
+        ),
+        summary="WGAN generator objective -E[D(G(z))]: move generated samples up the critic.",
+        when_to_use="The generator step of a WGAN / WGAN-GP (pair with wgan_critic_loss and "
+        "gradient_penalty).",
+        sampler=FAKE_SCORES,
+    )
+)
 
-register(LossSpec(
-    name="gan_discriminator_loss",
-    function=LF.gan_discriminator_loss,
-    module=LN.GANDiscriminatorLoss,
-    family="generative",
-    tasks=("generative",),
-    input_kind="logits",
-    heads={"*": GAN_LOGIT_HEAD},
-    formula=r"\ell_i = -\log \sigma(r_i) - \log(1 - \sigma(f_i)) = \operatorname{softplus}(-r_i)"
-    r" + \operatorname{softplus}(f_i)",
-    derivative=r"\frac{\partial \ell_i}{\partial r_i} = -\sigma(-r_i)",
-    derivative_fn=lambda real, fake, **_: -torch.sigmoid(-real),
-    properties=dict(
-        nonnegative=True,
-        zero_at_perfect=True,
-        convex=True,
-        smooth=True,
-        bounded=False,
-        robust_to_outliers=True,  # |gradient| <= 1
-        symmetric=True,  # swapping real and fake together with the sign of the logits
-    ),
-    references=("Goodfellow et al., Generative Adversarial Nets, NeurIPS 2014",),
-    summary="GAN discriminator: BCE with logits, real labelled 1 and fake 0 (stable softplus form).",
-    when_to_use="The discriminator step of a standard (JS) GAN, with gan_generator_loss for the "
-    "generator.",
-    sampler=DISCRIMINATOR_LOGITS,
-))
+register(
+    LossSpec(
+        name="gan_discriminator_loss",
+        function=LF.gan_discriminator_loss,
+        module=LN.GANDiscriminatorLoss,
+        family="generative",
+        tasks=("generative",),
+        input_kind="logits",
+        heads={"*": GAN_LOGIT_HEAD},
+        formula=r"\ell_i = -\log \sigma(r_i) - \log(1 - \sigma(f_i)) = \operatorname{softplus}(-r_i)"
+        r" + \operatorname{softplus}(f_i)",
+        derivative=r"\frac{\partial \ell_i}{\partial r_i} = -\sigma(-r_i)",
+        derivative_fn=lambda real, fake, **_: -torch.sigmoid(-real),
+        properties=dict(
+            nonnegative=True,
+            zero_at_perfect=True,
+            convex=True,
+            smooth=True,
+            bounded=False,
+            robust_to_outliers=True,  # |gradient| <= 1
+            symmetric=True,  # swapping real and fake together with the sign of the logits
+        ),
+        references=("Goodfellow et al., Generative Adversarial Nets, NeurIPS 2014",),
+        summary="GAN discriminator: BCE with logits, real labelled 1 and fake 0 (stable softplus form).",
+        when_to_use="The discriminator step of a standard (JS) GAN, with gan_generator_loss for the "
+        "generator.",
+        sampler=DISCRIMINATOR_LOGITS,
+    )
+)
 
-register(LossSpec(
-    name="gan_generator_loss",
-    function=LF.gan_generator_loss,
-    module=LN.GANGeneratorLoss,
-    family="generative",
-    tasks=("generative",),
-    input_kind="logits",
-    heads={"*": Head("identity", "1", "the discriminator's logit of a generated sample" + GEN_NOTE)},
-    formula=r"\ell_i = -\log \sigma(f_i) = \operatorname{softplus}(-f_i)",
-    derivative=r"\frac{\partial \ell_i}{\partial f_i} = -\sigma(-f_i)",
-    derivative_fn=lambda fake, **_: -torch.sigmoid(-fake),
-    properties=dict(
-        nonnegative=True,
-        zero_at_perfect=True,  # the discriminator is fooled with confidence
-        convex=True,
-        smooth=True,
-        bounded=False,
-        robust_to_outliers=True,
-        symmetric=None,
-    ),
-    references=("Goodfellow et al., Generative Adversarial Nets, NeurIPS 2014",),
-    summary="Non-saturating generator loss -log D(G(z)): the same fixed point as the minimax "
-    "loss with strong gradients while the discriminator wins.",
-    when_to_use="The generator step of a standard GAN (the 'JS' GAN of the comparisons).",
-    sampler=FAKE_LOGITS,
-))
+register(
+    LossSpec(
+        name="gan_generator_loss",
+        function=LF.gan_generator_loss,
+        module=LN.GANGeneratorLoss,
+        family="generative",
+        tasks=("generative",),
+        input_kind="logits",
+        heads={
+            "*": Head("identity", "1", "the discriminator's logit of a generated sample" + GEN_NOTE)
+        },
+        formula=r"\ell_i = -\log \sigma(f_i) = \operatorname{softplus}(-f_i)",
+        derivative=r"\frac{\partial \ell_i}{\partial f_i} = -\sigma(-f_i)",
+        derivative_fn=lambda fake, **_: -torch.sigmoid(-fake),
+        properties=dict(
+            nonnegative=True,
+            zero_at_perfect=True,  # the discriminator is fooled with confidence
+            convex=True,
+            smooth=True,
+            bounded=False,
+            robust_to_outliers=True,
+            symmetric=None,
+        ),
+        references=("Goodfellow et al., Generative Adversarial Nets, NeurIPS 2014",),
+        summary="Non-saturating generator loss -log D(G(z)): the same fixed point as the minimax "
+        "loss with strong gradients while the discriminator wins.",
+        when_to_use="The generator step of a standard GAN (the 'JS' GAN of the comparisons).",
+        sampler=FAKE_LOGITS,
+    )
+)

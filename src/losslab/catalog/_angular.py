@@ -37,8 +37,13 @@ def _centres_perfect(gen, dtype):
 
 
 def _centres_empty(dtype):
-    return Case((torch.zeros(0, D, dtype=dtype), torch.zeros(0, dtype=torch.long),
-                 torch.eye(C, D, dtype=dtype)))
+    return Case(
+        (
+            torch.zeros(0, D, dtype=dtype),
+            torch.zeros(0, dtype=torch.long),
+            torch.eye(C, D, dtype=dtype),
+        )
+    )
 
 
 def _arcface_kink(dtype, margin=0.5):
@@ -48,10 +53,16 @@ def _arcface_kink(dtype, margin=0.5):
     return Case((x.to(dtype), torch.tensor([0]), torch.eye(C, D, dtype=dtype)))
 
 
-CENTRES = Sampler("embeddings_with_centres", make=_centres_make, perfect=_centres_perfect,
-                  empty=_centres_empty)
-CENTRES_KINK = Sampler("embeddings_with_centres", make=_centres_make, perfect=_centres_perfect,
-                       kink=_arcface_kink, empty=_centres_empty)
+CENTRES = Sampler(
+    "embeddings_with_centres", make=_centres_make, perfect=_centres_perfect, empty=_centres_empty
+)
+CENTRES_KINK = Sampler(
+    "embeddings_with_centres",
+    make=_centres_make,
+    perfect=_centres_perfect,
+    kink=_arcface_kink,
+    empty=_centres_empty,
+)
 
 
 # -- derivative helpers -----------------------------------------------------------------------
@@ -96,47 +107,68 @@ _MARGIN_NOTE = (
     "parameters that DDP averages)."
 )
 
-register(LossSpec(
-    name="arcface_loss",
-    function=LF.arcface_loss,
-    module=LN.ArcFaceLoss,
-    family="metric_learning",
-    tasks=("metric_learning",),
-    input_kind="embeddings",
-    heads={"metric_learning": NORM_HEAD},
-    formula=r"\ell = -\log\frac{e^{s\cos(\theta_y + m)}}{e^{s\cos(\theta_y + m)} + \sum_{j \ne y} e^{s\cos\theta_j}},"
-    r"\quad \cos\theta_j = \cos(x, w_j)",
-    derivative=r"\frac{\partial \ell}{\partial x} = \frac{I - \hat x \hat x^T}{\|x\|}\, s\sum_j (p_j - [j = y])"
-    r"\,\phi_j'\,\hat w_j,\quad \phi_y' = \cos m + \frac{\cos\theta_y \sin m}{\sin\theta_y}\ "
-    r"(\theta_y < \pi - m;\ 1 \text{ beyond}),\ \phi_{j \ne y}' = 1",
-    derivative_fn=_arcface_grad,
-    properties=dict(nonnegative=True, zero_at_perfect=When("scale * cos(margin) >= 15", examples_extra=({"scale": 8.0},)), smooth=False, bounded=True,
-                    robust_to_outliers=True, **NON_PROPERTIES),
-    references=("Deng, Guo, Xue and Zafeiriou, ArcFace: Additive Angular Margin Loss for Deep Face Recognition, CVPR 2019",),
-    summary="Softmax over scaled cosines to learnable class centres, with an additive angular margin on the true class.",
-    when_to_use="Face recognition and other open-set identification with many classes; "
-    "the module learns one centre per class (no pair or triplet sampling).",
-    sampler=CENTRES_KINK,
-    notes="Not smooth at theta_y = pi - m (where the target logit continues linearly). " + _MARGIN_NOTE,
-))
+register(
+    LossSpec(
+        name="arcface_loss",
+        function=LF.arcface_loss,
+        module=LN.ArcFaceLoss,
+        family="metric_learning",
+        tasks=("metric_learning",),
+        input_kind="embeddings",
+        heads={"metric_learning": NORM_HEAD},
+        formula=r"\ell = -\log\frac{e^{s\cos(\theta_y + m)}}{e^{s\cos(\theta_y + m)} + \sum_{j \ne y} e^{s\cos\theta_j}},"
+        r"\quad \cos\theta_j = \cos(x, w_j)",
+        derivative=r"\frac{\partial \ell}{\partial x} = \frac{I - \hat x \hat x^T}{\|x\|}\, s\sum_j (p_j - [j = y])"
+        r"\,\phi_j'\,\hat w_j,\quad \phi_y' = \cos m + \frac{\cos\theta_y \sin m}{\sin\theta_y}\ "
+        r"(\theta_y < \pi - m;\ 1 \text{ beyond}),\ \phi_{j \ne y}' = 1",
+        derivative_fn=_arcface_grad,
+        properties=dict(
+            nonnegative=True,
+            zero_at_perfect=When("scale * cos(margin) >= 15", examples_extra=({"scale": 8.0},)),
+            smooth=False,
+            bounded=True,
+            robust_to_outliers=True,
+            **NON_PROPERTIES,
+        ),
+        references=(
+            "Deng, Guo, Xue and Zafeiriou, ArcFace: Additive Angular Margin Loss for Deep Face Recognition, CVPR 2019",
+        ),
+        summary="Softmax over scaled cosines to learnable class centres, with an additive angular margin on the true class.",
+        when_to_use="Face recognition and other open-set identification with many classes; "
+        "the module learns one centre per class (no pair or triplet sampling).",
+        sampler=CENTRES_KINK,
+        notes="Not smooth at theta_y = pi - m (where the target logit continues linearly). "
+        + _MARGIN_NOTE,
+    )
+)
 
-register(LossSpec(
-    name="cosface_loss",
-    function=LF.cosface_loss,
-    module=LN.CosFaceLoss,
-    family="metric_learning",
-    tasks=("metric_learning",),
-    input_kind="embeddings",
-    heads={"metric_learning": NORM_HEAD},
-    formula=r"\ell = -\log\frac{e^{s(\cos\theta_y - m)}}{e^{s(\cos\theta_y - m)} + \sum_{j \ne y} e^{s\cos\theta_j}}",
-    derivative=r"\frac{\partial \ell}{\partial x} = \frac{I - \hat x \hat x^T}{\|x\|}\, s\sum_j (p_j - [j = y])\,\hat w_j",
-    derivative_fn=_cosface_grad,
-    properties=dict(nonnegative=True, zero_at_perfect=When("scale * (1 - margin) >= 15", examples_extra=({"scale": 8.0},)), smooth=True, bounded=True,
-                    robust_to_outliers=True, **NON_PROPERTIES),
-    references=("Wang et al., CosFace: Large Margin Cosine Loss for Deep Face Recognition, CVPR 2018",),
-    summary="Softmax over scaled cosines to learnable class centres, with an additive cosine margin on the true class.",
-    when_to_use="Like ArcFace (face recognition, open-set identification); the cosine margin is "
-    "simpler and smooth.",
-    sampler=CENTRES,
-    notes=_MARGIN_NOTE,
-))
+register(
+    LossSpec(
+        name="cosface_loss",
+        function=LF.cosface_loss,
+        module=LN.CosFaceLoss,
+        family="metric_learning",
+        tasks=("metric_learning",),
+        input_kind="embeddings",
+        heads={"metric_learning": NORM_HEAD},
+        formula=r"\ell = -\log\frac{e^{s(\cos\theta_y - m)}}{e^{s(\cos\theta_y - m)} + \sum_{j \ne y} e^{s\cos\theta_j}}",
+        derivative=r"\frac{\partial \ell}{\partial x} = \frac{I - \hat x \hat x^T}{\|x\|}\, s\sum_j (p_j - [j = y])\,\hat w_j",
+        derivative_fn=_cosface_grad,
+        properties=dict(
+            nonnegative=True,
+            zero_at_perfect=When("scale * (1 - margin) >= 15", examples_extra=({"scale": 8.0},)),
+            smooth=True,
+            bounded=True,
+            robust_to_outliers=True,
+            **NON_PROPERTIES,
+        ),
+        references=(
+            "Wang et al., CosFace: Large Margin Cosine Loss for Deep Face Recognition, CVPR 2018",
+        ),
+        summary="Softmax over scaled cosines to learnable class centres, with an additive cosine margin on the true class.",
+        when_to_use="Like ArcFace (face recognition, open-set identification); the cosine margin is "
+        "simpler and smooth.",
+        sampler=CENTRES,
+        notes=_MARGIN_NOTE,
+    )
+)

@@ -89,7 +89,9 @@ register(
             zero_at_perfect=True,
             convex=True,
             smooth=True,
-            bounded=When("fn_cost == 0 and fp_cost == 0", examples_extra=({"fn_cost": 0.0, "fp_cost": 0.0},)),
+            bounded=When(
+                "fn_cost == 0 and fp_cost == 0", examples_extra=({"fn_cost": 0.0, "fp_cost": 0.0},)
+            ),
             robust_to_outliers=True,  # |gradient| <= max(c_FN, c_FP)
             symmetric=When("fn_cost == fp_cost"),  # symmetric only when fn_cost == fp_cost
         ),

@@ -54,7 +54,13 @@ def _linear_perfect(gen: torch.Generator, dtype: torch.dtype) -> Case:
 
 
 def _linear_empty(dtype: torch.dtype) -> Case:
-    return Case((torch.zeros(0, D, dtype=dtype), torch.ones(V, D, dtype=dtype), torch.zeros(0, dtype=torch.long)))
+    return Case(
+        (
+            torch.zeros(0, D, dtype=dtype),
+            torch.ones(V, D, dtype=dtype),
+            torch.zeros(0, dtype=torch.long),
+        )
+    )
 
 
 LINEAR_HIDDEN = Sampler(

@@ -55,11 +55,15 @@ register(
         properties=dict(
             nonnegative=True,
             zero_at_perfect=True,
-            convex=When("gamma == 0"),  # concave tail for confidently wrong logits (x < -2.8 when t = 1)
+            convex=When(
+                "gamma == 0"
+            ),  # concave tail for confidently wrong logits (x < -2.8 when t = 1)
             smooth=True,
             bounded=False,
             robust_to_outliers=True,
-            symmetric=When("alpha == 0.5"),  # alpha = 0.25 weighs positives and negatives differently
+            symmetric=When(
+                "alpha == 0.5"
+            ),  # alpha = 0.25 weighs positives and negatives differently
         ),
         references=(
             "Lin, Goyal, Girshick, He, Dollár, Focal Loss for Dense Object Detection, ICCV 2017",

@@ -30,7 +30,11 @@ _SIMPLE = re.compile(r"^[\w∂ℓαβγδεζηθικλμνξπρστυφχψω�
 def _atom(text: str) -> str:
     """``text`` as one operand: parenthesised unless it is a single word or symbol run."""
     text = text.strip().replace("∂ ", "∂")
-    return text if _SIMPLE.match(text) or (text.startswith("(") and _balanced_outer(text)) else f"({text})"
+    return (
+        text
+        if _SIMPLE.match(text) or (text.startswith("(") and _balanced_outer(text))
+        else f"({text})"
+    )
 
 
 def _balanced_outer(text: str) -> bool:
@@ -67,9 +71,14 @@ def _converter():  # built on first use: pylatexenc is imported only when a form
         "losslab",
         prepend=True,
         macros=[ms.MacroSpec(m, "{{") for m in ("frac", "tfrac", "dfrac")]
-        + [ms.MacroSpec(m, "{") for m in ("operatorname", "mathbb", "mathrm", "text", "mathbf", "hat", "mathcal")],
-        specials=[ms.SpecialsSpec("^", args_parser=ms.MacroStandardArgsParser("{")),
-                  ms.SpecialsSpec("_", args_parser=ms.MacroStandardArgsParser("{"))],
+        + [
+            ms.MacroSpec(m, "{")
+            for m in ("operatorname", "mathbb", "mathrm", "text", "mathbf", "hat", "mathcal")
+        ],
+        specials=[
+            ms.SpecialsSpec("^", args_parser=ms.MacroStandardArgsParser("{")),
+            ms.SpecialsSpec("_", args_parser=ms.MacroStandardArgsParser("{")),
+        ],
     )
 
     class _Text(l2t.LatexNodes2Text):
@@ -79,7 +88,9 @@ def _converter():  # built on first use: pylatexenc is imported only when a form
             text = super().macro_node_to_text(node)
             if node.macroname in _FUNCTIONS:
                 return _MARK + text + " "
-            has_args = node.nodeargd is not None and any(a is not None for a in node.nodeargd.argnlist)
+            has_args = node.nodeargd is not None and any(
+                a is not None for a in node.nodeargd.argnlist
+            )
             if node.macro_post_space and not has_args and node.macroname not in ("\\", ",", ";"):
                 text += " "
             return text
@@ -109,19 +120,50 @@ def _converter():  # built on first use: pylatexenc is imported only when a form
         "losslab",
         prepend=True,
         macros=[l2t.MacroTextSpec(m, simplify_repl=frac) for m in ("frac", "tfrac", "dfrac")]
-        + [l2t.MacroTextSpec(m, simplify_repl=lambda n, l2tobj=None: arg(n, 0))
-           for m in ("operatorname", "mathrm", "text", "mathbf")]
         + [
-            l2t.MacroTextSpec("mathbb", simplify_repl=lambda n, l2tobj=None: "𝟙" if arg(n, 0).strip() == "1" else arg(n, 0)),
-            l2t.MacroTextSpec("hat", simplify_repl=lambda n, l2tobj=None: arg(n, 0).strip() + "\u0302"),
+            l2t.MacroTextSpec(m, simplify_repl=lambda n, l2tobj=None: arg(n, 0))
+            for m in ("operatorname", "mathrm", "text", "mathbf")
+        ]
+        + [
+            l2t.MacroTextSpec(
+                "mathbb",
+                simplify_repl=lambda n, l2tobj=None: "𝟙" if arg(n, 0).strip() == "1" else arg(n, 0),
+            ),
+            l2t.MacroTextSpec(
+                "hat", simplify_repl=lambda n, l2tobj=None: arg(n, 0).strip() + "\u0302"
+            ),
             l2t.MacroTextSpec("\\", simplify_repl="\x00ROW\x00"),
-            *(l2t.MacroTextSpec(m, simplify_repl=s) for m, s in (
-                ("ne", "≠"), ("neq", "≠"), ("lVert", "‖"), ("rVert", "‖"), ("|", "‖"), ("top", "⊤"),
-                ("le", "≤"), ("ge", "≥"), ("leq", "≤"), ("geq", "≥"), ("quad", "  "), ("qquad", "  "),
-                (",", " "), (";", " "), ("!", ""), ("big", ""), ("Big", ""), ("bigg", ""), ("Bigg", ""),
-                ("mid", "|"), ("cdot", "·"), ("ldots", "…"), ("dots", "…"), ("varepsilon", "ε"),
-                ("epsilon", "ε"), ("lse", "lse"),
-            )),
+            *(
+                l2t.MacroTextSpec(m, simplify_repl=s)
+                for m, s in (
+                    ("ne", "≠"),
+                    ("neq", "≠"),
+                    ("lVert", "‖"),
+                    ("rVert", "‖"),
+                    ("|", "‖"),
+                    ("top", "⊤"),
+                    ("le", "≤"),
+                    ("ge", "≥"),
+                    ("leq", "≤"),
+                    ("geq", "≥"),
+                    ("quad", "  "),
+                    ("qquad", "  "),
+                    (",", " "),
+                    (";", " "),
+                    ("!", ""),
+                    ("big", ""),
+                    ("Big", ""),
+                    ("bigg", ""),
+                    ("Bigg", ""),
+                    ("mid", "|"),
+                    ("cdot", "·"),
+                    ("ldots", "…"),
+                    ("dots", "…"),
+                    ("varepsilon", "ε"),
+                    ("epsilon", "ε"),
+                    ("lse", "lse"),
+                )
+            ),
             l2t.MacroTextSpec("mathcal", simplify_repl=lambda n, l2tobj=None: arg(n, 0)),
         ],
         environments=[l2t.EnvironmentTextSpec("cases", simplify_repl=cases)],

@@ -59,54 +59,58 @@ def _lovasz_hinge_grad(x, y, **_):
 
 # -- specs ----------------------------------------------------------------------------------------
 
-register(LossSpec(
-    name="lovasz_softmax_loss",
-    function=LF.lovasz_softmax_loss,
-    module=LN.LovaszSoftmaxLoss,
-    formula=r"\ell_c = \sum_k m_{\pi(k)}\,\big(\Delta_J(\pi_{1..k}) - \Delta_J(\pi_{1..k-1})\big),\quad "
-    r"m_i = |y_{ic} - p_{ic}|,\ \pi: m \text{ sorted decreasingly}",
-    derivative=r"g_{ic} = \operatorname{sign}(p_{ic} - y_{ic})\,\big(\Delta_J(\pi_{1..r_i}) - "
-    r"\Delta_J(\pi_{1..r_i - 1})\big),\ r_i = \text{rank of pixel } i," + _SOFTMAX_CHAIN,
-    derivative_fn=_lovasz_softmax_grad,
-    properties=_DICE_LIKE,
-    references=(
-        "Berman, Rannen Triki, Blaschko, The Lovász-Softmax loss: A tractable surrogate for the "
-        "optimization of the intersection-over-union measure in neural networks, CVPR 2018",
-    ),
-    summary="Lovász extension of the Jaccard loss on per-pixel softmax errors: a tight IoU surrogate.",
-    when_to_use="Fine-tuning for the IoU metric (often after CE pre-training); per image or per batch.",
-    notes="smooth=False: piecewise linear in the errors (kinks where the sort order changes "
-    "and, with soft targets, at p == y). Every class counts (Berman et al.'s classes='all').",
-    **_COMMON_SPEC,
-))
+register(
+    LossSpec(
+        name="lovasz_softmax_loss",
+        function=LF.lovasz_softmax_loss,
+        module=LN.LovaszSoftmaxLoss,
+        formula=r"\ell_c = \sum_k m_{\pi(k)}\,\big(\Delta_J(\pi_{1..k}) - \Delta_J(\pi_{1..k-1})\big),\quad "
+        r"m_i = |y_{ic} - p_{ic}|,\ \pi: m \text{ sorted decreasingly}",
+        derivative=r"g_{ic} = \operatorname{sign}(p_{ic} - y_{ic})\,\big(\Delta_J(\pi_{1..r_i}) - "
+        r"\Delta_J(\pi_{1..r_i - 1})\big),\ r_i = \text{rank of pixel } i," + _SOFTMAX_CHAIN,
+        derivative_fn=_lovasz_softmax_grad,
+        properties=_DICE_LIKE,
+        references=(
+            "Berman, Rannen Triki, Blaschko, The Lovász-Softmax loss: A tractable surrogate for the "
+            "optimization of the intersection-over-union measure in neural networks, CVPR 2018",
+        ),
+        summary="Lovász extension of the Jaccard loss on per-pixel softmax errors: a tight IoU surrogate.",
+        when_to_use="Fine-tuning for the IoU metric (often after CE pre-training); per image or per batch.",
+        notes="smooth=False: piecewise linear in the errors (kinks where the sort order changes "
+        "and, with soft targets, at p == y). Every class counts (Berman et al.'s classes='all').",
+        **_COMMON_SPEC,
+    )
+)
 
-register(LossSpec(
-    name="lovasz_hinge_loss",
-    function=LF.lovasz_hinge_loss,
-    module=LN.LovaszHingeLoss,
-    family="segmentation",
-    tasks=("segmentation",),
-    input_kind="logits",
-    heads={"*": BINARY_SEG_HEAD},
-    formula=r"\ell = \sum_k (1 - x_{\pi(k)} s_{\pi(k)})_+\,\big(\Delta_J(\pi_{1..k}) - "
-    r"\Delta_J(\pi_{1..k-1})\big),\quad s = 2y - 1",
-    derivative=r"\frac{\partial \ell}{\partial x_i} = -s_i\,[1 - x_i s_i > 0]\,"
-    r"\big(\Delta_J(\pi_{1..r_i}) - \Delta_J(\pi_{1..r_i - 1})\big)",
-    derivative_fn=_lovasz_hinge_grad,
-    properties=dict(
-        nonnegative=True,
-        zero_at_perfect=True,  # every margin >= 1
-        convex=True,  # Lovász extension of a submodular increasing loss of convex hinge errors
-        smooth=False,
-        bounded=False,
-        robust_to_outliers=True,  # |gradient| <= 1 (Jaccard increments lie in [0, 1])
-        symmetric=False,  # the Jaccard loss is of the foreground: swapping labels changes it
-    ),
-    references=(
-        "Berman, Rannen Triki, Blaschko, The Lovász-Softmax loss, CVPR 2018",
-        "Yu, Blaschko, Learning Submodular Losses with the Lovász Hinge, ICML 2015",
-    ),
-    summary="Binary IoU surrogate: Lovász extension of the Jaccard loss on hinge errors.",
-    when_to_use="Binary segmentation scored by foreground IoU (one logit per pixel).",
-    sampler=BINARY_SEG_LOGITS,
-))
+register(
+    LossSpec(
+        name="lovasz_hinge_loss",
+        function=LF.lovasz_hinge_loss,
+        module=LN.LovaszHingeLoss,
+        family="segmentation",
+        tasks=("segmentation",),
+        input_kind="logits",
+        heads={"*": BINARY_SEG_HEAD},
+        formula=r"\ell = \sum_k (1 - x_{\pi(k)} s_{\pi(k)})_+\,\big(\Delta_J(\pi_{1..k}) - "
+        r"\Delta_J(\pi_{1..k-1})\big),\quad s = 2y - 1",
+        derivative=r"\frac{\partial \ell}{\partial x_i} = -s_i\,[1 - x_i s_i > 0]\,"
+        r"\big(\Delta_J(\pi_{1..r_i}) - \Delta_J(\pi_{1..r_i - 1})\big)",
+        derivative_fn=_lovasz_hinge_grad,
+        properties=dict(
+            nonnegative=True,
+            zero_at_perfect=True,  # every margin >= 1
+            convex=True,  # Lovász extension of a submodular increasing loss of convex hinge errors
+            smooth=False,
+            bounded=False,
+            robust_to_outliers=True,  # |gradient| <= 1 (Jaccard increments lie in [0, 1])
+            symmetric=False,  # the Jaccard loss is of the foreground: swapping labels changes it
+        ),
+        references=(
+            "Berman, Rannen Triki, Blaschko, The Lovász-Softmax loss, CVPR 2018",
+            "Yu, Blaschko, Learning Submodular Losses with the Lovász Hinge, ICML 2015",
+        ),
+        summary="Binary IoU surrogate: Lovász extension of the Jaccard loss on hinge errors.",
+        when_to_use="Binary segmentation scored by foreground IoU (one logit per pixel).",
+        sampler=BINARY_SEG_LOGITS,
+    )
+)

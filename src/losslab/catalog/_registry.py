@@ -20,7 +20,9 @@ class UnknownLossError(KeyError, ValueError):
         self.name = name
         self.suggestions = suggestions
         hint = f" Did you mean {', '.join(repr(s) for s in suggestions)}?" if suggestions else ""
-        super().__init__(f"catalog: unknown loss {name!r}.{hint} See `losslab losses` for the list.")
+        super().__init__(
+            f"catalog: unknown loss {name!r}.{hint} See `losslab losses` for the list."
+        )
 
     def __str__(self) -> str:
         return str(self.args[0])
@@ -49,7 +51,9 @@ def register(spec: LossSpec, *, replace: bool = False) -> LossSpec:
         )
     bad_tasks = [t for t in spec.tasks if t not in TASKS]
     if bad_tasks:
-        raise ValueError(f"catalog.register: 'tasks' must be among {sorted(TASKS)}, got {bad_tasks}")
+        raise ValueError(
+            f"catalog.register: 'tasks' must be among {sorted(TASKS)}, got {bad_tasks}"
+        )
     if spec.input_kind not in INPUT_KINDS:
         raise ValueError(
             f"catalog.register: 'input_kind' must be one of {INPUT_KINDS}, got {spec.input_kind!r}"
@@ -117,7 +121,9 @@ def list_losses(
     """Specs filtered by task, by properties that must hold, and by family."""
     _ensure_builtins()
     if task is not None and task not in TASKS:
-        raise ValueError(f"catalog.list_losses: 'task' must be one of {sorted(TASKS)}, got {task!r}")
+        raise ValueError(
+            f"catalog.list_losses: 'task' must be one of {sorted(TASKS)}, got {task!r}"
+        )
     props = list(properties)
     for p in props:
         if p not in PROPERTIES:

@@ -142,7 +142,9 @@ CLASS_LOG_PROBS = Sampler(
     make=lambda gen, dtype, scale: (lambda c: Case((_logp(c.args[0]), c.args[1])))(
         _cls_make(gen, dtype, scale)
     ),
-    perfect=lambda gen, dtype: (lambda c: Case((_logp(c.args[0]), c.args[1])))(_cls_perfect(gen, dtype)),
+    perfect=lambda gen, dtype: (lambda c: Case((_logp(c.args[0]), c.args[1])))(
+        _cls_perfect(gen, dtype)
+    ),
     empty=_cls_empty,
 )
 
@@ -199,7 +201,9 @@ def _signs(gen: torch.Generator, n: int, dtype: torch.dtype) -> torch.Tensor:
 # -- Poisson counts >= 1 with log-rate inputs; the rate error grows like log(1 + scale) so that
 #    exp(input) stays finite at scale 1e6 while the rate itself is off by a factor ~ scale
 def _poisson_target(gen, dtype):
-    return (1 + torch.poisson(torch.full((N, D), 3.0, dtype=torch.float64), generator=gen)).to(dtype)
+    return (1 + torch.poisson(torch.full((N, D), 3.0, dtype=torch.float64), generator=gen)).to(
+        dtype
+    )
 
 
 def _poisson_make(gen, dtype, scale):
@@ -236,7 +240,10 @@ GAUSSIAN_MEAN_VAR = Sampler(
 # -- probabilities whose wrong-side mass shrinks like (1 + scale)^-|z|: the log loss keeps
 #    growing with scale (no saturation at a clamp), while p stays representable in (0, 1)
 def _wide_probs_make(gen, dtype, scale):
-    z = _randn(gen, N, dtype=torch.float64).clamp(-1.5, 1.5) * torch.tensor(float(scale)).log1p().item()
+    z = (
+        _randn(gen, N, dtype=torch.float64).clamp(-1.5, 1.5)
+        * torch.tensor(float(scale)).log1p().item()
+    )
     return Case((torch.sigmoid(z).to(dtype), _bits(gen, N, dtype=dtype)))
 
 
@@ -294,7 +301,9 @@ RANKING_PAIRS = Sampler(
     make=_rank_make,
     perfect=_rank_perfect,
     mirror=lambda c: Case((-c.args[0], -c.args[1], -c.args[2], *c.args[3:]), c.kwargs),
-    kink=lambda dtype: Case((torch.zeros(N, dtype=dtype), torch.zeros(N, dtype=dtype), torch.ones(N, dtype=dtype))),
+    kink=lambda dtype: Case(
+        (torch.zeros(N, dtype=dtype), torch.zeros(N, dtype=dtype), torch.ones(N, dtype=dtype))
+    ),
     empty=lambda dtype: Case(tuple(torch.zeros(0, dtype=dtype) for _ in range(3))),
 )
 
@@ -302,7 +311,9 @@ RANKING_PAIRS = Sampler(
 # -- real scores with {-1, 1} targets whose perfect prediction is a confident logit -------------
 SIGNED_LOGITS = Sampler(
     "signed_logits",
-    make=lambda gen, dtype, scale: Case((scale * _randn(gen, N, dtype=dtype), _signs(gen, N, dtype))),
+    make=lambda gen, dtype, scale: Case(
+        (scale * _randn(gen, N, dtype=dtype), _signs(gen, N, dtype))
+    ),
     perfect=lambda gen, dtype: (lambda y: Case((BIG * y, y)))(_signs(gen, N, dtype)),
     mirror=lambda c: Case((-c.args[0], -c.args[1], *c.args[2:]), c.kwargs),
     empty=lambda dtype: Case((torch.zeros(0, dtype=dtype), torch.zeros(0, dtype=dtype))),
@@ -324,7 +335,9 @@ CLASS_MARGIN = Sampler(
 def _ml_index_target(gen):
     k = torch.randint(1, C, (N,), generator=gen)  # 1..C-1 positives: both kinds always occur
     perm = torch.stack([torch.randperm(C, generator=gen) for _ in range(N)])
-    target = torch.where(torch.arange(C).unsqueeze(0) < k.unsqueeze(1), perm, torch.full_like(perm, -1))
+    target = torch.where(
+        torch.arange(C).unsqueeze(0) < k.unsqueeze(1), perm, torch.full_like(perm, -1)
+    )
     positive = torch.zeros(N, C, dtype=torch.bool)
     for i in range(N):
         positive[i, perm[i, : int(k[i])]] = True
@@ -371,11 +384,21 @@ def _emb_pairs_kink(dtype):
 EMBEDDING_PAIRS = Sampler(
     "embedding_pairs",
     make=lambda gen, dtype, scale: Case(
-        (scale * _randn(gen, N, D, dtype=dtype), _randn(gen, N, D, dtype=dtype), _signs(gen, N, dtype))
+        (
+            scale * _randn(gen, N, D, dtype=dtype),
+            _randn(gen, N, D, dtype=dtype),
+            _signs(gen, N, dtype),
+        )
     ),
     perfect=_emb_pairs_perfect,
     kink=_emb_pairs_kink,
-    empty=lambda dtype: Case((torch.zeros(0, D, dtype=dtype), torch.zeros(0, D, dtype=dtype), torch.zeros(0, dtype=dtype))),
+    empty=lambda dtype: Case(
+        (
+            torch.zeros(0, D, dtype=dtype),
+            torch.zeros(0, D, dtype=dtype),
+            torch.zeros(0, dtype=dtype),
+        )
+    ),
 )
 
 

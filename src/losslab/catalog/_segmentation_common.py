@@ -72,7 +72,9 @@ BINARY_SEG_LOGITS = Sampler(
     kink=lambda dtype: (lambda y: Case(((2 * y - 1).to(dtype), y.to(dtype))))(
         _bits(torch.Generator().manual_seed(3), N, 1, H, H)
     ),
-    empty=lambda dtype: Case((torch.zeros(0, 1, H, H, dtype=dtype), torch.zeros(0, 1, H, H, dtype=dtype))),
+    empty=lambda dtype: Case(
+        (torch.zeros(0, 1, H, H, dtype=dtype), torch.zeros(0, 1, H, H, dtype=dtype))
+    ),
 )
 
 
@@ -99,4 +101,6 @@ _COMMON_SPEC = dict(
     heads={"*": SEG_HEAD},
     sampler=SEG_LOGITS,
 )
-_SOFTMAX_CHAIN = r"\quad\frac{\partial \ell}{\partial x_{ic}} = p_{ic}\Big(g_{ic} - \sum_k p_{ik} g_{ik}\Big)"
+_SOFTMAX_CHAIN = (
+    r"\quad\frac{\partial \ell}{\partial x_{ic}} = p_{ic}\Big(g_{ic} - \sum_k p_{ik} g_{ik}\Big)"
+)

@@ -56,7 +56,9 @@ class Sampler:
 class Head:
     """The output layer a loss expects: activation and number of units."""
 
-    activation: str  # "identity", "sigmoid", "softmax", "log_softmax", "tanh", "softplus", "l2_normalize"
+    activation: (
+        str  # "identity", "sigmoid", "softmax", "log_softmax", "tanh", "softplus", "l2_normalize"
+    )
     units: str  # "1", "C", "D" (embedding size), "Q" (number of quantiles), "2" (mean and variance)
     note: str = ""
 
@@ -69,17 +71,28 @@ class Head:
 # -- hyperparameter-dependent properties -------------------------------------------------------
 
 _COMPARE = {
-    ast.Eq: operator.eq, ast.NotEq: operator.ne, ast.Lt: operator.lt,
-    ast.LtE: operator.le, ast.Gt: operator.gt, ast.GtE: operator.ge,
+    ast.Eq: operator.eq,
+    ast.NotEq: operator.ne,
+    ast.Lt: operator.lt,
+    ast.LtE: operator.le,
+    ast.Gt: operator.gt,
+    ast.GtE: operator.ge,
 }
 
 
-_ARITHMETIC = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul, ast.Div: operator.truediv}
+_ARITHMETIC = {
+    ast.Add: operator.add,
+    ast.Sub: operator.sub,
+    ast.Mult: operator.mul,
+    ast.Div: operator.truediv,
+}
 _FUNCTIONS = {"cos": torch.cos, "exp": torch.exp, "log": torch.log, "abs": torch.abs}
 
 
 def _apply(fn: str, v: Any) -> Any:
-    return _FUNCTIONS[fn](v if isinstance(v, torch.Tensor) else torch.tensor(float(v), dtype=torch.float64))
+    return _FUNCTIONS[fn](
+        v if isinstance(v, torch.Tensor) else torch.tensor(float(v), dtype=torch.float64)
+    )
 
 
 def _all(value: Any) -> bool:
@@ -113,7 +126,9 @@ class When:
         try:
             tree = ast.parse(self.condition, mode="eval").body
         except SyntaxError as exc:
-            raise ValueError(f"When: 'condition' must be a Python expression, got {self.condition!r}") from exc
+            raise ValueError(
+                f"When: 'condition' must be a Python expression, got {self.condition!r}"
+            ) from exc
         self._check(tree)
         object.__setattr__(self, "_tree", tree)
 
@@ -125,7 +140,9 @@ class When:
             self._check(node.operand)
         elif isinstance(node, ast.Compare):
             if not all(type(op) in _COMPARE for op in node.ops):
-                raise ValueError(f"When: 'condition' must compare with ==, !=, <, <=, >, >=, got {self.condition!r}")
+                raise ValueError(
+                    f"When: 'condition' must compare with ==, !=, <, <=, >, >=, got {self.condition!r}"
+                )
             for operand in (node.left, *node.comparators):
                 if not self._is_operand(operand):
                     raise ValueError(
@@ -142,17 +159,28 @@ class When:
         if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
             return cls._is_operand(node.operand)
         if isinstance(node, ast.BinOp):
-            return type(node.op) in _ARITHMETIC and cls._is_operand(node.left) and cls._is_operand(node.right)
+            return (
+                type(node.op) in _ARITHMETIC
+                and cls._is_operand(node.left)
+                and cls._is_operand(node.right)
+            )
         if isinstance(node, ast.Call):
-            return (isinstance(node.func, ast.Name) and node.func.id in _FUNCTIONS and len(node.args) == 1
-                    and not node.keywords and cls._is_operand(node.args[0]))
+            return (
+                isinstance(node.func, ast.Name)
+                and node.func.id in _FUNCTIONS
+                and len(node.args) == 1
+                and not node.keywords
+                and cls._is_operand(node.args[0])
+            )
         return isinstance(node, (ast.Name, ast.Constant))
 
     @property
     def names(self) -> tuple[str, ...]:
         """The hyperparameters the condition reads, in order of appearance."""
         calls = {id(n.func) for n in ast.walk(self._tree) if isinstance(n, ast.Call)}  # type: ignore[attr-defined]
-        seen = [n.id for n in ast.walk(self._tree) if isinstance(n, ast.Name) and id(n) not in calls]  # type: ignore[attr-defined]
+        seen = [
+            n.id for n in ast.walk(self._tree) if isinstance(n, ast.Name) and id(n) not in calls
+        ]  # type: ignore[attr-defined]
         return tuple(dict.fromkeys(seen))
 
     def holds(self, hparams: Mapping[str, Any]) -> bool:
@@ -166,7 +194,9 @@ class When:
         if isinstance(node, ast.UnaryOp):
             return -self._value(node.operand, hp)
         if isinstance(node, ast.BinOp):
-            return _ARITHMETIC[type(node.op)](self._value(node.left, hp), self._value(node.right, hp))
+            return _ARITHMETIC[type(node.op)](
+                self._value(node.left, hp), self._value(node.right, hp)
+            )
         if isinstance(node, ast.Call):
             return _apply(node.func.id, self._value(node.args[0], hp))  # type: ignore[attr-defined]
         if isinstance(node, ast.Name):
@@ -298,7 +328,10 @@ class LossSpec:
         ValueError: general_robust_loss: 'alpha' must be a real number or a floating-point tensor < inf, got nan
         """
         setting = self.setting(**hparams)
-        return {k: (self.rules[k].holds(setting) if k in self.rules else v) for k, v in self.properties.items()}
+        return {
+            k: (self.rules[k].holds(setting) if k in self.rules else v)
+            for k, v in self.properties.items()
+        }
 
     def describe_property(self, key: str) -> str:
         """``"yes"``, ``"no"``, ``"n/a"`` or the rule (``"yes if alpha >= 1"``)."""

@@ -44,7 +44,8 @@ SAMPLES_1D = Sampler(
     mirror=_swap,
     # u == v: the quantile gaps are 0, where |u_(i) - v_(i)| has its corner
     kink=lambda dtype: (lambda v: Case((v.clone(), v)))(
-        torch.linspace(-1, 1, N_U, dtype=dtype).repeat(B, 1)),
+        torch.linspace(-1, 1, N_U, dtype=dtype).repeat(B, 1)
+    ),
     empty=lambda dtype: Case((torch.zeros(0, N_U, dtype=dtype), torch.zeros(0, N_V, dtype=dtype))),
 )
 
@@ -52,7 +53,9 @@ SAMPLES_1D = Sampler(
 # point clouds (B, N, D) against (B, M, D)
 def _clouds(gen, dtype, scale):
     y = _randn(gen, 2, N_V, DIM, dtype=torch.float64)
-    x = _randn(gen, 2, N_U, DIM, dtype=torch.float64) + scale * _randn(gen, 2, N_U, DIM, dtype=torch.float64)
+    x = _randn(gen, 2, N_U, DIM, dtype=torch.float64) + scale * _randn(
+        gen, 2, N_U, DIM, dtype=torch.float64
+    )
     return x.to(dtype), y.to(dtype)
 
 
@@ -136,7 +139,9 @@ def _grad_cost(diff: torch.Tensor, p: float) -> torch.Tensor:
     if p == 2:
         return diff
     r = diff.norm(dim=-1, keepdim=True)
-    return torch.where(r > 0, diff * torch.where(r > 0, r, torch.ones_like(r)) ** (p - 2), torch.zeros_like(diff))
+    return torch.where(
+        r > 0, diff * torch.where(r > 0, r, torch.ones_like(r)) ** (p - 2), torch.zeros_like(diff)
+    )
 
 
 def _plan(x, y, a, b, eps, p):
@@ -147,12 +152,16 @@ def _plan(x, y, a, b, eps, p):
     f, g = torch.zeros_like(la), torch.zeros_like(lb)
     for _ in range(100_000):
         f_new = -eps * torch.logsumexp(lb.unsqueeze(-2) + (g.unsqueeze(-2) - cost) / eps, dim=-1)
-        g_new = -eps * torch.logsumexp(la.unsqueeze(-1) + (f_new.unsqueeze(-1) - cost) / eps, dim=-2)
+        g_new = -eps * torch.logsumexp(
+            la.unsqueeze(-1) + (f_new.unsqueeze(-1) - cost) / eps, dim=-2
+        )
         change = max(float((f_new - f).abs().max()), float((g_new - g).abs().max()))
         f, g = f_new, g_new
         if change <= 1e-15 * (1.0 + float(f.abs().max())):
             break
-    plan = torch.exp(la.unsqueeze(-1) + lb.unsqueeze(-2) + (f.unsqueeze(-1) + g.unsqueeze(-2) - cost) / eps)
+    plan = torch.exp(
+        la.unsqueeze(-1) + lb.unsqueeze(-2) + (f.unsqueeze(-1) + g.unsqueeze(-2) - cost) / eps
+    )
     return plan, diff
 
 
@@ -179,12 +188,16 @@ def _kernel_grad(diff: torch.Tensor, kernel: str, bandwidth: float) -> torch.Ten
         return -((1 + sq / bandwidth**2) ** -1.5) * diff / bandwidth**2
     r = sq.sqrt()
     safe = torch.where(r > 0, r, torch.ones_like(r))
-    return torch.where(r > 0, -torch.exp(-r / bandwidth) * diff / (bandwidth * safe), torch.zeros_like(diff))
+    return torch.where(
+        r > 0, -torch.exp(-r / bandwidth) * diff / (bandwidth * safe), torch.zeros_like(diff)
+    )
 
 
 def _mmd_grad(x, y, *, kernel="rbf", bandwidth=1.0, unbiased=True, **_):
     n, m = x.shape[-2], y.shape[-2]
-    within = _kernel_grad(x.unsqueeze(-2) - x.unsqueeze(-3), kernel, bandwidth).sum(-2)  # j = i adds 0
+    within = _kernel_grad(x.unsqueeze(-2) - x.unsqueeze(-3), kernel, bandwidth).sum(
+        -2
+    )  # j = i adds 0
     cross = _kernel_grad(x.unsqueeze(-2) - y.unsqueeze(-3), kernel, bandwidth).sum(-2)
     scale = 2.0 / (n * (n - 1)) if unbiased else 2.0 / n**2
     return scale * within - 2.0 / (n * m) * cross
@@ -192,117 +205,127 @@ def _mmd_grad(x, y, *, kernel="rbf", bandwidth=1.0, unbiased=True, **_):
 
 # -- entries -----------------------------------------------------------------------------------
 
-SAMPLE_HEAD = Head("identity", "D", "generated samples (D = data dimension) compared with data samples")
+SAMPLE_HEAD = Head(
+    "identity", "D", "generated samples (D = data dimension) compared with data samples"
+)
 
-register(LossSpec(
-    name="wasserstein_1d",
-    function=LF.wasserstein_1d,
-    module=LN.Wasserstein1DLoss,
-    family="distribution",
-    tasks=("distribution", "generative"),
-    input_kind="real",
-    heads={"*": Head("identity", "1", "1-D samples, one distribution per row (..., n)")},
-    formula=r"W_p^p(u, v) = \sum_k (q_k - q_{k-1})\, |F_u^{-1}(q_k) - F_v^{-1}(q_k)|^p,\quad"
-    r" q_k \text{ the merged cumulative weights of the sorted } u, v",
-    derivative=r"\frac{\partial W_p^p}{\partial u_i} = \sum_j \pi_{ij}\, p\, |u_i - v_j|^{p-1}"
-    r" \operatorname{sign}(u_i - v_j),\quad \pi \text{ the monotone (north-west corner) coupling}",
-    derivative_fn=_w1d_grad,
-    properties=dict(
-        nonnegative=True,
-        zero_at_perfect=True,  # the same samples in any order
-        convex=False,  # a minimum over couplings: swapping two samples' roles breaks convexity
-        smooth=False,  # p=1: |u_(i) - v_(j)| has a corner where a quantile gap is 0
-        bounded=False,
-        robust_to_outliers=When("p == 1 or root == True"),  # p=1: each sample's gradient is at most its weight
-        symmetric=True,  # W(u, v) = W(v, u)
-    ),
-    references=(
-        "Villani, Optimal Transport: Old and New, Springer 2009",
-        "Flamary et al., POT: Python Optimal Transport, JMLR 2021",
-    ),
-    summary="Closed-form 1-D optimal transport between weighted samples via quantile functions; "
-    "returns W_p^p (POT's convention), root=True gives W_p (scipy's for p=1).",
-    when_to_use="Comparing or matching 1-D distributions given by samples (a scalar generator's "
-    "outputs, predicted score distributions, histograms with weights); exact, O((n + m) log(n + m)), "
-    "meaningful even when the supports do not overlap (unlike KL/JS).",
-    sampler=SAMPLES_1D,
-))
+register(
+    LossSpec(
+        name="wasserstein_1d",
+        function=LF.wasserstein_1d,
+        module=LN.Wasserstein1DLoss,
+        family="distribution",
+        tasks=("distribution", "generative"),
+        input_kind="real",
+        heads={"*": Head("identity", "1", "1-D samples, one distribution per row (..., n)")},
+        formula=r"W_p^p(u, v) = \sum_k (q_k - q_{k-1})\, |F_u^{-1}(q_k) - F_v^{-1}(q_k)|^p,\quad"
+        r" q_k \text{ the merged cumulative weights of the sorted } u, v",
+        derivative=r"\frac{\partial W_p^p}{\partial u_i} = \sum_j \pi_{ij}\, p\, |u_i - v_j|^{p-1}"
+        r" \operatorname{sign}(u_i - v_j),\quad \pi \text{ the monotone (north-west corner) coupling}",
+        derivative_fn=_w1d_grad,
+        properties=dict(
+            nonnegative=True,
+            zero_at_perfect=True,  # the same samples in any order
+            convex=False,  # a minimum over couplings: swapping two samples' roles breaks convexity
+            smooth=False,  # p=1: |u_(i) - v_(j)| has a corner where a quantile gap is 0
+            bounded=False,
+            robust_to_outliers=When(
+                "p == 1 or root == True"
+            ),  # p=1: each sample's gradient is at most its weight
+            symmetric=True,  # W(u, v) = W(v, u)
+        ),
+        references=(
+            "Villani, Optimal Transport: Old and New, Springer 2009",
+            "Flamary et al., POT: Python Optimal Transport, JMLR 2021",
+        ),
+        summary="Closed-form 1-D optimal transport between weighted samples via quantile functions; "
+        "returns W_p^p (POT's convention), root=True gives W_p (scipy's for p=1).",
+        when_to_use="Comparing or matching 1-D distributions given by samples (a scalar generator's "
+        "outputs, predicted score distributions, histograms with weights); exact, O((n + m) log(n + m)), "
+        "meaningful even when the supports do not overlap (unlike KL/JS).",
+        sampler=SAMPLES_1D,
+    )
+)
 
-register(LossSpec(
-    name="sinkhorn_loss",
-    function=LF.sinkhorn_loss,
-    module=LN.SinkhornLoss,
-    family="distribution",
-    tasks=("distribution", "generative"),
-    input_kind="real",
-    heads={"*": SAMPLE_HEAD},
-    formula=r"S_\varepsilon(\alpha, \beta) = \mathrm{OT}_\varepsilon(\alpha, \beta) - \frac{1}{2}"
-    r" \mathrm{OT}_\varepsilon(\alpha, \alpha) - \frac{1}{2} \mathrm{OT}_\varepsilon(\beta, \beta),\quad "
-    r"\mathrm{OT}_\varepsilon = \min_{\pi 1 = a,\, \pi^T 1 = b} \sum_{ij} \pi_{ij} C_{ij} + \varepsilon\, "
-    r"\mathrm{KL}(\pi \| a b^T),\quad C_{ij} = \frac{1}{p} \lVert x_i - y_j \rVert^p,\ \varepsilon = \mathrm{blur}^p",
-    derivative=r"\frac{\partial S_\varepsilon}{\partial x_i} = \sum_j \pi^{xy}_{ij} \lVert x_i - y_j \rVert^{p-2}"
-    r" (x_i - y_j) - \sum_j \pi^{xx}_{ij} \lVert x_i - x_j \rVert^{p-2} (x_i - x_j),\quad"
-    r" \pi_{ij} = a_i b_j \exp((f_i + g_j - C_{ij})/\varepsilon) \text{ at the optimal potentials}",
-    derivative_fn=_sinkhorn_grad,
-    properties=dict(
-        nonnegative=True,  # Feydy et al. 2019, Thm 1 (positive definite kernel exp(-C/eps))
-        zero_at_perfect=True,
-        convex=False,  # convex in the weights, not in the point positions
-        smooth=True,  # the entropic term smooths the transport cost (p = 2)
-        bounded=False,
-        robust_to_outliers=When("p == 1"),  # p = 2: the gradient grows like the distance
-        symmetric=True,  # S(alpha, beta) = S(beta, alpha), to the solver's tolerance
-    ),
-    references=(
-        "Cuturi, Sinkhorn Distances: Lightspeed Computation of Optimal Transport, NeurIPS 2013",
-        "Genevay, Peyre, Cuturi, Learning Generative Models with Sinkhorn Divergences, AISTATS 2018",
-        "Feydy et al., Interpolating between Optimal Transport and MMD using Sinkhorn Divergences, "
-        "AISTATS 2019",
-    ),
-    summary="Debiased entropic optimal transport between point clouds (log domain, eps-scaling): "
-    ">= 0, 0 iff equal, between W_p^p/p (small blur) and an MMD (large blur).",
-    when_to_use="Training a generator directly on samples without a critic (2-D/3-D point clouds, "
-    "low-dimensional data, domain adaptation, shape matching); blur sets the resolution: below "
-    "blur the loss sees no detail. Memory is O(N M) per problem.",
-    sampler=SINKHORN_CLOUDS,
-    test_kwargs={"tol": 1e-10, "max_iter": 300},
-    notes="The sampler scales blur with the clouds (blur = 1 + scale: a change of units) so every "
-    "contract case converges; the analytic derivative is the envelope-theorem gradient from plans "
-    "solved independently to machine precision, so it matches autograd only at convergence "
-    "(hence tol=1e-10).",
-))
+register(
+    LossSpec(
+        name="sinkhorn_loss",
+        function=LF.sinkhorn_loss,
+        module=LN.SinkhornLoss,
+        family="distribution",
+        tasks=("distribution", "generative"),
+        input_kind="real",
+        heads={"*": SAMPLE_HEAD},
+        formula=r"S_\varepsilon(\alpha, \beta) = \mathrm{OT}_\varepsilon(\alpha, \beta) - \frac{1}{2}"
+        r" \mathrm{OT}_\varepsilon(\alpha, \alpha) - \frac{1}{2} \mathrm{OT}_\varepsilon(\beta, \beta),\quad "
+        r"\mathrm{OT}_\varepsilon = \min_{\pi 1 = a,\, \pi^T 1 = b} \sum_{ij} \pi_{ij} C_{ij} + \varepsilon\, "
+        r"\mathrm{KL}(\pi \| a b^T),\quad C_{ij} = \frac{1}{p} \lVert x_i - y_j \rVert^p,\ \varepsilon = \mathrm{blur}^p",
+        derivative=r"\frac{\partial S_\varepsilon}{\partial x_i} = \sum_j \pi^{xy}_{ij} \lVert x_i - y_j \rVert^{p-2}"
+        r" (x_i - y_j) - \sum_j \pi^{xx}_{ij} \lVert x_i - x_j \rVert^{p-2} (x_i - x_j),\quad"
+        r" \pi_{ij} = a_i b_j \exp((f_i + g_j - C_{ij})/\varepsilon) \text{ at the optimal potentials}",
+        derivative_fn=_sinkhorn_grad,
+        properties=dict(
+            nonnegative=True,  # Feydy et al. 2019, Thm 1 (positive definite kernel exp(-C/eps))
+            zero_at_perfect=True,
+            convex=False,  # convex in the weights, not in the point positions
+            smooth=True,  # the entropic term smooths the transport cost (p = 2)
+            bounded=False,
+            robust_to_outliers=When("p == 1"),  # p = 2: the gradient grows like the distance
+            symmetric=True,  # S(alpha, beta) = S(beta, alpha), to the solver's tolerance
+        ),
+        references=(
+            "Cuturi, Sinkhorn Distances: Lightspeed Computation of Optimal Transport, NeurIPS 2013",
+            "Genevay, Peyre, Cuturi, Learning Generative Models with Sinkhorn Divergences, AISTATS 2018",
+            "Feydy et al., Interpolating between Optimal Transport and MMD using Sinkhorn Divergences, "
+            "AISTATS 2019",
+        ),
+        summary="Debiased entropic optimal transport between point clouds (log domain, eps-scaling): "
+        ">= 0, 0 iff equal, between W_p^p/p (small blur) and an MMD (large blur).",
+        when_to_use="Training a generator directly on samples without a critic (2-D/3-D point clouds, "
+        "low-dimensional data, domain adaptation, shape matching); blur sets the resolution: below "
+        "blur the loss sees no detail. Memory is O(N M) per problem.",
+        sampler=SINKHORN_CLOUDS,
+        test_kwargs={"tol": 1e-10, "max_iter": 300},
+        notes="The sampler scales blur with the clouds (blur = 1 + scale: a change of units) so every "
+        "contract case converges; the analytic derivative is the envelope-theorem gradient from plans "
+        "solved independently to machine precision, so it matches autograd only at convergence "
+        "(hence tol=1e-10).",
+    )
+)
 
-register(LossSpec(
-    name="mmd_loss",
-    function=LF.mmd_loss,
-    module=LN.MMDLoss,
-    family="distribution",
-    tasks=("distribution", "generative"),
-    input_kind="real",
-    heads={"*": SAMPLE_HEAD},
-    formula=r"\mathrm{MMD}^2_u = \frac{1}{N(N-1)} \sum_{i \neq i'} k(x_i, x_{i'}) + \frac{1}{M(M-1)}"
-    r" \sum_{j \neq j'} k(y_j, y_{j'}) - \frac{2}{NM} \sum_{i, j} k(x_i, y_j)",
-    derivative=r"\partial_{x_i} \mathrm{MMD}^2_u = \frac{2}{N(N-1)} \sum_{i' \neq i} \partial_{x_i} k(x_i, x_{i'})"
-    r" - \frac{2}{NM} \sum_j \partial_{x_i} k(x_i, y_j),\quad \partial_x k(x, z) = -k(x, z) (x - z) / \sigma^2"
-    r" \text{ (rbf)}",
-    derivative_fn=_mmd_grad,
-    properties=dict(
-        nonnegative=False,  # the unbiased U-statistic dips below 0 for close samples
-        zero_at_perfect=False,  # U-statistic at x == y: -(2/N)(1 - mean off-diagonal k)
-        convex=False,
-        smooth=True,  # rbf kernel
-        bounded=True,  # kernels in [0, 1]
-        robust_to_outliers=True,  # the rbf kernel's gradient vanishes far away
-        symmetric=True,
-    ),
-    references=(
-        "Gretton et al., A Kernel Two-Sample Test, JMLR 2012",
-        "Li, Swersky, Zemel, Generative Moment Matching Networks, ICML 2015",
-    ),
-    summary="Squared maximum mean discrepancy with an rbf, Laplacian or inverse multiquadric "
-    "kernel; unbiased U-statistic by default (can be < 0), biased V-statistic on request.",
-    when_to_use="Matching distributions from samples in moderate dimension without a critic "
-    "(moment-matching generators, domain adaptation, two-sample tests); cheap and smooth, but "
-    "the bandwidth decides which differences it sees and its gradients vanish far from the data.",
-    sampler=POINT_CLOUDS,
-))
+register(
+    LossSpec(
+        name="mmd_loss",
+        function=LF.mmd_loss,
+        module=LN.MMDLoss,
+        family="distribution",
+        tasks=("distribution", "generative"),
+        input_kind="real",
+        heads={"*": SAMPLE_HEAD},
+        formula=r"\mathrm{MMD}^2_u = \frac{1}{N(N-1)} \sum_{i \neq i'} k(x_i, x_{i'}) + \frac{1}{M(M-1)}"
+        r" \sum_{j \neq j'} k(y_j, y_{j'}) - \frac{2}{NM} \sum_{i, j} k(x_i, y_j)",
+        derivative=r"\partial_{x_i} \mathrm{MMD}^2_u = \frac{2}{N(N-1)} \sum_{i' \neq i} \partial_{x_i} k(x_i, x_{i'})"
+        r" - \frac{2}{NM} \sum_j \partial_{x_i} k(x_i, y_j),\quad \partial_x k(x, z) = -k(x, z) (x - z) / \sigma^2"
+        r" \text{ (rbf)}",
+        derivative_fn=_mmd_grad,
+        properties=dict(
+            nonnegative=False,  # the unbiased U-statistic dips below 0 for close samples
+            zero_at_perfect=False,  # U-statistic at x == y: -(2/N)(1 - mean off-diagonal k)
+            convex=False,
+            smooth=True,  # rbf kernel
+            bounded=True,  # kernels in [0, 1]
+            robust_to_outliers=True,  # the rbf kernel's gradient vanishes far away
+            symmetric=True,
+        ),
+        references=(
+            "Gretton et al., A Kernel Two-Sample Test, JMLR 2012",
+            "Li, Swersky, Zemel, Generative Moment Matching Networks, ICML 2015",
+        ),
+        summary="Squared maximum mean discrepancy with an rbf, Laplacian or inverse multiquadric "
+        "kernel; unbiased U-statistic by default (can be < 0), biased V-statistic on request.",
+        when_to_use="Matching distributions from samples in moderate dimension without a critic "
+        "(moment-matching generators, domain adaptation, two-sample tests); cheap and smooth, but "
+        "the bandwidth decides which differences it sees and its gradients vanish far from the data.",
+        sampler=POINT_CLOUDS,
+    )
+)

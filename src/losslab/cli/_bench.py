@@ -88,7 +88,9 @@ def discover(bench_dir: Path, quick: bool, patterns: Sequence[str] = ()) -> list
             continue
         for case in _load_module(path).cases(quick):
             if not patterns or any(
-                fnmatch.fnmatch(case["id"], p) or fnmatch.fnmatch(case["group"], p) or p == case["group"]
+                fnmatch.fnmatch(case["id"], p)
+                or fnmatch.fnmatch(case["group"], p)
+                or p == case["group"]
                 for p in patterns
             ):
                 found.append((path, case))
@@ -181,7 +183,7 @@ def _spawn(jobs: list[dict], env_extra: dict[str, str] | None, timeout: float | 
         return [{"error": f"worker timed out after {timeout} s"} for _ in jobs]
     for line in res.stdout.splitlines():
         if line.startswith("@@RESULT@@"):
-            return json.loads(line[len("@@RESULT@@"):])
+            return json.loads(line[len("@@RESULT@@") :])
     tail = (res.stderr or res.stdout)[-2000:]
     return [{"error": f"worker exited with {res.returncode}: {tail}"} for _ in jobs]
 
@@ -227,20 +229,47 @@ def _goals(case: dict, variants: dict[str, Any]) -> list[dict]:
             ratio = None
         else:
             ratio = a[key] / b[key]
-        out.append({"variant": variant, "baseline": baseline, "metric": metric, "ratio": ratio,
-                    "limit": limit, "met": None if ratio is None else ratio <= limit, "goal": text})
+        out.append(
+            {
+                "variant": variant,
+                "baseline": baseline,
+                "metric": metric,
+                "ratio": ratio,
+                "limit": limit,
+                "met": None if ratio is None else ratio <= limit,
+                "goal": text,
+            }
+        )
     return out
 
 
 def _jobs(path: Path, case: dict, rounds: int) -> list[tuple[str, dict]]:
     """(variant, job) in execution order: rounds outermost, variants interleaved."""
     if case.get("mode") == "run":
-        return [("*", {"module": str(path), "mode": "run", "params": case["params"],
-                       "threads": case.get("threads")})]
+        return [
+            (
+                "*",
+                {
+                    "module": str(path),
+                    "mode": "run",
+                    "params": case["params"],
+                    "threads": case.get("threads"),
+                },
+            )
+        ]
     return [
-        (variant, {"module": str(path), "mode": "setup", "params": case["params"], "variant": variant,
-                   "reps": int(case.get("reps", 3)), "warmup": int(case.get("warmup", 1)),
-                   "threads": case.get("threads")})
+        (
+            variant,
+            {
+                "module": str(path),
+                "mode": "setup",
+                "params": case["params"],
+                "variant": variant,
+                "reps": int(case.get("reps", 3)),
+                "warmup": int(case.get("warmup", 1)),
+                "threads": case.get("threads"),
+            },
+        )
         for _ in range(rounds)
         for variant in case["variants"]
     ]
@@ -248,12 +277,19 @@ def _jobs(path: Path, case: dict, rounds: int) -> list[tuple[str, dict]]:
 
 def _record(case: dict, results: list[tuple[str, dict]]) -> dict:
     """The JSON record of one case from its (variant, worker result) pairs."""
-    record = {"id": case["id"], "group": case["group"], "params": case["params"], "note": case.get("note", "")}
+    record = {
+        "id": case["id"],
+        "group": case["group"],
+        "params": case["params"],
+        "note": case.get("note", ""),
+    }
     if case.get("mode") == "run":
         res = results[0][1]
         variants = {"error": {"error": res["error"]}} if "error" in res else res["variants"]
         baseline = res.get("baseline")
-        record["extra"] = {k: v for k, v in res.items() if k not in ("variants", "baseline", "threads", "error")}
+        record["extra"] = {
+            k: v for k, v in res.items() if k not in ("variants", "baseline", "threads", "error")
+        }
     else:
         runs: dict[str, list[dict]] = {}
         for variant, res in results:
@@ -273,18 +309,24 @@ def _status_line(res: dict) -> str:
     return f"{statistics.median(res['times']):.4f} s, peak +{statistics.median(res['peaks']) / 2**20:.1f} MiB"
 
 
-def run_case(path: Path, case: dict, *, rounds: int | None = None, log: Callable[[str], None] = print) -> dict:
+def run_case(
+    path: Path, case: dict, *, rounds: int | None = None, log: Callable[[str], None] = print
+) -> dict:
     """Measure one case, each job in its own subprocess; returns its JSON record."""
     results = []
     for variant, job in _jobs(path, case, rounds or int(case.get("rounds", 3))):
         t0 = time.perf_counter()
         (res,) = _spawn([job], case.get("env", {}).get(variant), case.get("timeout"))
         results.append((variant, res))
-        log(f"  [{case['id']}] {variant}: {_status_line(res)} ({time.perf_counter() - t0:.0f} s wall)")
+        log(
+            f"  [{case['id']}] {variant}: {_status_line(res)} ({time.perf_counter() - t0:.0f} s wall)"
+        )
     return _record(case, results)
 
 
-def run_module_batched(path: Path, cases: list[dict], *, log: Callable[[str], None] = print) -> list[dict]:
+def run_module_batched(
+    path: Path, cases: list[dict], *, log: Callable[[str], None] = print
+) -> list[dict]:
     """Quick mode: every job of one case module in a single subprocess, one round."""
     plan = [(case, variant, job) for case in cases for variant, job in _jobs(path, case, 1)]
     t0 = time.perf_counter()
@@ -300,10 +342,15 @@ def run_module_batched(path: Path, cases: list[dict], *, log: Callable[[str], No
 def _machine() -> dict:
     import torch
 
-    return {"python": platform.python_version(), "torch": torch.__version__,
-            "cpus": os.cpu_count(), "torch_threads": torch.get_num_threads(),
-            "platform": platform.platform(), "processor": platform.processor(),
-            "cuda": torch.cuda.is_available()}
+    return {
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "cpus": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "platform": platform.platform(),
+        "processor": platform.processor(),
+        "cuda": torch.cuda.is_available(),
+    }
 
 
 def _fmt_mib(b: int | None) -> str:
@@ -344,12 +391,18 @@ def render_markdown(doc: dict) -> str:
     for c in doc["cases"].values():
         groups.setdefault(c["group"], []).append(c)
     for group, cases in groups.items():
-        lines += [f"## {group}", "", "| case | variant | time (s) | speed-up | extra peak (MiB) | memory |",
-                  "|---|---|---:|---:|---:|---:|"]
+        lines += [
+            f"## {group}",
+            "",
+            "| case | variant | time (s) | speed-up | extra peak (MiB) | memory |",
+            "|---|---|---:|---:|---:|---:|",
+        ]
         for c in cases:
             for name, v in c["variants"].items():
                 if "error" in v:
-                    lines.append(f"| {c['id']} | {name} | error: {v['error'].splitlines()[0][:80]} | | | |")
+                    lines.append(
+                        f"| {c['id']} | {name} | error: {v['error'].splitlines()[0][:80]} | | | |"
+                    )
                     continue
                 lines.append(
                     f"| {c['id']} | {name}{' (baseline)' if name == c.get('baseline') else ''} | "
@@ -361,11 +414,20 @@ def render_markdown(doc: dict) -> str:
     return "\n".join(lines).rstrip() + "\n"
 
 
-def run_suite(bench_dir: Path, *, quick: bool, patterns: Sequence[str], out: Path,
-              command: str, log: Callable[[str], None] = print) -> dict:
+def run_suite(
+    bench_dir: Path,
+    *,
+    quick: bool,
+    patterns: Sequence[str],
+    out: Path,
+    command: str,
+    log: Callable[[str], None] = print,
+) -> dict:
     cases = discover(bench_dir, quick, patterns)
     if not cases:
-        raise ValueError(f"bench: '--cases' must match at least one case id or group, got {list(patterns)}")
+        raise ValueError(
+            f"bench: '--cases' must match at least one case id or group, got {list(patterns)}"
+        )
     out.mkdir(parents=True, exist_ok=True)
     json_path = out / RESULTS_JSON
     doc: dict[str, Any] = {"cases": {}}
@@ -376,9 +438,16 @@ def run_suite(bench_dir: Path, *, quick: bool, patterns: Sequence[str], out: Pat
                 doc["cases"] = previous.get("cases", {})
         except (OSError, ValueError):
             pass
-    doc.update({"command": command, "mode": "quick" if quick else "full", "machine": _machine(),
-                "memory_method": "VmHWM - VmRSS around each call after /proc/self/clear_refs=5",
-                "generated": time.strftime("%Y-%m-%d %H:%M:%S")})
+    doc.update(
+        {
+            "command": command,
+            "mode": "quick" if quick else "full",
+            "machine": _machine(),
+            "memory_method": "VmHWM - VmRSS around each call after /proc/self/clear_refs=5",
+            "generated": time.strftime("%Y-%m-%d %H:%M:%S"),
+        }
+    )
+
     def save() -> None:
         json_path.write_text(json.dumps(doc, indent=2))  # partial results survive an interruption
         (out / RESULTS_MD).write_text(render_markdown(doc))
@@ -407,19 +476,27 @@ def main(argv: Sequence[str] | None = None, *, bench_dir: Path | None = None) ->
     import argparse
 
     ap = argparse.ArgumentParser(prog="benchmarks/run.py", description=__doc__.split("\n\n")[0])
-    ap.add_argument("--quick", action="store_true", help="tiny sizes, one round (CI smoke, seconds)")
+    ap.add_argument(
+        "--quick", action="store_true", help="tiny sizes, one round (CI smoke, seconds)"
+    )
     ap.add_argument("--cases", nargs="*", default=[], help="case ids or groups (glob patterns)")
     ap.add_argument("--out", default=None, help="output folder (default <benchmarks>/results)")
     ap.add_argument("--benchmarks", default=None, help="the benchmarks folder (with cases/)")
     args = ap.parse_args(argv)
     where = bench_dir or find_benchmarks_dir(args.benchmarks)
     if where is None:
-        print("bench: 'benchmarks' must be the repository's benchmarks/ folder (with cases/); "
-              "pass --benchmarks or set LOSSLAB_BENCHMARKS", file=sys.stderr)
+        print(
+            "bench: 'benchmarks' must be the repository's benchmarks/ folder (with cases/); "
+            "pass --benchmarks or set LOSSLAB_BENCHMARKS",
+            file=sys.stderr,
+        )
         return 2
     out = Path(args.out) if args.out else where / "results"
-    command = "python benchmarks/run.py" + (" --quick" if args.quick else "") + (
-        f" --cases {' '.join(args.cases)}" if args.cases else "")
+    command = (
+        "python benchmarks/run.py"
+        + (" --quick" if args.quick else "")
+        + (f" --cases {' '.join(args.cases)}" if args.cases else "")
+    )
     try:
         doc = run_suite(where, quick=args.quick, patterns=args.cases, out=out, command=command)
     except ValueError as e:
@@ -432,10 +509,16 @@ def main(argv: Sequence[str] | None = None, *, bench_dir: Path | None = None) ->
 def register_commands(app: typer.Typer) -> None:
     @app.command("bench")
     def bench(
-        quick: Annotated[bool, typer.Option("--quick", help="tiny sizes, one round (seconds)")] = False,
-        cases: Annotated[list[str] | None, typer.Option("--cases", help="case id or group (glob); repeatable")] = None,
+        quick: Annotated[
+            bool, typer.Option("--quick", help="tiny sizes, one round (seconds)")
+        ] = False,
+        cases: Annotated[
+            list[str] | None, typer.Option("--cases", help="case id or group (glob); repeatable")
+        ] = None,
         out: Annotated[Path | None, typer.Option("--out", help="output folder")] = None,
-        benchmarks: Annotated[Path | None, typer.Option("--benchmarks", help="the benchmarks/ folder")] = None,
+        benchmarks: Annotated[
+            Path | None, typer.Option("--benchmarks", help="the benchmarks/ folder")
+        ] = None,
     ) -> None:
         """Time and peak memory of losslab's fast paths against same-run baselines."""
         argv = (["--quick"] if quick else []) + (["--cases", *cases] if cases else [])

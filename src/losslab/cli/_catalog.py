@@ -102,7 +102,9 @@ def console():  # type: ignore[no-untyped-def]
     return Console(highlight=False)
 
 
-def print_plain_table(header: Sequence[str], rows: Sequence[Sequence[str]], title: str = "") -> None:
+def print_plain_table(
+    header: Sequence[str], rows: Sequence[Sequence[str]], title: str = ""
+) -> None:
     """Columns padded with spaces, one row per line, the last column never padded."""
     widths = [max([len(h)] + [len(r[i]) for r in rows]) for i, h in enumerate(header)]
     if title:
@@ -117,8 +119,13 @@ def print_plain_table(header: Sequence[str], rows: Sequence[Sequence[str]], titl
         typer.echo(line(r))
 
 
-def print_table(header: Sequence[str], rows: Sequence[Sequence[str]], *, title: str = "",
-                no_wrap: Sequence[int] = (0,)) -> None:
+def print_table(
+    header: Sequence[str],
+    rows: Sequence[Sequence[str]],
+    *,
+    title: str = "",
+    no_wrap: Sequence[int] = (0,),
+) -> None:
     """A rich table on a terminal (``no_wrap`` columns never fold), plain text elsewhere."""
     if not is_terminal():
         print_plain_table(header, rows, title)
@@ -128,8 +135,12 @@ def print_table(header: Sequence[str], rows: Sequence[Sequence[str]], *, title: 
 
     table = Table(title=escape(title) if title else None)
     for i, col in enumerate(header):
-        table.add_column(col, no_wrap=i in no_wrap, overflow="fold",
-                         min_width=max([len(col)] + [len(r[i]) for r in rows]) if i in no_wrap else None)
+        table.add_column(
+            col,
+            no_wrap=i in no_wrap,
+            overflow="fold",
+            min_width=max([len(col)] + [len(r[i]) for r in rows]) if i in no_wrap else None,
+        )
     for r in rows:
         table.add_row(*(escape(c) for c in r))
     console().print(table)
@@ -202,10 +213,14 @@ _LIST_COLUMNS = ("name", "family", "input", "tasks", "properties", "summary")
 
 
 def losses(
-    task: Annotated[str | None, typer.Option(help=f"only losses for this task ({', '.join(TASKS)})")] = None,
+    task: Annotated[
+        str | None, typer.Option(help=f"only losses for this task ({', '.join(TASKS)})")
+    ] = None,
     prop: Annotated[
         list[str] | None,
-        typer.Option("--property", "-p", help=f"only losses with this property ({', '.join(PROPERTIES)})"),
+        typer.Option(
+            "--property", "-p", help=f"only losses with this property ({', '.join(PROPERTIES)})"
+        ),
     ] = None,
     family: Annotated[str | None, typer.Option(help="only this family")] = None,
     fmt: Annotated[str, typer.Option("--format", "-f", help="table, csv or json")] = "table",
@@ -227,11 +242,22 @@ def losses(
         keys = list(PROPERTIES)
         write_csv(
             ["name", "family", "input_kind", "tasks", *keys, "summary"],
-            [[s.name, s.family, s.input_kind, " ".join(s.tasks),
-              *(s.describe_property(k) for k in keys), s.summary] for s in specs],
+            [
+                [
+                    s.name,
+                    s.family,
+                    s.input_kind,
+                    " ".join(s.tasks),
+                    *(s.describe_property(k) for k in keys),
+                    s.summary,
+                ]
+                for s in specs
+            ],
         )
         return
-    rows = [[s.name, s.family, s.input_kind, ", ".join(s.tasks), _props(s), s.summary] for s in specs]
+    rows = [
+        [s.name, s.family, s.input_kind, ", ".join(s.tasks), _props(s), s.summary] for s in specs
+    ]
     columns: Sequence[str] = _LIST_COLUMNS
     if is_terminal() and console().width < 120:  # a narrow terminal: the columns that matter most
         keep = [0, 2, 3, 4]
@@ -244,10 +270,14 @@ def losses(
 
 # -- show --------------------------------------------------------------------------------------
 def show(
-    name: Annotated[str, typer.Argument(help="loss name (e.g. sigmoid_focal_loss) or module:function")],
+    name: Annotated[
+        str, typer.Argument(help="loss name (e.g. sigmoid_focal_loss) or module:function")
+    ],
     param: Annotated[
         list[str] | None,
-        typer.Option("--param", help="hyperparameter for the properties, NAME=VALUE (repeat, or a,b=...)"),
+        typer.Option(
+            "--param", help="hyperparameter for the properties, NAME=VALUE (repeat, or a,b=...)"
+        ),
     ] = None,
     fmt: Annotated[str, typer.Option("--format", "-f", help="table, csv or json")] = "table",
 ) -> None:
@@ -266,8 +296,13 @@ def show(
         write_json(record)
         return
     if fmt == "csv":
-        write_csv(["field", "value"], [[k, v if isinstance(v, str) else json.dumps(v, ensure_ascii=False, default=str)]
-                                       for k, v in record.items()])
+        write_csv(
+            ["field", "value"],
+            [
+                [k, v if isinstance(v, str) else json.dumps(v, ensure_ascii=False, default=str)]
+                for k, v in record.items()
+            ],
+        )
         return
     _show_text(s, props, hp, record)
 
@@ -275,7 +310,11 @@ def show(
 def _mark(s: LossSpec, key: str, value: bool | None, hp: dict[str, Any]) -> str:
     rule = s.rules.get(key)
     if rule is not None and not (set(hp) & set(rule.names)):
-        return f"{'yes' if value else 'no'} here; yes if {rule.condition}" if hp else f"yes if {rule.condition}"
+        return (
+            f"{'yes' if value else 'no'} here; yes if {rule.condition}"
+            if hp
+            else f"yes if {rule.condition}"
+        )
     if rule is not None:
         return f"{'yes' if value else 'no'} (yes if {rule.condition})"
     if value is None:
@@ -283,7 +322,9 @@ def _mark(s: LossSpec, key: str, value: bool | None, hp: dict[str, Any]) -> str:
     return "yes" if value else "no"
 
 
-def _show_text(s: LossSpec, props: dict[str, bool | None], hp: dict[str, Any], record: dict[str, Any]) -> None:
+def _show_text(
+    s: LossSpec, props: dict[str, bool | None], hp: dict[str, Any], record: dict[str, Any]
+) -> None:
     out = typer.echo
     out(f"{s.name}  ({s.family})")
     out(f"  {s.summary}")
@@ -318,7 +359,10 @@ def _show_text(s: LossSpec, props: dict[str, bool | None], hp: dict[str, Any], r
 
 # -- derivatives -------------------------------------------------------------------------------
 def derivatives(
-    names: Annotated[list[str] | None, typer.Argument(help="losses (or module:function) to include (default: all)")] = None,
+    names: Annotated[
+        list[str] | None,
+        typer.Argument(help="losses (or module:function) to include (default: all)"),
+    ] = None,
     tolerance: Annotated[float, typer.Option(help="largest acceptable error")] = 1e-6,
     fmt: Annotated[str, typer.Option("--format", "-f", help="table, csv or json")] = "table",
 ) -> None:
@@ -326,19 +370,27 @@ def derivatives(
     check_format(fmt, "derivatives")
     from .. import catalog
 
-    specs = [lookup(n, "derivatives") for n in names] if names else [catalog.get(n) for n in catalog.names()]
+    specs = (
+        [lookup(n, "derivatives") for n in names]
+        if names
+        else [catalog.get(n) for n in catalog.names()]
+    )
     records = []
     for s in specs:
         err = catalog.derivative_error(s)
-        records.append({
-            "name": s.name,
-            "formula": s.formula,
-            "formula_text": catalog.render_formula(s.formula),
-            "derivative": s.derivative,
-            "derivative_text": catalog.render_formula(s.derivative),
-            "max_abs_error": err,
-            "status": "autograd only" if err is None else ("ok" if err <= tolerance else "FAIL"),
-        })
+        records.append(
+            {
+                "name": s.name,
+                "formula": s.formula,
+                "formula_text": catalog.render_formula(s.formula),
+                "derivative": s.derivative,
+                "derivative_text": catalog.render_formula(s.derivative),
+                "max_abs_error": err,
+                "status": "autograd only"
+                if err is None
+                else ("ok" if err <= tolerance else "FAIL"),
+            }
+        )
     failed = [r["name"] for r in records if r["status"] == "FAIL"]
     if fmt == "json":
         write_json(records)
@@ -346,13 +398,27 @@ def derivatives(
         keys = list(records[0]) if records else ["name"]
         write_csv(keys, [[("" if r[k] is None else r[k]) for k in keys] for r in records])
     else:
-        rows = [[r["name"], r["formula_text"], r["derivative_text"],
-                 "-" if r["max_abs_error"] is None else f"{r['max_abs_error']:.2e}", r["status"]]
-                for r in records]
-        print_table(("loss", "loss formula", "derivative", "max |analytic - autograd|", "status"), rows,
-                    title="Derivatives w.r.t. the input, checked against autograd (float64)", no_wrap=(0, 3, 4))
+        rows = [
+            [
+                r["name"],
+                r["formula_text"],
+                r["derivative_text"],
+                "-" if r["max_abs_error"] is None else f"{r['max_abs_error']:.2e}",
+                r["status"],
+            ]
+            for r in records
+        ]
+        print_table(
+            ("loss", "loss formula", "derivative", "max |analytic - autograd|", "status"),
+            rows,
+            title="Derivatives w.r.t. the input, checked against autograd (float64)",
+            no_wrap=(0, 3, 4),
+        )
     if failed:
-        typer.echo(f"error: derivatives: the check failed for {', '.join(failed)} (tolerance {tolerance:g})", err=True)
+        typer.echo(
+            f"error: derivatives: the check failed for {', '.join(failed)} (tolerance {tolerance:g})",
+            err=True,
+        )
         raise typer.Exit(code=1)
 
 

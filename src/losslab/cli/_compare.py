@@ -40,18 +40,27 @@ class StrictCommand(TyperCommand):
 
     def parse_args(self, ctx: typer.Context, args: list[str]) -> list[str]:
         # the parser records every occurrence of an option in order; parse a copy to count them
-        order = [] if ctx.resilient_parsing else self.make_parser(ctx).parse_args(args=list(args))[2]
+        order = (
+            [] if ctx.resilient_parsing else self.make_parser(ctx).parse_args(args=list(args))[2]
+        )
         rest = super().parse_args(ctx, args)  # eager options (--help) act first
-        counts = Counter(p for p in order if isinstance(p, TyperOption)
-                         and not (p.multiple or p.count or p.is_flag))
+        counts = Counter(
+            p
+            for p in order
+            if isinstance(p, TyperOption) and not (p.multiple or p.count or p.is_flag)
+        )
         for param, n in counts.items():
             if n > 1:
                 opt = max(param.opts, key=len)
-                _fail(f"{ctx.info_name}: '{opt}' takes one value and may be given once, got it {n} times")
+                _fail(
+                    f"{ctx.info_name}: '{opt}' takes one value and may be given once, got it {n} times"
+                )
         return rest
 
 
-def comma_list(ctx: typer.Context, param: typer.CallbackParam, values: list[str] | None) -> list[str] | None:
+def comma_list(
+    ctx: typer.Context, param: typer.CallbackParam, values: list[str] | None
+) -> list[str] | None:
     """Callback of a list option: ``--x a,b --x c`` -> ``['a', 'b', 'c']`` (an empty item is an error)."""
     if not values:
         return None
@@ -59,8 +68,10 @@ def comma_list(ctx: typer.Context, param: typer.CallbackParam, values: list[str]
     if any(not item for item in items):
         opt = max(param.opts, key=len)
         given = " ".join(f"{opt} {v}" for v in values)
-        _fail(f"{ctx.info_name}: '{opt}' must be one or more non-empty values separated by commas, "
-              f"got {given!r}")
+        _fail(
+            f"{ctx.info_name}: '{opt}' must be one or more non-empty values separated by commas, "
+            f"got {given!r}"
+        )
     return items
 
 
@@ -69,7 +80,9 @@ def _parse_lrs(values: list[str]) -> tuple[float, ...]:
     try:
         lrs = tuple(float(x) for x in values)
     except ValueError:
-        _fail(f"compare: '--lr' must be a comma-separated list of numbers, got {','.join(values)!r}")
+        _fail(
+            f"compare: '--lr' must be a comma-separated list of numbers, got {','.join(values)!r}"
+        )
     return tuple(dict.fromkeys(lrs))  # a repeated value is one learning rate
 
 
@@ -88,8 +101,13 @@ class _Reporter:
     def __enter__(self) -> _Reporter:
         if self.tty:
             self.progress = Progress(
-                TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                TimeElapsedColumn(), TimeRemainingColumn(), console=console, transient=False,
+                TextColumn("[bold]{task.description}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeElapsedColumn(),
+                TimeRemainingColumn(),
+                console=console,
+                transient=False,
             )
             self.progress.start()
         return self
@@ -102,7 +120,9 @@ class _Reporter:
         self.started = True  # training starts now: a ValueError from here on is not the user's
         self.total, self.done = total, already
         if self.progress is not None:
-            self.task_id = self.progress.add_task("runs (task × loss × seed × lr)", total=total, completed=already)
+            self.task_id = self.progress.add_task(
+                "runs (task × loss × seed × lr)", total=total, completed=already
+            )
         elif not self.quiet:
             print(f"{total} runs planned, {already} already stored", flush=True)
 
@@ -110,12 +130,16 @@ class _Reporter:
         self.done += len(results)
         diverged = sum(r.status == "diverged" for r in results)
         if self.progress is not None:
-            self.progress.update(self.task_id, advance=len(results),
-                                 description=f"{unit.task}: {unit.competitor}")
+            self.progress.update(
+                self.task_id, advance=len(results), description=f"{unit.task}: {unit.competitor}"
+            )
         elif not self.quiet:
             extra = f", {diverged} diverged" if diverged else ""
-            print(f"[{self.done}/{self.total}] {unit.task} / {unit.competitor}: "
-                  f"{len(results)} runs{extra}", flush=True)
+            print(
+                f"[{self.done}/{self.total}] {unit.task} / {unit.competitor}: "
+                f"{len(results)} runs{extra}",
+                flush=True,
+            )
 
     def on_skip(self, task: str, reason: str) -> None:
         err_console.print(f"[yellow]skipping task {escape(task)}:[/yellow] {escape(reason)}")
@@ -124,53 +148,117 @@ class _Reporter:
         err_console.print(f"[yellow]warning ({escape(task)}):[/yellow] {escape(message)}")
 
     def callbacks(self) -> dict[str, Callable[..., None]]:
-        return {"on_plan": self.on_plan, "on_results": self.on_results, "on_skip": self.on_skip,
-                "on_warning": self.on_warning}
+        return {
+            "on_plan": self.on_plan,
+            "on_results": self.on_results,
+            "on_skip": self.on_skip,
+            "on_warning": self.on_warning,
+        }
 
 
 def compare(
     ctx: typer.Context,
-    task: Annotated[list[str] | None, typer.Option(
-        "--task", "-t", callback=comma_list, metavar="TASK[,TASK...]",
-        help="task(s) to run, comma-separated or repeated; list them with `losslab tasks` "
-             "(default: the built-in study)")] = None,
-    loss: Annotated[list[str] | None, typer.Option(
-        "--loss", "-l", callback=comma_list, metavar="LOSS[,LOSS...]",
-        help="loss(es) replacing each task's default competitors, comma-separated or repeated: "
-             "catalog names, or 'module:function' to import your own (found in the current "
-             "directory too)")] = None,
-    seeds: Annotated[int, typer.Option(help="seeds per loss (data split, init and batch order)")] = 5,
-    lr: Annotated[list[str] | None, typer.Option(
-        "--lr", callback=comma_list, metavar="LR[,LR...]",
-        help="learning rate(s), comma-separated or repeated: a sweep (default: 0.01)")] = None,
+    task: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--task",
+            "-t",
+            callback=comma_list,
+            metavar="TASK[,TASK...]",
+            help="task(s) to run, comma-separated or repeated; list them with `losslab tasks` "
+            "(default: the built-in study)",
+        ),
+    ] = None,
+    loss: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--loss",
+            "-l",
+            callback=comma_list,
+            metavar="LOSS[,LOSS...]",
+            help="loss(es) replacing each task's default competitors, comma-separated or repeated: "
+            "catalog names, or 'module:function' to import your own (found in the current "
+            "directory too)",
+        ),
+    ] = None,
+    seeds: Annotated[
+        int, typer.Option(help="seeds per loss (data split, init and batch order)")
+    ] = 5,
+    lr: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--lr",
+            callback=comma_list,
+            metavar="LR[,LR...]",
+            help="learning rate(s), comma-separated or repeated: a sweep (default: 0.01)",
+        ),
+    ] = None,
     epochs: Annotated[int | None, typer.Option(help="epochs (default: each task's own)")] = None,
     full: Annotated[bool, typer.Option("--full", help="the larger study: longer training")] = False,
     optimizer: Annotated[str, typer.Option(help="adam or sgd")] = "adam",
-    model: Annotated[str, typer.Option("--model", help="mlp, or cnn for image tasks (multiclass, fashion-mnist)")] = "mlp",
+    model: Annotated[
+        str, typer.Option("--model", help="mlp, or cnn for image tasks (multiclass, fashion-mnist)")
+    ] = "mlp",
     l1: Annotated[float, typer.Option("--l1", help="L1 penalty on weights")] = 0.0,
     l2: Annotated[float, typer.Option("--l2", help="L2 penalty on weights")] = 0.0,
-    early_stopping: Annotated[int | None, typer.Option(help="patience (epochs) on the validation metric")] = None,
-    select: Annotated[str, typer.Option("--select", help="which epoch's model gives each run's test metrics: best "
-                                        "(its best validation epoch) or final (its last epoch)")] = "best",
+    early_stopping: Annotated[
+        int | None, typer.Option(help="patience (epochs) on the validation metric")
+    ] = None,
+    select: Annotated[
+        str,
+        typer.Option(
+            "--select",
+            help="which epoch's model gives each run's test metrics: best "
+            "(its best validation epoch) or final (its last epoch)",
+        ),
+    ] = "best",
     jobs: Annotated[int, typer.Option(help="parallel worker processes")] = 1,
     out: Annotated[Path, typer.Option(help="folder holding the studies")] = Path("losslab-runs"),
-    name: Annotated[str | None, typer.Option(help="study name (default: study-<date>-<time>)")] = None,
-    resume: Annotated[Path | None, typer.Option(help="study folder to resume: finished runs are skipped")] = None,
+    name: Annotated[
+        str | None, typer.Option(help="study name (default: study-<date>-<time>)")
+    ] = None,
+    resume: Annotated[
+        Path | None, typer.Option(help="study folder to resume: finished runs are skipped")
+    ] = None,
     data: Annotated[Path | None, typer.Option(help="your own CSV or Parquet file")] = None,
     target: Annotated[str | None, typer.Option(help="target column of --data")] = None,
-    kind: Annotated[str | None, typer.Option("--kind", help=(
-        "with --data: binary, multiclass or regression. Default, inferred from the target: text "
-        "or bool -> classes; numbers not all integers -> regression; integers with 2 values -> "
-        "binary, with at most 10 distinct values and at most half the rows distinct -> "
-        "multiclass, else regression"))] = None,
-    mlflow: Annotated[str | None, typer.Option("--mlflow", help="also log every run to this MLflow tracking URI")] = None,
-    tensorboard: Annotated[Path | None, typer.Option("--tensorboard", help="also write TensorBoard logs here")] = None,
-    add_loss: Annotated[list[str] | None, typer.Option(
-        "--add-loss", callback=comma_list, metavar="LOSS[,LOSS...]",
-        help="loss(es) competing beside each task's default competitors (catalog names or "
-             "'module:function'); not with --loss, which replaces them")] = None,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress output (the summary, the study folder, "
-                                                              "warnings and errors are still printed)")] = False,
+    kind: Annotated[
+        str | None,
+        typer.Option(
+            "--kind",
+            help=(
+                "with --data: binary, multiclass or regression. Default, inferred from the target: text "
+                "or bool -> classes; numbers not all integers -> regression; integers with 2 values -> "
+                "binary, with at most 10 distinct values and at most half the rows distinct -> "
+                "multiclass, else regression"
+            ),
+        ),
+    ] = None,
+    mlflow: Annotated[
+        str | None, typer.Option("--mlflow", help="also log every run to this MLflow tracking URI")
+    ] = None,
+    tensorboard: Annotated[
+        Path | None, typer.Option("--tensorboard", help="also write TensorBoard logs here")
+    ] = None,
+    add_loss: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--add-loss",
+            callback=comma_list,
+            metavar="LOSS[,LOSS...]",
+            help="loss(es) competing beside each task's default competitors (catalog names or "
+            "'module:function'); not with --loss, which replaces them",
+        ),
+    ] = None,
+    quiet: Annotated[
+        bool,
+        typer.Option(
+            "--quiet",
+            "-q",
+            help="no progress output (the summary, the study folder, "
+            "warnings and errors are still printed)",
+        ),
+    ] = False,
 ) -> None:
     """Train models with competing losses on real data and report honestly (mean ± 95% CI over seeds)."""
     import torch
@@ -180,16 +268,34 @@ def compare(
     from ..report import build_report, print_summary, write_report
 
     lrs = _parse_lrs(lr or ["0.01"])
-    given = {p for p in ctx.params if getattr(ctx.get_parameter_source(p), "name", "") == "COMMANDLINE"}
+    given = {
+        p for p in ctx.params if getattr(ctx.get_parameter_source(p), "name", "") == "COMMANDLINE"
+    }
     imports = _load_user_losses([*(loss or ()), *(add_loss or ())])
     if resume is not None:
-        requested = {key: value for key, value in {
-            "tasks": tuple(dict.fromkeys(task or ())), "losses": _catalog_names(loss, imports),
-            "added_losses": _catalog_names(add_loss, imports), "seeds": seeds, "lrs": lrs,
-            "epochs": epochs, "full": full, "optimizer": optimizer, "model": model, "l1": l1,
-            "l2": l2, "early_stopping": early_stopping, "select": select, "data": data and str(data), "target": target,
-            "kind": kind, "name": name}.items()
-            if _OPTION_PARAM.get(key, key) in given}
+        requested = {
+            key: value
+            for key, value in {
+                "tasks": tuple(dict.fromkeys(task or ())),
+                "losses": _catalog_names(loss, imports),
+                "added_losses": _catalog_names(add_loss, imports),
+                "seeds": seeds,
+                "lrs": lrs,
+                "epochs": epochs,
+                "full": full,
+                "optimizer": optimizer,
+                "model": model,
+                "l1": l1,
+                "l2": l2,
+                "early_stopping": early_stopping,
+                "select": select,
+                "data": data and str(data),
+                "target": target,
+                "kind": kind,
+                "name": name,
+            }.items()
+            if _OPTION_PARAM.get(key, key) in given
+        }
         folder = resume
 
         def start(rep: _Reporter) -> None:
@@ -199,21 +305,40 @@ def compare(
         tasks = tuple(task or ())
         if data is not None:
             if target is None:
-                _fail("compare: '--target' must name the target column when '--data' is given, got nothing")
+                _fail(
+                    "compare: '--target' must name the target column when '--data' is given, got nothing"
+                )
             user_task = _register_user_data(str(data), target, kind)
-            extra = {"data": str(data.resolve()), "data_sha256": S.file_sha256(data), "target": target,
-                     "kind": kind}
+            extra = {
+                "data": str(data.resolve()),
+                "data_sha256": S.file_sha256(data),
+                "target": target,
+                "kind": kind,
+            }
             tasks = tasks + (user_task,)
         elif target is not None or kind is not None:
             _fail("compare: '--target'/'--kind' need '--data FILE'")
         if not tasks:
             tasks = S.DEFAULT_TASKS + (S.FULL_EXTRA_TASKS if full else ())
         try:
-            cfg = S.StudyConfig(tasks=tuple(dict.fromkeys(tasks)), losses=_catalog_names(loss, imports),
-                                added_losses=_catalog_names(add_loss, imports), seeds=seeds, lrs=lrs,
-                                optimizer=optimizer, model=model, epochs=epochs, full=full, l1=l1,
-                                l2=l2, early_stopping=early_stopping, select=select, jobs=jobs, loss_imports=imports,
-                                extra=extra)
+            cfg = S.StudyConfig(
+                tasks=tuple(dict.fromkeys(tasks)),
+                losses=_catalog_names(loss, imports),
+                added_losses=_catalog_names(add_loss, imports),
+                seeds=seeds,
+                lrs=lrs,
+                optimizer=optimizer,
+                model=model,
+                epochs=epochs,
+                full=full,
+                l1=l1,
+                l2=l2,
+                early_stopping=early_stopping,
+                select=select,
+                jobs=jobs,
+                loss_imports=imports,
+                extra=extra,
+            )
             S.check_config(cfg)
             folder = S.default_study_dir(name, out)
         except (ValueError, TypeError) as exc:
@@ -237,8 +362,10 @@ def compare(
     except (OSError, sqlite3.DatabaseError) as exc:
         _fail(f"compare: cannot write the study folder {str(folder)!r}: {exc}")
     except KeyboardInterrupt:
-        err_console.print(f"interrupted: every finished run is stored; continue with "
-                          f"`losslab compare --resume {escape(str(folder))}`")
+        err_console.print(
+            f"interrupted: every finished run is stored; continue with "
+            f"`losslab compare --resume {escape(str(folder))}`"
+        )
         raise typer.Exit(code=130) from None
     finally:
         torch.set_num_threads(threads)
@@ -263,10 +390,23 @@ def _export(st, folder: Path, mlflow_uri: str | None, tb_dir: Path | None) -> No
     exported = dict(st.meta("exported", {}))
     targets = []
     if tb_dir is not None:
-        targets.append(("TensorBoard", f"tensorboard:{tb_dir.resolve()}", lambda skip: export_tensorboard(st, tb_dir, skip=skip)))
+        targets.append(
+            (
+                "TensorBoard",
+                f"tensorboard:{tb_dir.resolve()}",
+                lambda skip: export_tensorboard(st, tb_dir, skip=skip),
+            )
+        )
     if mlflow_uri is not None:
-        targets.append(("MLflow", f"mlflow:{mlflow_uri}",
-                        lambda skip: export_mlflow(st, mlflow_uri, experiment=f"losslab/{folder.name}", skip=skip)))
+        targets.append(
+            (
+                "MLflow",
+                f"mlflow:{mlflow_uri}",
+                lambda skip: export_mlflow(
+                    st, mlflow_uri, experiment=f"losslab/{folder.name}", skip=skip
+                ),
+            )
+        )
     for label, key, export in targets:
         done = set(exported.get(key, []))
         try:
@@ -274,8 +414,10 @@ def _export(st, folder: Path, mlflow_uri: str | None, tb_dir: Path | None) -> No
         except ExportError as exc:
             _fail(f"{exc} (the study itself is stored in {folder})")
         except Exception as exc:  # the exporters' own libraries raise many kinds of errors
-            _fail(f"compare: exporting to {label} failed: {type(exc).__name__}: {exc} "
-                  f"(the study itself is stored in {folder})")
+            _fail(
+                f"compare: exporting to {label} failed: {type(exc).__name__}: {exc} "
+                f"(the study itself is stored in {folder})"
+            )
         exported[key] = sorted(done | set(ids))
         st.set_meta("exported", exported)
         console.print(f"{label}: {len(ids)} new runs exported")
@@ -321,14 +463,18 @@ def _register_user_data(path: str, target: str, kind: str | None) -> str:
     raise AssertionError("unreachable")
 
 
-def report(study: Annotated[Path, typer.Argument(help="study folder (holding results.sqlite)")]) -> None:
+def report(
+    study: Annotated[Path, typer.Argument(help="study folder (holding results.sqlite)")],
+) -> None:
     """Rebuild report.md, report.html and the CSVs of a study from its store alone."""
     from ..lab.store import Store
     from ..report import write_report
 
     db = study / "results.sqlite"
     if not db.exists():
-        _fail(f"report: 'STUDY' must be a study folder containing results.sqlite, got {str(study)!r}")
+        _fail(
+            f"report: 'STUDY' must be a study folder containing results.sqlite, got {str(study)!r}"
+        )
     with Store(db) as st:
         paths = write_report(st, study)
     for label, path in paths.items():
@@ -338,4 +484,3 @@ def report(study: Annotated[Path, typer.Argument(help="study folder (holding res
 def register_commands(app: typer.Typer) -> None:
     app.command("compare", cls=StrictCommand)(compare)
     app.command("report", cls=StrictCommand)(report)
-

@@ -33,11 +33,16 @@ def _split(item: str) -> tuple[str, dict[str, Any]]:
 
 
 def plot(
-    names: Annotated[list[str], typer.Argument(
-        help="losses to draw, each NAME or NAME:param=value,... (e.g. huber_loss:delta=0.5); "
-        "module:function for your own loss")],
-    out: Annotated[Path, typer.Option("--out", "-o", help="the picture to write (.svg or .png)")] = Path(
-        "loss_curves.svg"),
+    names: Annotated[
+        list[str],
+        typer.Argument(
+            help="losses to draw, each NAME or NAME:param=value,... (e.g. huber_loss:delta=0.5); "
+            "module:function for your own loss"
+        ),
+    ],
+    out: Annotated[
+        Path, typer.Option("--out", "-o", help="the picture to write (.svg or .png)")
+    ] = Path("loss_curves.svg"),
     points: Annotated[int, typer.Option(help="points along the x-axis", min=11, max=10001)] = 401,
 ) -> None:
     """Draw each loss and its derivative against the error, logit or margin (one figure, two panels)."""

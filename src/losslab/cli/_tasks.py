@@ -31,18 +31,23 @@ def build_index() -> list[dict[str, Any]]:
         task = get_task(name)
         if task.name.startswith("data:"):  # user data registered by --data in this process
             continue
-        rows.append({
-            "name": task.name,
-            "kind": task.kind,
-            "description": task.description,
-            "competitors": [c.label for c in task.competitors],
-            "losses": list(dict.fromkeys(c.loss for c in task.competitors)),
-            "metrics": list(task.metrics),
-            "primary": task.primary,
-            "study": "default" if name in study.DEFAULT_TASKS
-            else "full" if name in study.FULL_EXTRA_TASKS else "",
-            "source": task.source,
-        })
+        rows.append(
+            {
+                "name": task.name,
+                "kind": task.kind,
+                "description": task.description,
+                "competitors": [c.label for c in task.competitors],
+                "losses": list(dict.fromkeys(c.loss for c in task.competitors)),
+                "metrics": list(task.metrics),
+                "primary": task.primary,
+                "study": "default"
+                if name in study.DEFAULT_TASKS
+                else "full"
+                if name in study.FULL_EXTRA_TASKS
+                else "",
+                "source": task.source,
+            }
+        )
     return rows
 
 
@@ -54,7 +59,9 @@ def load_index() -> list[dict[str, Any]]:
 
 
 def write_index(path: Path = INDEX) -> None:
-    path.write_text(json.dumps(build_index(), indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+    path.write_text(
+        json.dumps(build_index(), indent=1, ensure_ascii=False) + "\n", encoding="utf-8"
+    )
 
 
 def _data_status(source: str | None) -> tuple[str, str]:
@@ -68,9 +75,15 @@ def _data_status(source: str | None) -> tuple[str, str]:
 
 
 def tasks(
-    fmt: Annotated[str, typer.Option("--format", help=f"output format: {', '.join(FORMATS)}")] = "table",
-    write: Annotated[bool, typer.Option("--write-index", hidden=True,
-                                        help="developers: regenerate tasks.json from the registry")] = False,
+    fmt: Annotated[
+        str, typer.Option("--format", help=f"output format: {', '.join(FORMATS)}")
+    ] = "table",
+    write: Annotated[
+        bool,
+        typer.Option(
+            "--write-index", hidden=True, help="developers: regenerate tasks.json from the registry"
+        ),
+    ] = False,
 ) -> None:
     """List every lab task: what it trains on, whether its data is installed, its competitors."""
     if write:
@@ -78,7 +91,9 @@ def tasks(
         typer.echo(f"wrote {INDEX}")
         return
     if fmt not in FORMATS:
-        typer.echo(f"error: tasks: '--format' must be one of {', '.join(FORMATS)}, got {fmt!r}", err=True)
+        typer.echo(
+            f"error: tasks: '--format' must be one of {', '.join(FORMATS)}, got {fmt!r}", err=True
+        )
         raise typer.Exit(code=2)
     rows = []
     for row in load_index():
@@ -102,12 +117,23 @@ def _print_blocks(rows: list[dict[str, Any]]) -> None:
     width = max(40, min(shutil.get_terminal_size((80, 24)).columns, 100))
 
     def wrap(label: str, text: str) -> str:
-        return textwrap.fill(text, width=width, initial_indent=f"  {label}",
-                             subsequent_indent=" " * (2 + len(label)), break_on_hyphens=False)
+        return textwrap.fill(
+            text,
+            width=width,
+            initial_indent=f"  {label}",
+            subsequent_indent=" " * (2 + len(label)),
+            break_on_hyphens=False,
+        )
 
-    print(textwrap.fill(f"{len(rows)} lab tasks; run them with `losslab compare --task NAME[,NAME...]`. "
-                        "Without --task, compare runs the tasks marked 'default study' (--full adds "
-                        "'full study').", width=width, break_on_hyphens=False))
+    print(
+        textwrap.fill(
+            f"{len(rows)} lab tasks; run them with `losslab compare --task NAME[,NAME...]`. "
+            "Without --task, compare runs the tasks marked 'default study' (--full adds "
+            "'full study').",
+            width=width,
+            break_on_hyphens=False,
+        )
+    )
     for r in rows:
         study = {"default": "  [default study]", "full": "  [full study]"}.get(r["study"], "")
         print()
@@ -122,4 +148,3 @@ def _print_blocks(rows: list[dict[str, Any]]) -> None:
 
 def register_commands(app: typer.Typer) -> None:
     app.command("tasks")(tasks)
-

@@ -40,13 +40,19 @@ def _scores(loss: str, names: tuple[str, ...], *tensors: torch.Tensor) -> list[t
         check_tensor(loss, arg, t)
     for arg, t in zip(names[1:], tensors[1:]):
         if t.shape != tensors[0].shape:
-            fail(loss, arg, f"of the same shape as '{names[0]}' {tuple(tensors[0].shape)} (paired samples)",
-                 Raw(f"shape {tuple(t.shape)}"))
+            fail(
+                loss,
+                arg,
+                f"of the same shape as '{names[0]}' {tuple(tensors[0].shape)} (paired samples)",
+                Raw(f"shape {tuple(t.shape)}"),
+            )
     return [upcast(t) for t in tensors]
 
 
 @loss_function(reduction=REDUCTION)
-def wgan_critic_loss(real_scores: torch.Tensor, fake_scores: torch.Tensor, *, reduction: str = "mean") -> torch.Tensor:
+def wgan_critic_loss(
+    real_scores: torch.Tensor, fake_scores: torch.Tensor, *, reduction: str = "mean"
+) -> torch.Tensor:
     r"""WGAN critic loss :math:`D(\tilde x) - D(x)` (minimised by the critic).
 
     The per-element loss pairs the i-th real and fake score: :math:`l_i = D(\tilde x_i) - D(x_i)`,
@@ -68,7 +74,9 @@ def wgan_critic_loss(real_scores: torch.Tensor, fake_scores: torch.Tensor, *, re
     References:
         Arjovsky, Chintala, Bottou, "Wasserstein Generative Adversarial Networks", ICML 2017.
     """
-    real, fake = _scores("wgan_critic_loss", ("real_scores", "fake_scores"), real_scores, fake_scores)
+    real, fake = _scores(
+        "wgan_critic_loss", ("real_scores", "fake_scores"), real_scores, fake_scores
+    )
     return reduce_loss(fake - real, reduction, name="wgan_critic_loss")
 
 
@@ -89,7 +97,9 @@ def wgan_generator_loss(fake_scores: torch.Tensor, *, reduction: str = "mean") -
 
 
 @loss_function(reduction=REDUCTION)
-def gan_discriminator_loss(real_logits: torch.Tensor, fake_logits: torch.Tensor, *, reduction: str = "mean") -> torch.Tensor:
+def gan_discriminator_loss(
+    real_logits: torch.Tensor, fake_logits: torch.Tensor, *, reduction: str = "mean"
+) -> torch.Tensor:
     r"""GAN discriminator loss: BCE with logits, real labelled 1 and fake 0.
 
     :math:`l_i = -\log \sigma(r_i) - \log(1 - \sigma(f_i)) = \operatorname{softplus}(-r_i) +
@@ -110,7 +120,9 @@ def gan_discriminator_loss(real_logits: torch.Tensor, fake_logits: torch.Tensor,
     real, fake = _scores(name, ("real_logits", "fake_logits"), real_logits, fake_logits)
     warn_if_probabilities(name, "real_logits", real, dim=None, advice=SIGMOID_ADVICE)
     warn_if_probabilities(name, "fake_logits", fake, dim=None, advice=SIGMOID_ADVICE)
-    return reduce_loss(TF.softplus(-real) + TF.softplus(fake), reduction, name="gan_discriminator_loss")
+    return reduce_loss(
+        TF.softplus(-real) + TF.softplus(fake), reduction, name="gan_discriminator_loss"
+    )
 
 
 @loss_function(reduction=REDUCTION)
@@ -130,7 +142,9 @@ def gan_generator_loss(fake_logits: torch.Tensor, *, reduction: str = "mean") ->
         Goodfellow et al., "Generative Adversarial Nets", NeurIPS 2014.
     """
     (fake,) = _scores("gan_generator_loss", ("fake_logits",), fake_logits)
-    warn_if_probabilities("gan_generator_loss", "fake_logits", fake, dim=None, advice=SIGMOID_ADVICE)
+    warn_if_probabilities(
+        "gan_generator_loss", "fake_logits", fake, dim=None, advice=SIGMOID_ADVICE
+    )
     return reduce_loss(TF.softplus(-fake), reduction, name="gan_generator_loss")
 
 
@@ -177,19 +191,38 @@ def gradient_penalty(
     """
     name = "gradient_penalty"
     if not callable(critic):
-        fail(name, "critic", "a callable mapping samples to scores", Raw(type(critic).__name__), kind=TypeError)
+        fail(
+            name,
+            "critic",
+            "a callable mapping samples to scores",
+            Raw(type(critic).__name__),
+            kind=TypeError,
+        )
     real, fake = _scores(name, ("real", "fake"), real, fake)
     if generator is not None and not isinstance(generator, torch.Generator):
-        fail(name, "generator", "a torch.Generator (or None)", Raw(type(generator).__name__), kind=TypeError)
+        fail(
+            name,
+            "generator",
+            "a torch.Generator (or None)",
+            Raw(type(generator).__name__),
+            kind=TypeError,
+        )
     if real.dim() < sample_dims:
-        fail(name, "sample_dims", f"at most the number of dimensions of 'real' ({real.dim()})", sample_dims)
+        fail(
+            name,
+            "sample_dims",
+            f"at most the number of dimensions of 'real' ({real.dim()})",
+            sample_dims,
+        )
     shape = real.shape[:sample_dims] + (1,) * (real.dim() - sample_dims)
     alpha = torch.rand(shape, generator=generator, dtype=real.dtype, device=real.device)
     x_hat = (alpha * real.detach() + (1 - alpha) * fake.detach()).requires_grad_(True)
     scores = critic(x_hat)
     (grad,) = torch.autograd.grad(scores.sum(), x_hat, create_graph=True)
     sq = upcast(grad).pow(2)
-    norm = _safe_sqrt(sq.sum(dim=tuple(range(sample_dims, sq.dim()))) if sq.dim() > sample_dims else sq)
+    norm = _safe_sqrt(
+        sq.sum(dim=tuple(range(sample_dims, sq.dim()))) if sq.dim() > sample_dims else sq
+    )
     excess = norm - 1
     if one_sided:
         excess = torch.clamp(excess, min=0)

@@ -36,8 +36,12 @@ def _margin_inputs(
     x, labels = _labelled(name, embeddings, labels)
     check_tensor(name, "weight", weight)
     if weight.dim() != 2 or weight.shape[1] != x.shape[1]:
-        fail(name, "weight", f"of shape (C, D) with D = {x.shape[1]} (class centres)",
-             Raw(f"shape {tuple(weight.shape)}"))
+        fail(
+            name,
+            "weight",
+            f"of shape (C, D) with D = {x.shape[1]} (class centres)",
+            Raw(f"shape {tuple(weight.shape)}"),
+        )
     check_class_indices(name, "labels", labels, weight.shape[0])
     w = upcast(weight)
     dtype = torch.promote_types(x.dtype, w.dtype)
@@ -45,7 +49,9 @@ def _margin_inputs(
     return cos, labels
 
 
-def _margin_softmax(cos: torch.Tensor, labels: torch.Tensor, target: torch.Tensor, scale: float) -> torch.Tensor:
+def _margin_softmax(
+    cos: torch.Tensor, labels: torch.Tensor, target: torch.Tensor, scale: float
+) -> torch.Tensor:
     """Per-sample cross-entropy of ``scale * cos`` with the target cosine replaced by ``target``."""
     onehot = F.one_hot(labels, cos.shape[1]).to(torch.bool)
     logits = scale * torch.where(onehot, target.unsqueeze(1), cos)
@@ -61,7 +67,9 @@ def _arcface_target(cos_y: torch.Tensor, margin: float) -> torch.Tensor:
     """
     s2 = 1.0 - cos_y * cos_y
     ok = s2 > 0
-    sin_y = torch.where(ok, torch.sqrt(torch.where(ok, s2, torch.ones_like(s2))), torch.zeros_like(s2))
+    sin_y = torch.where(
+        ok, torch.sqrt(torch.where(ok, s2, torch.ones_like(s2))), torch.zeros_like(s2)
+    )
     arc = cos_y * math.cos(margin) - sin_y * math.sin(margin)
     return torch.where(cos_y > math.cos(math.pi - margin), arc, cos_y - (1.0 - math.cos(margin)))
 

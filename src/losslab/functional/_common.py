@@ -125,10 +125,14 @@ def element_weight(
 
 def log1mexp(x: torch.Tensor) -> torch.Tensor:
     """log(1 - exp(x)) for x <= 0, accurate on both sides of -log 2 (Maechler 2012)."""
-    return torch.where(x > -0.6931471805599453, torch.log(-torch.expm1(x)), torch.log1p(-torch.exp(x)))
+    return torch.where(
+        x > -0.6931471805599453, torch.log(-torch.expm1(x)), torch.log1p(-torch.exp(x))
+    )
 
 
-def log_one_minus_softmax_target(logits: torch.Tensor, target: torch.Tensor, dim: int = 1) -> torch.Tensor:
+def log_one_minus_softmax_target(
+    logits: torch.Tensor, target: torch.Tensor, dim: int = 1
+) -> torch.Tensor:
     """log(1 - p_y) computed from logits as logsumexp over the other classes minus logsumexp.
 
     Exact and finite with finite gradients even when p_y rounds to 1 (no log(0) anywhere).
@@ -152,7 +156,9 @@ def check_signed_target(
     check_values_in(loss, "target", target, (-1, 1), "values in {-1, 1}")
 
 
-def check_class_weight(loss: str, weight: torch.Tensor | None, c: int, *, arg: str = "weight") -> None:
+def check_class_weight(
+    loss: str, weight: torch.Tensor | None, c: int, *, arg: str = "weight"
+) -> None:
     """An optional per-class tensor (``weight``, ``alpha``, ...) must have shape (C,)."""
     if weight is not None:
         check_shape(loss, arg, weight, (c,), "(C,)")

@@ -40,9 +40,15 @@ from .._validation import (
 )
 from ._common import SIGMOID_ADVICE, SOFTMAX_ADVICE, check_class_logits, gather_class
 
-__all__ = ["binary_cost_sensitive_loss", "binary_expected_cost_loss", "cost_sensitive_cross_entropy"]
+__all__ = [
+    "binary_cost_sensitive_loss",
+    "binary_expected_cost_loss",
+    "cost_sensitive_cross_entropy",
+]
 
-COST_MATRIX = Param("tensor", "cost[y, j] of predicting class j when the truth is y, shape (C, C)", ge=0, ndim=2)
+COST_MATRIX = Param(
+    "tensor", "cost[y, j] of predicting class j when the truth is y, shape (C, C)", ge=0, ndim=2
+)
 CE_WEIGHT = Param("float", "weight of an added cross-entropy term (0: pure expected cost)", ge=0)
 FN_COST = Param("float", "cost of a false negative (a missed positive)", ge=0)
 FP_COST = Param("float", "cost of a false positive (a false alarm)", ge=0)
@@ -98,7 +104,9 @@ def cost_sensitive_cross_entropy(
     return reduce_loss(loss, reduction, name=name)
 
 
-def _binary_inputs(name: str, logits: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def _binary_inputs(
+    name: str, logits: torch.Tensor, target: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
     check_tensor(name, "logits", logits)
     check_tensor(name, "target", target)
     check_same_shape(name, "logits", logits, "target", target)

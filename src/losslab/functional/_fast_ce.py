@@ -147,7 +147,9 @@ def _finish_grad(
         work.mul_(tanh.square_().neg_().add_(1))
 
 
-def _capped(x: torch.Tensor, cd: torch.dtype, cap: float | None) -> tuple[torch.Tensor, torch.Tensor | None]:
+def _capped(
+    x: torch.Tensor, cd: torch.dtype, cap: float | None
+) -> tuple[torch.Tensor, torch.Tensor | None]:
     """(z, tanh) for a chunk of raw logits: z in the compute dtype (a view when nothing changes)."""
     z = x.to(cd)
     if cap is None:
@@ -156,7 +158,9 @@ def _capped(x: torch.Tensor, cd: torch.dtype, cap: float | None) -> tuple[torch.
     return t * cap, t
 
 
-def _rows_of(x: torch.Tensor, cd: torch.dtype, cap: float | None) -> Callable[[torch.Tensor], torch.Tensor]:
+def _rows_of(
+    x: torch.Tensor, cd: torch.dtype, cap: float | None
+) -> Callable[[torch.Tensor], torch.Tensor]:
     """Recompute the (capped, compute-dtype) logits of rows ``idx`` of the raw chunk ``x``."""
     return lambda idx: _capped(x.index_select(0, idx), cd, cap)[0]
 
@@ -169,7 +173,9 @@ class _Rows(NamedTuple):
     s: torch.Tensor | None
 
 
-def _target_terms(z: torch.Tensor, r: _Rows, cw: torch.Tensor | None, o: _Opts) -> tuple[torch.Tensor, torch.Tensor | None]:
+def _target_terms(
+    z: torch.Tensor, r: _Rows, cw: torch.Tensor | None, o: _Opts
+) -> tuple[torch.Tensor, torch.Tensor | None]:
     """z[i, y_i] and (with smoothing) sum_c w_c z_ic, read before ``z`` is overwritten."""
     zy = z.gather(1, r.y.unsqueeze(1)).squeeze(1)
     zs = (torch.mv(z, cw) if cw is not None else z.sum(1)) if o.eps else None
@@ -239,7 +245,9 @@ def _grad_chunk(
     return lse, loss
 
 
-def _stats_chunk(z: torch.Tensor, r: _Rows, cw: torch.Tensor | None, wsum: float, o: _Opts, *, inplace: bool) -> tuple[torch.Tensor, torch.Tensor]:
+def _stats_chunk(
+    z: torch.Tensor, r: _Rows, cw: torch.Tensor | None, wsum: float, o: _Opts, *, inplace: bool
+) -> tuple[torch.Tensor, torch.Tensor]:
     """(lse, loss) of one chunk; ``inplace`` may overwrite ``z`` (a scratch buffer)."""
     zy, zs = _target_terms(z, r, cw, o)
     if inplace:
@@ -256,7 +264,13 @@ def _stats_chunk(z: torch.Tensor, r: _Rows, cw: torch.Tensor | None, wsum: float
 class _FastCrossEntropy(torch.autograd.Function):
     @staticmethod
     def forward(  # type: ignore[override]
-        ctx: Any, x: torch.Tensor, y: torch.Tensor, w: torch.Tensor | None, o: _Opts, rows: int, grad: bool
+        ctx: Any,
+        x: torch.Tensor,
+        y: torch.Tensor,
+        w: torch.Tensor | None,
+        o: _Opts,
+        rows: int,
+        grad: bool,
     ) -> torch.Tensor:
         n, c = x.shape
         cd = _compute_dtype(x.dtype)
@@ -269,7 +283,11 @@ class _FastCrossEntropy(torch.autograd.Function):
         loss = torch.empty(n, dtype=cd, device=x.device)
         # For a scalar loss the gradient (for an upstream gradient of 1) is written during the
         # forward pass, while each chunk is in cache: the logits are read once, not twice.
-        g = torch.empty(x.shape, dtype=x.dtype, device=x.device) if grad and o.reduction != "none" else None
+        g = (
+            torch.empty(x.shape, dtype=x.dtype, device=x.device)
+            if grad and o.reduction != "none"
+            else None
+        )
         s_all = _upstream(torch.ones((), dtype=cd, device=x.device), valid, denom, o.reduction)
         scratch = o.cap is not None or x.dtype != cd  # z is then a copy we may overwrite
         for s, e in _ranges(n, rows):
@@ -280,7 +298,9 @@ class _FastCrossEntropy(torch.autograd.Function):
                 continue
             out = g[s:e]
             work = out if out.dtype == cd else z  # z is a scratch copy when the dtypes differ
-            lse[s:e], loss[s:e] = _grad_chunk(z, work, r, w, wsum, o, tanh, _rows_of(x[s:e], cd, o.cap))
+            lse[s:e], loss[s:e] = _grad_chunk(
+                z, work, r, w, wsum, o, tanh, _rows_of(x[s:e], cd, o.cap)
+            )
             if work is not out:
                 out.copy_(work)
         loss = torch.where(valid, loss, 0.0)
@@ -319,7 +339,9 @@ class _FastCrossEntropy(torch.autograd.Function):
         return grad, None, None, None, None, None
 
 
-def _upstream(go: torch.Tensor, valid: torch.Tensor, denom: torch.Tensor, reduction: str) -> torch.Tensor:
+def _upstream(
+    go: torch.Tensor, valid: torch.Tensor, denom: torch.Tensor, reduction: str
+) -> torch.Tensor:
     """Per-row scale of dl/dz: the upstream gradient, the mask and the mean's normaliser."""
     mask = valid.to(go.dtype)
     if reduction in ("none", "sum"):
@@ -385,7 +407,10 @@ def fast_cross_entropy(
     check_class_indices(name, "target", target, c, ignore_index)
     check_class_weight(name, weight, c)
     warn_if_probabilities(
-        name, "logits", logits, dim=1,
+        name,
+        "logits",
+        logits,
+        dim=1,
         advice=SOFTMAX_ADVICE + ", or use nll_loss on log-probabilities",
     )
     x = logits.movedim(1, -1).reshape(-1, c) if logits.dim() > 2 else logits

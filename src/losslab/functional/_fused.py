@@ -46,14 +46,19 @@ def plain_autograd_only(x: torch.Tensor) -> bool:
 
 
 def use_fused(
-    reduction: str, x: torch.Tensor, *others: torch.Tensor | None, weight: torch.Tensor | None = None
+    reduction: str,
+    x: torch.Tensor,
+    *others: torch.Tensor | None,
+    weight: torch.Tensor | None = None,
 ) -> bool:
     """True when the fast path applies: a scalar reduction, a non-empty input, constants for
     every other tensor (no gradient wanted), a weight (if any) that broadcasts to the input's
     shape without enlarging it, and no torch.func transform or forward-mode AD in play."""
     if reduction == "none" or x.numel() == 0 or plain_autograd_only(x):
         return False
-    if any(o is not None and (o.requires_grad or plain_autograd_only(o)) for o in (*others, weight)):
+    if any(
+        o is not None and (o.requires_grad or plain_autograd_only(o)) for o in (*others, weight)
+    ):
         return False
     if weight is None:
         return True
@@ -96,8 +101,13 @@ def _like(t: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     return t.contiguous()
 
 
-def _run(kernel: Kernel, x: torch.Tensor, others: tuple[torch.Tensor, ...], w: torch.Tensor | None,
-         grad: bool) -> tuple[torch.Tensor, torch.Tensor | None]:
+def _run(
+    kernel: Kernel,
+    x: torch.Tensor,
+    others: tuple[torch.Tensor, ...],
+    w: torch.Tensor | None,
+    grad: bool,
+) -> tuple[torch.Tensor, torch.Tensor | None]:
     loss, g = kernel(x, *others, grad=grad)
     if w is not None:
         loss = loss * w
@@ -108,8 +118,13 @@ def _run(kernel: Kernel, x: torch.Tensor, others: tuple[torch.Tensor, ...], w: t
 class _Fused(torch.autograd.Function):
     @staticmethod
     def forward(  # type: ignore[override]
-        ctx: Any, x: torch.Tensor, kernel: Kernel, reduction: str, grad: bool,
-        w: torch.Tensor | None, *others: torch.Tensor,
+        ctx: Any,
+        x: torch.Tensor,
+        kernel: Kernel,
+        reduction: str,
+        grad: bool,
+        w: torch.Tensor | None,
+        *others: torch.Tensor,
     ) -> torch.Tensor:
         ctx.kernel, ctx.reduction = kernel, reduction
         ctx.save_for_backward(x, w, *others)
@@ -124,8 +139,13 @@ class _Fused(torch.autograd.Function):
         total = torch.zeros((), dtype=x.dtype, device=x.device)
         for s in range(0, xf.numel(), _CHUNK):
             e = s + _CHUNK
-            loss, gc = _run(kernel, xf[s:e], tuple(o[s:e] for o in of),
-                            None if wf is None else wf[s:e], grad=want)
+            loss, gc = _run(
+                kernel,
+                xf[s:e],
+                tuple(o[s:e] for o in of),
+                None if wf is None else wf[s:e],
+                grad=want,
+            )
             total += loss.sum()
             if g is not None:
                 g[s:e] = gc

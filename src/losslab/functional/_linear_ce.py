@@ -46,7 +46,6 @@ __all__ = ["linear_cross_entropy", "auto_chunk_rows"]
 _LINEAR_BUDGET_BYTES = 128 << 20
 
 
-
 def _available_bytes(device: torch.device) -> int | None:
     """Free memory on ``device`` (CUDA: mem_get_info; CPU: /proc/meminfo or sysconf)."""
     try:
@@ -61,8 +60,15 @@ def _available_bytes(device: torch.device) -> int | None:
         return None
 
 
-def auto_chunk_rows(n: int, d: int, v: int, *, dtype: torch.dtype = torch.float32,
-                    device: torch.device | str = "cpu", buffers: int = 1) -> int:
+def auto_chunk_rows(
+    n: int,
+    d: int,
+    v: int,
+    *,
+    dtype: torch.dtype = torch.float32,
+    device: torch.device | str = "cpu",
+    buffers: int = 1,
+) -> int:
     """Rows per chunk for :func:`linear_cross_entropy`.
 
     The (rows, V) working buffer(s) get at most 128 MiB and 1/16 of the free memory (CUDA:
@@ -184,7 +190,9 @@ def _accumulate(acc: torch.Tensor, a: torch.Tensor, b: torch.Tensor, *, first: b
         acc.addmm_(a, b)
 
 
-def _project(hc: torch.Tensor, wc: torch.Tensor, bc: torch.Tensor | None, out: torch.Tensor) -> torch.Tensor:
+def _project(
+    hc: torch.Tensor, wc: torch.Tensor, bc: torch.Tensor | None, out: torch.Tensor
+) -> torch.Tensor:
     """out = hc @ wc.T (+ bc)."""
     if bc is None:
         return torch.mm(hc, wc.t(), out=out)
@@ -195,10 +203,14 @@ def _rows_projected(
     hc: torch.Tensor, wc: torch.Tensor, bc: torch.Tensor | None, cap: float | None
 ) -> Callable[[torch.Tensor], torch.Tensor]:
     """Recompute the (capped) logits of rows ``idx`` of a chunk from its hidden states."""
+
     def rows(idx: torch.Tensor) -> torch.Tensor:
         hi = hc.index_select(0, idx)
-        z = _project(hi, wc, bc, torch.empty(hi.shape[0], wc.shape[0], dtype=wc.dtype, device=wc.device))
+        z = _project(
+            hi, wc, bc, torch.empty(hi.shape[0], wc.shape[0], dtype=wc.dtype, device=wc.device)
+        )
         return _capped(z, wc.dtype, cap)[0]
+
     return rows
 
 
@@ -223,7 +235,11 @@ class _LinearCrossEntropy(torch.autograd.Function):
         wc = wt.to(cd)
         bc = None if bias is None else bias.to(cd)
         wy = None if cw is None else cw[yv]
-        denom = wy.sum() if wy is not None else torch.tensor(float(hv.shape[0]), dtype=cd, device=h.device)
+        denom = (
+            wy.sum()
+            if wy is not None
+            else torch.tensor(float(hv.shape[0]), dtype=cd, device=h.device)
+        )
         grads = any(needs)
         scale = None
         if grads and o.reduction != "none":
@@ -359,7 +375,11 @@ def linear_cross_entropy(
     h2, y1 = hidden.reshape(-1, d), target.reshape(-1)  # (..., D) -> (N, D): views when possible
     cd = _compute_dtype(hidden.dtype)
     rows = chunk_size or auto_chunk_rows(
-        h2.shape[0], d, v, dtype=hidden.dtype, device=hidden.device,
+        h2.shape[0],
+        d,
+        v,
+        dtype=hidden.dtype,
+        device=hidden.device,
         buffers=1 if softcap is None else 2,
     )
     opts = _Opts(ignore_index, float(label_smoothing), float(lse_square_scale), softcap, reduction)
@@ -370,29 +390,48 @@ def linear_cross_entropy(
         grad_on and weight.requires_grad,
         grad_on and bias is not None and bias.requires_grad,
     )
-    out = _LinearCrossEntropy.apply(h2.contiguous(), weight.contiguous(), bias, y1, cw, opts, rows, needs)
+    out = _LinearCrossEntropy.apply(
+        h2.contiguous(), weight.contiguous(), bias, y1, cw, opts, rows, needs
+    )
     return out.reshape(lead) if reduction == "none" else out
 
 
-def _check_linear_inputs(
-    name: str, hidden: Any, weight: Any, target: Any, bias: Any
-) -> None:
+def _check_linear_inputs(name: str, hidden: Any, weight: Any, target: Any, bias: Any) -> None:
     check_tensor(name, "hidden", hidden)
     check_tensor(name, "weight", weight)
     check_integer_tensor(name, "target", target)
     if hidden.dim() < 1:
-        fail(name, "hidden", "of shape (..., D), e.g. (N, D) or (B, T, D)", Raw(f"shape {tuple(hidden.shape)}"))
+        fail(
+            name,
+            "hidden",
+            "of shape (..., D), e.g. (N, D) or (B, T, D)",
+            Raw(f"shape {tuple(hidden.shape)}"),
+        )
     d = hidden.shape[-1]
     if weight.dim() != 2 or weight.shape[1] != d:
         fail(name, "weight", f"of shape (V, D) with D = {d}", Raw(f"shape {tuple(weight.shape)}"))
     if weight.dtype != hidden.dtype:
-        fail(name, "weight", f"of the dtype of 'hidden' ({hidden.dtype})", weight.dtype, kind=TypeError)
+        fail(
+            name,
+            "weight",
+            f"of the dtype of 'hidden' ({hidden.dtype})",
+            weight.dtype,
+            kind=TypeError,
+        )
     lead = tuple(hidden.shape[:-1])
     if tuple(target.shape) != lead:
-        fail(name, "target", f"of shape (...) = {lead}, the leading dimensions of 'hidden' "
-             f"{tuple(hidden.shape)}", Raw(f"shape {tuple(target.shape)}"))
+        fail(
+            name,
+            "target",
+            f"of shape (...) = {lead}, the leading dimensions of 'hidden' {tuple(hidden.shape)}",
+            Raw(f"shape {tuple(target.shape)}"),
+        )
     if bias is not None:
         check_tensor(name, "bias", bias)
         if tuple(bias.shape) != (weight.shape[0],):
-            fail(name, "bias", f"of shape (V,) = ({weight.shape[0]},)", Raw(f"shape {tuple(bias.shape)}"))
-
+            fail(
+                name,
+                "bias",
+                f"of shape (V,) = ({weight.shape[0]},)",
+                Raw(f"shape {tuple(bias.shape)}"),
+            )

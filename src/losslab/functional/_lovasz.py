@@ -104,7 +104,9 @@ def lovasz_softmax_loss(
     p, y = _drop_background(p, include_background), _drop_background(y, include_background)
     errors = _flatten_units((p - y).abs(), aggregate)
     loss = _lovasz_extension(errors, _flatten_units(y, aggregate))
-    return _reduce_units(name, loss, _class_weight(name, weight, c, include_background, loss), reduction)
+    return _reduce_units(
+        name, loss, _class_weight(name, weight, c, include_background, loss), reduction
+    )
 
 
 @loss_function(aggregate=AGGREGATE, ignore_index=IGNORE_INDEX, reduction=REDUCTION)
@@ -148,13 +150,23 @@ def lovasz_hinge_loss(
     check_tensor(name, "logits", logits)
     check_tensor(name, "target", target, floating=False)
     if logits.dim() < 2:
-        fail(name, "logits", "of shape (N, d1, ...) or (N, 1, d1, ...)", Raw(f"shape {tuple(logits.shape)}"))
+        fail(
+            name,
+            "logits",
+            "of shape (N, d1, ...) or (N, 1, d1, ...)",
+            Raw(f"shape {tuple(logits.shape)}"),
+        )
     x = upcast(logits)
     warn_if_probabilities(name, "logits", x, dim=None, advice=SIGMOID_ADVICE)
     n = x.shape[0]
     squeezed = x.shape[1] == 1 and tuple(target.shape) == (n, *x.shape[2:])
     if target.shape != x.shape and not squeezed:
-        fail(name, "target", f"of the logits' shape {tuple(x.shape)}", Raw(f"shape {tuple(target.shape)}"))
+        fail(
+            name,
+            "target",
+            f"of the logits' shape {tuple(x.shape)}",
+            Raw(f"shape {tuple(target.shape)}"),
+        )
     x, t = x.flatten(1), target.flatten(1)
     valid = t != ignore_index if not t.is_floating_point() else torch.ones_like(t, dtype=torch.bool)
     y = torch.where(valid, t, torch.zeros_like(t)).to(x.dtype)

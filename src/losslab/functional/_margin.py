@@ -161,7 +161,9 @@ def multiclass_hinge_loss(
         Machines", JMLR 2001.
     """
     name = "multiclass_hinge_loss"
-    x, safe, valid, c = class_inputs(name, input, target, ignore_index, arg="input", softmax_input=False)
+    x, safe, valid, c = class_inputs(
+        name, input, target, ignore_index, arg="input", softmax_input=False
+    )
     w_y = class_weight(name, weight, c, x, safe)
     onehot = torch.zeros_like(x, dtype=torch.bool).scatter_(1, safe.unsqueeze(1), True)
     if c > 1:

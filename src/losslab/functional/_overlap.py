@@ -53,7 +53,9 @@ def _confusion_plain(p: torch.Tensor, y: torch.Tensor, aggregate: str) -> tuple[
     return (p - fp_px).sum(dims), fp_px.sum(dims), fn_px.sum(dims)
 
 
-def _confusion(p: torch.Tensor, y: torch.Tensor, aggregate: str, *, hard: bool = False) -> tuple[torch.Tensor, ...]:
+def _confusion(
+    p: torch.Tensor, y: torch.Tensor, aggregate: str, *, hard: bool = False
+) -> tuple[torch.Tensor, ...]:
     """:func:`_confusion_plain`, faster.
 
     ``hard`` (y in {0, 1}, built from class indices, and p from a softmax/sigmoid): then
@@ -129,7 +131,9 @@ class _Confusion(torch.autograd.Function):
 def _ratio(num: torch.Tensor, den: torch.Tensor, empty: torch.Tensor) -> torch.Tensor:
     """num / den, and 0 for empty units (target and prediction both empty) or den == 0."""
     zero = empty | (den == 0)
-    return torch.where(zero, torch.zeros_like(num), num / torch.where(zero, torch.ones_like(den), den))
+    return torch.where(
+        zero, torch.zeros_like(num), num / torch.where(zero, torch.ones_like(den), den)
+    )
 
 
 def _tversky_units(tp, fp, fn, alpha, beta, smooth_nr, smooth_dr):
@@ -504,11 +508,18 @@ def _per_image_ce(x, target, y_full, activation, weight, ignore_index) -> torch.
         num, den = (per * mask).flatten(1).sum(1), mask.flatten(1).sum(1)
     elif target.shape == x.shape:  # one-hot / soft labels: mean over pixels
         per = F.cross_entropy(x, y_full, weight=w, reduction="none")
-        num, den = per.flatten(1).sum(1), torch.full((n,), per[0].numel() if n else 1, dtype=x.dtype)
+        num, den = (
+            per.flatten(1).sum(1),
+            torch.full((n,), per[0].numel() if n else 1, dtype=x.dtype),
+        )
     else:  # class indices: torch's weighted mean per image over non-ignored pixels
         per = F.cross_entropy(x, target, weight=w, ignore_index=ignore_index, reduction="none")
         valid = target != ignore_index
-        wy = valid.to(x.dtype) if w is None else torch.where(valid, w[torch.where(valid, target, 0)], 0.0)
+        wy = (
+            valid.to(x.dtype)
+            if w is None
+            else torch.where(valid, w[torch.where(valid, target, 0)], 0.0)
+        )
         num, den = per.flatten(1).sum(1), wy.flatten(1).sum(1)
     return _ratio(num, den, den == 0)
 
@@ -516,7 +527,9 @@ def _per_image_ce(x, target, y_full, activation, weight, ignore_index) -> torch.
 @loss_function(
     lambda_dice=Param("float", "weight of the Dice term", ge=0),
     lambda_ce=Param("float", "weight of the cross-entropy term", ge=0),
-    activation=Param("choice", "'softmax' (CE) or 'sigmoid' (BCE per channel)", choices=("softmax", "sigmoid")),
+    activation=Param(
+        "choice", "'softmax' (CE) or 'sigmoid' (BCE per channel)", choices=("softmax", "sigmoid")
+    ),
     weight=WEIGHT_PER_CLASS,
     **{k: v for k, v in _COMMON.items() if k != "activation"},
 )
@@ -572,8 +585,14 @@ def dice_ce_loss(
         name, input, target, activation, aggregate, include_background, ignore_index
     )
     n = x.shape[0]
-    ce = _per_image_ce(x, target, y if target.shape == x.shape or activation == "sigmoid" else None,
-                       activation, weight, ignore_index)
+    ce = _per_image_ce(
+        x,
+        target,
+        y if target.shape == x.shape or activation == "sigmoid" else None,
+        activation,
+        weight,
+        ignore_index,
+    )
     dice = _dice_units(tp, fp, fn, smooth_nr, smooth_dr)
     w = _class_weight(name, weight, c, include_background, dice)
     dice = dice.mean(-1) if w is None else (dice * w).sum(-1) / w.sum()

@@ -78,8 +78,12 @@ def _labelled(
     x = _embeddings(name, embeddings)
     check_integer_tensor(name, "labels", labels)
     if tuple(labels.shape) != (x.shape[0],):
-        fail(name, "labels", f"of shape (N,) = ({x.shape[0]},) to match 'embeddings' {tuple(x.shape)}",
-             Raw(f"shape {tuple(labels.shape)}"))
+        fail(
+            name,
+            "labels",
+            f"of shape (N,) = ({x.shape[0]},) to match 'embeddings' {tuple(x.shape)}",
+            Raw(f"shape {tuple(labels.shape)}"),
+        )
     return x, labels
 
 
@@ -158,7 +162,9 @@ def contrastive_loss(
 # -- triplet loss with in-batch mining ---------------------------------------------------------
 
 
-def _pair_distances(x: torch.Tensor, i: torch.Tensor, j: torch.Tensor, distance: str) -> torch.Tensor:
+def _pair_distances(
+    x: torch.Tensor, i: torch.Tensor, j: torch.Tensor, distance: str
+) -> torch.Tensor:
     """Distances of the pairs (i[k], j[k]) only (same values as :func:`pairwise_distances`)."""
     if distance == "euclidean":
         return torch.linalg.vector_norm(x[i] - x[j], dim=-1)  # gradient 0 at distance 0
@@ -188,7 +194,11 @@ def _mine(d: torch.Tensor, labels: torch.Tensor, mining: str) -> tuple[torch.Ten
 
 @torch.no_grad()
 def mine_triplets(
-    embeddings: torch.Tensor, labels: torch.Tensor, *, mining: str = "all", distance: str = "euclidean"
+    embeddings: torch.Tensor,
+    labels: torch.Tensor,
+    *,
+    mining: str = "all",
+    distance: str = "euclidean",
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Indices (anchor, positive, negative) of the triplets :func:`batch_triplet_loss` uses.
 
@@ -349,7 +359,11 @@ def nt_xent_loss(
 
 @loss_function(reduction=REDUCTION, temperature=TEMPERATURE)
 def supcon_loss(
-    embeddings: torch.Tensor, labels: torch.Tensor, *, temperature: float = 0.1, reduction: str = "mean"
+    embeddings: torch.Tensor,
+    labels: torch.Tensor,
+    *,
+    temperature: float = 0.1,
+    reduction: str = "mean",
 ) -> torch.Tensor:
     r"""Supervised contrastive loss (Khosla et al. 2020, :math:`\mathcal{L}^{sup}_{out}`).
 

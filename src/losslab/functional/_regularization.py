@@ -64,7 +64,9 @@ NORM_LAYERS: tuple[type[torch.nn.Module], ...] = tuple(
     if t is not None
 )
 
-Params: TypeAlias = torch.nn.Module | torch.Tensor | Iterable[torch.Tensor | tuple[str, torch.Tensor]]
+Params: TypeAlias = (
+    torch.nn.Module | torch.Tensor | Iterable[torch.Tensor | tuple[str, torch.Tensor]]
+)
 
 _WEIGHT = Param("float", "penalty strength", ge=0)
 _ALPHA = Param("float", "overall strength (scikit-learn's alpha)", ge=0)
@@ -118,8 +120,13 @@ def penalized_parameters(
     elif isinstance(model_or_params, Iterable):
         items = list(model_or_params)
     else:
-        fail(_loss, "model_or_params", "an nn.Module, a tensor or an iterable of tensors",
-             Raw(type(model_or_params).__name__), kind=TypeError)
+        fail(
+            _loss,
+            "model_or_params",
+            "an nn.Module, a tensor or an iterable of tensors",
+            Raw(type(model_or_params).__name__),
+            kind=TypeError,
+        )
     out = []
     for i, item in enumerate(items):
         if isinstance(item, tuple) and len(item) == 2 and isinstance(item[0], str):
@@ -127,8 +134,13 @@ def penalized_parameters(
         else:
             name, t = str(i), item
         if not isinstance(t, torch.Tensor) or not t.is_floating_point():
-            fail(_loss, "model_or_params", "floating-point tensors (or (name, tensor) pairs)",
-                 Raw(type(t).__name__ if not isinstance(t, torch.Tensor) else str(t.dtype)), kind=TypeError)
+            fail(
+                _loss,
+                "model_or_params",
+                "floating-point tensors (or (name, tensor) pairs)",
+                Raw(type(t).__name__ if not isinstance(t, torch.Tensor) else str(t.dtype)),
+                kind=TypeError,
+            )
         if keep(name):
             out.append((name, t))
     return out
@@ -146,21 +158,34 @@ def _accumulate(
 ) -> torch.Tensor:
     if not isinstance(per_model, bool):
         fail(loss, "per_model", "a bool", per_model, kind=TypeError)
-    params = penalized_parameters(model_or_params, exclude_bias=exclude_bias, exclude_norm=exclude_norm,
-                                  exclude=exclude, _loss=loss)
+    params = penalized_parameters(
+        model_or_params,
+        exclude_bias=exclude_bias,
+        exclude_norm=exclude_norm,
+        exclude=exclude,
+        _loss=loss,
+    )
     total: torch.Tensor | None = None
     m: int | None = None
     for name, p in params:
         x = p.float() if p.dtype in (torch.float16, torch.bfloat16) else p
         if per_model:
             if x.dim() == 0:
-                fail(loss, "model_or_params", "tensors leading with the model dimension M when per_model=True",
-                     Raw(f"a 0-dimensional tensor {name!r}"))
+                fail(
+                    loss,
+                    "model_or_params",
+                    "tensors leading with the model dimension M when per_model=True",
+                    Raw(f"a 0-dimensional tensor {name!r}"),
+                )
             if m is None:
                 m = x.shape[0]
             elif x.shape[0] != m:
-                fail(loss, "model_or_params", f"tensors with the same leading model dimension M = {m}",
-                     Raw(f"{name!r} of shape {tuple(x.shape)}"))
+                fail(
+                    loss,
+                    "model_or_params",
+                    f"tensors with the same leading model dimension M = {m}",
+                    Raw(f"{name!r} of shape {tuple(x.shape)}"),
+                )
             value = term(x.reshape(x.shape[0], -1)).sum(dim=1)
         else:
             value = term(x).sum()
@@ -209,8 +234,15 @@ def l1_penalty(
         Tibshirani, "Regression Shrinkage and Selection via the Lasso", JRSS-B 1996.
     """
     _check("l1_penalty", weight=(_WEIGHT, weight))
-    s = _accumulate("l1_penalty", model_or_params, torch.abs, exclude_bias=exclude_bias,
-                    exclude_norm=exclude_norm, exclude=exclude, per_model=per_model)
+    s = _accumulate(
+        "l1_penalty",
+        model_or_params,
+        torch.abs,
+        exclude_bias=exclude_bias,
+        exclude_norm=exclude_norm,
+        exclude=exclude,
+        per_model=per_model,
+    )
     return weight * s
 
 
@@ -239,8 +271,15 @@ def l2_penalty(
         Technometrics 1970.
     """
     _check("l2_penalty", weight=(_WEIGHT, weight))
-    s = _accumulate("l2_penalty", model_or_params, torch.square, exclude_bias=exclude_bias,
-                    exclude_norm=exclude_norm, exclude=exclude, per_model=per_model)
+    s = _accumulate(
+        "l2_penalty",
+        model_or_params,
+        torch.square,
+        exclude_bias=exclude_bias,
+        exclude_norm=exclude_norm,
+        exclude=exclude,
+        per_model=per_model,
+    )
     return weight * s
 
 
@@ -273,5 +312,12 @@ def elastic_net_penalty(
     def term(w: torch.Tensor) -> torch.Tensor:
         return alpha * l1_ratio * w.abs() + 0.5 * alpha * (1 - l1_ratio) * w.square()
 
-    return _accumulate("elastic_net_penalty", model_or_params, term, exclude_bias=exclude_bias,
-                       exclude_norm=exclude_norm, exclude=exclude, per_model=per_model)
+    return _accumulate(
+        "elastic_net_penalty",
+        model_or_params,
+        term,
+        exclude_bias=exclude_bias,
+        exclude_norm=exclude_norm,
+        exclude=exclude,
+        per_model=per_model,
+    )

@@ -75,7 +75,9 @@ AGGREGATE = Param(
     "the whole batch (one loss per class)",
     choices=("image", "batch"),
 )
-SMOOTH_NR = Param("float", "added to the overlap (numerator); keep <= smooth_dr for a loss >= 0", ge=0)
+SMOOTH_NR = Param(
+    "float", "added to the overlap (numerator); keep <= smooth_dr for a loss >= 0", ge=0
+)
 SMOOTH_DR = Param("float", "added to the denominator", ge=0)
 INCLUDE_BACKGROUND = Param("bool", "whether channel 0 counts (it is still part of the softmax)")
 
@@ -107,15 +109,31 @@ def _probabilities(
     x = upcast(input)
     n, c = x.shape[:2]
     if activation == "softmax" and c < 2:
-        fail(name, "input", "of C >= 2 channels with activation='softmax' (use 'sigmoid' for one "
-             "channel)", Raw(f"shape {tuple(x.shape)}"))
+        fail(
+            name,
+            "input",
+            "of C >= 2 channels with activation='softmax' (use 'sigmoid' for one channel)",
+            Raw(f"shape {tuple(x.shape)}"),
+        )
     if activation == "softmax":
-        warn_if_probabilities(name, "input", x, dim=1, takes="logits with activation='softmax'",
-                              advice=SOFTMAX_ADVICE + ", or activation='none' for probabilities")
+        warn_if_probabilities(
+            name,
+            "input",
+            x,
+            dim=1,
+            takes="logits with activation='softmax'",
+            advice=SOFTMAX_ADVICE + ", or activation='none' for probabilities",
+        )
         p = torch.softmax(x, dim=1)
     elif activation == "sigmoid":
-        warn_if_probabilities(name, "input", x, dim=None, takes="logits with activation='sigmoid'",
-                              advice=SIGMOID_ADVICE + ", or activation='none' for probabilities")
+        warn_if_probabilities(
+            name,
+            "input",
+            x,
+            dim=None,
+            takes="logits with activation='sigmoid'",
+            advice=SIGMOID_ADVICE + ", or activation='none' for probabilities",
+        )
         p = torch.sigmoid(x)
     else:
         check_probabilities(name, "input", x)
@@ -126,11 +144,18 @@ def _probabilities(
         return p, y, x
     spatial = (n, *x.shape[2:])
     if tuple(target.shape) != spatial:
-        fail(name, "target", f"of shape (N, d1, ...) = {spatial} (class indices) or "
-             f"{tuple(x.shape)} (one-hot or soft labels)", Raw(f"shape {tuple(target.shape)}"))
+        fail(
+            name,
+            "target",
+            f"of shape (N, d1, ...) = {spatial} (class indices) or "
+            f"{tuple(x.shape)} (one-hot or soft labels)",
+            Raw(f"shape {tuple(target.shape)}"),
+        )
     check_integer_tensor(name, "target", target)
     valid = target != ignore_index
-    safe = torch.where(valid, target, torch.zeros_like(target)).long()  # ignored labels never reach one_hot
+    safe = torch.where(
+        valid, target, torch.zeros_like(target)
+    ).long()  # ignored labels never reach one_hot
     if c == 1:
         check_values_in(name, "target", safe, (0, 1), "0 or 1 (a binary mask) with one channel")
         y = safe.unsqueeze(1).to(x.dtype)
@@ -148,8 +173,9 @@ def _drop_background(t: torch.Tensor, include_background: bool) -> torch.Tensor:
     return t if include_background or t.shape[1] == 1 else t[:, 1:]
 
 
-def _class_weight(name: str, weight: torch.Tensor | None, c: int, include_background: bool,
-                  like: torch.Tensor) -> torch.Tensor | None:
+def _class_weight(
+    name: str, weight: torch.Tensor | None, c: int, include_background: bool, like: torch.Tensor
+) -> torch.Tensor | None:
     if weight is None:
         return None
     check_class_weight(name, weight, c)
@@ -157,8 +183,9 @@ def _class_weight(name: str, weight: torch.Tensor | None, c: int, include_backgr
     return w if include_background or c == 1 else w[1:]
 
 
-
-def _reduce_units(name: str, loss: torch.Tensor, w: torch.Tensor | None, reduction: str) -> torch.Tensor:
+def _reduce_units(
+    name: str, loss: torch.Tensor, w: torch.Tensor | None, reduction: str
+) -> torch.Tensor:
     if w is None:
         return reduce_loss(loss, reduction, name=name)
     per_unit = loss * w

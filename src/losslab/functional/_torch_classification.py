@@ -98,7 +98,10 @@ def binary_cross_entropy_with_logits(
     x, y = prepare_pair(name, input, target)
     check_probabilities(name, "target", y)
     warn_if_probabilities(
-        name, "input", x, dim=None,
+        name,
+        "input",
+        x,
+        dim=None,
         advice=SIGMOID_ADVICE + ", or use binary_cross_entropy on probabilities",
     )
     w = element_weight(name, weight, x)
@@ -178,7 +181,10 @@ def cross_entropy(
         x, y = upcast(input), target
         has = has_unignored(target, ignore_index)
     warn_if_probabilities(
-        name, "input", x, dim=1 if x.dim() >= 2 else 0,
+        name,
+        "input",
+        x,
+        dim=1 if x.dim() >= 2 else 0,
         advice=SOFTMAX_ADVICE + ", or use nll_loss on log-probabilities",
     )
     return empty_mean_guard(
@@ -274,7 +280,11 @@ def nll_loss(
     check_class_weight(name, weight, c)
     x = upcast(input)
     warn_if_probabilities(
-        name, "input", x, dim=1, takes="log-probabilities",
+        name,
+        "input",
+        x,
+        dim=1,
+        takes="log-probabilities",
         advice="pass log_softmax(scores), or use cross_entropy on the scores",
     )
     return empty_mean_guard(
@@ -332,7 +342,11 @@ def kl_div(
     else:
         check_probabilities(name, "target", y)
     warn_if_probabilities(
-        name, "input", x, dim=-1, takes="log-probabilities",
+        name,
+        "input",
+        x,
+        dim=-1,
+        takes="log-probabilities",
         advice="pass log_softmax(scores) or the probabilities' log",
     )
     # torch's 'mean' warns on every call; reduce the pointwise terms with losslab's one reduction

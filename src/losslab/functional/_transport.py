@@ -46,7 +46,9 @@ _SAMPLE_WEIGHTS = "non-negative weight of each sample, shape (..., n) (normalise
 # -- shared helpers ----------------------------------------------------------------------------
 
 
-def _weights(loss: str, arg: str, w: torch.Tensor | None, values: torch.Tensor, n_dims: int) -> torch.Tensor:
+def _weights(
+    loss: str, arg: str, w: torch.Tensor | None, values: torch.Tensor, n_dims: int
+) -> torch.Tensor:
     """Normalised sample weights of shape ``values.shape[:values.dim() - n_dims + 1]``.
 
     ``n_dims`` is 1 for 1-D samples ``(..., n)`` and 2 for points ``(..., N, D)``.
@@ -62,7 +64,12 @@ def _weights(loss: str, arg: str, w: torch.Tensor | None, values: torch.Tensor, 
         fail(loss, arg, f"broadcastable to {tuple(shape)}", Raw(f"shape {tuple(w.shape)}"))
     total = w.sum(dim=-1, keepdim=True)
     if content_checks_enabled() and w.numel() and not bool((total > 0).all()):
-        fail(loss, arg, "weights with a positive sum over each sample set", Raw("a set of zero weights"))
+        fail(
+            loss,
+            arg,
+            "weights with a positive sum over each sample set",
+            Raw("a set of zero weights"),
+        )
     return w / total
 
 
@@ -83,10 +90,17 @@ def _check_clouds(loss: str, x: torch.Tensor, y: torch.Tensor, names: tuple[str,
     check_tensor(loss, names[1], y)
     for arg, t in zip(names, (x, y)):
         if t.dim() < 2 or t.shape[-2] == 0:
-            fail(loss, arg, "of shape (..., N, D) with N >= 1 points", Raw(f"shape {tuple(t.shape)}"))
+            fail(
+                loss, arg, "of shape (..., N, D) with N >= 1 points", Raw(f"shape {tuple(t.shape)}")
+            )
     if y.dim() != x.dim() or y.shape[:-2] != x.shape[:-2] or y.shape[-1] != x.shape[-1]:
-        fail(loss, names[1], f"of shape (..., M, D) with the leading dimensions and D of '{names[0]}' "
-             f"{tuple(x.shape)}", Raw(f"shape {tuple(y.shape)}"))
+        fail(
+            loss,
+            names[1],
+            f"of shape (..., M, D) with the leading dimensions and D of '{names[0]}' "
+            f"{tuple(x.shape)}",
+            Raw(f"shape {tuple(y.shape)}"),
+        )
 
 
 # -- 1-D Wasserstein ---------------------------------------------------------------------------
@@ -153,8 +167,12 @@ def wasserstein_1d(
         if t.dim() == 0 or t.shape[-1] == 0:
             fail(name, arg, "of shape (..., n) with n >= 1 samples", Raw(f"shape {tuple(t.shape)}"))
     if v_values.shape[:-1] != u_values.shape[:-1]:
-        fail(name, "v_values", f"of shape (..., m) with the leading dimensions of 'u_values' "
-             f"{tuple(u_values.shape)}", Raw(f"shape {tuple(v_values.shape)}"))
+        fail(
+            name,
+            "v_values",
+            f"of shape (..., m) with the leading dimensions of 'u_values' {tuple(u_values.shape)}",
+            Raw(f"shape {tuple(v_values.shape)}"),
+        )
     dtype = torch.promote_types(upcast(u_values).dtype, upcast(v_values).dtype)
     u, v = u_values.to(dtype), v_values.to(dtype)
     u_sorted, u_order = torch.sort(u, dim=-1)
@@ -168,14 +186,20 @@ def wasserstein_1d(
         cv = torch.cumsum(_weights(name, "v_weights", v_weights, v, 1).gather(-1, v_order), dim=-1)
         levels = torch.sort(torch.cat([cu, cv], dim=-1), dim=-1).values
         # quantile at level q: the first sorted sample whose cumulative weight reaches q
-        iu = torch.searchsorted(cu.detach().contiguous(), levels.detach().contiguous()).clamp(max=n - 1)
-        iv = torch.searchsorted(cv.detach().contiguous(), levels.detach().contiguous()).clamp(max=m - 1)
+        iu = torch.searchsorted(cu.detach().contiguous(), levels.detach().contiguous()).clamp(
+            max=n - 1
+        )
+        iv = torch.searchsorted(cv.detach().contiguous(), levels.detach().contiguous()).clamp(
+            max=m - 1
+        )
         gaps = (u_sorted.gather(-1, iu) - v_sorted.gather(-1, iv)).abs()
         widths = torch.diff(levels, dim=-1, prepend=torch.zeros_like(levels[..., :1]))
         per = (widths * (gaps if p == 1 else gaps.pow(p))).sum(dim=-1)
     if root and p != 1:
         pos = per > 0
-        per = torch.where(pos, torch.where(pos, per, torch.ones_like(per)).pow(1.0 / p), torch.zeros_like(per))
+        per = torch.where(
+            pos, torch.where(pos, per, torch.ones_like(per)).pow(1.0 / p), torch.zeros_like(per)
+        )
     return reduce_loss(per, reduction, name=name)
 
 
@@ -190,13 +214,17 @@ def _ot_cost(x: torch.Tensor, y: torch.Tensor, p: float) -> torch.Tensor:
     return _safe_sqrt(sq).pow(p) / p
 
 
-def _softmin(eps: torch.Tensor, cost: torch.Tensor, log_w: torch.Tensor, pot: torch.Tensor) -> torch.Tensor:
+def _softmin(
+    eps: torch.Tensor, cost: torch.Tensor, log_w: torch.Tensor, pot: torch.Tensor
+) -> torch.Tensor:
     """-eps * log sum_j w_j exp((pot_j - C_ij) / eps), the c-transform in the log domain; eps (..., 1)."""
     inner = (log_w + pot / eps).unsqueeze(-2) - cost / eps.unsqueeze(-1)
     return -eps * torch.logsumexp(inner, dim=-1)
 
 
-def _eps_schedule(x: torch.Tensor, y: torch.Tensor, p: float, blur: float, scaling: float) -> list[torch.Tensor]:
+def _eps_schedule(
+    x: torch.Tensor, y: torch.Tensor, p: float, blur: float, scaling: float
+) -> list[torch.Tensor]:
     """Temperatures (..., 1) from diameter^p down to blur^p by factors scaling^p (eps-scaling)."""
     pts = torch.cat([x, y], dim=-2)
     if pts.numel() == 0:
@@ -214,8 +242,15 @@ def _eps_schedule(x: torch.Tensor, y: torch.Tensor, p: float, blur: float, scali
 
 
 def _sinkhorn_potentials(
-    x: torch.Tensor, y: torch.Tensor, a_log: torch.Tensor, b_log: torch.Tensor,
-    p: float, blur: float, scaling: float, max_iter: int, tol: float,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    a_log: torch.Tensor,
+    b_log: torch.Tensor,
+    p: float,
+    blur: float,
+    scaling: float,
+    max_iter: int,
+    tol: float,
 ) -> tuple[torch.Tensor, ...]:
     """Dual potentials (f, g) of (x, y), f_aa of (x, x), g_bb of (y, y), and the final eps.
 
@@ -238,7 +273,10 @@ def _sinkhorn_potentials(
             g_new = _softmin(eps, c_yx, a_log, f_new)
             f_aa_new = 0.5 * (f_aa + _softmin(eps, c_xx, a_log, f_aa))
             g_bb_new = 0.5 * (g_bb + _softmin(eps, c_yy, b_log, g_bb))
-            change = [(u - v).abs().amax(-1) for u, v in ((f_new, f), (g_new, g), (f_aa_new, f_aa), (g_bb_new, g_bb))]
+            change = [
+                (u - v).abs().amax(-1)
+                for u, v in ((f_new, f), (g_new, g), (f_aa_new, f_aa), (g_bb_new, g_bb))
+            ]
             f, g, f_aa, g_bb = f_new, g_new, f_aa_new, g_bb_new
             if it >= len(schedule) - 1 and _converged(change, eps, tol):
                 break
@@ -259,8 +297,12 @@ def _converged(change: list[torch.Tensor], eps: torch.Tensor, tol: float) -> boo
     scaling=Param("float", "ratio between successive blurs of the eps-scaling", gt=0, lt=1),
     max_iter=Param("int", "most Sinkhorn iterations (annealing included)", ge=1),
     tol=Param("float", "stop when the largest potential change / eps is <= tol", gt=0),
-    x_weights=Param("tensor", "non-negative weight of each point of x, shape (..., N)", ge=0, optional=True),
-    y_weights=Param("tensor", "non-negative weight of each point of y, shape (..., M)", ge=0, optional=True),
+    x_weights=Param(
+        "tensor", "non-negative weight of each point of x, shape (..., N)", ge=0, optional=True
+    ),
+    y_weights=Param(
+        "tensor", "non-negative weight of each point of y, shape (..., M)", ge=0, optional=True
+    ),
     reduction=REDUCTION,
 )
 def sinkhorn_loss(
@@ -347,7 +389,9 @@ def sinkhorn_loss(
     a_log, b_log = a.detach().log(), b.detach().log()
     xd, yd = x.detach(), y.detach()
     tol = max(tol, 64 * torch.finfo(dtype).eps)  # a change below the dtype's resolution never comes
-    f, g, f_aa, g_bb, eps = _sinkhorn_potentials(xd, yd, a_log, b_log, p, blur, scaling, max_iter, tol)
+    f, g, f_aa, g_bb, eps = _sinkhorn_potentials(
+        xd, yd, a_log, b_log, p, blur, scaling, max_iter, tol
+    )
     # One last c-transform of each potential with autograd. Each cost sees the gradient of its
     # first argument only, so `carrier` has the envelope gradient sum_j pi_ij grad_1 C(x_i, y_j)
     # (exact at convergence; the weights get the potentials). The value is the dual objective
@@ -433,8 +477,12 @@ def mmd_loss(
     x, y = x.to(dtype), y.to(dtype)
     n, m = x.shape[-2], y.shape[-2]
     if unbiased and min(n, m) < 2:
-        fail(name, "x" if n < 2 else "y", "a sample of at least 2 points for the unbiased statistic",
-             Raw(f"{min(n, m)} point(s)"))
+        fail(
+            name,
+            "x" if n < 2 else "y",
+            "a sample of at least 2 points for the unbiased statistic",
+            Raw(f"{min(n, m)} point(s)"),
+        )
     kxx = _kernel(_pair_sq_dist(x, x), kernel, bandwidth)
     kyy = _kernel(_pair_sq_dist(y, y), kernel, bandwidth)
     kxy = _kernel(_pair_sq_dist(x, y), kernel, bandwidth)

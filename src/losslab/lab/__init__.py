@@ -25,4 +25,11 @@ from .study import (
     start_study,
 )
 
-__all__ = ["NothingToRun", "StudyConfig", "StudyLockedError", "resume_study", "run_study", "start_study"]
+__all__ = [
+    "NothingToRun",
+    "StudyConfig",
+    "StudyLockedError",
+    "resume_study",
+    "run_study",
+    "start_study",
+]

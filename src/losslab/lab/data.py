@@ -20,7 +20,6 @@ from .seeds import EXTRA, stream_seed
 __all__ = ["Dataset", "DataUnavailable", "split", "FASHION_MNIST_DIR"]
 
 
-
 class DataUnavailable(RuntimeError):
     """An optional data set is not installed; the message says how to get it."""
 
@@ -82,8 +81,14 @@ def to_dataset(
         return torch.from_numpy(a.astype(np.int64 if num_classes else np.float32))
 
     return Dataset(
-        fx(x_train), fy(y_train), fx(x_val), fy(y_val), fx(x_test), fy(y_test),
-        num_classes=num_classes, meta=dict(meta or {}),
+        fx(x_train),
+        fy(y_train),
+        fx(x_val),
+        fy(y_val),
+        fx(x_test),
+        fy(y_test),
+        num_classes=num_classes,
+        meta=dict(meta or {}),
     )
 
 
@@ -96,16 +101,22 @@ def breast_cancer(seed: int) -> Dataset:
     d = load_breast_cancer()
     # sklearn codes malignant as 0; the positive class here is "malignant" = 1
     y = (d.target == 0).astype(np.int64)
-    return to_dataset(split(d.data, y, seed, stratify=True), num_classes=2,
-                      meta={"positive": "malignant", "source": "scikit-learn breast_cancer (WDBC)"})
+    return to_dataset(
+        split(d.data, y, seed, stratify=True),
+        num_classes=2,
+        meta={"positive": "malignant", "source": "scikit-learn breast_cancer (WDBC)"},
+    )
 
 
 def digits(seed: int) -> Dataset:
     from sklearn.datasets import load_digits
 
     d = load_digits()
-    return to_dataset(split(d.data, d.target, seed, stratify=True), num_classes=10,
-                      meta={"source": "scikit-learn digits (8x8)", "image_shape": (1, 8, 8)})
+    return to_dataset(
+        split(d.data, d.target, seed, stratify=True),
+        num_classes=10,
+        meta={"source": "scikit-learn digits (8x8)", "image_shape": (1, 8, 8)},
+    )
 
 
 def digits_eight_vs_rest(seed: int) -> Dataset:
@@ -113,8 +124,11 @@ def digits_eight_vs_rest(seed: int) -> Dataset:
 
     d = load_digits()
     y = (d.target == 8).astype(np.int64)
-    ds = to_dataset(split(d.data, y, seed, stratify=True), num_classes=2,
-                    meta={"positive": "digit 8", "source": "scikit-learn digits, 8 vs rest"})
+    ds = to_dataset(
+        split(d.data, y, seed, stratify=True),
+        num_classes=2,
+        meta={"positive": "digit 8", "source": "scikit-learn digits, 8 vs rest"},
+    )
     ds.meta["imbalance"] = float((ds.y_train == 0).sum() / max(int(ds.y_train.sum()), 1))
     return ds
 
@@ -131,7 +145,9 @@ def diabetes_with_outliers(seed: int, *, fraction: float = 0.1, magnitude: float
     from sklearn.datasets import load_diabetes
 
     d = load_diabetes()
-    x_train, y_train, x_val, y_val, x_test, y_test = split(d.data, d.target.astype(np.float64), seed, stratify=False)
+    x_train, y_train, x_val, y_val, x_test, y_test = split(
+        d.data, d.target.astype(np.float64), seed, stratify=False
+    )
     clean_sd = y_train.std()
     rng = np.random.default_rng(stream_seed(seed, EXTRA))
 
@@ -146,11 +162,17 @@ def diabetes_with_outliers(seed: int, *, fraction: float = 0.1, magnitude: float
     y_val, n_val_bad = corrupt(y_val)
     mu, sd = y_train.mean(), y_train.std()
     parts = (x_train, (y_train - mu) / sd, x_val, (y_val - mu) / sd, x_test, (y_test - mu) / sd)
-    return to_dataset(parts, num_classes=None, meta={
-        "source": "scikit-learn diabetes", "target_mean": float(mu), "target_std": float(sd),
-        "corrupted_fraction": fraction,
-        "corruption": f"+-{magnitude:g} sd on {n_train_bad} training and {n_val_bad} validation targets",
-    })
+    return to_dataset(
+        parts,
+        num_classes=None,
+        meta={
+            "source": "scikit-learn diabetes",
+            "target_mean": float(mu),
+            "target_std": float(sd),
+            "corrupted_fraction": fraction,
+            "corruption": f"+-{magnitude:g} sd on {n_train_bad} training and {n_val_bad} validation targets",
+        },
+    )
 
 
 def breast_cancer_anomaly(seed: int, *, n_anomalies: int = 10) -> Dataset:
@@ -162,19 +184,28 @@ def breast_cancer_anomaly(seed: int, *, n_anomalies: int = 10) -> Dataset:
 
     d = load_breast_cancer()
     benign = np.flatnonzero(d.target == 1)
-    malignant = np.random.default_rng(0).choice(np.flatnonzero(d.target == 0), n_anomalies, replace=False)
+    malignant = np.random.default_rng(0).choice(
+        np.flatnonzero(d.target == 0), n_anomalies, replace=False
+    )
     rows = np.concatenate([benign, np.sort(malignant)])
     y = (d.target[rows] == 0).astype(np.int64)  # 1 = anomaly
-    return to_dataset(split(d.data[rows], y, seed, stratify=True, val=0.25, test=0.25), num_classes=2,
-                      meta={"positive": "malignant (anomaly)", "source": "scikit-learn breast_cancer, ODDS WDBC protocol",
-                            "anomalies": n_anomalies, "inliers": int(len(benign))})
+    return to_dataset(
+        split(d.data[rows], y, seed, stratify=True, val=0.25, test=0.25),
+        num_classes=2,
+        meta={
+            "positive": "malignant (anomaly)",
+            "source": "scikit-learn breast_cancer, ODDS WDBC protocol",
+            "anomalies": n_anomalies,
+            "inliers": int(len(benign)),
+        },
+    )
 
 
 def _read_idx(path: pathlib.Path) -> np.ndarray:
     with gzip.open(path, "rb") as fh:
         raw = fh.read()
     ndim = raw[3]
-    dims = [int.from_bytes(raw[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim)]
+    dims = [int.from_bytes(raw[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim)]
     return np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * ndim).reshape(dims)
 
 
@@ -193,8 +224,11 @@ def fashion_mnist(seed: int, *, n_train: int = 6000, n_test: int = 2000) -> Data
     rng = np.random.default_rng(seed)
     keep = rng.choice(len(y), size=min(len(y), n_train + n_test), replace=False)
     parts = split(x[keep], y[keep], seed, stratify=True, test=n_test / (n_train + n_test))
-    return to_dataset(parts, num_classes=10, meta={"source": "Fashion-MNIST (Debian package)",
-                                                   "image_shape": (1, 28, 28)})
+    return to_dataset(
+        parts,
+        num_classes=10,
+        meta={"source": "Fashion-MNIST (Debian package)", "image_shape": (1, 28, 28)},
+    )
 
 
 def fashion_mnist_full(seed: int, *, n_val: int = 10_000) -> Dataset:
@@ -205,6 +239,14 @@ def fashion_mnist_full(seed: int, *, n_val: int = 10_000) -> Dataset:
 
     x, y = _fashion_mnist_arrays("train", np.float32)  # float32: 60,000 images in half the memory
     x_test, y_test = _fashion_mnist_arrays("t10k", np.float32)
-    x_train, x_val, y_train, y_val = train_test_split(x, y, test_size=n_val, random_state=seed, stratify=y)
-    return to_dataset((x_train, y_train, x_val, y_val, x_test, y_test), num_classes=10, meta={
-        "source": "Fashion-MNIST (Debian package), all 60,000 + 10,000 images", "image_shape": (1, 28, 28)})
+    x_train, x_val, y_train, y_val = train_test_split(
+        x, y, test_size=n_val, random_state=seed, stratify=y
+    )
+    return to_dataset(
+        (x_train, y_train, x_val, y_val, x_test, y_test),
+        num_classes=10,
+        meta={
+            "source": "Fashion-MNIST (Debian package), all 60,000 + 10,000 images",
+            "image_shape": (1, 28, 28),
+        },
+    )

@@ -46,8 +46,16 @@ if TYPE_CHECKING:
     from .tasks import Competitor, Task
     from .train import RunKey, RunResult, TrainConfig
 
-__all__ = ["System", "StepOutput", "Evaluation", "EpochStats", "train_system", "masked_update",
-           "SELECTIONS", "rows_of"]
+__all__ = [
+    "System",
+    "StepOutput",
+    "Evaluation",
+    "EpochStats",
+    "train_system",
+    "masked_update",
+    "SELECTIONS",
+    "rows_of",
+]
 
 #: the values of TrainConfig.select
 SELECTIONS = ("best", "final")
@@ -139,7 +147,9 @@ class System(Protocol):
 
     def check_inputs(self) -> None: ...
 
-    def step(self, idx: torch.Tensor, active: torch.Tensor, penalty: Callable[[], torch.Tensor]) -> StepOutput: ...
+    def step(
+        self, idx: torch.Tensor, active: torch.Tensor, penalty: Callable[[], torch.Tensor]
+    ) -> StepOutput: ...
 
     def evaluate(self, stats: EpochStats) -> Evaluation: ...
 
@@ -155,8 +165,12 @@ class _Stepper(Protocol):
     def step(self, active: torch.Tensor) -> None: ...
 
 
-def masked_update(losses: torch.Tensor, active: torch.Tensor, params: Sequence[torch.Tensor],
-                  optimizers: Sequence[tuple[_Stepper, torch.Tensor | None]]) -> torch.Tensor:
+def masked_update(
+    losses: torch.Tensor,
+    active: torch.Tensor,
+    params: Sequence[torch.Tensor],
+    optimizers: Sequence[tuple[_Stepper, torch.Tensor | None]],
+) -> torch.Tensor:
     """Backward of the active models' summed losses, then one masked step of each optimiser.
 
     ``optimizers`` pairs each optimiser with the map from its mask entries to models (``None``:
@@ -187,8 +201,10 @@ def _penalty_fn(system: System, config: TrainConfig) -> Callable[[], torch.Tenso
         return lambda: zero
     weights = system.penalized_weights()
     if not weights:
-        raise ValueError(f"compare: '--l1'/'--l2' need weights to penalise, but the "
-                         f"{type(system).__name__} of this task declares none; run it without a penalty")
+        raise ValueError(
+            f"compare: '--l1'/'--l2' need weights to penalise, but the "
+            f"{type(system).__name__} of this task declares none; run it without a penalty"
+        )
 
     def penalty() -> torch.Tensor:
         total = torch.zeros(m)
@@ -197,6 +213,7 @@ def _penalty_fn(system: System, config: TrainConfig) -> Callable[[], torch.Tenso
         if config.l2:
             total = total + l2_penalty(weights, weight=config.l2, per_model=True)
         return total
+
     return penalty
 
 
@@ -204,13 +221,16 @@ def _floats(v: Sequence[float] | torch.Tensor) -> list[float]:
     return v.detach().double().tolist() if isinstance(v, torch.Tensor) else [float(x) for x in v]
 
 
-def train_system(system: System, task: Task, competitor: Competitor, runs: Sequence[RunKey],
-                 config: TrainConfig) -> list[RunResult]:
+def train_system(
+    system: System, task: Task, competitor: Competitor, runs: Sequence[RunKey], config: TrainConfig
+) -> list[RunResult]:
     """Train the system's M models (one per run key) and return one RunResult per run."""
     from .train import RunResult, run_diagnostics  # train builds on this module
 
     if config.select not in SELECTIONS:
-        raise ValueError(f"compare: '--select' must be one of {', '.join(SELECTIONS)}, got {config.select!r}")
+        raise ValueError(
+            f"compare: '--select' must be one of {', '.join(SELECTIONS)}, got {config.select!r}"
+        )
     t0 = time.perf_counter()
     m = system.num_models
     if m != len(runs):
@@ -248,7 +268,7 @@ def train_system(system: System, task: Task, competitor: Competitor, runs: Seque
             perms = torch.stack([torch.randperm(n, generator=g) for g in gens])
             gsum, lsum, steps = torch.zeros(m), torch.zeros(m), 0
             for start in starts:
-                out = system.step(perms[:, start:start + config.batch_size], active, penalty)
+                out = system.step(perms[:, start : start + config.batch_size], active, penalty)
                 with torch.no_grad():
                     loss = out.losses.detach().float()
                     ok = torch.isfinite(loss) & torch.isfinite(out.grad_norms)
@@ -260,8 +280,12 @@ def train_system(system: System, task: Task, competitor: Competitor, runs: Seque
                 finite = torch.stack([torch.isfinite(rows_of(p, m)).all(1) for p in params]).all(0)
                 fail(~finite, epoch)
                 ev = system.evaluate(EpochStats(lsum / max(steps, 1), gsum / max(steps, 1), steps))
-            series = {"train_loss": _floats(ev.train_loss), "val_loss": _floats(ev.val_loss),
-                      primary: _floats(ev.metric), "grad_norm": (gsum / max(steps, 1)).tolist()}
+            series = {
+                "train_loss": _floats(ev.train_loss),
+                "val_loss": _floats(ev.val_loss),
+                primary: _floats(ev.metric),
+                "grad_norm": (gsum / max(steps, 1)).tolist(),
+            }
             series.update({k: _floats(v) for k, v in ev.extra.items()})
             for i in range(m):
                 # a model's history ends where it diverged (one NaN entry) or stopped early,
@@ -301,10 +325,19 @@ def train_system(system: System, task: Task, competitor: Competitor, runs: Seque
     results = []
     for i, r in enumerate(runs):
         h = hist[i]
-        res = RunResult(task.name, competitor.label, competitor.loss, r.seed, r.lr,
-                        status="finished" if ok[i] else "diverged",
-                        epochs_run=len(h.get("train_loss", [])), best_epoch=best_epoch[i], history=h,
-                        seconds=seconds, diverged_epoch=diverged_at[i])
+        res = RunResult(
+            task.name,
+            competitor.label,
+            competitor.loss,
+            r.seed,
+            r.lr,
+            status="finished" if ok[i] else "diverged",
+            epochs_run=len(h.get("train_loss", [])),
+            best_epoch=best_epoch[i],
+            history=h,
+            seconds=seconds,
+            diverged_epoch=diverged_at[i],
+        )
         if ok[i]:
             res.metrics = dict(selected[i])
             for k, v in run_diagnostics(h, float(best[i]), task.primary, higher, config).items():

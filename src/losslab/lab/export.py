@@ -26,7 +26,9 @@ def _safe(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.=-]+", "_", text).strip("_") or "_"
 
 
-def _collect(store: Store) -> tuple[dict[int, dict[str, Any]], dict[int, list], dict[int, dict[str, float]]]:
+def _collect(
+    store: Store,
+) -> tuple[dict[int, dict[str, Any]], dict[int, list], dict[int, dict[str, float]]]:
     runs = {r["run_id"]: r for r in store.runs()}
     curves: dict[int, list] = defaultdict(list)
     for row in store.curves():
@@ -43,12 +45,19 @@ def export_tensorboard(store: Store, logdir: str | Path, *, skip: Iterable[int] 
     try:
         from torch.utils.tensorboard import SummaryWriter
     except ImportError as exc:  # torch raises ImportError when the tensorboard package is absent
-        raise ExportError("compare: '--tensorboard' needs the tensorboard package: pip install tensorboard") from exc
+        raise ExportError(
+            "compare: '--tensorboard' needs the tensorboard package: pip install tensorboard"
+        ) from exc
     runs, curves, finals = _collect(store)
     skipped = set(skip)
     runs = {k: v for k, v in runs.items() if k not in skipped}
     for run_id, r in runs.items():
-        path = Path(logdir) / _safe(r["task"]) / _safe(r["competitor"]) / f"seed{r['seed']}_lr{r['lr']:g}"
+        path = (
+            Path(logdir)
+            / _safe(r["task"])
+            / _safe(r["competitor"])
+            / f"seed{r['seed']}_lr{r['lr']:g}"
+        )
         with SummaryWriter(log_dir=str(path)) as w:
             for tag, epoch, value in curves[run_id]:
                 if value is not None:
@@ -56,17 +65,24 @@ def export_tensorboard(store: Store, logdir: str | Path, *, skip: Iterable[int] 
             for tag, value in finals[run_id].items():
                 if value is not None:
                     w.add_scalar(f"final/{tag}", value, 0)
-            w.add_text("run", f"task={r['task']} loss={r['loss']} competitor={r['competitor']} status={r['status']}")
+            w.add_text(
+                "run",
+                f"task={r['task']} loss={r['loss']} competitor={r['competitor']} status={r['status']}",
+            )
     return list(runs)
 
 
-def export_mlflow(store: Store, uri: str, experiment: str, *, skip: Iterable[int] = ()) -> list[int]:
+def export_mlflow(
+    store: Store, uri: str, experiment: str, *, skip: Iterable[int] = ()
+) -> list[int]:
     """One MLflow run per stored run (not in ``skip``) in ``experiment`` at tracking ``uri``;
     returns the exported run ids."""
     try:
         import mlflow
     except ImportError as exc:
-        raise ExportError("compare: '--mlflow' needs the mlflow package: pip install mlflow-skinny") from exc
+        raise ExportError(
+            "compare: '--mlflow' needs the mlflow package: pip install mlflow-skinny"
+        ) from exc
     runs, curves, finals = _collect(store)
     skipped = set(skip)
     runs = {k: v for k, v in runs.items() if k not in skipped}
@@ -75,9 +91,13 @@ def export_mlflow(store: Store, uri: str, experiment: str, *, skip: Iterable[int
     for run_id, r in runs.items():
         name = f"{r['task']}/{r['competitor']}/seed{r['seed']}/lr{r['lr']:g}"
         with mlflow.start_run(run_name=name):
-            mlflow.log_params({k: r[k] for k in ("task", "competitor", "loss", "seed", "lr", "status")})
+            mlflow.log_params(
+                {k: r[k] for k in ("task", "competitor", "loss", "seed", "lr", "status")}
+            )
             for tag, epoch, value in curves[run_id]:
                 if value is not None:
                     mlflow.log_metric(_safe(tag), value, step=epoch)
-            mlflow.log_metrics({_safe(f"final/{k}"): v for k, v in finals[run_id].items() if v is not None})
+            mlflow.log_metrics(
+                {_safe(f"final/{k}"): v for k, v in finals[run_id].items() if v is not None}
+            )
     return list(runs)

@@ -10,15 +10,35 @@ import torchmetrics.functional.regression as R
 
 from ..catalog import Head
 
-__all__ = ["scores_from_outputs", "compute_metrics", "metric_per_model", "METRIC_LABELS", "THRESHOLD"]
+__all__ = [
+    "scores_from_outputs",
+    "compute_metrics",
+    "metric_per_model",
+    "METRIC_LABELS",
+    "THRESHOLD",
+]
 
 #: decision threshold on the positive-class probability for binary tasks
 THRESHOLD = 0.5
 
 #: the metrics compute_metrics knows (task-specific trainers add others, e.g. total_cost)
 STANDARD_METRICS = frozenset(
-    {"accuracy", "precision", "recall", "f1", "roc_auc", "pr_auc", "minority_recall", "tpr", "fpr",
-     "top1", "top5", "macro_f1", "rmse", "mae"}
+    {
+        "accuracy",
+        "precision",
+        "recall",
+        "f1",
+        "roc_auc",
+        "pr_auc",
+        "minority_recall",
+        "tpr",
+        "fpr",
+        "top1",
+        "top5",
+        "macro_f1",
+        "rmse",
+        "mae",
+    }
 )
 
 METRIC_LABELS = {
@@ -63,9 +83,15 @@ def scores_from_outputs(z: torch.Tensor, head: Head, kind: str) -> torch.Tensor:
     return probs[..., 1] if kind != "multiclass" else probs
 
 
-def compute_metrics(names: tuple[str, ...], scores: torch.Tensor, y: torch.Tensor,
-                    *, num_classes: int | None, target_std: float = 1.0,
-                    threshold: float = THRESHOLD) -> dict[str, float]:
+def compute_metrics(
+    names: tuple[str, ...],
+    scores: torch.Tensor,
+    y: torch.Tensor,
+    *,
+    num_classes: int | None,
+    target_std: float = 1.0,
+    threshold: float = THRESHOLD,
+) -> dict[str, float]:
     """Metrics of ONE model: scores as returned by :func:`scores_from_outputs`.
 
     Binary decisions flag ``score >= threshold``; ranking metrics (ROC-AUC, PR-AUC) use the raw
@@ -112,8 +138,15 @@ def _binary_metric(name: str, s: torch.Tensor, y: torch.Tensor, threshold: float
     raise ValueError(f"compare: unknown metric {name!r}")
 
 
-def metric_per_model(name: str, scores: torch.Tensor, y: torch.Tensor, *, num_classes: int | None,
-                     target_std: float | Sequence[float] = 1.0, threshold: float = THRESHOLD) -> list[float]:
+def metric_per_model(
+    name: str,
+    scores: torch.Tensor,
+    y: torch.Tensor,
+    *,
+    num_classes: int | None,
+    target_std: float | Sequence[float] = 1.0,
+    threshold: float = THRESHOLD,
+) -> list[float]:
     """One metric for each of M stacked models (scores and y lead with M).
 
     ``target_std`` is one value for all models or one per model (each model's own split's).
@@ -127,9 +160,25 @@ def metric_per_model(name: str, scores: torch.Tensor, y: torch.Tensor, *, num_cl
         fn = C.binary_accuracy if name == "accuracy" else C.binary_f1_score
         return fn(hard, y.long(), multidim_average="samplewise").reshape(-1).tolist()
     if name == "top1" and s.dim() == 3:
-        return C.multiclass_accuracy(s.transpose(1, 2), y.long(), num_classes=num_classes, average="micro",
-                                     multidim_average="samplewise").reshape(-1).tolist()
-    stds = [float(target_std)] * s.shape[0] if isinstance(target_std, (int, float)) else list(target_std)
-    return [compute_metrics((name,), s[i], y[i], num_classes=num_classes, target_std=stds[i],
-                            threshold=threshold)[name]
-            for i in range(s.shape[0])]
+        return (
+            C.multiclass_accuracy(
+                s.transpose(1, 2),
+                y.long(),
+                num_classes=num_classes,
+                average="micro",
+                multidim_average="samplewise",
+            )
+            .reshape(-1)
+            .tolist()
+        )
+    stds = (
+        [float(target_std)] * s.shape[0]
+        if isinstance(target_std, (int, float))
+        else list(target_std)
+    )
+    return [
+        compute_metrics(
+            (name,), s[i], y[i], num_classes=num_classes, target_std=stds[i], threshold=threshold
+        )[name]
+        for i in range(s.shape[0])
+    ]

@@ -71,8 +71,13 @@ class StackedCNN(torch.nn.Module):
     ``image_shape`` (C, H, W).
     """
 
-    def __init__(self, seeds: Sequence[int], image_shape: Sequence[int], out_dim: int,
-                 channels: tuple[int, int] = (8, 16)):
+    def __init__(
+        self,
+        seeds: Sequence[int],
+        image_shape: Sequence[int],
+        out_dim: int,
+        channels: tuple[int, int] = (8, 16),
+    ):
         super().__init__()
         self.num_models = m = len(seeds)
         self.image_shape = tuple(int(v) for v in image_shape)
@@ -95,7 +100,9 @@ class StackedCNN(torch.nn.Module):
         self._m = m
 
     @staticmethod
-    def _uniform(g: torch.Generator, shape: tuple[int, ...], fan_in: int) -> tuple[torch.Tensor, torch.Tensor]:
+    def _uniform(
+        g: torch.Generator, shape: tuple[int, ...], fan_in: int
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         bound = 1.0 / math.sqrt(fan_in)
         w = (torch.rand(*shape, generator=g) * 2 - 1) * bound
         b = (torch.rand(shape[0] if len(shape) == 4 else shape[-1], generator=g) * 2 - 1) * bound
@@ -120,14 +127,22 @@ class StackedCNN(torch.nn.Module):
         return [self.w1, self.w2, self.w3]
 
 
-def make_model(architecture: str, seeds: Sequence[int], in_dim: int, hidden: Sequence[int], out_dim: int,
-               image_shape: Sequence[int] | None = None) -> torch.nn.Module:
+def make_model(
+    architecture: str,
+    seeds: Sequence[int],
+    in_dim: int,
+    hidden: Sequence[int],
+    out_dim: int,
+    image_shape: Sequence[int] | None = None,
+) -> torch.nn.Module:
     if architecture == "mlp":
         return StackedMLP(seeds, in_dim, hidden, out_dim)
     if architecture == "cnn":
         if image_shape is None:
-            raise ValueError("compare: '--model cnn' needs an image task (digits, fashion-mnist), "
-                             "got a task without an image shape")
+            raise ValueError(
+                "compare: '--model cnn' needs an image task (digits, fashion-mnist), "
+                "got a task without an image shape"
+            )
         return StackedCNN(seeds, image_shape, out_dim)
     raise ValueError(f"compare: '--model' must be one of 'mlp', 'cnn', got {architecture!r}")
 
@@ -139,8 +154,13 @@ def _shape_for(lr: torch.Tensor, p: torch.Tensor) -> torch.Tensor:
 class StackedAdam:
     """Adam (Kingma & Ba 2015) with one learning rate per stacked model and an active mask."""
 
-    def __init__(self, params: Sequence[torch.nn.Parameter], lr: torch.Tensor,
-                 betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8):
+    def __init__(
+        self,
+        params: Sequence[torch.nn.Parameter],
+        lr: torch.Tensor,
+        betas: tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-8,
+    ):
         self.params = list(params)
         self.lr = lr.to(torch.float64)
         self.b1, self.b2 = betas
@@ -154,8 +174,8 @@ class StackedAdam:
         """One update of the active models; inactive ones (diverged, stopped) never move again."""
         self.t += active.to(torch.float64)
         t = torch.where(self.t > 0, self.t, 1.0)
-        step_size = (self.lr / (1 - self.b1 ** t)).float()
-        bc2_sqrt = (1 - self.b2 ** t).sqrt().float()
+        step_size = (self.lr / (1 - self.b1**t)).float()
+        bc2_sqrt = (1 - self.b2**t).sqrt().float()
         for p, m, v in zip(self.params, self.m, self.v):
             if p.grad is None:
                 continue
@@ -170,7 +190,9 @@ class StackedAdam:
 class StackedSGD:
     """SGD with momentum (torch's formulation: buf = mu*buf + g; p -= lr*buf) per stacked model."""
 
-    def __init__(self, params: Sequence[torch.nn.Parameter], lr: torch.Tensor, momentum: float = 0.9):
+    def __init__(
+        self, params: Sequence[torch.nn.Parameter], lr: torch.Tensor, momentum: float = 0.9
+    ):
         self.params = list(params)
         self.lr = lr.to(torch.float64)
         self.momentum = momentum

@@ -60,7 +60,13 @@ CREATE TABLE IF NOT EXISTS metrics (
 CREATE INDEX IF NOT EXISTS metrics_run ON metrics(run_id);
 """
 
-DIAGNOSTICS = ("epochs_to_converge", "generalization_gap", "overfitting", "grad_norm_median", "grad_norm_max")
+DIAGNOSTICS = (
+    "epochs_to_converge",
+    "generalization_gap",
+    "overfitting",
+    "grad_norm_median",
+    "grad_norm_max",
+)
 
 
 def _num(v: float) -> float | None:
@@ -78,8 +84,10 @@ class Store:
         version = self.meta("schema_version")
         if version is not None and int(version) > SCHEMA_VERSION:
             self.conn.close()
-            raise ValueError(f"losslab: the study store {str(self.path)!r} has schema version {version}, "
-                             f"newer than this losslab's {SCHEMA_VERSION}; upgrade losslab to read it")
+            raise ValueError(
+                f"losslab: the study store {str(self.path)!r} has schema version {version}, "
+                f"newer than this losslab's {SCHEMA_VERSION}; upgrade losslab to read it"
+            )
         if version is None and self.conn.execute("SELECT COUNT(*) FROM runs").fetchone()[0] == 0:
             self.set_meta("schema_version", SCHEMA_VERSION)
 
@@ -112,8 +120,19 @@ class Store:
             cur.execute(
                 "INSERT INTO runs (task, competitor, loss, seed, lr, status, epochs_run, best_epoch,"
                 " diverged_epoch, seconds, finished_at) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
-                (r.task, r.competitor, r.loss, r.seed, r.lr, r.status, r.epochs_run, r.best_epoch,
-                 r.diverged_epoch, r.seconds, time.time()),
+                (
+                    r.task,
+                    r.competitor,
+                    r.loss,
+                    r.seed,
+                    r.lr,
+                    r.status,
+                    r.epochs_run,
+                    r.best_epoch,
+                    r.diverged_epoch,
+                    r.seconds,
+                    time.time(),
+                ),
             )
             run_id = int(cur.lastrowid)
             rows = []
@@ -123,7 +142,11 @@ class Store:
             for name, value in r.final_metrics.items():
                 rows.append((run_id, "final", None, name, _num(value)))
             for name, values in r.history.items():
-                split, _, metric = name.partition("_") if name.startswith(("train_", "val_")) else ("train", "", name)
+                split, _, metric = (
+                    name.partition("_")
+                    if name.startswith(("train_", "val_"))
+                    else ("train", "", name)
+                )
                 for epoch, v in enumerate(values, start=1):
                     rows.append((run_id, split, epoch, metric, _num(v)))
             cur.executemany("INSERT INTO metrics VALUES (?,?,?,?,?)", rows)

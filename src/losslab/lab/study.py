@@ -72,23 +72,40 @@ LOCK_NAME = "study.lock"
 #: messages name the command and the option a field is set by
 WHO = "compare"
 #: StudyConfig field -> the `losslab compare` option that sets it
-OPTION = {"tasks": "--task", "losses": "--loss", "added_losses": "--add-loss", "seeds": "--seeds",
-          "lrs": "--lr", "optimizer": "--optimizer", "model": "--model", "epochs": "--epochs",
-          "full": "--full", "l1": "--l1", "l2": "--l2", "early_stopping": "--early-stopping",
-          "jobs": "--jobs", "select": "--select"}
+OPTION = {
+    "tasks": "--task",
+    "losses": "--loss",
+    "added_losses": "--add-loss",
+    "seeds": "--seeds",
+    "lrs": "--lr",
+    "optimizer": "--optimizer",
+    "model": "--model",
+    "epochs": "--epochs",
+    "full": "--full",
+    "l1": "--l1",
+    "l2": "--l2",
+    "early_stopping": "--early-stopping",
+    "jobs": "--jobs",
+    "select": "--select",
+}
 #: declared bounds of the study's options (checked by StudyConfig, listed by the tests)
 STUDY_PARAMS: dict[str, Param] = {
     "seeds": Param("int", "seeds per competitor and learning rate", ge=1, le=1000),
-    "epochs": Param("int", "training epochs (None: each task's own)", ge=1, le=10_000, optional=True),
+    "epochs": Param(
+        "int", "training epochs (None: each task's own)", ge=1, le=10_000, optional=True
+    ),
     "jobs": Param("int", "executor processes (1: this process)", ge=1, le=64),
     "l1": Param("float", "L1 penalty on the weights", ge=0, le=1),
     "l2": Param("float", "L2 penalty on the weights", ge=0, le=1),
-    "early_stopping": Param("int", "patience in epochs on the validation metric", ge=1, le=10_000,
-                            optional=True),
+    "early_stopping": Param(
+        "int", "patience in epochs on the validation metric", ge=1, le=10_000, optional=True
+    ),
     "optimizer": Param("choice", "the optimiser", choices=("adam", "sgd")),
     "model": Param("choice", "the model family", choices=("mlp", "cnn")),
     "full": Param("bool", "the larger study: longer training"),
-    "select": Param("choice", "which epoch's model gives a run's test metrics", choices=("best", "final")),
+    "select": Param(
+        "choice", "which epoch's model gives a run's test metrics", choices=("best", "final")
+    ),
 }
 LR = Param("float", "one learning rate of the sweep", gt=0, le=10)
 MAX_LRS = 20
@@ -132,8 +149,13 @@ class StudyConfig:
         if not self.tasks:
             fail(WHO, "--task", "at least one task", self.tasks)
         if not isinstance(self.lrs, tuple) or not 1 <= len(self.lrs) <= MAX_LRS:
-            fail(WHO, "--lr", f"a tuple of 1 to {MAX_LRS} learning rates", self.lrs,
-                 kind=ValueError if isinstance(self.lrs, tuple) else TypeError)
+            fail(
+                WHO,
+                "--lr",
+                f"a tuple of 1 to {MAX_LRS} learning rates",
+                self.lrs,
+                kind=ValueError if isinstance(self.lrs, tuple) else TypeError,
+            )
         for lr in self.lrs:
             LR.check(WHO, "--lr", lr)
 
@@ -144,15 +166,22 @@ class StudyConfig:
 def check_study_name(name: str) -> str:
     """A study name is one folder name (so ``--name ../../x`` cannot write outside ``--out``)."""
     if not isinstance(name, str) or not NAME_PATTERN.fullmatch(name):
-        fail(WHO, "--name", "1 to 100 letters, digits, '.', '_' or '-', starting with a letter or "
-             "a digit (a folder name, not a path)", name)
+        fail(
+            WHO,
+            "--name",
+            "1 to 100 letters, digits, '.', '_' or '-', starting with a letter or "
+            "a digit (a folder name, not a path)",
+            name,
+        )
     return name
 
 
 def study_config_from_store(store: Store) -> StudyConfig:
     raw = store.meta("config")
     if raw is None:
-        raise ValueError(f"compare: '--resume' must name a study folder with a stored configuration, got {str(store.path.parent)!r}")
+        raise ValueError(
+            f"compare: '--resume' must name a study folder with a stored configuration, got {str(store.path.parent)!r}"
+        )
     raw["tasks"] = tuple(raw["tasks"])
     raw["losses"] = tuple(raw["losses"])
     raw["added_losses"] = tuple(raw.get("added_losses", ()))  # absent from older stores
@@ -177,7 +206,11 @@ class Unit:
 def _user_competitor(task: Task, name: str, cfg: StudyConfig) -> Competitor:
     comp = competitor_for_loss(task, name)
     path = cfg.loss_imports.get(name)
-    return dataclasses.replace(comp, label=path, note=f"your loss, imported from {path}") if path else comp
+    return (
+        dataclasses.replace(comp, label=path, note=f"your loss, imported from {path}")
+        if path
+        else comp
+    )
 
 
 def competitors(task: Task, cfg: StudyConfig) -> tuple[Competitor, ...]:
@@ -192,47 +225,85 @@ def check_config(cfg: StudyConfig) -> None:
     """Reject a configuration the study cannot run with the registered tasks and losses
     (ValueError naming the option); the option bounds are checked by StudyConfig itself."""
     if cfg.loss_imports and cfg.jobs > 1:
-        fail(WHO, "--jobs", "1 with a loss loaded by import path (worker processes do not import "
-             "it)", cfg.jobs)
+        fail(
+            WHO,
+            "--jobs",
+            "1 with a loss loaded by import path (worker processes do not import it)",
+            cfg.jobs,
+        )
     if cfg.losses and cfg.added_losses:
         raise ValueError(
             "compare: '--loss' replaces each task's default competitors and '--add-loss' adds to "
-            "them; pass one of them ('--loss A,B' runs exactly A and B), got both")
+            "them; pass one of them ('--loss A,B' runs exactly A and B), got both"
+        )
     for name in cfg.tasks:
         task = get_task(name)
         if cfg.model == "cnn" and task.image_shape is None:
-            raise ValueError(f"compare: '--model cnn' needs image tasks (multiclass, fashion-mnist), got task {name!r}")
+            raise ValueError(
+                f"compare: '--model cnn' needs image tasks (multiclass, fashion-mnist), got task {name!r}"
+            )
         try:
             competitors(task, cfg)  # every loss given must declare a head for the task
         except ValueError as exc:
-            raise ValueError(f"{exc}; it cannot run on task {name!r}: choose tasks of its kind "
-                             f"with '--task'") from None
+            raise ValueError(
+                f"{exc}; it cannot run on task {name!r}: choose tasks of its kind with '--task'"
+            ) from None
         for loss in cfg.added_losses:
             added = _user_competitor(task, loss, cfg)
-            same = next((c for c in task.competitors if c.label == added.label
-                         or (c.loss == loss and not c.kwargs and c.data_kwargs is None
-                             and c.model == "classifier" and c.trainer is None and c.hidden is None)), None)
+            same = next(
+                (
+                    c
+                    for c in task.competitors
+                    if c.label == added.label
+                    or (
+                        c.loss == loss
+                        and not c.kwargs
+                        and c.data_kwargs is None
+                        and c.model == "classifier"
+                        and c.trainer is None
+                        and c.hidden is None
+                    )
+                ),
+                None,
+            )
             if same is not None:
-                raise ValueError(f"compare: '--add-loss' must name losses that are not already "
-                                 f"competing, got {added.label!r}: task {name!r} already runs it as "
-                                 f"{same.label!r}")
+                raise ValueError(
+                    f"compare: '--add-loss' must name losses that are not already "
+                    f"competing, got {added.label!r}: task {name!r} already runs it as "
+                    f"{same.label!r}"
+                )
 
 
 def train_config(task: Task, cfg: StudyConfig) -> TrainConfig:
-    epochs = cfg.epochs if cfg.epochs is not None else (task.full_epochs if cfg.full else task.epochs)
-    return TrainConfig(epochs=epochs, batch_size=task.batch_size, hidden=task.hidden,
-                       optimizer=cfg.optimizer, architecture=cfg.model, l1=cfg.l1, l2=cfg.l2,
-                       early_stopping=cfg.early_stopping, select=cfg.select)
+    epochs = (
+        cfg.epochs if cfg.epochs is not None else (task.full_epochs if cfg.full else task.epochs)
+    )
+    return TrainConfig(
+        epochs=epochs,
+        batch_size=task.batch_size,
+        hidden=task.hidden,
+        optimizer=cfg.optimizer,
+        architecture=cfg.model,
+        l1=cfg.l1,
+        l2=cfg.l2,
+        early_stopping=cfg.early_stopping,
+        select=cfg.select,
+    )
 
 
-def plan(cfg: StudyConfig, done: set[tuple[str, str, int, float]],
-         tasks: Sequence[Task]) -> list[Unit]:
+def plan(
+    cfg: StudyConfig, done: set[tuple[str, str, int, float]], tasks: Sequence[Task]
+) -> list[Unit]:
     units = []
     for task in tasks:
         tc = train_config(task, cfg)
         for comp in competitors(task, cfg):
-            pending = tuple(RunKey(s, lr) for lr in cfg.lrs for s in range(cfg.seeds)
-                            if (task.name, comp.label, s, float(lr)) not in done)
+            pending = tuple(
+                RunKey(s, lr)
+                for lr in cfg.lrs
+                for s in range(cfg.seeds)
+                if (task.name, comp.label, s, float(lr)) not in done
+            )
             if pending:
                 units.append(Unit(task.name, comp.label, pending, tc))
     return units
@@ -254,13 +325,17 @@ def _datasets(task: Task, seeds: Sequence[int], full: bool = False) -> dict[int,
     return out
 
 
-def execute(unit: Unit, cfg: StudyConfig, tasks: Mapping[str, Task] | None = None) -> list[RunResult]:
+def execute(
+    unit: Unit, cfg: StudyConfig, tasks: Mapping[str, Task] | None = None
+) -> list[RunResult]:
     """Train one unit: its names are resolved against ``tasks`` (name -> Task; default: the
     registry) and the competitors ``cfg`` gives that task."""
     task = tasks[unit.task] if tasks is not None else get_task(unit.task)
     comp = next((c for c in competitors(task, cfg) if c.label == unit.competitor), None)
     if comp is None:
-        fail("lab.execute", "unit.competitor", f"a competitor of task {unit.task!r}", unit.competitor)
+        fail(
+            "lab.execute", "unit.competitor", f"a competitor of task {unit.task!r}", unit.competitor
+        )
     data = _datasets(task, sorted({r.seed for r in unit.runs}), cfg.full)
     trainer = comp.trainer or task.trainer or train_stack
     return trainer(task, comp, unit.runs, data, unit.train)
@@ -288,8 +363,12 @@ def task_info(task: Task, cfg: StudyConfig, warnings: Sequence[str] = ()) -> dic
         "convergence_rule": CONVERGENCE_RULE.format(metric=task.primary, tol=tc.converge_tol),
         "overfit_rule": OVERFIT_RULE.format(patience=tc.overfit_patience),
         "competitors": [
-            {"label": c.label, "loss": c.loss, "kwargs": {k: repr(v) for k, v in c.kwargs.items()},
-             "note": c.note}
+            {
+                "label": c.label,
+                "loss": c.loss,
+                "kwargs": {k: repr(v) for k, v in c.kwargs.items()},
+                "note": c.note,
+            }
             for c in competitors(task, cfg)
         ],
     }
@@ -364,7 +443,9 @@ def run_study(
             skipped[name] = f"not extended on resume: {skipped[name]}"
     stored_info.update({t.name: task_info(t, cfg, warnings[t.name]) for t in tasks})
     store.set_meta("skipped", skipped)
-    store.set_meta("tasks", [n for n in cfg.tasks if n in available or (n in with_runs and n in stored_info)])
+    store.set_meta(
+        "tasks", [n for n in cfg.tasks if n in available or (n in with_runs and n in stored_info)]
+    )
     store.set_meta("task_info", stored_info)
     done = store.done()
     units = plan(cfg, done, tasks)
@@ -425,8 +506,12 @@ def _pool_context(threads: int) -> mp.context.BaseContext:
     return mp.get_context("spawn")
 
 
-def _run_with_pool(units: Sequence[Unit], cfg: StudyConfig, tasks: dict[str, Task],
-                   finish: Callable[[Unit, list[RunResult]], None]) -> None:
+def _run_with_pool(
+    units: Sequence[Unit],
+    cfg: StudyConfig,
+    tasks: dict[str, Task],
+    finish: Callable[[Unit, list[RunResult]], None],
+) -> None:
     """``cfg.jobs`` executors: this process and ``jobs - 1`` spawned workers (each with
     ``cores // jobs`` torch threads), taking units from one queue as each becomes free.
 
@@ -464,8 +549,12 @@ def _run_with_pool(units: Sequence[Unit], cfg: StudyConfig, tasks: dict[str, Tas
     own_threads = torch.get_num_threads()
     torch.set_num_threads(threads)
     try:
-        with cf.ProcessPoolExecutor(max_workers=workers, mp_context=context,
-                                    initializer=_worker_init, initargs=(cfg, tasks, threads)) as pool:
+        with cf.ProcessPoolExecutor(
+            max_workers=workers,
+            mp_context=context,
+            initializer=_worker_init,
+            initargs=(cfg, tasks, threads),
+        ) as pool:
             try:
                 while inflight or (queue and failure is None):
                     while queue and failure is None and len(inflight) < workers:
@@ -510,12 +599,19 @@ class StudyLockedError(ValueError):
 
     def __init__(self, folder: Path, holder: dict[str, Any]):
         self.folder, self.holder = folder, dict(holder)
-        who = (f"pid {holder.get('pid', '?')} on host {holder.get('host', '?')} since "
-               f"{holder.get('since', '?')}") if holder else "another process"
+        who = (
+            (
+                f"pid {holder.get('pid', '?')} on host {holder.get('host', '?')} since "
+                f"{holder.get('since', '?')}"
+            )
+            if holder
+            else "another process"
+        )
         super().__init__(
             f"{WHO}: study folder {str(folder)!r} must not be in use by another process, got it "
             f"locked by {who}; wait for that study to finish (or stop it), then use "
-            f"'--resume {folder}'")
+            f"'--resume {folder}'"
+        )
 
 
 class StudyLock:
@@ -554,8 +650,15 @@ class StudyLock:
             raise
         fh.seek(0)
         fh.truncate()
-        fh.write(json.dumps({"pid": os.getpid(), "host": socket.gethostname(),
-                             "since": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")}))
+        fh.write(
+            json.dumps(
+                {
+                    "pid": os.getpid(),
+                    "host": socket.gethostname(),
+                    "since": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+                }
+            )
+        )
         fh.flush()
         self._fh = fh
         _HELD_LOCKS.append(fh)
@@ -608,9 +711,15 @@ def _remove_new_study(folder: Path, created: Sequence[Path]) -> None:
 Callback = Callable[..., None] | None
 
 
-def start_study(cfg: StudyConfig, folder: str | Path, *, on_plan: Callback = None,
-                on_results: Callback = None, on_skip: Callback = None,
-                on_warning: Callback = None) -> Path:
+def start_study(
+    cfg: StudyConfig,
+    folder: str | Path,
+    *,
+    on_plan: Callback = None,
+    on_results: Callback = None,
+    on_skip: Callback = None,
+    on_warning: Callback = None,
+) -> Path:
     """Run a new study in ``folder`` (created; it must hold no study yet) and return it.
 
     The folder is locked while the study runs (:class:`StudyLock`); if every task is skipped
@@ -633,12 +742,20 @@ def start_study(cfg: StudyConfig, folder: str | Path, *, on_plan: Callback = Non
         raise
     try:
         if (folder / STORE_NAME).exists():
-            raise ValueError(f"{WHO}: study folder {str(folder)!r} already exists; use "
-                             f"'--resume {folder}' or another '--name'")
+            raise ValueError(
+                f"{WHO}: study folder {str(folder)!r} already exists; use "
+                f"'--resume {folder}' or another '--name'"
+            )
         try:
             with Store(folder / STORE_NAME) as store:
-                run_study(cfg, store, on_plan=on_plan, on_results=on_results, on_skip=on_skip,
-                          on_warning=on_warning)
+                run_study(
+                    cfg,
+                    store,
+                    on_plan=on_plan,
+                    on_results=on_results,
+                    on_skip=on_skip,
+                    on_warning=on_warning,
+                )
         except NothingToRun:
             _remove_new_study(folder, created)
             raise
@@ -684,7 +801,9 @@ def _shown(v: Any) -> str:
     return "nothing" if v is None else str(v)
 
 
-def resume_conflicts(stored: StudyConfig, requested: Mapping[str, Any], folder: Path | None = None) -> list[str]:
+def resume_conflicts(
+    stored: StudyConfig, requested: Mapping[str, Any], folder: Path | None = None
+) -> list[str]:
     """The options in ``requested`` that differ from the stored study, each as
     ``"'--seeds' 3 (the study has 2)"``. Keys are StudyConfig fields (``jobs`` never conflicts),
     ``data``/``target``/``kind`` (the user-data settings in ``stored.extra``) and ``name``
@@ -717,9 +836,16 @@ def resume_conflicts(stored: StudyConfig, requested: Mapping[str, Any], folder: 
     return out
 
 
-def resume_study(folder: str | Path, requested: Mapping[str, Any] | None = None, *,
-                 jobs: int | None = None, on_plan: Callback = None, on_results: Callback = None,
-                 on_skip: Callback = None, on_warning: Callback = None) -> StudyConfig:
+def resume_study(
+    folder: str | Path,
+    requested: Mapping[str, Any] | None = None,
+    *,
+    jobs: int | None = None,
+    on_plan: Callback = None,
+    on_results: Callback = None,
+    on_skip: Callback = None,
+    on_warning: Callback = None,
+) -> StudyConfig:
     """Finish the study stored in ``folder``: only its missing runs are trained.
 
     ``requested`` holds the options the caller gave (see :func:`resume_conflicts`); each one that
@@ -735,20 +861,33 @@ def resume_study(folder: str | Path, requested: Mapping[str, Any] | None = None,
         stored = load_study_config(folder)
         clash = resume_conflicts(stored, requested or {}, folder)
         if clash:
-            fail(WHO, "--resume", "given only the options the study was started with (or none: "
-                 "it continues with its stored settings)", Raw(", ".join(clash)))
+            fail(
+                WHO,
+                "--resume",
+                "given only the options the study was started with (or none: "
+                "it continues with its stored settings)",
+                Raw(", ".join(clash)),
+            )
         cfg = dataclasses.replace(stored, jobs=stored.jobs if jobs is None else jobs)
         if cfg.extra.get("data"):
             if file_sha256(cfg.extra["data"]) != cfg.extra.get("data_sha256"):
-                raise ValueError(f"{WHO}: '--resume' needs the study's data file unchanged at "
-                                 f"{cfg.extra['data']!r} (missing or modified since the study started)")
+                raise ValueError(
+                    f"{WHO}: '--resume' needs the study's data file unchanged at "
+                    f"{cfg.extra['data']!r} (missing or modified since the study started)"
+                )
             from .userdata import register_user_task
 
             register_user_task(cfg.extra["data"], cfg.extra["target"], kind=cfg.extra.get("kind"))
         _check_resumed_losses(cfg)
         with Store(folder / STORE_NAME) as store:
-            run_study(cfg, store, on_plan=on_plan, on_results=on_results, on_skip=on_skip,
-                      on_warning=on_warning)
+            run_study(
+                cfg,
+                store,
+                on_plan=on_plan,
+                on_results=on_results,
+                on_skip=on_skip,
+                on_warning=on_warning,
+            )
     return cfg
 
 
@@ -761,7 +900,11 @@ def _check_resumed_losses(cfg: StudyConfig) -> None:
             catalog.get(name)
         except catalog.UnknownLossError:
             path = imports.get(name)
-            hint = (f"pass '--loss {path}' with '--resume' to import it again" if path
-                    else "register it before resuming")
-            raise ValueError(f"{WHO}: this study uses the loss {name!r}, which is not registered; "
-                             f"{hint}") from None
+            hint = (
+                f"pass '--loss {path}' with '--resume' to import it again"
+                if path
+                else "register it before resuming"
+            )
+            raise ValueError(
+                f"{WHO}: this study uses the loss {name!r}, which is not registered; {hint}"
+            ) from None

@@ -76,7 +76,9 @@ _TASKS: dict[str, Task] = {}
 def _check_competitor(task: Task, comp: Competitor) -> None:
     spec = comp.spec()
     if comp.model not in ("classifier", "autoencoder"):
-        raise ValueError(f"lab.register_task: 'model' must be 'classifier' or 'autoencoder', got {comp.model!r}")
+        raise ValueError(
+            f"lab.register_task: 'model' must be 'classifier' or 'autoencoder', got {comp.model!r}"
+        )
     try:
         spec.head_for("regression" if comp.model == "autoencoder" else task.kind)
     except KeyError:
@@ -90,9 +92,13 @@ def register_task(task: Task, *, replace: bool = False) -> Task:
     if task.name in _TASKS and not replace:
         raise ValueError(f"lab.register_task: 'name' must be unused, got {task.name!r}")
     if task.source is not None and task.source not in SOURCES:
-        raise ValueError(f"lab.register_task: 'source' must be one of {sorted(SOURCES)} or None, got {task.source!r}")
+        raise ValueError(
+            f"lab.register_task: 'source' must be one of {sorted(SOURCES)} or None, got {task.source!r}"
+        )
     if task.primary not in task.metrics:
-        raise ValueError(f"lab.register_task: 'primary' must be one of {task.metrics}, got {task.primary!r}")
+        raise ValueError(
+            f"lab.register_task: 'primary' must be one of {task.metrics}, got {task.primary!r}"
+        )
     for comp in task.competitors:
         _check_competitor(task, comp)
     _TASKS[task.name] = task
@@ -145,122 +151,162 @@ def _train_adaptive_robust(*args: Any) -> list[Any]:
 
 BINARY_METRICS = ("accuracy", "precision", "recall", "f1", "roc_auc", "fpr")
 
-register_task(Task(
-    name="binary",
-    kind="binary",
-    description="Breast cancer (scikit-learn WDBC): malignant vs benign from 30 features.",
-    load=D.breast_cancer,
-    competitors=(
-        Competitor("MSE (sigmoid head)", "mse_loss", note="1 sigmoid unit, squared error on the probability"),
-        Competitor("BCE", "binary_cross_entropy_with_logits"),
-        Competitor("hinge", "hinge_loss"),
-        Competitor("focal (gamma=2)", "sigmoid_focal_loss", {"gamma": 2.0, "alpha": None}),
-    ),
-    metrics=BINARY_METRICS,
-    primary="accuracy",
-))
+register_task(
+    Task(
+        name="binary",
+        kind="binary",
+        description="Breast cancer (scikit-learn WDBC): malignant vs benign from 30 features.",
+        load=D.breast_cancer,
+        competitors=(
+            Competitor(
+                "MSE (sigmoid head)",
+                "mse_loss",
+                note="1 sigmoid unit, squared error on the probability",
+            ),
+            Competitor("BCE", "binary_cross_entropy_with_logits"),
+            Competitor("hinge", "hinge_loss"),
+            Competitor("focal (gamma=2)", "sigmoid_focal_loss", {"gamma": 2.0, "alpha": None}),
+        ),
+        metrics=BINARY_METRICS,
+        primary="accuracy",
+    )
+)
 
-register_task(Task(
-    name="multiclass",
-    kind="multiclass",
-    description="Digits (scikit-learn, 8x8 images): 10 classes.",
-    load=D.digits,
-    competitors=(
-        Competitor("CE", "cross_entropy"),
-        Competitor("CE (label smoothing 0.1)", "cross_entropy", {"label_smoothing": 0.1}),
-        Competitor("softmax focal (gamma=2)", "softmax_focal_loss", {"gamma": 2.0}),
-        Competitor("multiclass hinge", "multiclass_hinge_loss"),
-    ),
-    metrics=("top1", "top5", "macro_f1"),
-    primary="top1",
-    hidden=(64,),
-    epochs=30,
-    image_shape=(1, 8, 8),
-))
+register_task(
+    Task(
+        name="multiclass",
+        kind="multiclass",
+        description="Digits (scikit-learn, 8x8 images): 10 classes.",
+        load=D.digits,
+        competitors=(
+            Competitor("CE", "cross_entropy"),
+            Competitor("CE (label smoothing 0.1)", "cross_entropy", {"label_smoothing": 0.1}),
+            Competitor("softmax focal (gamma=2)", "softmax_focal_loss", {"gamma": 2.0}),
+            Competitor("multiclass hinge", "multiclass_hinge_loss"),
+        ),
+        metrics=("top1", "top5", "macro_f1"),
+        primary="top1",
+        hidden=(64,),
+        epochs=30,
+        image_shape=(1, 8, 8),
+    )
+)
 
-register_task(Task(
-    name="regression",
-    kind="regression",
-    description="Diabetes (scikit-learn) with 10% of training and validation targets corrupted "
-    "by +-5 sd; RMSE/MAE on a clean test set, in the target's units. Targets are standardised with "
-    "the corrupted training targets' mean and sd.",
-    load=D.diabetes_with_outliers,
-    competitors=(
-        Competitor("MSE", "mse_loss"),
-        Competitor("MAE", "l1_loss"),
-        Competitor("Huber (delta=1)", "huber_loss", {"delta": 1.0}),
-        Competitor("log-cosh", "log_cosh_loss"),
-        Competitor("general robust (alpha=0)", "general_robust_loss", {"alpha": 0.0, "scale": 0.5}),
-        Competitor("adaptive robust (learned alpha, scale)", "general_robust_loss",
-                   note="Barron's NLL with alpha in [0.001, 1.999] and scale learned jointly with "
-                   "the model; reports learned_alpha and learned_scale (target units)",
-                   trainer=_train_adaptive_robust),
-    ),
-    metrics=("rmse", "mae"),
-    primary="rmse",
-    higher_is_better=False,
-    epochs=60,
-))
+register_task(
+    Task(
+        name="regression",
+        kind="regression",
+        description="Diabetes (scikit-learn) with 10% of training and validation targets corrupted "
+        "by +-5 sd; RMSE/MAE on a clean test set, in the target's units. Targets are standardised with "
+        "the corrupted training targets' mean and sd.",
+        load=D.diabetes_with_outliers,
+        competitors=(
+            Competitor("MSE", "mse_loss"),
+            Competitor("MAE", "l1_loss"),
+            Competitor("Huber (delta=1)", "huber_loss", {"delta": 1.0}),
+            Competitor("log-cosh", "log_cosh_loss"),
+            Competitor(
+                "general robust (alpha=0)", "general_robust_loss", {"alpha": 0.0, "scale": 0.5}
+            ),
+            Competitor(
+                "adaptive robust (learned alpha, scale)",
+                "general_robust_loss",
+                note="Barron's NLL with alpha in [0.001, 1.999] and scale learned jointly with "
+                "the model; reports learned_alpha and learned_scale (target units)",
+                trainer=_train_adaptive_robust,
+            ),
+        ),
+        metrics=("rmse", "mae"),
+        primary="rmse",
+        higher_is_better=False,
+        epochs=60,
+    )
+)
 
-register_task(Task(
-    name="imbalanced",
-    kind="imbalanced",
-    description="Digits '8 vs rest' (about 1:9): the minority class is positive.",
-    load=D.digits_eight_vs_rest,
-    competitors=(
-        Competitor("BCE", "binary_cross_entropy_with_logits"),
-        Competitor("BCE (pos_weight = neg/pos)", "binary_cross_entropy_with_logits", data_kwargs=_pos_weight),
-        Competitor("focal (alpha=0.25, gamma=2)", "sigmoid_focal_loss", {"gamma": 2.0, "alpha": 0.25}),
-        Competitor("class-balanced BCE (beta=0.999)", "binary_cross_entropy_with_logits",
-                   data_kwargs=_class_balanced, note="Cui et al. 2019 effective-number weights"),
-    ),
-    metrics=("minority_recall", "f1", "pr_auc", "accuracy"),
-    primary="f1",
-    epochs=30,
-))
+register_task(
+    Task(
+        name="imbalanced",
+        kind="imbalanced",
+        description="Digits '8 vs rest' (about 1:9): the minority class is positive.",
+        load=D.digits_eight_vs_rest,
+        competitors=(
+            Competitor("BCE", "binary_cross_entropy_with_logits"),
+            Competitor(
+                "BCE (pos_weight = neg/pos)",
+                "binary_cross_entropy_with_logits",
+                data_kwargs=_pos_weight,
+            ),
+            Competitor(
+                "focal (alpha=0.25, gamma=2)", "sigmoid_focal_loss", {"gamma": 2.0, "alpha": 0.25}
+            ),
+            Competitor(
+                "class-balanced BCE (beta=0.999)",
+                "binary_cross_entropy_with_logits",
+                data_kwargs=_class_balanced,
+                note="Cui et al. 2019 effective-number weights",
+            ),
+        ),
+        metrics=("minority_recall", "f1", "pr_auc", "accuracy"),
+        primary="f1",
+        epochs=30,
+    )
+)
 
-register_task(Task(
-    name="anomaly",
-    kind="binary",  # heads and scores of a binary task; the autoencoders reconstruct instead
-    description="Breast cancer anomaly detection (ODDS/DAMI WDBC protocol): the 357 benign rows "
-    "as inliers plus 10 malignant rows as anomalies. Autoencoders are trained without labels and "
-    "flag a sample when its reconstruction error exceeds the 95th percentile of the validation "
-    "inliers' errors; the supervised BCE classifier flags P(anomaly) >= 0.5.",
-    load=D.breast_cancer_anomaly,
-    competitors=(
-        Competitor("autoencoder, MSE", "mse_loss", model="autoencoder", hidden=(16, 4, 16)),
-        Competitor("autoencoder, MAE", "l1_loss", model="autoencoder", hidden=(16, 4, 16)),
-        Competitor("autoencoder, Huber", "huber_loss", {"delta": 1.0}, model="autoencoder", hidden=(16, 4, 16)),
-        Competitor("supervised BCE classifier", "binary_cross_entropy_with_logits",
-                   note="uses the labels the autoencoders never see"),
-    ),
-    metrics=("roc_auc", "tpr", "fpr", "pr_auc"),
-    primary="roc_auc",
-    epochs=60,
-    batch_size=32,
-))
+register_task(
+    Task(
+        name="anomaly",
+        kind="binary",  # heads and scores of a binary task; the autoencoders reconstruct instead
+        description="Breast cancer anomaly detection (ODDS/DAMI WDBC protocol): the 357 benign rows "
+        "as inliers plus 10 malignant rows as anomalies. Autoencoders are trained without labels and "
+        "flag a sample when its reconstruction error exceeds the 95th percentile of the validation "
+        "inliers' errors; the supervised BCE classifier flags P(anomaly) >= 0.5.",
+        load=D.breast_cancer_anomaly,
+        competitors=(
+            Competitor("autoencoder, MSE", "mse_loss", model="autoencoder", hidden=(16, 4, 16)),
+            Competitor("autoencoder, MAE", "l1_loss", model="autoencoder", hidden=(16, 4, 16)),
+            Competitor(
+                "autoencoder, Huber",
+                "huber_loss",
+                {"delta": 1.0},
+                model="autoencoder",
+                hidden=(16, 4, 16),
+            ),
+            Competitor(
+                "supervised BCE classifier",
+                "binary_cross_entropy_with_logits",
+                note="uses the labels the autoencoders never see",
+            ),
+        ),
+        metrics=("roc_auc", "tpr", "fpr", "pr_auc"),
+        primary="roc_auc",
+        epochs=60,
+        batch_size=32,
+    )
+)
 
-register_task(Task(
-    name="fashion-mnist",
-    kind="multiclass",
-    description="Fashion-MNIST (Debian's dataset-fashion-mnist): a stratified 8,000-image sample, "
-    "10 classes, pixels as features; with --full all 60,000 training images (50,000 train, "
-    "10,000 validation) and the official 10,000 test images.",
-    load=D.fashion_mnist,
-    full_load=D.fashion_mnist_full,
-    competitors=(
-        Competitor("CE", "cross_entropy"),
-        Competitor("CE (label smoothing 0.1)", "cross_entropy", {"label_smoothing": 0.1}),
-        Competitor("softmax focal (gamma=2)", "softmax_focal_loss", {"gamma": 2.0}),
-        Competitor("multiclass hinge", "multiclass_hinge_loss"),
-    ),
-    metrics=("top1", "top5", "macro_f1"),
-    primary="top1",
-    hidden=(128,),
-    epochs=15,
-    full_epochs=40,
-    batch_size=128,
-    optional=True,
-    source="fashion-mnist",
-    image_shape=(1, 28, 28),
-))
+register_task(
+    Task(
+        name="fashion-mnist",
+        kind="multiclass",
+        description="Fashion-MNIST (Debian's dataset-fashion-mnist): a stratified 8,000-image sample, "
+        "10 classes, pixels as features; with --full all 60,000 training images (50,000 train, "
+        "10,000 validation) and the official 10,000 test images.",
+        load=D.fashion_mnist,
+        full_load=D.fashion_mnist_full,
+        competitors=(
+            Competitor("CE", "cross_entropy"),
+            Competitor("CE (label smoothing 0.1)", "cross_entropy", {"label_smoothing": 0.1}),
+            Competitor("softmax focal (gamma=2)", "softmax_focal_loss", {"gamma": 2.0}),
+            Competitor("multiclass hinge", "multiclass_hinge_loss"),
+        ),
+        metrics=("top1", "top5", "macro_f1"),
+        primary="top1",
+        hidden=(128,),
+        epochs=15,
+        full_epochs=40,
+        batch_size=128,
+        optional=True,
+        source="fashion-mnist",
+        image_shape=(1, 28, 28),
+    )
+)

@@ -97,10 +97,20 @@ def gaussian_ring(seed: int) -> D.Dataset:
         return torch.from_numpy(pts.astype(np.float32)), torch.from_numpy(modes.astype(np.int64))
 
     (xtr, ytr), (xva, yva), (xte, yte) = draw(N_TRAIN), draw(N_VAL), draw(N_TEST)
-    return D.Dataset(xtr, ytr, xva, yva, xte, yte, num_classes=N_MODES, meta={
-        "source": f"{N_MODES} Gaussians (std {MODE_STD:g}) on a ring of radius {RADIUS:g}, drawn from the seed",
-        "centres": centres.tolist(), "mode_std": MODE_STD,
-    })
+    return D.Dataset(
+        xtr,
+        ytr,
+        xva,
+        yva,
+        xte,
+        yte,
+        num_classes=N_MODES,
+        meta={
+            "source": f"{N_MODES} Gaussians (std {MODE_STD:g}) on a ring of radius {RADIUS:g}, drawn from the seed",
+            "centres": centres.tolist(),
+            "mode_std": MODE_STD,
+        },
+    )
 
 
 # -- metrics --------------------------------------------------------------------------------------
@@ -121,8 +131,9 @@ def w1_exact(a: np.ndarray | torch.Tensor, b: np.ndarray | torch.Tensor) -> floa
     return float(cost[rows, cols].mean())
 
 
-def mode_metrics(samples: np.ndarray | torch.Tensor, centres: np.ndarray | None = None,
-                 std: float = MODE_STD) -> tuple[float, float]:
+def mode_metrics(
+    samples: np.ndarray | torch.Tensor, centres: np.ndarray | None = None, std: float = MODE_STD
+) -> tuple[float, float]:
     """(mode_coverage, hq_fraction) of generated points (see the module docstring)."""
     pts = np.asarray(samples, dtype=np.float64)
     centres = ring_centres() if centres is None else np.asarray(centres, dtype=np.float64)
@@ -136,44 +147,62 @@ def mode_metrics(samples: np.ndarray | torch.Tensor, centres: np.ndarray | None 
 # -- training -------------------------------------------------------------------------------------
 
 
-def train_generative(task: Task, competitor: Competitor, runs: Sequence[RunKey],
-                     datasets: dict[int, D.Dataset], config: TrainConfig) -> list[RunResult]:
+def train_generative(
+    task: Task,
+    competitor: Competitor,
+    runs: Sequence[RunKey],
+    datasets: dict[int, D.Dataset],
+    config: TrainConfig,
+) -> list[RunResult]:
     """Train one generator (and critic) per run key at once with the lab's engine
     (:class:`~losslab.lab.systems.generative.GenerativeSystem`; train_stack's signature)."""
     from .systems.generative import GenerativeSystem  # it builds on this module's metrics
 
-    return train_system(GenerativeSystem(task, competitor, runs, datasets, config), task, competitor, runs, config)
+    return train_system(
+        GenerativeSystem(task, competitor, runs, datasets, config), task, competitor, runs, config
+    )
 
 
-register_task(Task(
-    name="generative",
-    kind="generative",
-    description=f"2-D Gaussian mixture ({N_MODES} modes, std {MODE_STD:g}, on a ring of radius {RADIUS:g}): "
-    "a generator from 2-D noise trained as a GAN (BCE), a WGAN-GP, or directly on the Sinkhorn "
-    "divergence; exact W1 of generated to held-out points and mode coverage.",
-    load=gaussian_ring,
-    competitors=(
-        Competitor("GAN (BCE, non-saturating)", "gan_generator_loss",
-                   note="discriminator: gan_discriminator_loss (BCE with logits), 1 step per generator step"),
-        Competitor("WGAN-GP", "wgan_generator_loss",
-                   note=f"critic: wgan_critic_loss + gradient_penalty (weight {GP_WEIGHT:g}), "
-                   f"{N_CRITIC} critic steps per generator step"),
-        Competitor("Sinkhorn (no critic)", "sinkhorn_loss",
-                   {"blur": 0.1, "scaling": 0.3, "max_iter": 6, "tol": 1e-3},
-                   note="debiased, cost |x-y|^2/2, eps = blur^2; eps-scaling then at most a few "
-                   "iterations at the final blur (an approximate, geomloss-style solve)"),
-    ),
-    metrics=("w1_to_heldout", "mode_coverage", "hq_fraction"),
-    primary="w1_to_heldout",
-    higher_is_better=False,
-    epochs=20,
-    full_epochs=100,
-    hidden=(64, 64),
-    batch_size=128,
-    notes="An epoch is one pass of the generator over the 1024 training points (8 generator "
-    "steps); W1 is exact (assignment between equal-size samples), with a floor of about 0.1 "
-    "between two data samples; mode_coverage and hq_fraction use 3 mode std. The generalization gap is W1 to the "
-    "validation points minus W1 to as many training points (not val_loss - train_loss: "
-    "train_loss is each generator's own loss). See losslab.lab.tasks_generative for the protocol.",
-    trainer=train_generative,
-))
+register_task(
+    Task(
+        name="generative",
+        kind="generative",
+        description=f"2-D Gaussian mixture ({N_MODES} modes, std {MODE_STD:g}, on a ring of radius {RADIUS:g}): "
+        "a generator from 2-D noise trained as a GAN (BCE), a WGAN-GP, or directly on the Sinkhorn "
+        "divergence; exact W1 of generated to held-out points and mode coverage.",
+        load=gaussian_ring,
+        competitors=(
+            Competitor(
+                "GAN (BCE, non-saturating)",
+                "gan_generator_loss",
+                note="discriminator: gan_discriminator_loss (BCE with logits), 1 step per generator step",
+            ),
+            Competitor(
+                "WGAN-GP",
+                "wgan_generator_loss",
+                note=f"critic: wgan_critic_loss + gradient_penalty (weight {GP_WEIGHT:g}), "
+                f"{N_CRITIC} critic steps per generator step",
+            ),
+            Competitor(
+                "Sinkhorn (no critic)",
+                "sinkhorn_loss",
+                {"blur": 0.1, "scaling": 0.3, "max_iter": 6, "tol": 1e-3},
+                note="debiased, cost |x-y|^2/2, eps = blur^2; eps-scaling then at most a few "
+                "iterations at the final blur (an approximate, geomloss-style solve)",
+            ),
+        ),
+        metrics=("w1_to_heldout", "mode_coverage", "hq_fraction"),
+        primary="w1_to_heldout",
+        higher_is_better=False,
+        epochs=20,
+        full_epochs=100,
+        hidden=(64, 64),
+        batch_size=128,
+        notes="An epoch is one pass of the generator over the 1024 training points (8 generator "
+        "steps); W1 is exact (assignment between equal-size samples), with a floor of about 0.1 "
+        "between two data samples; mode_coverage and hq_fraction use 3 mode std. The generalization gap is W1 to the "
+        "validation points minus W1 to as many training points (not val_loss - train_loss: "
+        "train_loss is each generator's own loss). See losslab.lab.tasks_generative for the protocol.",
+        trainer=train_generative,
+    )
+)

@@ -35,25 +35,49 @@ from .train import RunKey, RunResult, TrainConfig
 __all__ = ["EMBEDDING_DIM", "knn_retrieval", "train_metric"]
 
 
-def train_metric(task: Task, competitor: Competitor, runs: Sequence[RunKey],
-                 datasets: dict[int, D.Dataset], config: TrainConfig) -> list[RunResult]:
+def train_metric(
+    task: Task,
+    competitor: Competitor,
+    runs: Sequence[RunKey],
+    datasets: dict[int, D.Dataset],
+    config: TrainConfig,
+) -> list[RunResult]:
     """Train one embedding model per run key at once (train_stack's signature): the task's trainer."""
-    return train_system(MetricSystem(task, competitor, runs, datasets, config), task, competitor, runs, config)
+    return train_system(
+        MetricSystem(task, competitor, runs, datasets, config), task, competitor, runs, config
+    )
 
 
 def _competitors() -> tuple[Competitor, ...]:
     ce: tuple[Competitor, ...] = ()
     if "metric_learning" in catalog.get("cross_entropy").tasks:
-        ce = (Competitor("CE (linear classifier on the embedding)", "cross_entropy",
-                         note="embedding = penultimate layer; retrieval by cosine"),)
+        ce = (
+            Competitor(
+                "CE (linear classifier on the embedding)",
+                "cross_entropy",
+                note="embedding = penultimate layer; retrieval by cosine",
+            ),
+        )
     return (
         *ce,
-        Competitor("triplet (batch hard, margin 1)", "batch_triplet_loss",
-                   {"mining": "hard", "margin": 1.0}, note="Hermans et al. 2017; Euclidean"),
-        Competitor("contrastive (margins 0 / 1)", "contrastive_loss",
-                   {"pos_margin": 0.0, "neg_margin": 1.0}, note="Euclidean"),
-        Competitor("SupCon (tau = 0.1)", "supcon_loss", {"temperature": 0.1},
-                   note="Khosla et al. 2020; retrieval by cosine"),
+        Competitor(
+            "triplet (batch hard, margin 1)",
+            "batch_triplet_loss",
+            {"mining": "hard", "margin": 1.0},
+            note="Hermans et al. 2017; Euclidean",
+        ),
+        Competitor(
+            "contrastive (margins 0 / 1)",
+            "contrastive_loss",
+            {"pos_margin": 0.0, "neg_margin": 1.0},
+            note="Euclidean",
+        ),
+        Competitor(
+            "SupCon (tau = 0.1)",
+            "supcon_loss",
+            {"temperature": 0.1},
+            note="Khosla et al. 2020; retrieval by cosine",
+        ),
     )
 
 
@@ -62,39 +86,45 @@ _DESCRIPTION = (
     "label is that of its nearest / among its 5 nearest training embeddings (kNN retrieval)."
 )
 
-register_task(Task(
-    name="metric",
-    kind="metric_learning",
-    description=_DESCRIPTION.format(data="Digits (scikit-learn, 8x8)", dim=EMBEDDING_DIM),
-    load=D.digits,
-    competitors=_competitors(),
-    metrics=("top1", "top5"),
-    primary="top1",
-    hidden=(64,),
-    epochs=20,
-    full_epochs=60,
-    batch_size=64,
-    image_shape=(1, 8, 8),
-    trainer=train_metric,
-    notes="Euclidean retrieval for the pair/triplet losses, cosine for CE, SupCon, ArcFace/CosFace.",
-))
+register_task(
+    Task(
+        name="metric",
+        kind="metric_learning",
+        description=_DESCRIPTION.format(data="Digits (scikit-learn, 8x8)", dim=EMBEDDING_DIM),
+        load=D.digits,
+        competitors=_competitors(),
+        metrics=("top1", "top5"),
+        primary="top1",
+        hidden=(64,),
+        epochs=20,
+        full_epochs=60,
+        batch_size=64,
+        image_shape=(1, 8, 8),
+        trainer=train_metric,
+        notes="Euclidean retrieval for the pair/triplet losses, cosine for CE, SupCon, ArcFace/CosFace.",
+    )
+)
 
-register_task(Task(
-    name="metric-fashion",
-    kind="metric_learning",
-    description=_DESCRIPTION.format(data="Fashion-MNIST (Debian's dataset-fashion-mnist, 8,000-image "
-                                    "sample)", dim=EMBEDDING_DIM),
-    load=D.fashion_mnist,
-    competitors=_competitors(),
-    metrics=("top1", "top5"),
-    primary="top1",
-    hidden=(128,),
-    epochs=10,
-    full_epochs=30,
-    batch_size=128,
-    optional=True,
-    source="fashion-mnist",
-    image_shape=(1, 28, 28),
-    trainer=train_metric,
-    notes="Euclidean retrieval for the pair/triplet losses, cosine for CE, SupCon, ArcFace/CosFace.",
-))
+register_task(
+    Task(
+        name="metric-fashion",
+        kind="metric_learning",
+        description=_DESCRIPTION.format(
+            data="Fashion-MNIST (Debian's dataset-fashion-mnist, 8,000-image sample)",
+            dim=EMBEDDING_DIM,
+        ),
+        load=D.fashion_mnist,
+        competitors=_competitors(),
+        metrics=("top1", "top5"),
+        primary="top1",
+        hidden=(128,),
+        epochs=10,
+        full_epochs=30,
+        batch_size=128,
+        optional=True,
+        source="fashion-mnist",
+        image_shape=(1, 28, 28),
+        trainer=train_metric,
+        notes="Euclidean retrieval for the pair/triplet losses, cosine for CE, SupCon, ArcFace/CosFace.",
+    )
+)

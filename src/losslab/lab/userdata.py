@@ -31,9 +31,21 @@ from . import data as D
 from .tasks import BINARY_METRICS, Competitor, Task, register_task
 
 __all__ = [
-    "UserDataError", "register_user_task", "load_user_data", "read_table", "infer_kind",
-    "KINDS", "MIN_ROWS", "MIN_ROWS_PER_CLASS", "MAX_CLASSIFICATION_VALUES", "MAX_DISTINCT_FRACTION",
-    "explain_kind", "small_data_warning", "TEST_FRACTION", "MIN_TEST_ROWS", "MIN_TEST_ROWS_PER_CLASS",
+    "UserDataError",
+    "register_user_task",
+    "load_user_data",
+    "read_table",
+    "infer_kind",
+    "KINDS",
+    "MIN_ROWS",
+    "MIN_ROWS_PER_CLASS",
+    "MAX_CLASSIFICATION_VALUES",
+    "MAX_DISTINCT_FRACTION",
+    "explain_kind",
+    "small_data_warning",
+    "TEST_FRACTION",
+    "MIN_TEST_ROWS",
+    "MIN_TEST_ROWS_PER_CLASS",
 ]
 
 KINDS = ("binary", "multiclass", "regression")
@@ -83,7 +95,9 @@ def read_table(path: str | Path) -> pd.DataFrame:
     p = Path(path)
     name = p.name.lower()
     if not p.exists():
-        raise _fail(f"'--data' must be an existing CSV or Parquet file, got {str(path)!r} (no such file)")
+        raise _fail(
+            f"'--data' must be an existing CSV or Parquet file, got {str(path)!r} (no such file)"
+        )
     if not p.is_file():
         raise _fail(f"'--data' must be a CSV or Parquet file, got {str(path)!r} (not a file)")
     if name.endswith(_CSV_SUFFIXES):
@@ -98,13 +112,19 @@ def read_table(path: str | Path) -> pd.DataFrame:
     try:
         frame = reader(p)
     except pd.errors.EmptyDataError:
-        raise _fail(f"'--data' must hold a header and at least one row, got an empty file {str(path)!r}") from None
+        raise _fail(
+            f"'--data' must hold a header and at least one row, got an empty file {str(path)!r}"
+        ) from None
     except (ValueError, OSError, ImportError) as exc:
-        raise _fail(f"'--data' must be a readable {fmt} file, got {str(path)!r} "
-                    f"which could not be read: {type(exc).__name__}: {exc}") from None
+        raise _fail(
+            f"'--data' must be a readable {fmt} file, got {str(path)!r} "
+            f"which could not be read: {type(exc).__name__}: {exc}"
+        ) from None
     if len(frame) == 0:
-        raise _fail(f"'--data' must have at least one data row, got 0 rows in {str(path)!r} "
-                    f"(columns: {_show(frame.columns)})")
+        raise _fail(
+            f"'--data' must have at least one data row, got 0 rows in {str(path)!r} "
+            f"(columns: {_show(frame.columns)})"
+        )
     frame.columns = [str(c) for c in frame.columns]
     return frame
 
@@ -166,9 +186,13 @@ def explain_kind(y: pd.Series) -> tuple[str, str]:
     if n == 2:
         return "binary", counted
     if n <= MAX_CLASSIFICATION_VALUES and n <= MAX_DISTINCT_FRACTION * rows:
-        return "multiclass", f"{counted}, at most {MAX_CLASSIFICATION_VALUES} and at most half the rows"
-    return "regression", (f"{counted}, more than {MAX_CLASSIFICATION_VALUES} or more than half "
-                          "the rows: a quantity")
+        return (
+            "multiclass",
+            f"{counted}, at most {MAX_CLASSIFICATION_VALUES} and at most half the rows",
+        )
+    return "regression", (
+        f"{counted}, more than {MAX_CLASSIFICATION_VALUES} or more than half the rows: a quantity"
+    )
 
 
 def infer_kind(y: pd.Series) -> str:
@@ -194,6 +218,7 @@ def _kind_hint(y: pd.Series, target: str, kind: str) -> str:
 
 def _similar(name: str, columns: list[str]) -> list[str]:
     """Columns equal to ``name`` up to case and spaces, else the closest by difflib."""
+
     def norm(c: str) -> str:
         return c.strip().lower()
 
@@ -201,31 +226,43 @@ def _similar(name: str, columns: list[str]) -> list[str]:
     if same:
         return same
     lowered = {norm(c): c for c in columns}
-    return [lowered[c] for c in difflib.get_close_matches(norm(name), list(lowered), n=3, cutoff=0.5)]
+    return [
+        lowered[c] for c in difflib.get_close_matches(norm(name), list(lowered), n=3, cutoff=0.5)
+    ]
 
 
 def _check_target(frame: pd.DataFrame, target: str, path: str | Path) -> pd.Series:
     if target not in frame.columns:
         close = _similar(target, list(frame.columns))
         hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
-        raise _fail(f"'--target' must be a column of {Path(path).name!r} "
-                    f"(columns: {_show(frame.columns, 20)}), got {target!r}.{hint}")
+        raise _fail(
+            f"'--target' must be a column of {Path(path).name!r} "
+            f"(columns: {_show(frame.columns, 20)}), got {target!r}.{hint}"
+        )
     y = frame[target]
     missing = y.isna().to_numpy()
     if missing.any():
         rows = np.flatnonzero(missing)
-        raise _fail(f"'--target' column {target!r} must have no missing values, got {len(rows)} "
-                    f"of {len(y)} rows missing (data rows {_show(rows + 1, 5)}); drop or fill those "
-                    "rows before running compare")
+        raise _fail(
+            f"'--target' column {target!r} must have no missing values, got {len(rows)} "
+            f"of {len(y)} rows missing (data rows {_show(rows + 1, 5)}); drop or fill those "
+            "rows before running compare"
+        )
     if y.nunique() < 2:
-        raise _fail(f"'--target' column {target!r} must take at least two distinct values, got "
-                    f"only {_native(y.iloc[0])!r} in all {len(y)} rows")
+        raise _fail(
+            f"'--target' column {target!r} must take at least two distinct values, got "
+            f"only {_native(y.iloc[0])!r} in all {len(y)} rows"
+        )
     if len(frame.columns) < 2:
-        raise _fail(f"'--data' must have at least one feature column besides the target "
-                    f"{target!r}, got no other column")
+        raise _fail(
+            f"'--data' must have at least one feature column besides the target "
+            f"{target!r}, got no other column"
+        )
     if len(frame) < MIN_ROWS:
-        raise _fail(f"'--data' must have at least {MIN_ROWS} rows for a train/validation/test "
-                    f"split, got {len(frame)}")
+        raise _fail(
+            f"'--data' must have at least {MIN_ROWS} rows for a train/validation/test "
+            f"split, got {len(frame)}"
+        )
     return y
 
 
@@ -235,20 +272,28 @@ def _check_kind(y: pd.Series, target: str, kind: str | None) -> str:
     n = y.nunique()
     if kind == "regression" and _is_categorical(y):
         examples = _show(pd.unique(y)[:3], 3)
-        raise _fail(f"'--kind regression' needs a numeric '--target', got column {target!r} "
-                    f"of dtype {y.dtype} (values such as {examples})")
+        raise _fail(
+            f"'--kind regression' needs a numeric '--target', got column {target!r} "
+            f"of dtype {y.dtype} (values such as {examples})"
+        )
     if kind == "binary" and n != 2:
-        raise _fail(f"'--kind binary' needs exactly 2 distinct '--target' values, got {n} "
-                    f"({_show(_sorted_values(pd.unique(y)))})")
+        raise _fail(
+            f"'--kind binary' needs exactly 2 distinct '--target' values, got {n} "
+            f"({_show(_sorted_values(pd.unique(y)))})"
+        )
     if kind == "multiclass" and n < 3:
-        raise _fail(f"'--kind multiclass' needs at least 3 distinct '--target' values, got {n} "
-                    f"({_show(_sorted_values(pd.unique(y)))}); use '--kind binary'")
+        raise _fail(
+            f"'--kind multiclass' needs at least 3 distinct '--target' values, got {n} "
+            f"({_show(_sorted_values(pd.unique(y)))}); use '--kind binary'"
+        )
     kind = kind or infer_kind(y)
     if kind == "regression":
         bad = int((~np.isfinite(y.to_numpy(dtype=np.float64))).sum())
         if bad:
-            raise _fail(f"'--target' column {target!r} must be finite for regression, got "
-                        f"{bad} infinite values; clean the file first")
+            raise _fail(
+                f"'--target' column {target!r} must be finite for regression, got "
+                f"{bad} infinite values; clean the file first"
+            )
     return kind
 
 
@@ -265,9 +310,11 @@ def _check_classes(y: pd.Series, target: str, hint: str) -> None:
     if len(small):
         shown = ", ".join(f"{_native(k)!r}: {int(v)}" for k, v in list(small.items())[:8])
         more = f", ... ({len(small) - 8} more)" if len(small) > 8 else ""
-        raise _fail(f"'--target' needs at least {MIN_ROWS_PER_CLASS} rows of every class for a "
-                    f"stratified train/validation/test split, got fewer for {len(small)} of "
-                    f"{len(counts)} classes ({shown}{more}); merge or drop rare classes{hint}")
+        raise _fail(
+            f"'--target' needs at least {MIN_ROWS_PER_CLASS} rows of every class for a "
+            f"stratified train/validation/test split, got fewer for {len(small)} of "
+            f"{len(counts)} classes ({shown}{more}); merge or drop rare classes{hint}"
+        )
 
 
 def small_data_warning(y: pd.Series, kind: str, *, name: str, hint: str = "") -> str | None:
@@ -282,22 +329,31 @@ def small_data_warning(y: pd.Series, kind: str, *, name: str, hint: str = "") ->
     n = len(y)
     problems = []
     if n * TEST_FRACTION < MIN_TEST_ROWS:
-        problems.append(f"about {n * TEST_FRACTION:.0f} test rows (20% of {n}; at least "
-                        f"{MIN_TEST_ROWS} wanted)")
+        problems.append(
+            f"about {n * TEST_FRACTION:.0f} test rows (20% of {n}; at least {MIN_TEST_ROWS} wanted)"
+        )
     few = pd.Series(dtype=int)
     if kind != "regression":
         counts = y.value_counts()
         few = counts[counts * TEST_FRACTION < MIN_TEST_ROWS_PER_CLASS]
     if len(few):
         cls, rows = _native(few.index[-1]), int(few.iloc[-1])  # the rarest class
-        others = f"; {len(few)} classes have fewer than {MIN_TEST_ROWS_PER_CLASS}" if len(few) > 1 else ""
-        problems.append(f"about {rows * TEST_FRACTION:.0f} test rows of class {cls!r} (20% of its "
-                        f"{rows}; at least {MIN_TEST_ROWS_PER_CLASS} of every class wanted{others})")
+        others = (
+            f"; {len(few)} classes have fewer than {MIN_TEST_ROWS_PER_CLASS}"
+            if len(few) > 1
+            else ""
+        )
+        problems.append(
+            f"about {rows * TEST_FRACTION:.0f} test rows of class {cls!r} (20% of its "
+            f"{rows}; at least {MIN_TEST_ROWS_PER_CLASS} of every class wanted{others})"
+        )
     if not problems:
         return None
-    return (f"small data: {name!r} gives {' and '.join(problems)}; the differences between losses "
-            "will mostly be noise and the confidence intervals wide, so read this study as a "
-            f"smoke test{hint if len(few) else ''}")
+    return (
+        f"small data: {name!r} gives {' and '.join(problems)}; the differences between losses "
+        "will mostly be noise and the confidence intervals wide, so read this study as a "
+        f"smoke test{hint if len(few) else ''}"
+    )
 
 
 def _check_features(frame: pd.DataFrame, target: str) -> tuple[list[str], list[str]]:
@@ -306,27 +362,35 @@ def _check_features(frame: pd.DataFrame, target: str) -> tuple[list[str], list[s
     missing = missing[missing > 0]
     if len(missing):
         shown = ", ".join(f"{c!r} ({_rows(int(v))})" for c, v in missing.items())
-        raise _fail(f"'--data' feature columns must have no missing values, got missing values "
-                    f"in {len(missing)} column(s): {shown}. losslab does not impute silently: "
-                    "clean the file first (drop those rows or columns, or fill the values)")
+        raise _fail(
+            f"'--data' feature columns must have no missing values, got missing values "
+            f"in {len(missing)} column(s): {shown}. losslab does not impute silently: "
+            "clean the file first (drop those rows or columns, or fill the values)"
+        )
     numeric, categorical = [], []
     for c in features.columns:
         col = features[c]
         if pd.api.types.is_datetime64_any_dtype(col) or pd.api.types.is_timedelta64_dtype(col):
-            raise _fail(f"'--data' feature column {c!r} must be numeric or categorical, got dtype "
-                        f"{col.dtype}; convert it to numbers (e.g. days since a date) or drop it")
+            raise _fail(
+                f"'--data' feature column {c!r} must be numeric or categorical, got dtype "
+                f"{col.dtype}; convert it to numbers (e.g. days since a date) or drop it"
+            )
         if _is_categorical(col):
             levels = col.nunique()
             if levels > 20 and levels > 0.5 * len(col):
-                raise _fail(f"'--data' categorical column {c!r} must have few distinct values to be "
-                            f"one-hot encoded, got {levels} distinct values in {len(col)} rows; it "
-                            "looks like an identifier or free text: drop it")
+                raise _fail(
+                    f"'--data' categorical column {c!r} must have few distinct values to be "
+                    f"one-hot encoded, got {levels} distinct values in {len(col)} rows; it "
+                    "looks like an identifier or free text: drop it"
+                )
             categorical.append(c)
         else:
             bad = int((~np.isfinite(col.to_numpy(dtype=np.float64))).sum())
             if bad:
-                raise _fail(f"'--data' feature column {c!r} must be finite, got {bad} infinite "
-                            "values; clean the file first")
+                raise _fail(
+                    f"'--data' feature column {c!r} must be finite, got {bad} infinite "
+                    "values; clean the file first"
+                )
             numeric.append(c)
     return numeric, categorical
 
@@ -342,7 +406,9 @@ class _Checked:
     warning: str | None  # small data (see small_data_warning)
 
 
-def _validate(path: str | Path, target: str, kind: str | None, *, kind_inferred: bool = False) -> _Checked:
+def _validate(
+    path: str | Path, target: str, kind: str | None, *, kind_inferred: bool = False
+) -> _Checked:
     """Read and check the file; ``kind_inferred``: ``kind`` was inferred earlier (and is pinned)."""
     frame = _read(path)
     y = _check_target(frame, target, path)
@@ -362,8 +428,9 @@ def _validate(path: str | Path, target: str, kind: str | None, *, kind_inferred:
 # -- loading -----------------------------------------------------------------------------------
 
 
-def _encode(frame: pd.DataFrame, numeric: list[str], categorical: list[str],
-            train_rows: np.ndarray) -> tuple[np.ndarray, list[str]]:
+def _encode(
+    frame: pd.DataFrame, numeric: list[str], categorical: list[str], train_rows: np.ndarray
+) -> tuple[np.ndarray, list[str]]:
     """Numeric columns as they are plus one-hot categorical columns (encoder fit on train rows)."""
     blocks = [frame[numeric].to_numpy(dtype=np.float64)] if numeric else []
     names = list(numeric)
@@ -378,8 +445,9 @@ def _encode(frame: pd.DataFrame, numeric: list[str], categorical: list[str],
     return np.concatenate(blocks, axis=1), names
 
 
-def load_user_data(path: str, target: str, kind: str | None, seed: int, *,
-                   kind_inferred: bool = False) -> D.Dataset:
+def load_user_data(
+    path: str, target: str, kind: str | None, seed: int, *, kind_inferred: bool = False
+) -> D.Dataset:
     """One seed's split of a user file: re-read, re-validated, encoded on the training rows.
 
     ``meta["warnings"]`` holds the small-data warning, if any (see :func:`small_data_warning`).
@@ -393,12 +461,17 @@ def load_user_data(path: str, target: str, kind: str | None, seed: int, *,
         y = y_raw.map(index).to_numpy(dtype=np.int64)
     else:
         y = y_raw.to_numpy(dtype=np.float64)
-    tr, _, va, _, te, _ = D.split(np.arange(n), y, seed, stratify=classify, val=TEST_FRACTION,
-                                  test=TEST_FRACTION)
+    tr, _, va, _, te, _ = D.split(
+        np.arange(n), y, seed, stratify=classify, val=TEST_FRACTION, test=TEST_FRACTION
+    )
     x, names = _encode(frame, chk.numeric, chk.categorical, tr)
-    meta: dict[str, Any] = {"source": f"user data {Path(path).name} (target {target!r})",
-                            "path": str(path), "target": target, "features": names,
-                            "warnings": [chk.warning] if chk.warning else []}
+    meta: dict[str, Any] = {
+        "source": f"user data {Path(path).name} (target {target!r})",
+        "path": str(path),
+        "target": target,
+        "features": names,
+        "warnings": [chk.warning] if chk.warning else [],
+    }
     if classify:
         meta["classes"] = [_native(c) for c in chk.classes or []]
         if chk.kind == "binary":
@@ -424,7 +497,11 @@ def _competitors(kind: str) -> tuple[Competitor, ...]:
             Competitor("BCE", "binary_cross_entropy_with_logits"),
             Competitor("hinge", "hinge_loss"),
             Competitor("focal (gamma=2)", "sigmoid_focal_loss", {"gamma": 2.0, "alpha": None}),
-            Competitor("MSE (sigmoid head)", "mse_loss", note="1 sigmoid unit, squared error on the probability"),
+            Competitor(
+                "MSE (sigmoid head)",
+                "mse_loss",
+                note="1 sigmoid unit, squared error on the probability",
+            ),
         )
     if kind == "multiclass":
         return (
@@ -472,18 +549,23 @@ def register_user_task(path: str | Path, target: str, *, kind: str | None = None
         f"{len(chk.numeric)} numeric and {len(chk.categorical)} categorical columns "
         f"(about {n_features} features after one-hot encoding), {n} rows split 60/20/20."
     )
-    notes = ("Categorical columns one-hot encoded and numeric columns standardised on each "
-             "seed's training split; nothing imputed.")
+    notes = (
+        "Categorical columns one-hot encoded and numeric columns standardised on each "
+        "seed's training split; nothing imputed."
+    )
     if chk.inferred:
-        notes += f" Kind {chk.kind!r} inferred from the target: {chk.inferred}; '--kind' overrides it."
+        notes += (
+            f" Kind {chk.kind!r} inferred from the target: {chk.inferred}; '--kind' overrides it."
+        )
     if chk.kind != "regression":
         notes += f" Classes (label order): {_show(chk.classes or [], 20)}."
     task = Task(
         name=f"data:{Path(path).name}",
         kind=chk.kind,
         description=description,
-        load=functools.partial(load_user_data, str(Path(path).resolve()), target, chk.kind,
-                               kind_inferred=kind is None),
+        load=functools.partial(
+            load_user_data, str(Path(path).resolve()), target, chk.kind, kind_inferred=kind is None
+        ),
         competitors=_competitors(chk.kind),
         metrics=metrics,
         primary=primary,

@@ -140,7 +140,12 @@ def log_partition(alpha: torch.Tensor) -> torch.Tensor:
     t2, t3 = t * t, t * t * t
     y0, y1 = values[i], values[i + 1]
     m0, m1 = slopes[i] * h, slopes[i + 1] * h
-    g = (2 * t3 - 3 * t2 + 1) * y0 + (t3 - 2 * t2 + t) * m0 + (3 * t2 - 2 * t3) * y1 + (t3 - t2) * m1
+    g = (
+        (2 * t3 - 3 * t2 + 1) * y0
+        + (t3 - 2 * t2 + t) * m0
+        + (3 * t2 - 2 * t3) * y1
+        + (t3 - t2) * m1
+    )
     out = torch.where(inside, g, torch.full_like(g, _LOG_Z_AT_2))
     return out.to(upcast(alpha).dtype)
 
@@ -261,24 +266,35 @@ class AdaptiveRobustLoss(torch.nn.Module):
         if fixed_alpha and alpha_init != alpha_lo:
             fail(_NAME, "alpha_init", f"equal to alpha_lo = alpha_hi = {alpha_lo!r}", alpha_init)
         if not fixed_alpha and not alpha_lo < alpha_init < alpha_hi:
-            fail(_NAME, "alpha_init", f"strictly between alpha_lo = {alpha_lo!r} and alpha_hi = {alpha_hi!r}",
-                 alpha_init)
+            fail(
+                _NAME,
+                "alpha_init",
+                f"strictly between alpha_lo = {alpha_lo!r} and alpha_hi = {alpha_hi!r}",
+                alpha_init,
+            )
         _SCALE_LO.check(_NAME, "scale_lo", scale_lo)
         _SCALE_INIT.check(_NAME, "scale_init", scale_init)
         if not scale_init > scale_lo:
             fail(_NAME, "scale_init", f"> scale_lo = {scale_lo!r}", scale_init)
         REDUCTION.check(_NAME, "reduction", reduction)
         self.num_dims = num_dims
-        self.alpha_lo, self.alpha_hi, self.scale_lo = float(alpha_lo), float(alpha_hi), float(scale_lo)
+        self.alpha_lo, self.alpha_hi, self.scale_lo = (
+            float(alpha_lo),
+            float(alpha_hi),
+            float(scale_lo),
+        )
         self.reduction = reduction
         if fixed_alpha:
             self.latent_alpha = None
             self.register_buffer("fixed_alpha", torch.full((num_dims,), float(alpha_lo)))
         else:
             frac = (alpha_init - alpha_lo) / (alpha_hi - alpha_lo)
-            self.latent_alpha = torch.nn.Parameter(torch.full((num_dims,), math.log(frac / (1 - frac))))
+            self.latent_alpha = torch.nn.Parameter(
+                torch.full((num_dims,), math.log(frac / (1 - frac)))
+            )
         self.latent_scale = torch.nn.Parameter(
-            torch.full((num_dims,), _inverse_softplus(scale_init - scale_lo)))
+            torch.full((num_dims,), _inverse_softplus(scale_init - scale_lo))
+        )
 
     def alpha(self) -> torch.Tensor:
         """The current alpha per output dimension, shape ``(num_dims,)``."""
@@ -290,14 +306,23 @@ class AdaptiveRobustLoss(torch.nn.Module):
         """The current scale per output dimension, shape ``(num_dims,)``."""
         return torch.nn.functional.softplus(self.latent_scale) + self.scale_lo
 
-    def forward(self, input: torch.Tensor, target: torch.Tensor, *,
-                weight: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(
+        self, input: torch.Tensor, target: torch.Tensor, *, weight: torch.Tensor | None = None
+    ) -> torch.Tensor:
         check_tensor(_NAME, "input", input)
         if input.dim() == 0 or input.shape[-1] != self.num_dims:
             fail(_NAME, "input", f"of shape (..., num_dims={self.num_dims})", tuple(input.shape))
-        return adaptive_robust_nll(input, target, alpha=self.alpha(), scale=self.scale(),
-                                   reduction=self.reduction, weight=weight)
+        return adaptive_robust_nll(
+            input,
+            target,
+            alpha=self.alpha(),
+            scale=self.scale(),
+            reduction=self.reduction,
+            weight=weight,
+        )
 
     def extra_repr(self) -> str:
-        return (f"num_dims={self.num_dims}, alpha in [{self.alpha_lo:g}, {self.alpha_hi:g}], "
-                f"scale_lo={self.scale_lo:g}, reduction={self.reduction!r}")
+        return (
+            f"num_dims={self.num_dims}, alpha in [{self.alpha_lo:g}, {self.alpha_hi:g}], "
+            f"scale_lo={self.scale_lo:g}, reduction={self.reduction!r}"
+        )

@@ -28,20 +28,35 @@ class GradientPenalty(torch.nn.Module):
 
     function = staticmethod(_F.gradient_penalty)
 
-    def __init__(self, *, weight: float = 10.0, one_sided: bool = False, sample_dims: int = 1,
-                 reduction: str = "mean") -> None:
+    def __init__(
+        self,
+        *,
+        weight: float = 10.0,
+        one_sided: bool = False,
+        sample_dims: int = 1,
+        reduction: str = "mean",
+    ) -> None:
         super().__init__()
         params = declared_params(_F.gradient_penalty)
-        self._hparams = {"weight": weight, "one_sided": one_sided, "sample_dims": sample_dims,
-                         "reduction": reduction}
+        self._hparams = {
+            "weight": weight,
+            "one_sided": one_sided,
+            "sample_dims": sample_dims,
+            "reduction": reduction,
+        }
         for key, value in self._hparams.items():
             params[key].check("gradient_penalty", key, value)
 
     def hyperparameters(self) -> dict[str, Any]:
         return dict(self._hparams)
 
-    def forward(self, critic: Callable[[torch.Tensor], torch.Tensor], real: torch.Tensor,
-                fake: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+    def forward(
+        self,
+        critic: Callable[[torch.Tensor], torch.Tensor],
+        real: torch.Tensor,
+        fake: torch.Tensor,
+        generator: torch.Generator | None = None,
+    ) -> torch.Tensor:
         return _F.gradient_penalty(critic, real, fake, generator=generator, **self._hparams)
 
     def extra_repr(self) -> str:

@@ -43,8 +43,10 @@ class _MarginSoftmaxLoss(torch.nn.Module):
         }
         unknown = sorted(set(hparams) - set(defaults))
         if unknown:
-            raise TypeError(f"{type(self).__name__}: unexpected hyperparameter {unknown[0]!r}; "
-                            f"expected some of {sorted(defaults)}")
+            raise TypeError(
+                f"{type(self).__name__}: unexpected hyperparameter {unknown[0]!r}; "
+                f"expected some of {sorted(defaults)}"
+            )
         for key, value in hparams.items():
             params[key].check(name, key, value)
         _SIZE.check(name, "num_classes", num_classes)
@@ -72,9 +74,13 @@ class _MarginSoftmaxLoss(torch.nn.Module):
         """
         centres = self.weight if weight is None else weight
         if centres is None:
-            fail(type(self).function.__losslab_name__, "weight",  # type: ignore[attr-defined]
-                 "passed to forward when the module has no centres (no num_classes)", None,
-                 kind=TypeError)
+            fail(
+                type(self).function.__losslab_name__,
+                "weight",  # type: ignore[attr-defined]
+                "passed to forward when the module has no centres (no num_classes)",
+                None,
+                kind=TypeError,
+            )
         return type(self).function(embeddings, labels, centres, **self._hparams)
 
     def extra_repr(self) -> str:

@@ -207,7 +207,13 @@ class CompositeLoss(LossModule):
             fail("CompositeLoss", "losses", "at least one loss module", losses)
         for name, m in items:
             if not isinstance(m, torch.nn.Module):
-                fail("CompositeLoss", "losses", "nn.Module instances", type(m).__name__, kind=TypeError)
+                fail(
+                    "CompositeLoss",
+                    "losses",
+                    "nn.Module instances",
+                    type(m).__name__,
+                    kind=TypeError,
+                )
             if not isinstance(name, str) or not name or "." in name:
                 fail("CompositeLoss", "losses", "keyed by non-empty names without '.'", name)
         if weights is None:
@@ -215,7 +221,12 @@ class CompositeLoss(LossModule):
         elif isinstance(weights, Mapping):
             extra = set(weights) - {n for n, _ in items}
             if extra:
-                fail("CompositeLoss", "weights", f"keyed by term names {[n for n, _ in items]}", sorted(extra))
+                fail(
+                    "CompositeLoss",
+                    "weights",
+                    f"keyed by term names {[n for n, _ in items]}",
+                    sorted(extra),
+                )
             wlist = [weights.get(n, 1.0) for n, _ in items]
         else:
             wlist = list(weights)
@@ -238,7 +249,13 @@ class CompositeLoss(LossModule):
     def step(self, n: int = 1) -> None:
         """Advance every weight schedule by ``n`` steps (call once per step or per epoch)."""
         if not isinstance(n, int) or isinstance(n, bool) or n < 0:
-            fail("CompositeLoss.step", "n", "an integer >= 0", n, kind=TypeError if not isinstance(n, int) else ValueError)
+            fail(
+                "CompositeLoss.step",
+                "n",
+                "an integer >= 0",
+                n,
+                kind=TypeError if not isinstance(n, int) else ValueError,
+            )
         self.steps_taken += n
 
     def current_weights(self) -> dict[str, float]:
@@ -276,7 +293,9 @@ class CompositeLoss(LossModule):
         return [(n, m, self._weights[n]) for n, m in self.losses.items()]
 
     @classmethod
-    def _build(cls, items: list[tuple[str, torch.nn.Module, Schedule]], steps: int) -> CompositeLoss:
+    def _build(
+        cls, items: list[tuple[str, torch.nn.Module, Schedule]], steps: int
+    ) -> CompositeLoss:
         named: dict[str, torch.nn.Module] = {}
         weights: dict[str, Schedule] = {}
         for name, module, w in items:
@@ -289,7 +308,11 @@ class CompositeLoss(LossModule):
     def __mul__(self, weight: Any) -> Any:
         if not (isinstance(weight, Schedule) or _is_real(weight)):
             return NotImplemented
-        factor = weight if isinstance(weight, Schedule) else _check_weight("CompositeLoss", "weight", weight)
+        factor = (
+            weight
+            if isinstance(weight, Schedule)
+            else _check_weight("CompositeLoss", "weight", weight)
+        )
         items = []
         for n, m, w in self._items():
             if isinstance(factor, float) and isinstance(w, _Constant):
@@ -304,17 +327,26 @@ class CompositeLoss(LossModule):
         if _is_real(other) and other == 0:  # sum([...]) starts from 0
             return self._build(self._items(), self.steps_taken)
         if isinstance(other, CompositeLoss):
-            return self._build(self._items() + other._items(), max(self.steps_taken, other.steps_taken))
+            return self._build(
+                self._items() + other._items(), max(self.steps_taken, other.steps_taken)
+            )
         if isinstance(other, torch.nn.Module):
-            return self._build(self._items() + [(type(other).__name__, other, constant(1.0))], self.steps_taken)
+            return self._build(
+                self._items() + [(type(other).__name__, other, constant(1.0))], self.steps_taken
+            )
         return NotImplemented
 
     def __radd__(self, other: Any) -> Any:
         if _is_real(other) and other == 0:
             return self._build(self._items(), self.steps_taken)
         if isinstance(other, torch.nn.Module):
-            return self._build([(type(other).__name__, other, constant(1.0))] + self._items(), self.steps_taken)
+            return self._build(
+                [(type(other).__name__, other, constant(1.0))] + self._items(), self.steps_taken
+            )
         return NotImplemented
 
     def extra_repr(self) -> str:
-        return ", ".join(f"{n}: {s!r}" for n, s in self._weights.items()) + f"; step={self.steps_taken}"
+        return (
+            ", ".join(f"{n}: {s!r}" for n, s in self._weights.items())
+            + f"; step={self.steps_taken}"
+        )

@@ -3,7 +3,9 @@
 from .. import functional as _F
 from ._factory import module_class
 
-CostSensitiveCrossEntropyLoss = module_class(_F.cost_sensitive_cross_entropy, "CostSensitiveCrossEntropyLoss")
+CostSensitiveCrossEntropyLoss = module_class(
+    _F.cost_sensitive_cross_entropy, "CostSensitiveCrossEntropyLoss"
+)
 BinaryCostSensitiveLoss = module_class(_F.binary_cost_sensitive_loss, "BinaryCostSensitiveLoss")
 BinaryExpectedCostLoss = module_class(_F.binary_expected_cost_loss, "BinaryExpectedCostLoss")
 

@@ -54,8 +54,9 @@ class LossModule(torch.nn.Module):
         return CompositeLoss([self]).__radd__(other)
 
 
-
-def _torch_positional(torch_module: type[torch.nn.Module], allowed: dict[str, inspect.Parameter]) -> list[str]:
+def _torch_positional(
+    torch_module: type[torch.nn.Module], allowed: dict[str, inspect.Parameter]
+) -> list[str]:
     """The names torch's constructor binds positionally, in its order (checked against ``fn``)."""
     names = [
         p.name
@@ -102,7 +103,9 @@ def module_class(
             )
         for key, value in zip(positional, args):
             if key in hparams:
-                raise TypeError(f"{class_name}: got two values for {key!r} (positional and keyword)")
+                raise TypeError(
+                    f"{class_name}: got two values for {key!r} (positional and keyword)"
+                )
             hparams[key] = value
         if positional:
             legacy = [hparams.pop(k, None) for k in _LEGACY]
@@ -146,7 +149,8 @@ def module_class(
         [
             inspect.Parameter("self", inspect.Parameter.POSITIONAL_OR_KEYWORD),
             *(
-                allowed[n].replace(kind=inspect.Parameter.POSITIONAL_OR_KEYWORD) if n in allowed
+                allowed[n].replace(kind=inspect.Parameter.POSITIONAL_OR_KEYWORD)
+                if n in allowed
                 else inspect.Parameter(n, inspect.Parameter.POSITIONAL_OR_KEYWORD, default=None)
                 for n in positional
             ),
@@ -161,10 +165,14 @@ def module_class(
         [inspect.Parameter("self", inspect.Parameter.POSITIONAL_OR_KEYWORD), *forward_params],
         return_annotation=torch.Tensor,
     )
-    doc = doc if doc is not None else (
-        f"Module form of :func:`losslab.functional.{fn.__name__}`.\n\n"
-        f"Hyperparameters are keyword-only and validated here; ``forward`` calls the function.\n\n"
-        + (fn.__doc__ or "").split("\n\n")[0]
+    doc = (
+        doc
+        if doc is not None
+        else (
+            f"Module form of :func:`losslab.functional.{fn.__name__}`.\n\n"
+            f"Hyperparameters are keyword-only and validated here; ``forward`` calls the function.\n\n"
+            + (fn.__doc__ or "").split("\n\n")[0]
+        )
     )
     cls = type(
         class_name,
@@ -183,7 +191,9 @@ def module_class(
     return cls
 
 
-def drop_in_class(fn: Callable[..., torch.Tensor], torch_module: type[torch.nn.Module]) -> type[LossModule]:
+def drop_in_class(
+    fn: Callable[..., torch.Tensor], torch_module: type[torch.nn.Module]
+) -> type[LossModule]:
     """The module of a torch drop-in: torch's class name and torch's constructor signature.
 
     ``CrossEntropyLoss(weight, ignore_index=0)`` works as in torch; losslab's extra

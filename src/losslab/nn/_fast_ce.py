@@ -39,9 +39,13 @@ class LinearCrossEntropyHead(torch.nn.Module):
     ) -> None:
         super().__init__()
         self.loss = LinearCrossEntropyLoss(**loss_options)
-        self.weight = torch.nn.Parameter(torch.empty(num_classes, in_features, device=device, dtype=dtype))
+        self.weight = torch.nn.Parameter(
+            torch.empty(num_classes, in_features, device=device, dtype=dtype)
+        )
         self.bias = (
-            torch.nn.Parameter(torch.empty(num_classes, device=device, dtype=dtype)) if bias else None
+            torch.nn.Parameter(torch.empty(num_classes, device=device, dtype=dtype))
+            if bias
+            else None
         )
         self.reset_parameters()
 

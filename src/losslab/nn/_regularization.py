@@ -37,9 +37,13 @@ class _Penalty(LossModule):
         if not isinstance(model, (torch.nn.Module, torch.Tensor)):
             model = list(model)  # a generator of parameters would be used up by the first call
         self.__dict__["target"] = model  # not a submodule (see the module docstring)
-        self._options = dict(exclude_bias=exclude_bias, exclude_norm=exclude_norm, exclude=tuple(exclude))
+        self._options = dict(
+            exclude_bias=exclude_bias, exclude_norm=exclude_norm, exclude=tuple(exclude)
+        )
         self._strength = strength
-        type(self)._fn(model, **self._strength, **self._options)  # validate now, with the function's messages
+        type(self)._fn(
+            model, **self._strength, **self._options
+        )  # validate now, with the function's messages
 
     def forward(self) -> torch.Tensor:
         return type(self)._fn(self.__dict__["target"], **self._strength, **self._options)
@@ -63,9 +67,22 @@ class L1Penalty(_Penalty):
 
     _fn = staticmethod(_F.l1_penalty)
 
-    def __init__(self, model: _F.Params, *, weight: float, exclude_bias: bool = True,
-                 exclude_norm: bool = True, exclude: Sequence[str] = ()):
-        super().__init__(model, weight=weight, exclude_bias=exclude_bias, exclude_norm=exclude_norm, exclude=exclude)
+    def __init__(
+        self,
+        model: _F.Params,
+        *,
+        weight: float,
+        exclude_bias: bool = True,
+        exclude_norm: bool = True,
+        exclude: Sequence[str] = (),
+    ):
+        super().__init__(
+            model,
+            weight=weight,
+            exclude_bias=exclude_bias,
+            exclude_norm=exclude_norm,
+            exclude=exclude,
+        )
 
 
 class L2Penalty(_Penalty):
@@ -81,9 +98,22 @@ class L2Penalty(_Penalty):
 
     _fn = staticmethod(_F.l2_penalty)
 
-    def __init__(self, model: _F.Params, *, weight: float, exclude_bias: bool = True,
-                 exclude_norm: bool = True, exclude: Sequence[str] = ()):
-        super().__init__(model, weight=weight, exclude_bias=exclude_bias, exclude_norm=exclude_norm, exclude=exclude)
+    def __init__(
+        self,
+        model: _F.Params,
+        *,
+        weight: float,
+        exclude_bias: bool = True,
+        exclude_norm: bool = True,
+        exclude: Sequence[str] = (),
+    ):
+        super().__init__(
+            model,
+            weight=weight,
+            exclude_bias=exclude_bias,
+            exclude_norm=exclude_norm,
+            exclude=exclude,
+        )
 
 
 class ElasticNetPenalty(_Penalty):
@@ -98,7 +128,21 @@ class ElasticNetPenalty(_Penalty):
 
     _fn = staticmethod(_F.elastic_net_penalty)
 
-    def __init__(self, model: _F.Params, *, alpha: float, l1_ratio: float = 0.5, exclude_bias: bool = True,
-                 exclude_norm: bool = True, exclude: Sequence[str] = ()):
-        super().__init__(model, alpha=alpha, l1_ratio=l1_ratio, exclude_bias=exclude_bias,
-                         exclude_norm=exclude_norm, exclude=exclude)
+    def __init__(
+        self,
+        model: _F.Params,
+        *,
+        alpha: float,
+        l1_ratio: float = 0.5,
+        exclude_bias: bool = True,
+        exclude_norm: bool = True,
+        exclude: Sequence[str] = (),
+    ):
+        super().__init__(
+            model,
+            alpha=alpha,
+            l1_ratio=l1_ratio,
+            exclude_bias=exclude_bias,
+            exclude_norm=exclude_norm,
+            exclude=exclude,
+        )

@@ -13,7 +13,9 @@ KLDivLoss = drop_in_class(_F.kl_div, torch.nn.KLDivLoss)
 SoftMarginLoss = drop_in_class(_F.soft_margin_loss, torch.nn.SoftMarginLoss)
 MultiMarginLoss = drop_in_class(_F.multi_margin_loss, torch.nn.MultiMarginLoss)
 MultiLabelMarginLoss = drop_in_class(_F.multilabel_margin_loss, torch.nn.MultiLabelMarginLoss)
-MultiLabelSoftMarginLoss = drop_in_class(_F.multilabel_soft_margin_loss, torch.nn.MultiLabelSoftMarginLoss)
+MultiLabelSoftMarginLoss = drop_in_class(
+    _F.multilabel_soft_margin_loss, torch.nn.MultiLabelSoftMarginLoss
+)
 
 __all__ = [
     "BCELoss",

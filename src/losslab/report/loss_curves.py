@@ -32,8 +32,17 @@ import torch
 from .. import catalog
 from ..catalog import LossSpec
 
-__all__ = ["Axis", "Curve", "NotPlottableError", "loss_curve", "curves_figure", "write_curves",
-           "curves_svg", "competitor_curves_svg", "AXES"]
+__all__ = [
+    "Axis",
+    "Curve",
+    "NotPlottableError",
+    "loss_curve",
+    "curves_figure",
+    "write_curves",
+    "curves_svg",
+    "competitor_curves_svg",
+    "AXES",
+]
 
 POINTS = 401
 C = 4  # classes for the class-indexed losses: the target logit against three logits at 0
@@ -93,12 +102,16 @@ AXES: Mapping[str, Axis] = {
     "binary_logits": Axis("logit", _LOGIT, -6.0, 6.0, _positive_logit),
     "signed_binary": Axis("logit", _LOGIT, -6.0, 6.0, _positive_logit),
     "signed_logits": Axis("logit", _LOGIT, -6.0, 6.0, _positive_logit),
-    "multilabel_logits": Axis("logit", _LOGIT, -6.0, 6.0, lambda t: (t[:, None], torch.ones_like(t)[:, None])),
+    "multilabel_logits": Axis(
+        "logit", _LOGIT, -6.0, 6.0, lambda t: (t[:, None], torch.ones_like(t)[:, None])
+    ),
     "class_logits": Axis("class", _CLASS, -6.0, 6.0, _class_logits),
     "class_margin": Axis("class", _CLASS, -6.0, 6.0, _class_logits),
     "class_log_probs": Axis("class", _CLASS, -6.0, 6.0, _class_log_probs),
     "binary_probs": Axis("probability", "probability of the true class", 1e-3, 1.0, _probability),
-    "binary_probs_wide": Axis("probability", "probability of the true class", 1e-3, 1.0, _probability),
+    "binary_probs_wide": Axis(
+        "probability", "probability of the true class", 1e-3, 1.0, _probability
+    ),
 }
 
 
@@ -140,8 +153,14 @@ def _label(name: str, hparams: Mapping[str, Any]) -> str:
     return f"{name} ({', '.join(f'{k}={v:g}' if isinstance(v, float) else f'{k}={v}' for k, v in hparams.items())})"
 
 
-def loss_curve(loss: str | LossSpec, *, label: str | None = None, points: int = POINTS,
-               xlim: tuple[float, float] | None = None, **hparams: Any) -> Curve:
+def loss_curve(
+    loss: str | LossSpec,
+    *,
+    label: str | None = None,
+    points: int = POINTS,
+    xlim: tuple[float, float] | None = None,
+    **hparams: Any,
+) -> Curve:
     """The loss and its autograd derivative along the loss's x-axis (see the module docstring)."""
     spec = loss if isinstance(loss, LossSpec) else catalog.get(loss)
     axis = axis_of(spec)
@@ -153,8 +172,14 @@ def loss_curve(loss: str | LossSpec, *, label: str | None = None, points: int = 
     per_point = out.reshape(points, -1).sum(dim=1) if out.dim() else out.expand(points)
     (grad,) = torch.autograd.grad(per_point.sum(), t, allow_unused=True)
     grad = torch.zeros_like(t) if grad is None else grad
-    return Curve(spec.name, label or _label(spec.name, hparams), axis, t.detach().tolist(),
-                 per_point.detach().tolist(), grad.detach().tolist())
+    return Curve(
+        spec.name,
+        label or _label(spec.name, hparams),
+        axis,
+        t.detach().tolist(),
+        per_point.detach().tolist(),
+        grad.detach().tolist(),
+    )
 
 
 def _finite(values: Sequence[float]) -> list[float]:
@@ -173,12 +198,16 @@ def curves_figure(curves: Sequence[Curve], *, title: str = ""):  # type: ignore[
     kinds = {c.axis.kind for c in curves}
     if len(kinds) > 1:
         by = ", ".join(f"{c.name} ({c.axis.kind})" for c in curves)
-        raise NotPlottableError(f"plot: the losses must share one x-axis, got {by}; plot them separately")
+        raise NotPlottableError(
+            f"plot: the losses must share one x-axis, got {by}; plot them separately"
+        )
     with matplotlib.rc_context(_STYLE):
         fig = Figure(figsize=(9.0, 3.6))
         loss_ax, grad_ax = fig.subplots(1, 2)
         for i, c in enumerate(curves):
-            loss_ax.plot(c.x, _finite(c.loss), color=_colour(i), linewidth=1.6, label=_text(c.label))
+            loss_ax.plot(
+                c.x, _finite(c.loss), color=_colour(i), linewidth=1.6, label=_text(c.label)
+            )
             grad_ax.plot(c.x, _finite(c.derivative), color=_colour(i), linewidth=1.6)
         loss_ax.set_title("loss", loc="left", fontweight="bold")
         grad_ax.set_title("derivative (autograd)", loc="left", fontweight="bold")
@@ -189,7 +218,9 @@ def curves_figure(curves: Sequence[Curve], *, title: str = ""):  # type: ignore[
             fig.suptitle(_text(title), x=0.01, ha="left", fontsize=10)
         fig.tight_layout(rect=(0, 0.1 + 0.05 * (len(curves) // 4), 1, 1))
         handles, labels = loss_ax.get_legend_handles_labels()
-        fig.legend(handles, labels, loc="lower center", ncol=min(len(curves), 4), bbox_to_anchor=(0.5, 0.0))
+        fig.legend(
+            handles, labels, loc="lower center", ncol=min(len(curves), 4), bbox_to_anchor=(0.5, 0.0)
+        )
     return fig
 
 
@@ -200,8 +231,12 @@ def curves_svg(curves: Sequence[Curve], *, key: str = "loss-curves", title: str 
     return _to_svg(curves_figure(curves, title=title), key)
 
 
-def write_curves(path: str | Path, items: Iterable[tuple[str | LossSpec, Mapping[str, Any]]], *,
-                 points: int = POINTS) -> Path:
+def write_curves(
+    path: str | Path,
+    items: Iterable[tuple[str | LossSpec, Mapping[str, Any]]],
+    *,
+    points: int = POINTS,
+) -> Path:
     """Draw ``(loss, hyperparameters)`` pairs into ``path`` (.svg or .png, by its suffix)."""
     path = Path(path)
     suffix = path.suffix.lower()

@@ -67,15 +67,20 @@ def _to_svg(fig: Figure, key: str) -> str:
     """Render ``fig``; ``key`` (e.g. "task:curves") makes the ids unique and stable."""
     buf = io.StringIO()
     with matplotlib.rc_context({"svg.hashsalt": f"losslab:{key}"}):
-        fig.savefig(buf, format="svg", bbox_inches="tight",
-                    metadata={"Date": None, "Creator": None, "Format": None, "Type": None})
+        fig.savefig(
+            buf,
+            format="svg",
+            bbox_inches="tight",
+            metadata={"Date": None, "Creator": None, "Format": None, "Type": None},
+        )
     text = buf.getvalue()
-    text = text[text.index("<svg"):]
+    text = text[text.index("<svg") :]
     return _prefix_ids(text, f"{_slug(key)}-").strip() + "\n"
 
 
-def _draw_band(ax: Axes, band: Band, colour: str, style: str, label: str,
-               alpha: float = 0.18) -> None:
+def _draw_band(
+    ax: Axes, band: Band, colour: str, style: str, label: str, alpha: float = 0.18
+) -> None:
     if band.empty:
         return
     ax.fill_between(band.epochs, band.low, band.high, color=colour, alpha=alpha, linewidth=0)
@@ -100,7 +105,7 @@ def curves_svg(task: TaskReport) -> str:
         width = 3.3 if cols == 3 else 4.2
         fig = Figure(figsize=(width * cols, 2.5 * rows))
         axes = fig.subplots(rows, cols, squeeze=False)
-        for ax in axes.flat[len(curves):]:
+        for ax in axes.flat[len(curves) :]:
             ax.set_visible(False)
         for ax, c in zip(axes.flat, curves, strict=False):
             _draw_band(ax, c.train_loss, TRAIN, "-", "train loss")
@@ -157,8 +162,16 @@ def _draw_interval(ax: Axes, y: int, cell: Cell | None, best: bool) -> None:
     s = cell.summary
     ax.scatter(cell.values, [y] * len(cell.values), s=12, color="#999999", zorder=2)
     if s.n > 1 and math.isfinite(s.half_width):
-        ax.errorbar([s.mean], [y], xerr=[[s.half_width], [s.half_width]], fmt="none",
-                    ecolor=colour, elinewidth=1.4, capsize=4, zorder=3)
+        ax.errorbar(
+            [s.mean],
+            [y],
+            xerr=[[s.half_width], [s.half_width]],
+            fmt="none",
+            ecolor=colour,
+            elinewidth=1.4,
+            capsize=4,
+            zorder=3,
+        )
     ax.plot([s.mean], [y], marker="D", markersize=6, color=colour, zorder=4)
 
 
@@ -183,25 +196,45 @@ def lr_svg(task: TaskReport) -> str | None:
         return _to_svg(fig, f"{task.name}:lr")
 
 
-def _draw_lr_line(ax: Axes, lrs: Sequence[float], cells: dict[float, Cell], colour: str,
-                  label: str, dodge: float) -> None:
+def _draw_lr_line(
+    ax: Axes, lrs: Sequence[float], cells: dict[float, Cell], colour: str, label: str, dodge: float
+) -> None:
     xs = [lr for lr in lrs if lr in cells and cells[lr].summary.n > 0]
     means = [cells[lr].summary.mean for lr in xs]
     errs = [cells[lr].summary.half_width if cells[lr].summary.n > 1 else 0.0 for lr in xs]
     errs = [e if math.isfinite(e) else 0.0 for e in errs]
     if xs:
-        ax.errorbar([x * dodge for x in xs], means, yerr=errs, color=colour, marker="o", markersize=4, capsize=3,
-                    linewidth=1.4, label=label)
+        ax.errorbar(
+            [x * dodge for x in xs],
+            means,
+            yerr=errs,
+            color=colour,
+            marker="o",
+            markersize=4,
+            capsize=3,
+            linewidth=1.4,
+            label=label,
+        )
     gone = [lr for lr in lrs if lr in cells and cells[lr].summary.n == 0 and cells[lr].diverged]
     for lr in gone:  # every run diverged at this lr: mark it on the axis
-        ax.plot([lr], [0], transform=ax.get_xaxis_transform(), marker="x", color=colour,
-                markersize=7, clip_on=False)
+        ax.plot(
+            [lr],
+            [0],
+            transform=ax.get_xaxis_transform(),
+            marker="x",
+            color=colour,
+            markersize=7,
+            clip_on=False,
+        )
 
 
 def task_figures(task: TaskReport) -> dict[str, str]:
     """Every figure of a task: name -> SVG text (``lr`` only when several lrs were swept)."""
-    figs = {"metric": metric_svg(task), "curves": curves_svg(task),
-            "val_metric": val_metric_svg(task)}
+    figs = {
+        "metric": metric_svg(task),
+        "curves": curves_svg(task),
+        "val_metric": val_metric_svg(task),
+    }
     lr = lr_svg(task)
     if lr is not None:
         figs["lr"] = lr

@@ -52,7 +52,7 @@ HOW_TO_READ = (
     "interval; with few seeds the intervals are wide.",
     "Verdicts compare each competitor with the task's best one (best mean test primary metric) "
     "by a two-sided paired t-test across seeds (runs matched by seed), α = 0.05, with no "
-    "correction for multiple comparisons. \"Not distinguishable\" means this study cannot tell "
+    'correction for multiple comparisons. "Not distinguishable" means this study cannot tell '
     "them apart, not that they are equal.",
     "Diverged runs (non-finite loss, gradient or weights) have no test metrics: they are "
     "counted, never averaged in.",
@@ -60,10 +60,14 @@ HOW_TO_READ = (
     "per-epoch value; in the HTML page, hovering a cell shows the run ids it was computed from.",
 )
 
-GAP_NOTE = ("generalization gap = final validation loss − final training loss, in each loss's own "
-            "units (not comparable across losses of different scales)")
-GRAD_NOTE = ("grad-norm median = median over runs of each run's median per-epoch gradient norm; "
-             "max = the largest seen in any run")
+GAP_NOTE = (
+    "generalization gap = final validation loss − final training loss, in each loss's own "
+    "units (not comparable across losses of different scales)"
+)
+GRAD_NOTE = (
+    "grad-norm median = median over runs of each run's median per-epoch gradient norm; "
+    "max = the largest seen in any run"
+)
 
 
 # -- files --------------------------------------------------------------------------------------
@@ -79,8 +83,13 @@ def write_report(store: Store, out_dir: str | Path, *, select_on: str = "val") -
     figures = [task_figures(t) for t in report.tasks]
     _add_loss_curves(store, report.tasks, figures)
     files = _write_figures(report.tasks, figures, plots)
-    paths = {"markdown": out / "report.md", "html": out / "report.html",
-             "results": out / "results.csv", "curves": out / "curves.csv", "plots": plots}
+    paths = {
+        "markdown": out / "report.md",
+        "html": out / "report.html",
+        "results": out / "results.csv",
+        "curves": out / "curves.csv",
+        "plots": plots,
+    }
     paths["markdown"].write_text(render_markdown(report, files), encoding="utf-8")
     paths["html"].write_text(render_html(report, figures), encoding="utf-8")
     write_results_csv(store, paths["results"])
@@ -88,7 +97,9 @@ def write_report(store: Store, out_dir: str | Path, *, select_on: str = "val") -
     return paths
 
 
-def _add_loss_curves(store: Store, tasks: Sequence[TaskReport], figures: Sequence[dict[str, str]]) -> None:
+def _add_loss_curves(
+    store: Store, tasks: Sequence[TaskReport], figures: Sequence[dict[str, str]]
+) -> None:
     """Each task's competing losses and their derivatives (``loss_curves``), where they can be drawn."""
     # the catalog (torch) is imported only when a report is written
     from .loss_curves import competitor_curves_svg
@@ -105,8 +116,9 @@ def _slug(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9]+", "-", name).strip("-").lower() or "task"
 
 
-def _write_figures(tasks: Sequence[TaskReport], figures: Sequence[dict[str, str]],
-                   folder: Path) -> list[dict[str, str]]:
+def _write_figures(
+    tasks: Sequence[TaskReport], figures: Sequence[dict[str, str]], folder: Path
+) -> list[dict[str, str]]:
     """Write each SVG; returns, per task, figure name -> path relative to the report."""
     out = []
     for i, (task, figs) in enumerate(zip(tasks, figures, strict=True), start=1):
@@ -153,8 +165,19 @@ def write_curves_csv(store: Store, path: str | Path) -> Path:
         w = csv.writer(fh)
         w.writerow(CURVES_COLUMNS)
         for r in store.curves():
-            w.writerow([r["run_id"], r["task"], r["competitor"], r["seed"], r["lr"], r["split"],
-                        r["epoch"], r["name"], _csv_value(r["value"])])
+            w.writerow(
+                [
+                    r["run_id"],
+                    r["task"],
+                    r["competitor"],
+                    r["seed"],
+                    r["lr"],
+                    r["split"],
+                    r["epoch"],
+                    r["name"],
+                    _csv_value(r["value"]),
+                ]
+            )
     return Path(path)
 
 
@@ -177,8 +200,11 @@ def _lr_digits(table: LrTable | None) -> int:
 
 
 def _digits(t: TaskReport) -> _Digits:
-    return _Digits({m: digits_for(r.cells.get(m) for r in t.main) for m in t.metrics},
-                   _lr_digits(t.by_lr), digits_for(r.gap for r in t.convergence))
+    return _Digits(
+        {m: digits_for(r.cells.get(m) for r in t.main) for m in t.metrics},
+        _lr_digits(t.by_lr),
+        digits_for(r.gap for r in t.convergence),
+    )
 
 
 # -- markdown -----------------------------------------------------------------------------------
@@ -206,22 +232,40 @@ def _md_cell(cell: Cell | None, digits: int, *, bold: bool = False, mark: bool =
 def _md_main(t: TaskReport) -> list[str]:
     swept = len(t.lrs) > 1
     digits = _digits(t).main
-    header = ["loss", "function", *(["lr"] if swept else []),
-              *(md_escape(metric_label(m)) for m in t.metrics), "runs", "diverged",
-              f"{md_escape(t.primary_label)} vs best"]
+    header = [
+        "loss",
+        "function",
+        *(["lr"] if swept else []),
+        *(md_escape(metric_label(m)) for m in t.metrics),
+        "runs",
+        "diverged",
+        f"{md_escape(t.primary_label)} vs best",
+    ]
     rows = []
     for r in t.main:
         label = f"**{md_escape(r.label)}**" if r.is_best else md_escape(r.label)
-        rows.append([label, _md_code(r.loss), *([fmt_lr(r.lr)] if swept else []),
-                     *(_md_cell(r.cells.get(m), digits[m], bold=r.is_best and m == t.primary)
-                       for m in t.metrics),
-                     str(r.runs), _diverged_text(r.diverged, r.diverged_other_lrs), r.verdict])
+        rows.append(
+            [
+                label,
+                _md_code(r.loss),
+                *([fmt_lr(r.lr)] if swept else []),
+                *(
+                    _md_cell(r.cells.get(m), digits[m], bold=r.is_best and m == t.primary)
+                    for m in t.metrics
+                ),
+                str(r.runs),
+                _diverged_text(r.diverged, r.diverged_other_lrs),
+                r.verdict,
+            ]
+        )
     n_metrics = len(t.metrics) + (1 if swept else 0)
     return _md_table(header, rows, set(range(2, 2 + n_metrics + 2)))
 
 
 def _md_code(text: str) -> str:
-    return f"`{text}`" if "`" not in text and "\n" not in text and "|" not in text else md_escape(text)
+    return (
+        f"`{text}`" if "`" not in text and "\n" not in text and "|" not in text else md_escape(text)
+    )
 
 
 def _diverged_text(here: int, elsewhere: int) -> str:
@@ -231,32 +275,66 @@ def _diverged_text(here: int, elsewhere: int) -> str:
 def _md_lr(table: LrTable) -> list[str]:
     digits = _lr_digits(table)
     header = ["loss", *(f"lr {fmt_lr(lr)}" for lr in table.lrs)]
-    rows = [[md_escape(r.label),
-             *(_md_cell(r.cells.get(lr), digits, bold=lr == r.chosen, mark=True) for lr in table.lrs)]
-            for r in table.rows]
+    rows = [
+        [
+            md_escape(r.label),
+            *(
+                _md_cell(r.cells.get(lr), digits, bold=lr == r.chosen, mark=True)
+                for lr in table.lrs
+            ),
+        ]
+        for r in table.rows
+    ]
     return _md_table(header, rows, set(range(1, len(header))))
 
 
 def _md_convergence(t: TaskReport) -> list[str]:
-    header = ["loss", "lr", "epochs to converge", "overfitting", "generalization gap",
-              "grad-norm median", "grad-norm max"]
+    header = [
+        "loss",
+        "lr",
+        "epochs to converge",
+        "overfitting",
+        "generalization gap",
+        "grad-norm median",
+        "grad-norm max",
+    ]
     gd = _digits(t).gap
-    rows = [[md_escape(r.label), fmt_lr(r.lr), r.epochs.text(1), r.overfit_text, r.gap.text(gd),
-             _num(r.grad_norm_median), _num(r.grad_norm_max)] for r in t.convergence]
+    rows = [
+        [
+            md_escape(r.label),
+            fmt_lr(r.lr),
+            r.epochs.text(1),
+            r.overfit_text,
+            r.gap.text(gd),
+            _num(r.grad_norm_median),
+            _num(r.grad_norm_max),
+        ]
+        for r in t.convergence
+    ]
     return _md_table(header, rows, {1, 2, 3, 4, 5, 6})
 
 
 def _md_checkpoints(t: TaskReport) -> list[str]:
     digits = _digits(t).main.get(t.primary, 3)
     header = ["loss", "lr", "best checkpoint (reported)", "final epoch", "best − final"]
-    rows = [[md_escape(r.label), fmt_lr(r.lr), r.best.text(digits), r.final.text(digits),
-             r.difference.text(digits)] for r in t.checkpoints or ()]
+    rows = [
+        [
+            md_escape(r.label),
+            fmt_lr(r.lr),
+            r.best.text(digits),
+            r.final.text(digits),
+            r.difference.text(digits),
+        ]
+        for r in t.checkpoints or ()
+    ]
     return _md_table(header, rows, {1, 2, 3, 4})
 
 
-CHECKPOINT_NOTE = ("best checkpoint = the model of each run's best validation epoch (what the "
-                   "tables above report); final epoch = the same run's model after its last epoch; "
-                   "best − final is paired by run")
+CHECKPOINT_NOTE = (
+    "best checkpoint = the model of each run's best validation epoch (what the "
+    "tables above report); final epoch = the same run's model after its last epoch; "
+    "best − final is paired by run"
+)
 
 
 def _num(x: float) -> str:
@@ -265,8 +343,10 @@ def _num(x: float) -> str:
 
 def _md_rates(rates: Sequence[RateRow], tpr_metric: str) -> list[str]:
     header = ["loss", f"TPR ({md_escape(tpr_metric)})", "FPR"]
-    rows = [[md_escape(r.label), r.tpr.text(3),
-             r.fpr.text(3) if r.fpr is not None else "not recorded"] for r in rates]
+    rows = [
+        [md_escape(r.label), r.tpr.text(3), r.fpr.text(3) if r.fpr is not None else "not recorded"]
+        for r in rates
+    ]
     return _md_table(header, rows, {1, 2})
 
 
@@ -275,30 +355,59 @@ def _md_task(t: TaskReport, figs: dict[str, str]) -> list[str]:
     lines += [line for w in t.warnings for line in (f"> **Warning:** {md_escape(w)}", "")]
     if t.notes:
         lines += [md_escape(t.notes), ""]
-    lines += [f"- primary metric: {md_escape(t.primary_label)} ({t.direction}); "
-              f"{t.seeds} seeds; {t.epochs if t.epochs is not None else '?'} epochs",
-              f"- {md_escape(t.selection_rule)}", ""]
+    lines += [
+        f"- primary metric: {md_escape(t.primary_label)} ({t.direction}); "
+        f"{t.seeds} seeds; {t.epochs if t.epochs is not None else '?'} epochs",
+        f"- {md_escape(t.selection_rule)}",
+        "",
+    ]
     lines += ["### Loss × metrics (test set)", "", *_md_main(t)]
     lines += [f"![test {md_escape(t.primary_label)} per loss]({figs['metric']})", ""]
     if t.checkpoints is not None:
-        lines += [f"### Best checkpoint vs final epoch (test {md_escape(t.primary_label)})", "",
-                  *_md_checkpoints(t), f"- {CHECKPOINT_NOTE}", ""]
+        lines += [
+            f"### Best checkpoint vs final epoch (test {md_escape(t.primary_label)})",
+            "",
+            *_md_checkpoints(t),
+            f"- {CHECKPOINT_NOTE}",
+            "",
+        ]
     if t.by_lr is not None:
-        lines += [f"### Loss × learning rate (test {md_escape(t.primary_label)})", "",
-                  "Bold: the learning rate used in the other tables.", "", *_md_lr(t.by_lr)]
+        lines += [
+            f"### Loss × learning rate (test {md_escape(t.primary_label)})",
+            "",
+            "Bold: the learning rate used in the other tables.",
+            "",
+            *_md_lr(t.by_lr),
+        ]
         lines += [f"![test {md_escape(t.primary_label)} per learning rate]({figs['lr']})", ""]
     lines += ["### Convergence and overfitting", "", *_md_convergence(t)]
-    lines += [f"- {md_escape(s)}" for s in (t.convergence_rule, t.overfit_rule, GAP_NOTE, GRAD_NOTE)]
+    lines += [
+        f"- {md_escape(s)}" for s in (t.convergence_rule, t.overfit_rule, GAP_NOTE, GRAD_NOTE)
+    ]
     lines += [""]
     if t.rates is not None:
-        lines += ["### True- and false-positive rates (test set)", "",
-                  *_md_rates(t.rates, t.tpr_metric or "recall")]
-    lines += ["### Training curves", "",
-              "Mean over seeds; the band spans the seeds' minimum to maximum.", "",
-              f"![training and validation loss]({figs['curves']})", "",
-              f"![validation {md_escape(t.primary_label)}]({figs['val_metric']})", ""]
+        lines += [
+            "### True- and false-positive rates (test set)",
+            "",
+            *_md_rates(t.rates, t.tpr_metric or "recall"),
+        ]
+    lines += [
+        "### Training curves",
+        "",
+        "Mean over seeds; the band spans the seeds' minimum to maximum.",
+        "",
+        f"![training and validation loss]({figs['curves']})",
+        "",
+        f"![validation {md_escape(t.primary_label)}]({figs['val_metric']})",
+        "",
+    ]
     if "loss_curves" in figs:
-        lines += ["### The competing losses", "", f"![each loss and its derivative]({figs['loss_curves']})", ""]
+        lines += [
+            "### The competing losses",
+            "",
+            f"![each loss and its derivative]({figs['loss_curves']})",
+            "",
+        ]
     return lines
 
 
@@ -323,20 +432,38 @@ def render_markdown(report: StudyReport, figures: Sequence[dict[str, str]]) -> s
     for t, figs in zip(report.tasks, figures, strict=True):
         lines += _md_task(t, figs)
     if report.skipped:
-        lines += ["## Skipped tasks", "",
-                  *_md_table(["task", "reason"],
-                             [[md_escape(s.name), md_escape(s.reason)] for s in report.skipped], set())]
+        lines += [
+            "## Skipped tasks",
+            "",
+            *_md_table(
+                ["task", "reason"],
+                [[md_escape(s.name), md_escape(s.reason)] for s in report.skipped],
+                set(),
+            ),
+        ]
     return "\n".join(lines).rstrip() + "\n"
 
 
 # -- HTML ---------------------------------------------------------------------------------------
 def _environment() -> Environment:
-    env = Environment(loader=PackageLoader("losslab.report", "templates"), autoescape=True,
-                      undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True,
-                      keep_trailing_newline=True)
-    env.globals.update(fmt_lr=fmt_lr, metric_label=metric_label,
-                       diverged_text=_diverged_text, num=_num, how_to_read=HOW_TO_READ,
-                       gap_note=GAP_NOTE, grad_note=GRAD_NOTE, checkpoint_note=CHECKPOINT_NOTE)
+    env = Environment(
+        loader=PackageLoader("losslab.report", "templates"),
+        autoescape=True,
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+    env.globals.update(
+        fmt_lr=fmt_lr,
+        metric_label=metric_label,
+        diverged_text=_diverged_text,
+        num=_num,
+        how_to_read=HOW_TO_READ,
+        gap_note=GAP_NOTE,
+        grad_note=GRAD_NOTE,
+        checkpoint_note=CHECKPOINT_NOTE,
+    )
     return env
 
 

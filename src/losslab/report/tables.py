@@ -156,7 +156,7 @@ class MainRow:
 
     @property
     def verdict_kind(self) -> str:
-        """"best", "better", "worse", "same" (not distinguishable) or "na" (no test possible)."""
+        """ "best", "better", "worse", "same" (not distinguishable) or "na" (no test possible)."""
         if self.is_best:
             return "best"
         for kind in ("better", "worse"):
@@ -319,9 +319,19 @@ def _read_runs(store: Store) -> list[RunRecord]:
     for row in store.last_epoch_metrics():
         last[row["run_id"]][row["name"]] = _float(row["value"])
     return [
-        RunRecord(r["run_id"], r["task"], r["competitor"], r["loss"], int(r["seed"]), float(r["lr"]),
-                  r["status"], int(r["epochs_run"]), int(r["best_epoch"]), finals.get(r["run_id"], {}),
-                  last.get(r["run_id"], {}))
+        RunRecord(
+            r["run_id"],
+            r["task"],
+            r["competitor"],
+            r["loss"],
+            int(r["seed"]),
+            float(r["lr"]),
+            r["status"],
+            int(r["epochs_run"]),
+            int(r["best_epoch"]),
+            finals.get(r["run_id"], {}),
+            last.get(r["run_id"], {}),
+        )
         for r in store.runs()
     ]
 
@@ -330,7 +340,9 @@ def _read_curves(store: Store) -> dict[int, dict[str, dict[int, float]]]:
     """run_id -> "split_metric" (e.g. ``val_loss``) -> epoch -> value."""
     out: dict[int, dict[str, dict[int, float]]] = defaultdict(lambda: defaultdict(dict))
     for row in store.curves():
-        out[row["run_id"]][f"{row['split']}_{row['name']}"][int(row["epoch"])] = _float(row["value"])
+        out[row["run_id"]][f"{row['split']}_{row['name']}"][int(row["epoch"])] = _float(
+            row["value"]
+        )
     return out
 
 
@@ -347,15 +359,25 @@ def _fallback_info(runs: Sequence[RunRecord]) -> dict[str, Any]:
     for r in runs:
         names += [k for k in r.final if k not in DIAGNOSTICS and k not in names]
     primary = names[0] if names else "loss"
-    return {"kind": "unknown", "description": "(no task information stored)", "metrics": names,
-            "primary": primary, "higher_is_better": primary not in _LOWER_IS_BETTER}
+    return {
+        "kind": "unknown",
+        "description": "(no task information stored)",
+        "metrics": names,
+        "primary": primary,
+        "higher_is_better": primary not in _LOWER_IS_BETTER,
+    }
 
 
-def _competitor_order(info: dict[str, Any], runs: Sequence[RunRecord]) -> list[tuple[str, str, str]]:
+def _competitor_order(
+    info: dict[str, Any], runs: Sequence[RunRecord]
+) -> list[tuple[str, str, str]]:
     """(label, loss, note) of each competitor: the stored order first, then any others run."""
     loss_of = {r.competitor: r.loss for r in runs}
-    out = [(c["label"], loss_of.get(c["label"], c["loss"]), c.get("note", ""))
-           for c in info.get("competitors", []) if c["label"] in loss_of]
+    out = [
+        (c["label"], loss_of.get(c["label"], c["loss"]), c.get("note", ""))
+        for c in info.get("competitors", [])
+        if c["label"] in loss_of
+    ]
     seen = {c[0] for c in out}
     for r in runs:
         if r.competitor not in seen:
@@ -369,18 +391,22 @@ def _cell(runs: Iterable[RunRecord], value_of: Callable[[RunRecord], float]) -> 
     runs = list(runs)
     values = {r.run_id: value_of(r) for r in runs if not r.diverged}
     used = tuple(i for i, v in values.items() if math.isfinite(v))
-    return Cell(summarize([values[i] for i in used]), used,
-                tuple(r.run_id for r in runs if r.diverged),
-                tuple(i for i, v in values.items() if not math.isfinite(v)),
-                tuple(values[i] for i in used))
+    return Cell(
+        summarize([values[i] for i in used]),
+        used,
+        tuple(r.run_id for r in runs if r.diverged),
+        tuple(i for i, v in values.items() if not math.isfinite(v)),
+        tuple(values[i] for i in used),
+    )
 
 
 def _metric_cell(runs: Iterable[RunRecord], name: str) -> Cell:
     return _cell(runs, lambda r: r.final.get(name, math.nan))
 
 
-def _selection_score(run: RunRecord, curves: dict[str, dict[int, float]], primary: str,
-                     best_selected: bool) -> float:
+def _selection_score(
+    run: RunRecord, curves: dict[str, dict[int, float]], primary: str, best_selected: bool
+) -> float:
     """Validation primary metric of the model that was evaluated on the test set."""
     val = curves.get(f"val_{primary}", {})
     if best_selected:
@@ -393,8 +419,9 @@ def _is_better(a: float, b: float, higher: bool) -> bool:
     return a > b if higher else a < b
 
 
-def _choose_lr(by_lr: dict[float, list[RunRecord]], scores: dict[float, Cell],
-               higher: bool) -> float | None:
+def _choose_lr(
+    by_lr: dict[float, list[RunRecord]], scores: dict[float, Cell], higher: bool
+) -> float | None:
     """Fewest diverged runs first, then the best mean score; None when nothing finished."""
     usable = [lr for lr in sorted(by_lr) if scores[lr].summary.n > 0]
     if not usable:
@@ -403,10 +430,13 @@ def _choose_lr(by_lr: dict[float, list[RunRecord]], scores: dict[float, Cell],
     def key(lr: float) -> tuple[int, float]:
         mean = scores[lr].summary.mean
         return (scores[lr].diverged, -mean if higher else mean)
+
     return min(usable, key=key)
 
 
-def _band(runs: Sequence[RunRecord], curves: dict[int, dict[str, dict[int, float]]], key: str) -> Band:
+def _band(
+    runs: Sequence[RunRecord], curves: dict[int, dict[str, dict[int, float]]], key: str
+) -> Band:
     per_epoch: dict[int, list[float]] = defaultdict(list)
     for r in runs:
         for epoch, v in curves.get(r.run_id, {}).get(key, {}).items():
@@ -437,8 +467,13 @@ class _Competitor:
         return self.by_lr.get(self.lr, []) if self.lr is not None else []
 
 
-def _competitors(info: dict[str, Any], runs: Sequence[RunRecord], curves: dict[int, Any],
-                 best_selected: bool, select_on: str) -> list[_Competitor]:
+def _competitors(
+    info: dict[str, Any],
+    runs: Sequence[RunRecord],
+    curves: dict[int, Any],
+    best_selected: bool,
+    select_on: str,
+) -> list[_Competitor]:
     primary, higher = info["primary"], bool(info["higher_is_better"])
     out = []
     for label, loss, note in _competitor_order(info, runs):
@@ -447,13 +482,18 @@ def _competitors(info: dict[str, Any], runs: Sequence[RunRecord], curves: dict[i
             if r.competitor == label:
                 by_lr[r.lr].append(r)
         if select_on == "val":
-            scores = {lr: _cell(rs, lambda r: _selection_score(r, curves.get(r.run_id, {}), primary,
-                                                               best_selected))
-                      for lr, rs in by_lr.items()}
+            scores = {
+                lr: _cell(
+                    rs,
+                    lambda r: _selection_score(r, curves.get(r.run_id, {}), primary, best_selected),
+                )
+                for lr, rs in by_lr.items()
+            }
         else:
             scores = {lr: _metric_cell(rs, primary) for lr, rs in by_lr.items()}
-        out.append(_Competitor(label, loss, note, dict(by_lr), scores,
-                               _choose_lr(by_lr, scores, higher)))
+        out.append(
+            _Competitor(label, loss, note, dict(by_lr), scores, _choose_lr(by_lr, scores, higher))
+        )
     return out
 
 
@@ -461,8 +501,9 @@ def _per_seed(runs: Sequence[RunRecord], name: str) -> dict[int, float]:
     return {r.seed: r.final.get(name, math.nan) for r in runs}
 
 
-def _main_rows(comps: Sequence[_Competitor], metrics: Sequence[str], primary: str,
-               higher: bool) -> tuple[list[MainRow], str | None]:
+def _main_rows(
+    comps: Sequence[_Competitor], metrics: Sequence[str], primary: str, higher: bool
+) -> tuple[list[MainRow], str | None]:
     cells = [{m: _metric_cell(c.chosen, m) for m in metrics} for c in comps]
     means = [cs[primary].summary.mean if primary in cs else math.nan for cs in cells]
     diverged = [sum(r.diverged for r in c.chosen) for c in comps]
@@ -472,32 +513,55 @@ def _main_rows(comps: Sequence[_Competitor], metrics: Sequence[str], primary: st
     for i, m in enumerate(means):
         if not math.isfinite(m):
             continue
-        if (best_i is None or diverged[i] < diverged[best_i]
-                or (diverged[i] == diverged[best_i] and _is_better(m, means[best_i], higher))):
+        if (
+            best_i is None
+            or diverged[i] < diverged[best_i]
+            or (diverged[i] == diverged[best_i] and _is_better(m, means[best_i], higher))
+        ):
             best_i = i
     best_seeds = _per_seed(comps[best_i].chosen, primary) if best_i is not None else {}
     rows = []
     for i, (c, cs) in enumerate(zip(comps, cells, strict=True)):
-        p, text = _compare(c, best_seeds, primary, is_best=i == best_i,
-                           better=best_i is not None and _is_better(means[i], means[best_i], higher))
+        p, text = _compare(
+            c,
+            best_seeds,
+            primary,
+            is_best=i == best_i,
+            better=best_i is not None and _is_better(means[i], means[best_i], higher),
+        )
         chosen_div = sum(r.diverged for r in c.chosen)
         all_div = sum(r.diverged for rs in c.by_lr.values() for r in rs)
-        rows.append(MainRow(c.label, c.loss, c.note, c.lr, cs, len(c.chosen), chosen_div,
-                            all_div - chosen_div, i == best_i, p, text,
-                            tuple(r.run_id for r in c.chosen)))
+        rows.append(
+            MainRow(
+                c.label,
+                c.loss,
+                c.note,
+                c.lr,
+                cs,
+                len(c.chosen),
+                chosen_div,
+                all_div - chosen_div,
+                i == best_i,
+                p,
+                text,
+                tuple(r.run_id for r in c.chosen),
+            )
+        )
     return rows, (comps[best_i].label if best_i is not None else None)
 
 
-def _compare(c: _Competitor, best_seeds: dict[int, float], primary: str, *, is_best: bool,
-             better: bool) -> tuple[float, str]:
+def _compare(
+    c: _Competitor, best_seeds: dict[int, float], primary: str, *, is_best: bool, better: bool
+) -> tuple[float, str]:
     if c.lr is None:
         return math.nan, "every run diverged" if c.by_lr else "no runs"
     if is_best:
         return math.nan, verdict(math.nan, is_best=True, better=False)
     mine = _per_seed(c.chosen, primary)
     seeds = sorted(set(mine) | set(best_seeds))
-    p = paired_p_value([mine.get(s, math.nan) for s in seeds],
-                       [best_seeds.get(s, math.nan) for s in seeds])
+    p = paired_p_value(
+        [mine.get(s, math.nan) for s in seeds], [best_seeds.get(s, math.nan) for s in seeds]
+    )
     return p, verdict(p, is_best=False, better=better)
 
 
@@ -505,8 +569,16 @@ def _lr_table(comps: Sequence[_Competitor], primary: str) -> LrTable | None:
     lrs = tuple(sorted({lr for c in comps for lr in c.by_lr}))
     if len(lrs) < 2:
         return None
-    rows = [LrRow(c.label, c.loss, {lr: _metric_cell(rs, primary) for lr, rs in sorted(c.by_lr.items())},
-                  dict(sorted(c.scores.items())), c.lr) for c in comps]
+    rows = [
+        LrRow(
+            c.label,
+            c.loss,
+            {lr: _metric_cell(rs, primary) for lr, rs in sorted(c.by_lr.items())},
+            dict(sorted(c.scores.items())),
+            c.lr,
+        )
+        for c in comps
+    ]
     return LrTable(lrs, rows)
 
 
@@ -520,41 +592,67 @@ def _convergence_rows(comps: Sequence[_Competitor]) -> list[ConvergenceRow]:
         mx = [r.final.get("grad_norm_max", math.nan) for r in ok]
         med = [v for v in med if math.isfinite(v)]
         mx = [v for v in mx if math.isfinite(v)]
-        rows.append(ConvergenceRow(
-            c.label, c.loss, c.lr, _metric_cell(c.chosen, "epochs_to_converge"),
-            int(sum(f > 0.5 for f in flags)), len(flags), _metric_cell(c.chosen, "generalization_gap"),
-            statistics.median(med) if med else math.nan, max(mx) if mx else math.nan,
-            tuple(r.run_id for r in c.chosen)))
+        rows.append(
+            ConvergenceRow(
+                c.label,
+                c.loss,
+                c.lr,
+                _metric_cell(c.chosen, "epochs_to_converge"),
+                int(sum(f > 0.5 for f in flags)),
+                len(flags),
+                _metric_cell(c.chosen, "generalization_gap"),
+                statistics.median(med) if med else math.nan,
+                max(mx) if mx else math.nan,
+                tuple(r.run_id for r in c.chosen),
+            )
+        )
     return rows
 
 
-def _rate_rows(kind: str, metrics: Sequence[str], comps: Sequence[_Competitor]
-               ) -> tuple[list[RateRow] | None, str | None]:
+def _rate_rows(
+    kind: str, metrics: Sequence[str], comps: Sequence[_Competitor]
+) -> tuple[list[RateRow] | None, str | None]:
     tpr = next((m for m in TPR_METRICS if m in metrics), None)
     if kind not in BINARY_KINDS or tpr is None:
         return None, None
     has_fpr = "fpr" in metrics
-    rows = [RateRow(c.label, c.loss, c.lr, _metric_cell(c.chosen, tpr),
-                    _metric_cell(c.chosen, "fpr") if has_fpr else None) for c in comps]
+    rows = [
+        RateRow(
+            c.label,
+            c.loss,
+            c.lr,
+            _metric_cell(c.chosen, tpr),
+            _metric_cell(c.chosen, "fpr") if has_fpr else None,
+        )
+        for c in comps
+    ]
     return rows, tpr
 
 
 def _model_rule(selection: str, primary: str) -> str:
     if selection == "best":
-        return (f"test metrics of each run's best validation {metric_label(primary)} epoch "
-                "(--select best)")
+        return (
+            f"test metrics of each run's best validation {metric_label(primary)} epoch "
+            "(--select best)"
+        )
     return "test metrics of each run's last epoch (--select final)"
 
 
-def _selection_rule(primary: str, select_on: str, lrs: Sequence[float], has_val: bool,
-                    selection: str = "final") -> str:
+def _selection_rule(
+    primary: str, select_on: str, lrs: Sequence[float], has_val: bool, selection: str = "final"
+) -> str:
     model = _model_rule(selection, primary)
     if len(lrs) < 2:
         return f"{model}; one learning rate ({fmt_lr(lrs[0])})" if lrs else "no runs"
-    source = (f"the best mean validation {metric_label(primary)} of the evaluated model"
-              if select_on == "val" and has_val else f"the best mean test {metric_label(primary)}")
-    return (f"{model}; learning rate chosen per competitor: the one with the fewest diverged "
-            f"runs, then {source}")
+    source = (
+        f"the best mean validation {metric_label(primary)} of the evaluated model"
+        if select_on == "val" and has_val
+        else f"the best mean test {metric_label(primary)}"
+    )
+    return (
+        f"{model}; learning rate chosen per competitor: the one with the fewest diverged "
+        f"runs, then {source}"
+    )
 
 
 def _checkpoint_rows(comps: Sequence[_Competitor], primary: str) -> list[CheckpointRow] | None:
@@ -563,10 +661,19 @@ def _checkpoint_rows(comps: Sequence[_Competitor], primary: str) -> list[Checkpo
         return None
     rows = []
     for c in comps:
-        rows.append(CheckpointRow(
-            c.label, c.loss, c.lr, _metric_cell(c.chosen, primary),
-            _cell(c.chosen, lambda r: r.last.get(primary, math.nan)),
-            _cell(c.chosen, lambda r: r.final.get(primary, math.nan) - r.last.get(primary, math.nan))))
+        rows.append(
+            CheckpointRow(
+                c.label,
+                c.loss,
+                c.lr,
+                _metric_cell(c.chosen, primary),
+                _cell(c.chosen, lambda r: r.last.get(primary, math.nan)),
+                _cell(
+                    c.chosen,
+                    lambda r: r.final.get(primary, math.nan) - r.last.get(primary, math.nan),
+                ),
+            )
+        )
     return rows
 
 
@@ -578,8 +685,14 @@ def selection_of(config: dict[str, Any]) -> str:
     return "best" if config.get("early_stopping") is not None else "final"
 
 
-def _task_report(name: str, info: dict[str, Any], runs: Sequence[RunRecord],
-                 curves: dict[int, Any], selection: str, select_on: str) -> TaskReport:
+def _task_report(
+    name: str,
+    info: dict[str, Any],
+    runs: Sequence[RunRecord],
+    curves: dict[int, Any],
+    selection: str,
+    select_on: str,
+) -> TaskReport:
     primary, higher = info["primary"], bool(info["higher_is_better"])
     has_val = any(f"val_{primary}" in curves.get(r.run_id, {}) for r in runs)
     mode = select_on if has_val else "test"
@@ -593,18 +706,36 @@ def _task_report(name: str, info: dict[str, Any], runs: Sequence[RunRecord],
     lrs = tuple(sorted({r.lr for r in runs}))
     seeds = len({r.seed for r in runs})
     return TaskReport(
-        name=name, kind=info.get("kind", "unknown"), description=info.get("description", ""),
-        notes=info.get("notes", ""), primary=primary, higher_is_better=higher, metrics=metrics,
-        epochs=info.get("epochs"), seeds=seeds, lrs=lrs,
+        name=name,
+        kind=info.get("kind", "unknown"),
+        description=info.get("description", ""),
+        notes=info.get("notes", ""),
+        primary=primary,
+        higher_is_better=higher,
+        metrics=metrics,
+        epochs=info.get("epochs"),
+        seeds=seeds,
+        lrs=lrs,
         convergence_rule=info.get("convergence_rule", "(not stored)"),
         overfit_rule=info.get("overfit_rule", "(not stored)"),
-        selection_rule=_selection_rule(primary, select_on, lrs, has_val, selection), best=best, main=main,
-        by_lr=_lr_table(comps, primary), convergence=_convergence_rows(comps), rates=rates,
+        selection_rule=_selection_rule(primary, select_on, lrs, has_val, selection),
+        best=best,
+        main=main,
+        by_lr=_lr_table(comps, primary),
+        convergence=_convergence_rows(comps),
+        rates=rates,
         tpr_metric=tpr,
-        curves=[CompetitorCurves(c.label, c.lr, tuple(r.run_id for r in c.chosen),
-                                 _band(c.chosen, curves, "train_loss"),
-                                 _band(c.chosen, curves, "val_loss"),
-                                 _band(c.chosen, curves, f"val_{primary}")) for c in comps],
+        curves=[
+            CompetitorCurves(
+                c.label,
+                c.lr,
+                tuple(r.run_id for r in c.chosen),
+                _band(c.chosen, curves, "train_loss"),
+                _band(c.chosen, curves, "val_loss"),
+                _band(c.chosen, curves, f"val_{primary}"),
+            )
+            for c in comps
+        ],
         warnings=tuple(info.get("warnings", ())),
         selection=selection,
         checkpoints=_checkpoint_rows(comps, primary) if selection == "best" else None,
@@ -633,7 +764,12 @@ def build_report(store: Store, *, select_on: str = "val") -> StudyReport:
         tasks.append(_task_report(name, info, task_runs, curves, selection, select_on))
     skipped = [SkippedTask(k, str(v)) for k, v in (store.meta("skipped", {}) or {}).items()]
     return StudyReport(
-        source=str(store.path), created=store.meta("created"), version=store.meta("losslab_version"),
-        config=config, tasks=tasks, skipped=skipped, runs=len(runs),
+        source=str(store.path),
+        created=store.meta("created"),
+        version=store.meta("losslab_version"),
+        config=config,
+        tasks=tasks,
+        skipped=skipped,
+        runs=len(runs),
         diverged=sum(r.diverged for r in runs),
     )

@@ -20,10 +20,15 @@ def main_table(task: TaskReport, *, plain: bool = False) -> Table:
     ``plain``: for a pipe or a file: no box drawing and no folded cells, one row per line.
     """
     swept = len(task.lrs) > 1
-    table = Table(title=Text(f"{task.name}: {task.description}"), title_justify="left",
-                  caption=Text(f"test set, mean ± 95% CI over seeds; {task.selection_rule}"),
-                  caption_justify="left", box=None if plain else box.HEAVY_HEAD,
-                  show_edge=not plain, pad_edge=not plain)
+    table = Table(
+        title=Text(f"{task.name}: {task.description}"),
+        title_justify="left",
+        caption=Text(f"test set, mean ± 95% CI over seeds; {task.selection_rule}"),
+        caption_justify="left",
+        box=None if plain else box.HEAVY_HEAD,
+        show_edge=not plain,
+        pad_edge=not plain,
+    )
     table.add_column("loss")
     if swept:
         table.add_column("lr", justify="right")
@@ -36,9 +41,13 @@ def main_table(task: TaskReport, *, plain: bool = False) -> Table:
     for r in task.main:
         cells = [r.cells[m].text(digits[m]) if m in r.cells else "–" for m in task.metrics]
         table.add_row(
-            Text(r.label, style="bold" if r.is_best else ""), *([fmt_lr(r.lr)] if swept else []),
-            *map(Text, cells), str(r.runs),
-            f"{r.diverged} (+{r.diverged_other_lrs} other lrs)" if r.diverged_other_lrs else str(r.diverged),
+            Text(r.label, style="bold" if r.is_best else ""),
+            *([fmt_lr(r.lr)] if swept else []),
+            *map(Text, cells),
+            str(r.runs),
+            f"{r.diverged} (+{r.diverged_other_lrs} other lrs)"
+            if r.diverged_other_lrs
+            else str(r.diverged),
             Text(r.verdict, style=_VERDICT_STYLE[r.verdict_kind]),
         )
     return table

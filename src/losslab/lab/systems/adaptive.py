@@ -38,8 +38,14 @@ ALPHA_RANGE = (0.001, 1.999)
 class AdaptiveRobustSystem(SupervisedSystem):
     """A regression MLP per run plus its own learned alpha and scale per output unit."""
 
-    def __init__(self, task: Task, competitor: Competitor, runs: Sequence[RunKey],
-                 datasets: dict[int, Dataset], config: TrainConfig):
+    def __init__(
+        self,
+        task: Task,
+        competitor: Competitor,
+        runs: Sequence[RunKey],
+        datasets: dict[int, Dataset],
+        config: TrainConfig,
+    ):
         dss = [datasets[r.seed] for r in runs]
         super().__init__([r.seed for r in runs], StackedSplits.of(dss))
         m, ds0 = self.num_models, dss[0]
@@ -48,15 +54,24 @@ class AdaptiveRobustSystem(SupervisedSystem):
         d = self.data
         self.t_train = d.y_train.float().reshape(m, -1, units)
         self.t_val = d.y_val.float().reshape(m, -1, units)
-        self.model = make_model(config.architecture, self.seeds, ds0.num_features,
-                                competitor.hidden or config.hidden, units, ds0.meta.get("image_shape"))
+        self.model = make_model(
+            config.architecture,
+            self.seeds,
+            ds0.num_features,
+            competitor.hidden or config.hidden,
+            units,
+            ds0.meta.get("image_shape"),
+        )
         lo, hi = ALPHA_RANGE
         self.loss_fn = AdaptiveRobustLoss(m * units, alpha_lo=lo, alpha_hi=hi, reduction="none")
         lr = torch.tensor([r.lr for r in runs], dtype=torch.float64)
         per_unit = torch.arange(m).repeat_interleave(units)  # loss-parameter element -> model
         self.optimizers = [
             (make_optimizer(config.optimizer, list(self.model.parameters()), lr), None),
-            (make_optimizer(config.optimizer, list(self.loss_fn.parameters()), lr[per_unit]), per_unit),
+            (
+                make_optimizer(config.optimizer, list(self.loss_fn.parameters()), lr[per_unit]),
+                per_unit,
+            ),
         ]
         self.target_std = target_stds(dss)
 
@@ -74,12 +89,19 @@ class AdaptiveRobustSystem(SupervisedSystem):
 
     def _alpha_scale(self) -> tuple[torch.Tensor, torch.Tensor]:
         m = self.num_models
-        return (self.loss_fn.alpha().reshape(m, self.units).mean(1),
-                self.loss_fn.scale().reshape(m, self.units).mean(1) * torch.tensor(self.target_std))
+        return (
+            self.loss_fn.alpha().reshape(m, self.units).mean(1),
+            self.loss_fn.scale().reshape(m, self.units).mean(1) * torch.tensor(self.target_std),
+        )
 
     def val_metric(self, z_val: torch.Tensor) -> list[float]:
-        return metric_per_model(self.task.primary, z_val[..., 0], self.t_val[..., 0], num_classes=None,
-                                target_std=self.target_std)
+        return metric_per_model(
+            self.task.primary,
+            z_val[..., 0],
+            self.t_val[..., 0],
+            num_classes=None,
+            target_std=self.target_std,
+        )
 
     def evaluate(self, stats: EpochStats) -> Evaluation:
         ev = super().evaluate(stats)
@@ -95,8 +117,13 @@ class AdaptiveRobustSystem(SupervisedSystem):
             if not ok[i]:
                 out.append({})
                 continue
-            res = compute_metrics(self.task.metrics, pred[i], self.data.y_test[i].float(), num_classes=None,
-                                  target_std=self.target_std[i])
+            res = compute_metrics(
+                self.task.metrics,
+                pred[i],
+                self.data.y_test[i].float(),
+                num_classes=None,
+                target_std=self.target_std[i],
+            )
             res["learned_alpha"], res["learned_scale"] = float(alpha[i]), float(scale[i])
             out.append(res)
         return out

@@ -32,23 +32,33 @@ def _same(a: dict[str, Any], b: dict[str, Any]) -> bool:
     for k, v in a.items():
         w = b[k]
         if isinstance(v, torch.Tensor) or isinstance(w, torch.Tensor):
-            if not (isinstance(v, torch.Tensor) and isinstance(w, torch.Tensor) and torch.equal(v, w)):
+            if not (
+                isinstance(v, torch.Tensor) and isinstance(w, torch.Tensor) and torch.equal(v, w)
+            ):
                 return False
         elif v != w:
             return False
     return True
 
 
-def call_per_model(fn: Callable[..., torch.Tensor], inp: torch.Tensor, target: torch.Tensor,
-                   kwargs: Sequence[dict[str, Any]]) -> torch.Tensor:
+def call_per_model(
+    fn: Callable[..., torch.Tensor],
+    inp: torch.Tensor,
+    target: torch.Tensor,
+    kwargs: Sequence[dict[str, Any]],
+) -> torch.Tensor:
     """``fn(inp, target, reduction="none", **kwargs)`` for M models flattened model-major along
     dim 0 (rows of model i: the i-th of M equal chunks): one call when every model's kwargs are
     the same, else one call per model with its own."""
     if all(_same(kwargs[0], k) for k in kwargs[1:]):
         return fn(inp, target, reduction="none", **kwargs[0])
     m = len(kwargs)
-    return torch.cat([fn(a, t, reduction="none", **kw)
-                      for a, t, kw in zip(inp.chunk(m), target.chunk(m), kwargs, strict=True)])
+    return torch.cat(
+        [
+            fn(a, t, reduction="none", **kw)
+            for a, t, kw in zip(inp.chunk(m), target.chunk(m), kwargs, strict=True)
+        ]
+    )
 
 
 def target_stds(datasets: Sequence[Dataset]) -> list[float]:
@@ -106,9 +116,14 @@ class SupervisedSystem:
     def check_inputs(self) -> None:
         self.loss_of(self.model(self.data.x_train[:, :2]), self.t_train[:, :2])
 
-    def step(self, idx: torch.Tensor, active: torch.Tensor, penalty: Callable[[], torch.Tensor]) -> StepOutput:
+    def step(
+        self, idx: torch.Tensor, active: torch.Tensor, penalty: Callable[[], torch.Tensor]
+    ) -> StepOutput:
         rows = self._rows
-        losses = self.loss_of(self.model(self.data.x_train[rows, idx]), self.t_train[rows, idx]) + penalty()
+        losses = (
+            self.loss_of(self.model(self.data.x_train[rows, idx]), self.t_train[rows, idx])
+            + penalty()
+        )
         norms = masked_update(losses, active, self.parameters(), self.optimizers)
         return StepOutput(losses, norms)
 

@@ -56,8 +56,12 @@ __all__ = ["GenerativeSystem", "adversary_of", "ADVERSARIES"]
 #: the losses that train a GAN, and its adversary: "gan" (a BCE discriminator, 1 step per generator
 #: step) or "wgan" (a critic with a gradient penalty, N_CRITIC steps); any other loss taking two
 #: point clouds (x, y) trains the generator directly
-ADVERSARIES = {"gan_generator_loss": "gan", "gan_discriminator_loss": "gan",
-               "wgan_generator_loss": "wgan", "wgan_critic_loss": "wgan"}
+ADVERSARIES = {
+    "gan_generator_loss": "gan",
+    "gan_discriminator_loss": "gan",
+    "wgan_generator_loss": "wgan",
+    "wgan_critic_loss": "wgan",
+}
 
 
 def adversary_of(loss: str) -> str | None:
@@ -66,9 +70,11 @@ def adversary_of(loss: str) -> str | None:
         return ADVERSARIES[loss]
     first = list(inspect.signature(catalog.get(loss).function).parameters)[:2]
     if first != ["x", "y"]:
-        raise ValueError(f"compare: loss {loss!r} takes ({', '.join(first)}), not two point clouds (x, y); "
-                         "the generative task trains GANs (gan_/wgan_ losses) or point-cloud losses "
-                         "such as sinkhorn_loss and mmd_loss")
+        raise ValueError(
+            f"compare: loss {loss!r} takes ({', '.join(first)}), not two point clouds (x, y); "
+            "the generative task trains GANs (gan_/wgan_ losses) or point-cloud losses "
+            "such as sinkhorn_loss and mmd_loss"
+        )
     return None
 
 
@@ -81,6 +87,7 @@ def _optimizer(config: TrainConfig, params: list[torch.nn.Parameter], lr: torch.
 def _one_model(net: StackedMLP, i: int) -> Callable[[torch.Tensor], torch.Tensor]:
     """Model ``i`` of a stacked one-output MLP as a scorer of (B, in) points -> (B,), on the
     stack's own parameters (its gradients reach row i only)."""
+
     def score(x: torch.Tensor) -> torch.Tensor:
         h = x
         last = len(net.weights) - 1
@@ -89,21 +96,29 @@ def _one_model(net: StackedMLP, i: int) -> Callable[[torch.Tensor], torch.Tensor
             if j < last:
                 h = torch.relu(h)
         return h[..., 0]
+
     return score
 
 
 class GenerativeSystem:
     """A generator per run (and a critic for the GAN competitors); see the module docstring."""
 
-    def __init__(self, task: Task, competitor: Competitor, runs: Sequence[RunKey],
-                 datasets: dict[int, Dataset], config: TrainConfig):
+    def __init__(
+        self,
+        task: Task,
+        competitor: Competitor,
+        runs: Sequence[RunKey],
+        datasets: dict[int, Dataset],
+        config: TrainConfig,
+    ):
         self.adversary = adversary_of(competitor.loss)
         self.task = task
         self.seeds = [int(r.seed) for r in runs]
         self.num_models = m = len(self.seeds)
         dss = self.datasets = [datasets[s] for s in self.seeds]
-        self.x_train, self.x_val, self.x_test = (torch.stack([getattr(d, a) for d in dss])
-                                                 for a in ("x_train", "x_val", "x_test"))
+        self.x_train, self.x_val, self.x_test = (
+            torch.stack([getattr(d, a) for d in dss]) for a in ("x_train", "x_val", "x_test")
+        )
         self.train_size = n = int(self.x_train.shape[1])
         # full batches only; a batch larger than the split trains on the whole split each step
         self.drop_last = config.batch_size <= n
@@ -150,10 +165,19 @@ class GenerativeSystem:
         loss = self._adversarial_loss(real, fake)
         if self.adversary == "wgan":
             # one call per model: its interpolation points come from its own generator
-            gp = torch.stack([
-                LF.gradient_penalty(self._critic_one[i], real[i], fake[i], weight=GP_WEIGHT,
-                                    generator=self.noise[i], reduction="none").mean()
-                for i in range(self.num_models)])
+            gp = torch.stack(
+                [
+                    LF.gradient_penalty(
+                        self._critic_one[i],
+                        real[i],
+                        fake[i],
+                        weight=GP_WEIGHT,
+                        generator=self.noise[i],
+                        reduction="none",
+                    ).mean()
+                    for i in range(self.num_models)
+                ]
+            )
             loss = loss + gp
         return loss
 
@@ -181,7 +205,9 @@ class GenerativeSystem:
             self._adversarial_loss(real, fake)
         self._generator_loss(fake, real)
 
-    def step(self, idx: torch.Tensor, active: torch.Tensor, penalty: Callable[[], torch.Tensor]) -> StepOutput:
+    def step(
+        self, idx: torch.Tensor, active: torch.Tensor, penalty: Callable[[], torch.Tensor]
+    ) -> StepOutput:
         b = idx.shape[1]
         real = self.x_train[self._rows, idx]
         ok = active.clone()
@@ -200,15 +226,20 @@ class GenerativeSystem:
         # a model whose critic failed was not updated; its NaN tells the engine it diverged
         failed = active & ~ok
         nan = torch.tensor(math.nan)
-        return StepOutput(torch.where(failed, nan, losses.detach()), torch.where(failed, nan, norms))
+        return StepOutput(
+            torch.where(failed, nan, losses.detach()), torch.where(failed, nan, norms)
+        )
 
     def _w1(self, pts: np.ndarray, ref: torch.Tensor, i: int) -> float:
-        return w1_exact(pts[i], ref[i, :len(pts[i])])
+        return w1_exact(pts[i], ref[i, : len(pts[i])])
 
     def evaluate(self, stats: EpochStats) -> Evaluation:
         pts = self.generator(self.z_val).numpy()
         # the engine ignores the values of models that no longer train: skip their assignments
-        w1 = [self._w1(pts, self.x_val, i) if self._live[i] else math.nan for i in range(self.num_models)]
+        w1 = [
+            self._w1(pts, self.x_val, i) if self._live[i] else math.nan
+            for i in range(self.num_models)
+        ]
         return Evaluation(stats.step_loss, w1, w1)
 
     def test_metrics(self, ok: Sequence[bool]) -> list[dict[str, float]]:
@@ -222,14 +253,21 @@ class GenerativeSystem:
             # the engine asks twice (final, then selected parameters): the same generator, the same
             # metrics, without solving its three assignment problems again
             seen = self._tested.get(i)
-            if seen is not None and all(torch.equal(a, p[i]) for a, p in zip(seen[0], params, strict=True)):
+            if seen is not None and all(
+                torch.equal(a, p[i]) for a, p in zip(seen[0], params, strict=True)
+            ):
                 out.append(dict(seen[1]))
                 continue
-            coverage, hq = mode_metrics(test_pts[i], np.asarray(ds.meta["centres"]), ds.meta["mode_std"])
+            coverage, hq = mode_metrics(
+                test_pts[i], np.asarray(ds.meta["centres"]), ds.meta["mode_std"]
+            )
             res = {
-                "w1_to_heldout": self._w1(test_pts, self.x_test, i), "mode_coverage": coverage, "hq_fraction": hq,
+                "w1_to_heldout": self._w1(test_pts, self.x_test, i),
+                "mode_coverage": coverage,
+                "hq_fraction": hq,
                 # W1 to the validation points minus W1 to as many training points (the task's rule)
-                "generalization_gap": self._w1(val_pts, self.x_val, i) - self._w1(val_pts, self.x_train, i),
+                "generalization_gap": self._w1(val_pts, self.x_val, i)
+                - self._w1(val_pts, self.x_train, i),
             }
             self._tested[i] = ([p[i].clone() for p in params], res)
             out.append(dict(res))

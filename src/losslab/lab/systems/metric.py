@@ -48,8 +48,14 @@ if TYPE_CHECKING:
     from ..tasks import Competitor, Task
     from ..train import RunKey, TrainConfig
 
-__all__ = ["MetricSystem", "EMBEDDING_DIM", "FORMS", "COSINE_RETRIEVAL",
-           "knn_retrieval", "retrieval_distance"]
+__all__ = [
+    "MetricSystem",
+    "EMBEDDING_DIM",
+    "FORMS",
+    "COSINE_RETRIEVAL",
+    "knn_retrieval",
+    "retrieval_distance",
+]
 
 #: size of the learned embedding
 EMBEDDING_DIM = 32
@@ -65,9 +71,15 @@ COSINE_RETRIEVAL = ("cross_entropy", "supcon_loss", "arcface_loss", "cosface_los
 _CHECK_ROWS = 8
 
 
-def knn_retrieval(query: torch.Tensor, query_labels: torch.Tensor, reference: torch.Tensor,
-                  reference_labels: torch.Tensor, *, distance: str = "euclidean",
-                  k: int = 5) -> tuple[torch.Tensor, torch.Tensor]:
+def knn_retrieval(
+    query: torch.Tensor,
+    query_labels: torch.Tensor,
+    reference: torch.Tensor,
+    reference_labels: torch.Tensor,
+    *,
+    distance: str = "euclidean",
+    k: int = 5,
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Top-1 and top-k retrieval accuracy of (M, Q, D) queries against (M, R, D) references.
 
     Returns two (M,) tensors: the fraction of queries whose nearest reference has their label, and
@@ -96,16 +108,24 @@ def form_of(competitor: Competitor) -> str:
     form = FORMS.get(spec.sampler.name)
     if form is None:
         takes = spec.sampler.name.replace("_", " ")
-        raise ValueError(f"compare: loss {competitor.loss!r} takes {takes}, not labelled embeddings "
-                         f"(with class centres) or class logits; the metric task trains those only")
+        raise ValueError(
+            f"compare: loss {competitor.loss!r} takes {takes}, not labelled embeddings "
+            f"(with class centres) or class logits; the metric task trains those only"
+        )
     return form
 
 
 class MetricSystem(SupervisedSystem):
     """One embedding network per run, plus its classifier head or class centres (see module)."""
 
-    def __init__(self, task: Task, competitor: Competitor, runs: Sequence[RunKey],
-                 datasets: dict[int, Dataset], config: TrainConfig):
+    def __init__(
+        self,
+        task: Task,
+        competitor: Competitor,
+        runs: Sequence[RunKey],
+        datasets: dict[int, Dataset],
+        config: TrainConfig,
+    ):
         dss = [datasets[r.seed] for r in runs]
         super().__init__([r.seed for r in runs], StackedSplits.of(dss))
         self.task, self.batch_size = task, config.batch_size
@@ -115,16 +135,30 @@ class MetricSystem(SupervisedSystem):
         self.distance = retrieval_distance(competitor.loss, dict(competitor.kwargs))
         ds0 = dss[0]
         classes = int(ds0.num_classes or 1)
-        self.model = make_model(config.architecture, self.seeds, ds0.num_features,
-                                competitor.hidden or config.hidden, EMBEDDING_DIM, ds0.meta.get("image_shape"))
+        self.model = make_model(
+            config.architecture,
+            self.seeds,
+            ds0.num_features,
+            competitor.hidden or config.hidden,
+            EMBEDDING_DIM,
+            ds0.meta.get("image_shape"),
+        )
         own = [stream_seed(s, EXTRA) for s in self.seeds]
         self.head: StackedMLP | None = None
         self.centres: torch.nn.Parameter | None = None
         if self.form == "classifier":
             self.head = StackedMLP(own, EMBEDDING_DIM, (), classes)
         elif self.form == "centres":
-            self.centres = torch.nn.Parameter(torch.stack(
-                [torch.randn(classes, EMBEDDING_DIM, generator=torch.Generator().manual_seed(s)) for s in own]))
+            self.centres = torch.nn.Parameter(
+                torch.stack(
+                    [
+                        torch.randn(
+                            classes, EMBEDDING_DIM, generator=torch.Generator().manual_seed(s)
+                        )
+                        for s in own
+                    ]
+                )
+            )
         self.t_train, self.t_val = self.data.y_train, self.data.y_val
         lr = torch.tensor([r.lr for r in runs], dtype=torch.float64)
         self.optimizers = [(make_optimizer(config.optimizer, self.parameters(), lr), None)]
@@ -147,7 +181,9 @@ class MetricSystem(SupervisedSystem):
             return per.reshape(y.shape).mean(1)
         # mining and pair selection are data dependent: one call per model, on its own batch
         if self.centres is not None:
-            return torch.stack([self.fn(z[i], y[i], self.centres[i], **kw) for i, kw in enumerate(self.kwargs)])
+            return torch.stack(
+                [self.fn(z[i], y[i], self.centres[i], **kw) for i, kw in enumerate(self.kwargs)]
+            )
         return torch.stack([self.fn(z[i], y[i], **kw) for i, kw in enumerate(self.kwargs)])
 
     def check_inputs(self) -> None:
@@ -156,7 +192,9 @@ class MetricSystem(SupervisedSystem):
     def _split_loss(self, z: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         """(M,) mean of the losses of a split's fixed consecutive minibatches."""
         n, b = y.shape[1], self.batch_size
-        return torch.stack([self.loss_of(z[:, s:s + b], y[:, s:s + b]) for s in range(0, n, b)]).mean(0)
+        return torch.stack(
+            [self.loss_of(z[:, s : s + b], y[:, s : s + b]) for s in range(0, n, b)]
+        ).mean(0)
 
     def evaluate(self, stats: EpochStats) -> Evaluation:
         d = self.data
@@ -166,8 +204,11 @@ class MetricSystem(SupervisedSystem):
 
     def test_metrics(self, ok: Sequence[bool]) -> list[dict[str, float]]:
         d = self.data
-        top1, top5 = knn_retrieval(self.model(d.x_test), d.y_test, self.model(d.x_train), d.y_train,
-                                   distance=self.distance)
+        top1, top5 = knn_retrieval(
+            self.model(d.x_test), d.y_test, self.model(d.x_train), d.y_train, distance=self.distance
+        )
         scores = {"top1": top1, "top5": top5}
-        return [{k: float(scores[k][i]) for k in self.task.metrics} if ok[i] else {}
-                for i in range(self.num_models)]
+        return [
+            {k: float(scores[k][i]) for k in self.task.metrics} if ok[i] else {}
+            for i in range(self.num_models)
+        ]

@@ -64,8 +64,14 @@ class PerModelLoss:
     :func:`~losslab.lab.systems.base.loss_kwargs`).
     """
 
-    def __init__(self, spec: catalog.LossSpec, kwargs: dict[str, Any] | Sequence[dict[str, Any]],
-                 activation: str, units: int, kind: str):
+    def __init__(
+        self,
+        spec: catalog.LossSpec,
+        kwargs: dict[str, Any] | Sequence[dict[str, Any]],
+        activation: str,
+        units: int,
+        kind: str,
+    ):
         self.fn = spec.function
         self.kwargs = [kwargs] if isinstance(kwargs, dict) else list(kwargs)
         self.activation = activation
@@ -79,7 +85,11 @@ class PerModelLoss:
         if self.units == 1:
             inp = inp[:, 0]
         tgt = _loss_target(y, self.units, self.kind)
-        tgt = tgt.reshape(inp.shape) if tgt.is_floating_point() and self.kind == "regression" else tgt.reshape(-1)
+        tgt = (
+            tgt.reshape(inp.shape)
+            if tgt.is_floating_point() and self.kind == "regression"
+            else tgt.reshape(-1)
+        )
         kwargs = self.kwargs if len(self.kwargs) == m else self.kwargs[:1]
         per = call_per_model(self.fn, inp, tgt, kwargs)
         return per.reshape(m, b, -1).mean(dim=2)
@@ -96,9 +106,16 @@ class MLPSystem(SupervisedSystem):
     :meth:`test_metrics`, ``test_scores`` holds the (M, n_test, ...) scores it was computed from.
     """
 
-    def __init__(self, task: Task, competitor: Competitor, runs: Sequence[RunKey],
-                 datasets: dict[int, Dataset], config: TrainConfig, *,
-                 val_metric: Callable[[torch.Tensor, torch.Tensor], list[float]] | None = None):
+    def __init__(
+        self,
+        task: Task,
+        competitor: Competitor,
+        runs: Sequence[RunKey],
+        datasets: dict[int, Dataset],
+        config: TrainConfig,
+        *,
+        val_metric: Callable[[torch.Tensor, torch.Tensor], list[float]] | None = None,
+    ):
         dss = [datasets[r.seed] for r in runs]
         super().__init__([r.seed for r in runs], StackedSplits.of(dss))
         spec = competitor.spec()
@@ -108,27 +125,50 @@ class MLPSystem(SupervisedSystem):
         self.head = spec.head_for("regression" if self.recon else task.kind)
         ds0 = self.ds0 = dss[0]
         units = ds0.num_features if self.recon else head_units(self.head.units, ds0)
-        self.loss_of = PerModelLoss(spec, loss_kwargs(competitor, dss), self.head.activation, units,
-                                    "regression" if self.recon else task.kind)
+        self.loss_of = PerModelLoss(
+            spec,
+            loss_kwargs(competitor, dss),
+            self.head.activation,
+            units,
+            "regression" if self.recon else task.kind,
+        )
         d = self.data
         self.t_train = d.x_train if self.recon else d.y_train
         self.t_val = d.x_val if self.recon else d.y_val
-        self.model = make_model(config.architecture, self.seeds, ds0.num_features,
-                                competitor.hidden or config.hidden, units, ds0.meta.get("image_shape"))
+        self.model = make_model(
+            config.architecture,
+            self.seeds,
+            ds0.num_features,
+            competitor.hidden or config.hidden,
+            units,
+            ds0.meta.get("image_shape"),
+        )
         lr = torch.tensor([r.lr for r in runs], dtype=torch.float64)
-        self.optimizers = [(make_optimizer(config.optimizer, list(self.model.parameters()), lr), None)]
+        self.optimizers = [
+            (make_optimizer(config.optimizer, list(self.model.parameters()), lr), None)
+        ]
         self.target_std = target_stds(dss)
         self.test_scores = torch.empty(0)
 
     def scores(self, z: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-        return self.loss_of.per_sample(z, x) if self.recon else scores_from_outputs(z, self.head, self.task.kind)
+        return (
+            self.loss_of.per_sample(z, x)
+            if self.recon
+            else scores_from_outputs(z, self.head, self.task.kind)
+        )
 
     def val_metric(self, z_val: torch.Tensor) -> list[float]:
         s_val = self.scores(z_val, self.data.x_val)
         if self._val_metric is not None:
             return self._val_metric(s_val, self.data.y_val)
-        return metric_per_model(self.task.primary, s_val, self.data.y_val, num_classes=self.ds0.num_classes,
-                                target_std=self.target_std, threshold=self.config.threshold)
+        return metric_per_model(
+            self.task.primary,
+            s_val,
+            self.data.y_val,
+            num_classes=self.ds0.num_classes,
+            target_std=self.target_std,
+            threshold=self.config.threshold,
+        )
 
     def test_metrics(self, ok: Sequence[bool]) -> list[dict[str, float]]:
         d = self.data
@@ -141,8 +181,18 @@ class MLPSystem(SupervisedSystem):
                 out.append({})
                 continue
             threshold = self.config.threshold
-            if s_val is not None:  # flag what exceeds 95% of the validation inliers' reconstruction errors
+            if (
+                s_val is not None
+            ):  # flag what exceeds 95% of the validation inliers' reconstruction errors
                 threshold = float(torch.quantile(s_val[i][d.y_val[i] == 0], RECON_QUANTILE))
-            out.append(compute_metrics(standard, s_test[i], d.y_test[i], num_classes=self.ds0.num_classes,
-                                       target_std=self.target_std[i], threshold=threshold))
+            out.append(
+                compute_metrics(
+                    standard,
+                    s_test[i],
+                    d.y_test[i],
+                    num_classes=self.ds0.num_classes,
+                    target_std=self.target_std[i],
+                    threshold=threshold,
+                )
+            )
         return out

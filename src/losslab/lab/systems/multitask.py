@@ -45,8 +45,16 @@ if TYPE_CHECKING:
     from ..tasks import Competitor, Task
     from ..train import RunKey, TrainConfig
 
-__all__ = ["MultitaskSystem", "METHODS", "NUM_CLASSES", "GRADNORM_ALPHA", "GRADNORM_LR", "DWA_TEMPERATURE",
-           "project_conflicting_stacked", "task_orders"]
+__all__ = [
+    "MultitaskSystem",
+    "METHODS",
+    "NUM_CLASSES",
+    "GRADNORM_ALPHA",
+    "GRADNORM_LR",
+    "DWA_TEMPERATURE",
+    "project_conflicting_stacked",
+    "task_orders",
+]
 
 NUM_CLASSES = 10
 NUM_TASKS = 2  # the digit's class, its parity
@@ -90,11 +98,22 @@ class MultitaskSystem:
 
     drop_last = False
 
-    def __init__(self, task: Task, competitor: Competitor, runs: Sequence[RunKey], datasets: dict[int, Dataset],
-                 config: TrainConfig, *, method: str, alpha: float = GRADNORM_ALPHA,
-                 temperature: float = DWA_TEMPERATURE):
+    def __init__(
+        self,
+        task: Task,
+        competitor: Competitor,
+        runs: Sequence[RunKey],
+        datasets: dict[int, Dataset],
+        config: TrainConfig,
+        *,
+        method: str,
+        alpha: float = GRADNORM_ALPHA,
+        temperature: float = DWA_TEMPERATURE,
+    ):
         if method not in METHODS:
-            raise ValueError(f"compare: multi-task 'method' must be one of {', '.join(METHODS)}, got {method!r}")
+            raise ValueError(
+                f"compare: multi-task 'method' must be one of {', '.join(METHODS)}, got {method!r}"
+            )
         dss = [datasets[r.seed] for r in runs]
         self.seeds = [int(r.seed) for r in runs]
         self.num_models = m = len(self.seeds)
@@ -106,8 +125,9 @@ class MultitaskSystem:
         self._fn = spec.function
         self._activation = spec.head_for(task.kind).activation
         self._kwargs = loss_kwargs(competitor, dss)  # each model's from its own split
-        self.model = StackedMLP(self.seeds, dss[0].num_features, competitor.hidden or config.hidden,
-                                NUM_CLASSES + 1)
+        self.model = StackedMLP(
+            self.seeds, dss[0].num_features, competitor.hidden or config.hidden, NUM_CLASSES + 1
+        )
         self.trunk = [*self.model.weights[:-1], *self.model.biases[:-1]]
         lr = torch.tensor([r.lr for r in runs], dtype=torch.float64)
         self.optimizers = [make_optimizer(config.optimizer, list(self.model.parameters()), lr)]
@@ -150,10 +170,15 @@ class MultitaskSystem:
         """(M, 2) [class loss, parity loss] of each model's outputs z (M, B, 11), labels y (M, B):
         the competitor's loss with ``reduction="mean"`` over the model's batch, and BCE."""
         head = activate(z[..., :NUM_CLASSES], self._activation)
-        cls = torch.stack([self._fn(head[i], y[i], reduction="mean", **self._kwargs[i])
-                           for i in range(self.num_models)])
-        parity = F.binary_cross_entropy_with_logits(z[..., NUM_CLASSES], (y % 2).float(),
-                                                    reduction="none").mean(1)
+        cls = torch.stack(
+            [
+                self._fn(head[i], y[i], reduction="mean", **self._kwargs[i])
+                for i in range(self.num_models)
+            ]
+        )
+        parity = F.binary_cross_entropy_with_logits(
+            z[..., NUM_CLASSES], (y % 2).float(), reduction="none"
+        ).mean(1)
         return torch.stack([cls, parity], dim=1)
 
     def weights(self) -> torch.Tensor:
@@ -169,7 +194,9 @@ class MultitaskSystem:
             return torch.where((self.dwa_count >= 2).unsqueeze(1), w, torch.ones(m, NUM_TASKS))
         return torch.ones(m, NUM_TASKS)
 
-    def step(self, idx: torch.Tensor, active: torch.Tensor, penalty: Callable[[], torch.Tensor]) -> StepOutput:
+    def step(
+        self, idx: torch.Tensor, active: torch.Tensor, penalty: Callable[[], torch.Tensor]
+    ) -> StepOutput:
         rows, m = self._rows, self.num_models
         y = self.data.y_train[rows, idx]
         losses = self.task_losses(self.model(self.data.x_train[rows, idx]), y)  # (M, 2)
@@ -183,13 +210,26 @@ class MultitaskSystem:
         g = None
         if self.method == "gradnorm":  # each task's gradient norm on the last trunk layer
             shared = self.model.weights[-2]
-            g = torch.stack([rows_of(torch.autograd.grad(live[:, t].sum(), shared, retain_graph=True)[0], m)
-                             .double().pow(2).sum(1).sqrt() for t in range(NUM_TASKS)], dim=1).float()
+            g = torch.stack(
+                [
+                    rows_of(torch.autograd.grad(live[:, t].sum(), shared, retain_graph=True)[0], m)
+                    .double()
+                    .pow(2)
+                    .sum(1)
+                    .sqrt()
+                    for t in range(NUM_TASKS)
+                ],
+                dim=1,
+            ).float()
         pc = None
         if self.method == "pcgrad":  # each task's trunk gradients, projected per model
-            per_task = [torch.autograd.grad(live[:, t].sum(), self.trunk, retain_graph=True)
-                        for t in range(NUM_TASKS)]
-            flat = torch.stack([torch.cat([rows_of(gr, m) for gr in grads], 1) for grads in per_task], 1)
+            per_task = [
+                torch.autograd.grad(live[:, t].sum(), self.trunk, retain_graph=True)
+                for t in range(NUM_TASKS)
+            ]
+            flat = torch.stack(
+                [torch.cat([rows_of(gr, m) for gr in grads], 1) for grads in per_task], 1
+            )
             orders = torch.stack([task_orders(gen, NUM_TASKS) for gen in self.pc_gens])
             pc = project_conflicting_stacked(flat, orders).sum(1)  # (M, P)
         if self.method == "uncertainty":
@@ -206,7 +246,7 @@ class MultitaskSystem:
             offset = 0
             for p in self.trunk:
                 n = p[0].numel()
-                p.grad = pc[:, offset:offset + n].reshape(p.shape).to(p.dtype).contiguous()
+                p.grad = pc[:, offset : offset + n].reshape(p.shape).to(p.dtype).contiguous()
                 offset += n
             if pen.requires_grad:
                 torch.where(active, pen, torch.zeros_like(pen)).sum().backward()
@@ -227,7 +267,9 @@ class MultitaskSystem:
         self._steps += 1
         return StepOutput(loss.detach(), norms)
 
-    def _gradnorm_update(self, w: torch.Tensor, g: torch.Tensor, losses: torch.Tensor, ok: torch.Tensor) -> None:
+    def _gradnorm_update(
+        self, w: torch.Tensor, g: torch.Tensor, losses: torch.Tensor, ok: torch.Tensor
+    ) -> None:
         """:meth:`losslab.multitask.GradNorm._update` of every model in ``ok`` at once."""
         ratio = losses / self.gn_initial
         mean_ratio = ratio.mean(1, keepdim=True)
@@ -240,10 +282,12 @@ class MultitaskSystem:
         t = self.gn_t + upd.double()
         keep = upd.unsqueeze(1)
         m_new = torch.where(keep, torch.lerp(self.gn_m, grad, 1 - b1), self.gn_m)
-        v_new = torch.where(keep, torch.addcmul(self.gn_v * b2, grad, grad, value=1 - b2), self.gn_v)
+        v_new = torch.where(
+            keep, torch.addcmul(self.gn_v * b2, grad, grad, value=1 - b2), self.gn_v
+        )
         ts = torch.where(t > 0, t, 1.0)
-        m_hat = m_new / (1 - b1 ** ts).float().unsqueeze(1)
-        v_hat = v_new / (1 - b2 ** ts).float().unsqueeze(1)
+        m_hat = m_new / (1 - b1**ts).float().unsqueeze(1)
+        v_hat = v_new / (1 - b2**ts).float().unsqueeze(1)
         log_w = self.log_w - GRADNORM_LR * m_hat / (v_hat.sqrt() + eps)
         log_w = log_w - (torch.logsumexp(log_w, 1, keepdim=True) - math.log(NUM_TASKS))
         self.log_w.copy_(torch.where(keep, log_w, self.log_w))
@@ -265,7 +309,9 @@ class MultitaskSystem:
         return z, self.task_losses(z, y).sum(1)
 
     @staticmethod
-    def _accuracies(z: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def _accuracies(
+        z: torch.Tensor, y: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """(M,) class top-1, parity accuracy and their mean."""
         top1 = (z[..., :NUM_CLASSES].argmax(-1) == y).float().mean(1)
         parity = ((z[..., NUM_CLASSES] >= 0).long() == y % 2).float().mean(1)
@@ -285,5 +331,13 @@ class MultitaskSystem:
 
     def test_metrics(self, ok: Sequence[bool]) -> list[dict[str, float]]:
         top1, parity, mean = self._accuracies(self.model(self.data.x_test), self.data.y_test)
-        return [{"class_top1": float(top1[i]), "parity_accuracy": float(parity[i]),
-                 "mean_accuracy": float(mean[i])} if ok[i] else {} for i in range(self.num_models)]
+        return [
+            {
+                "class_top1": float(top1[i]),
+                "parity_accuracy": float(parity[i]),
+                "mean_accuracy": float(mean[i]),
+            }
+            if ok[i]
+            else {}
+            for i in range(self.num_models)
+        ]

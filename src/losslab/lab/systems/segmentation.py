@@ -24,7 +24,13 @@ if TYPE_CHECKING:
     from ..tasks import Competitor, Task
     from ..train import RunKey, TrainConfig
 
-__all__ = ["SegmentationSystem", "PerImageLoss", "StackedFCN", "predicted_labels", "segmentation_metrics"]
+__all__ = [
+    "SegmentationSystem",
+    "PerImageLoss",
+    "StackedFCN",
+    "predicted_labels",
+    "segmentation_metrics",
+]
 
 
 # -- model --------------------------------------------------------------------------------------
@@ -58,15 +64,30 @@ class StackedFCN(torch.nn.Module):
             per_model.append(layers)
         # every parameter leads with the model dimension M (the optimiser relies on it)
         self.weights = torch.nn.ParameterList(
-            [torch.nn.Parameter(torch.stack([p[i][0] for p in per_model])) for i in range(len(self.LAYERS))])
+            [
+                torch.nn.Parameter(torch.stack([p[i][0] for p in per_model]))
+                for i in range(len(self.LAYERS))
+            ]
+        )
         self.biases = torch.nn.ParameterList(
-            [torch.nn.Parameter(torch.stack([p[i][1] for p in per_model])) for i in range(len(self.LAYERS))])
+            [
+                torch.nn.Parameter(torch.stack([p[i][1] for p in per_model]))
+                for i in range(len(self.LAYERS))
+            ]
+        )
 
     def _conv(self, i: int, z: torch.Tensor) -> torch.Tensor:
         k, dil, stride = self.LAYERS[i]
         w, b = self.weights[i], self.biases[i]
-        return F.conv2d(z, w.flatten(0, 1), b.flatten(), padding=dil * (k // 2), dilation=dil,
-                        stride=stride, groups=self.num_models)
+        return F.conv2d(
+            z,
+            w.flatten(0, 1),
+            b.flatten(),
+            padding=dil * (k // 2),
+            dilation=dil,
+            stride=stride,
+            groups=self.num_models,
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         m = self.num_models
@@ -91,10 +112,14 @@ def predicted_labels(z: torch.Tensor) -> torch.Tensor:
     return (z[..., 0, :, :] > 0).long() if z.shape[-3] == 1 else z.contiguous().argmax(dim=-3)
 
 
-def segmentation_metrics(pred: torch.Tensor, target: torch.Tensor, num_classes: int) -> dict[str, float]:
+def segmentation_metrics(
+    pred: torch.Tensor, target: torch.Tensor, num_classes: int
+) -> dict[str, float]:
     """Dice and IoU of ONE model's label maps, pooled over images, macro over foreground classes."""
     p, t = pred.flatten(), target.flatten()
-    kw: dict[str, Any] = dict(num_classes=num_classes, average="none", zero_division=1.0, validate_args=False)
+    kw: dict[str, Any] = dict(
+        num_classes=num_classes, average="none", zero_division=1.0, validate_args=False
+    )
     dice = TMC.multiclass_f1_score(p, t, **kw)
     iou = TMC.multiclass_jaccard_index(p, t, **kw)
     return {"dice": float(dice[1:].mean()), "iou": float(iou[1:].mean())}
@@ -117,8 +142,14 @@ class PerImageLoss:
 class SegmentationSystem(SupervisedSystem):
     """One :class:`StackedFCN` per run; validation/test Dice and IoU from the label maps."""
 
-    def __init__(self, task: Task, competitor: Competitor, runs: Sequence[RunKey],
-                 datasets: dict[int, Dataset], config: TrainConfig):
+    def __init__(
+        self,
+        task: Task,
+        competitor: Competitor,
+        runs: Sequence[RunKey],
+        datasets: dict[int, Dataset],
+        config: TrainConfig,
+    ):
         dss = [datasets[r.seed] for r in runs]
         super().__init__([r.seed for r in runs], StackedSplits.of(dss))
         ds0 = dss[0]
@@ -130,14 +161,21 @@ class SegmentationSystem(SupervisedSystem):
         self.t_train, self.t_val = self.data.y_train, self.data.y_val
         self.model = StackedFCN(self.seeds, int(self.data.x_train.shape[2]), out)
         lr = torch.tensor([r.lr for r in runs], dtype=torch.float64)
-        self.optimizers = [(make_optimizer(config.optimizer, list(self.model.parameters()), lr), None)]
+        self.optimizers = [
+            (make_optimizer(config.optimizer, list(self.model.parameters()), lr), None)
+        ]
 
     def _metrics(self, z: torch.Tensor, y: torch.Tensor, i: int) -> dict[str, float]:
         return segmentation_metrics(predicted_labels(z[i]), y[i], self.num_classes)
 
     def val_metric(self, z_val: torch.Tensor) -> list[float]:
-        return [self._metrics(z_val, self.data.y_val, i)[self.task.primary] for i in range(self.num_models)]
+        return [
+            self._metrics(z_val, self.data.y_val, i)[self.task.primary]
+            for i in range(self.num_models)
+        ]
 
     def test_metrics(self, ok: Sequence[bool]) -> list[dict[str, float]]:
         z = self.model(self.data.x_test)
-        return [self._metrics(z, self.data.y_test, i) if ok[i] else {} for i in range(self.num_models)]
+        return [
+            self._metrics(z, self.data.y_test, i) if ok[i] else {} for i in range(self.num_models)
+        ]
