@@ -10,8 +10,6 @@ from . import (  # noqa: F401
     _cost_sensitive,
     _divergence,
     _fast_ce,
-    _focal,
-    _imbalance,
     _lovasz,
     _margin,
     _overlap,

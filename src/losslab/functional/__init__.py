@@ -7,12 +7,16 @@ One module per family; each lists its public names in ``__all__``. The ``_common
 """
 
 from ..losses import (  # the families moved to losslab.losses (one module per family)
+    focal,
+    imbalance,
     noisy_labels,
     regression,
     regression_likelihood,
     regression_relative,
     regression_robust,
 )
+from ..losses.focal import *  # noqa: F403
+from ..losses.imbalance import *  # noqa: F403
 from ..losses.noisy_labels import *  # noqa: F403
 from ..losses.regression import *  # noqa: F403
 from ..losses.regression_likelihood import *  # noqa: F403
@@ -24,8 +28,6 @@ from . import (
     _cost_sensitive,
     _divergence,
     _fast_ce,
-    _focal,
-    _imbalance,
     _linear_ce,
     _lovasz,
     _margin,
@@ -42,8 +44,6 @@ from ._angular import *  # noqa: F403
 from ._cost_sensitive import *  # noqa: F403
 from ._divergence import *  # noqa: F403
 from ._fast_ce import *  # noqa: F403
-from ._focal import *  # noqa: F403
-from ._imbalance import *  # noqa: F403
 from ._linear_ce import *  # noqa: F403
 from ._lovasz import *  # noqa: F403
 from ._margin import *  # noqa: F403
@@ -63,11 +63,11 @@ __all__ = [
     *_torch_sequence.__all__,
     *regression_robust.__all__,
     *regression_relative.__all__,
-    *_focal.__all__,
+    *focal.__all__,
     *_margin.__all__,
     *noisy_labels.__all__,
     *_divergence.__all__,
-    *_imbalance.__all__,
+    *imbalance.__all__,
     *_overlap.__all__,
     *_lovasz.__all__,
     *_transport.__all__,

@@ -27,4 +27,6 @@ FAMILY_MODULES = (
     "regression_robust",
     "regression_relative",
     "noisy_labels",
+    "imbalance",
+    "focal",
 )

@@ -13,8 +13,6 @@ from . import (
     _cost_sensitive,
     _divergence,
     _fast_ce,
-    _focal,
-    _imbalance,
     _lovasz,
     _margin,
     _overlap,
@@ -33,8 +31,6 @@ from ._cost_sensitive import *  # noqa: F403
 from ._divergence import *  # noqa: F403
 from ._factory import module_class
 from ._fast_ce import *  # noqa: F403
-from ._focal import *  # noqa: F403
-from ._imbalance import *  # noqa: F403
 from ._lovasz import *  # noqa: F403
 from ._margin import *  # noqa: F403
 from ._overlap import *  # noqa: F403
@@ -58,11 +54,11 @@ __all__ = [
     *_torch_sequence.__all__,
     *_generated["regression_robust"],
     *_generated["regression_relative"],
-    *_focal.__all__,
+    *_generated["focal"],
     *_margin.__all__,
     *_generated["noisy_labels"],
     *_divergence.__all__,
-    *_imbalance.__all__,
+    *_generated["imbalance"],
     *_overlap.__all__,
     *_lovasz.__all__,
     *_transport.__all__,

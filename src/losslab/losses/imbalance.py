@@ -5,6 +5,9 @@ The weights are meant for the ``weight`` / ``alpha`` arguments of the class-inde
 A class with zero examples has no defined frequency weight; both weight functions raise a
 ``ValueError`` naming it (drop the class, or add a pseudo-count such as ``counts + 1``).
 :func:`logit_adjusted_cross_entropy` takes the class frequencies themselves (``class_prior``).
+The weight helpers are not losses (no entry; documented in :mod:`losslab.utils`); the loss
+carries its catalog entry (:func:`entry`). The imbalance family spans this module and
+:mod:`.focal` (the focal losses); tested in ``tests/functional/test_classification.py``.
 """
 
 from __future__ import annotations
@@ -27,13 +30,17 @@ from .._validation import (
     loss_function,
     warn_if_probabilities,
 )
-from ._common import (
+from ..catalog._common import CLASS_HEAD, onehot
+from ..catalog._samplers import CLASS_LOGITS
+from ..catalog._spec import When
+from ..functional._common import (
     SOFTMAX_ADVICE,
     check_class_logits,
     check_class_weight,
     empty_mean_guard,
     has_unignored,
 )
+from ._entry import entry
 
 __all__ = [
     "class_counts",
@@ -159,6 +166,43 @@ def effective_number_weights(counts: torch.Tensor, *, beta: float = 0.999) -> to
 # -- logit adjustment --------------------------------------------------------------------------
 
 
+_CLASS_PRIOR = torch.tensor([0.5, 0.25, 0.15, 0.10], dtype=torch.float64)
+
+
+def _logit_adjusted_grad(x, y, *, class_prior, tau, **_):
+    prior = class_prior.to(x.dtype) / class_prior.sum()
+    return torch.softmax(x + tau * torch.log(prior), dim=1) - onehot(y, x)
+
+
+@entry(
+    module="LogitAdjustedCrossEntropyLoss",
+    family="imbalance",
+    tasks=("multiclass", "imbalanced"),
+    input_kind="logits",
+    heads={"*": CLASS_HEAD},
+    formula=r"\ell = -\log \frac{e^{x_y + \tau \log \pi_y}}{\sum_j e^{x_j + \tau \log \pi_j}}",
+    derivative=r"\frac{\partial \ell}{\partial x_j} = \operatorname{softmax}(x + \tau \log \pi)_j"
+    r" - [j = y]",
+    derivative_fn=_logit_adjusted_grad,
+    properties=dict(
+        nonnegative=True,
+        zero_at_perfect=When("label_smoothing == 0"),
+        convex=True,
+        smooth=True,
+        bounded=False,
+        robust_to_outliers=True,
+        symmetric=None,
+    ),
+    references=(
+        "Menon, Jayasumana, Rawat, Jain, Veit, Kumar, Long-tail learning via logit "
+        "adjustment, ICLR 2021",
+    ),
+    summary="Cross entropy on logits shifted by tau * log(class prior): balanced-error training.",
+    when_to_use="Long-tailed classification evaluated on balanced accuracy; pass the training "
+    "class frequencies as class_prior and predict with the unadjusted logits.",
+    sampler=CLASS_LOGITS,
+    test_kwargs={"class_prior": _CLASS_PRIOR},
+)
 @loss_function(
     class_prior=Param(
         "tensor", "class frequencies pi_c, shape (C,), normalised internally", gt=0, ndim=1
@@ -203,10 +247,6 @@ def logit_adjusted_cross_entropy(
         >>> prior = torch.tensor([0.9, 0.1])
         >>> LF.logit_adjusted_cross_entropy(torch.zeros(1, 2), torch.tensor([1]), class_prior=prior)
         tensor(2.3026)
-
-    References:
-        Menon, Jayasumana, Rawat, Jain, Veit, Kumar, "Long-tail learning via logit adjustment",
-        ICLR 2021.
     """
     name = "logit_adjusted_cross_entropy"
     c = check_class_logits(name, logits, target, arg="logits")

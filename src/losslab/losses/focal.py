@@ -2,7 +2,10 @@
 
 Inputs are logits; class-indexed losses follow the conventions in
 :mod:`losslab.functional._common` (``ignore_index``, per-class ``weight`` with torch's
-weighted mean, log-space computation with no clamping).
+weighted mean, log-space computation with no clamping). Each function carries its catalog entry
+(:func:`entry`): the focal losses are in the catalog's imbalance family (with
+:mod:`.imbalance`), poly-1 in its classification family; tested in
+``tests/functional/test_classification.py``.
 """
 
 from __future__ import annotations
@@ -27,7 +30,10 @@ from .._validation import (
     loss_function,
     warn_if_probabilities,
 )
-from ._common import (
+from ..catalog._common import CLASS_HEAD, LOGIT_HEAD, softmax_parts
+from ..catalog._samplers import BINARY_LOGITS, CLASS_LOGITS
+from ..catalog._spec import Head, When
+from ..functional._common import (
     SIGMOID_ADVICE,
     check_class_weight,
     class_inputs,
@@ -37,13 +43,61 @@ from ._common import (
     log_one_minus_softmax_target,
     reduce_class,
 )
-from ._fused import fused_elementwise, use_fused
+from ..functional._fused import fused_elementwise, use_fused
+from ._entry import entry
 
 __all__ = ["sigmoid_focal_loss", "softmax_focal_loss", "poly1_cross_entropy"]
+
 
 GAMMA = Param("float", "focusing parameter: the easy-example factor is (1 - p_t)^gamma", ge=0)
 
 
+MULTILABEL_HEAD = Head("identity", "C", "one logit per label")
+
+
+# -- sigmoid focal -----------------------------------------------------------------------------
+
+
+def _sigmoid_focal_grad(x, t, *, alpha, gamma, **_):
+    s = torch.sigmoid(x)
+    bce = -(t * torch.log(s) + (1 - t) * torch.log(1 - s))
+    u = t * (1 - s) + (1 - t) * s  # 1 - p_t
+    du = s * (1 - s) * (1 - 2 * t)
+    alpha_t = 1.0 if alpha is None else alpha * t + (1 - alpha) * (1 - t)
+    return alpha_t * (gamma * u ** (gamma - 1) * du * bce + u**gamma * (s - t))
+
+
+@entry(
+    module="SigmoidFocalLoss",
+    family="imbalance",
+    tasks=("binary", "multilabel", "imbalanced"),
+    input_kind="logits",
+    heads={"binary": LOGIT_HEAD, "imbalanced": LOGIT_HEAD, "multilabel": MULTILABEL_HEAD},
+    formula=r"\ell = -\alpha_t (1 - p_t)^\gamma \log p_t,\quad "
+    r"p_t = t\,\sigma(x) + (1 - t)(1 - \sigma(x))",
+    derivative=r"\frac{\partial \ell}{\partial x} = \alpha_t\left[\gamma (1-p_t)^{\gamma-1}"
+    r"\sigma(x)(1-\sigma(x))(1-2t)\,\mathrm{BCE} + (1-p_t)^\gamma(\sigma(x) - t)\right]",
+    derivative_fn=_sigmoid_focal_grad,
+    properties=dict(
+        nonnegative=True,
+        zero_at_perfect=True,
+        convex=When(
+            "gamma == 0"
+        ),  # concave tail for confidently wrong logits (x < -2.8 when t = 1)
+        smooth=True,
+        bounded=False,
+        robust_to_outliers=True,
+        symmetric=When("alpha == 0.5"),  # alpha = 0.25 weighs positives and negatives differently
+    ),
+    references=(
+        "Lin, Goyal, Girshick, He, Dollár, Focal Loss for Dense Object Detection, ICCV 2017",
+    ),
+    summary="BCE scaled by (1 - p_t)^gamma so easy, well-classified examples count less.",
+    when_to_use="Dense detection or multi-label problems with an overwhelming number of easy "
+    "negatives. alpha=0.25 (the paper's value with gamma=2) down-weights positives; tune both "
+    "together. With gamma=0 it is alpha-weighted BCE.",
+    sampler=BINARY_LOGITS,
+)
 @loss_function(
     alpha=Param(
         "float", "weight of the positive class (1 - alpha for negatives)", ge=0, le=1, optional=True
@@ -95,9 +149,6 @@ def sigmoid_focal_loss(
         >>> import torch, losslab.functional as LF
         >>> LF.sigmoid_focal_loss(torch.tensor([0.0, 3.0]), torch.tensor([1.0, 0.0]))
         tensor(1.0590)
-
-    References:
-        Lin, Goyal, Girshick, He, Dollár, "Focal Loss for Dense Object Detection", ICCV 2017.
     """
     name = "sigmoid_focal_loss"
     check_tensor(name, "logits", logits)
@@ -166,6 +217,44 @@ def _sigmoid_focal_kernel(
     return loss, g
 
 
+# -- softmax focal -----------------------------------------------------------------------------
+
+
+def _softmax_focal_grad(x, y, *, gamma, **_):
+    p, e, p_y = softmax_parts(x, y)
+    u = 1 - p_y
+    ce = -torch.log(p_y)
+    # d(-log p_y)/dx = p - e;  d(1 - p_y)/dx = -p_y (e - p)
+    return gamma * u ** (gamma - 1) * (-p_y) * (e - p) * ce + u**gamma * (p - e)
+
+
+@entry(
+    module="SoftmaxFocalLoss",
+    family="imbalance",
+    tasks=("multiclass", "imbalanced", "segmentation"),
+    input_kind="logits",
+    heads={"*": CLASS_HEAD},
+    formula=r"\ell = -\alpha_y (1 - p_y)^\gamma \log p_y,\quad p = \operatorname{softmax}(x)",
+    derivative=r"\frac{\partial \ell}{\partial x_j} = \alpha_y\left[-\gamma (1-p_y)^{\gamma-1}"
+    r"p_y([j=y] - p_j)(-\log p_y) + (1-p_y)^\gamma (p_j - [j=y])\right]",
+    derivative_fn=_softmax_focal_grad,
+    properties=dict(
+        nonnegative=True,
+        zero_at_perfect=True,
+        convex=When("gamma == 0"),
+        smooth=True,
+        bounded=False,
+        robust_to_outliers=True,
+        symmetric=None,
+    ),
+    references=(
+        "Lin, Goyal, Girshick, He, Dollár, Focal Loss for Dense Object Detection, ICCV 2017",
+    ),
+    summary="Softmax cross entropy scaled by (1 - p_y)^gamma, with optional per-class alpha.",
+    when_to_use="Multiclass problems (and per-pixel segmentation) where easy examples swamp "
+    "the gradient. gamma=2 is the usual choice; alpha plays the role of CE's class weight.",
+    sampler=CLASS_LOGITS,
+)
 @loss_function(
     alpha=Param("tensor", "per-class weight alpha_c, shape (C,)", ge=0, optional=True, ndim=1),
     gamma=GAMMA,
@@ -205,9 +294,6 @@ def softmax_focal_loss(
         >>> import torch, losslab.functional as LF
         >>> LF.softmax_focal_loss(torch.tensor([[2.0, 0.0, 0.0]]), torch.tensor([1]))
         tensor(1.7879)
-
-    References:
-        Lin, Goyal, Girshick, He, Dollár, "Focal Loss for Dense Object Detection", ICCV 2017.
     """
     name = "softmax_focal_loss"
     x, safe, valid, c = class_inputs(name, logits, target, ignore_index)
@@ -234,6 +320,39 @@ def softmax_focal_loss(
 # -- poly-1 ------------------------------------------------------------------------------------
 
 
+def _poly1_grad(x, y, *, epsilon, **_):
+    p, e, p_y = softmax_parts(x, y)
+    return (1 + epsilon * p_y) * (p - e)
+
+
+@entry(
+    module="Poly1CrossEntropyLoss",
+    family="classification",
+    tasks=("multiclass",),
+    input_kind="logits",
+    heads={"*": CLASS_HEAD},
+    formula=r"\ell = -\log p_y + \varepsilon (1 - p_y),\quad p = \operatorname{softmax}(x)",
+    derivative=r"\frac{\partial \ell}{\partial x_j} = (1 + \varepsilon p_y)(p_j - [j = y])",
+    derivative_fn=_poly1_grad,
+    properties=dict(
+        nonnegative=True,
+        zero_at_perfect=When("label_smoothing == 0"),
+        convex=When("epsilon <= 1"),  # Hessian PSD for epsilon in [-1, 1] (the default is 1)
+        smooth=True,
+        bounded=False,
+        robust_to_outliers=True,
+        symmetric=None,
+    ),
+    references=(
+        "Leng et al., PolyLoss: A Polynomial Expansion Perspective of Classification Loss "
+        "Functions, ICLR 2022",
+    ),
+    summary="Cross entropy plus epsilon times (1 - p_t): the first Taylor term re-weighted.",
+    when_to_use="A one-line change to cross entropy worth trying on image classification; "
+    "epsilon=1 helped ImageNet in the paper, negative epsilon can help detection.",
+    sampler=CLASS_LOGITS,
+    notes="Convex in the logits for epsilon in [-1, 1]; larger epsilon makes it non-convex.",
+)
 @loss_function(
     epsilon=Param("float", "coefficient of the first polynomial term (1 - p_t)", ge=-1),
     weight=WEIGHT_PER_CLASS,
@@ -278,10 +397,6 @@ def poly1_cross_entropy(
         >>> import torch, losslab.functional as LF
         >>> LF.poly1_cross_entropy(torch.tensor([[2.0, 0.0, 0.0]]), torch.tensor([0]))
         tensor(0.4526)
-
-    References:
-        Leng et al., "PolyLoss: A Polynomial Expansion Perspective of Classification Loss
-        Functions", ICLR 2022.
     """
     name = "poly1_cross_entropy"
     x, safe, valid, c = class_inputs(name, logits, target, ignore_index)
