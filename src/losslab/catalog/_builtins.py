@@ -11,7 +11,6 @@ from . import (  # noqa: F401
     _divergence,
     _fast_ce,
     _lovasz,
-    _margin,
     _overlap,
     _pairwise,
     _torch_classification,

@@ -9,6 +9,7 @@ One module per family; each lists its public names in ``__all__``. The ``_common
 from ..losses import (  # the families moved to losslab.losses (one module per family)
     focal,
     imbalance,
+    margin,
     noisy_labels,
     regression,
     regression_likelihood,
@@ -17,6 +18,7 @@ from ..losses import (  # the families moved to losslab.losses (one module per f
 )
 from ..losses.focal import *  # noqa: F403
 from ..losses.imbalance import *  # noqa: F403
+from ..losses.margin import *  # noqa: F403
 from ..losses.noisy_labels import *  # noqa: F403
 from ..losses.regression import *  # noqa: F403
 from ..losses.regression_likelihood import *  # noqa: F403
@@ -30,7 +32,6 @@ from . import (
     _fast_ce,
     _linear_ce,
     _lovasz,
-    _margin,
     _overlap,
     _pairwise,
     _regularization,
@@ -46,7 +47,6 @@ from ._divergence import *  # noqa: F403
 from ._fast_ce import *  # noqa: F403
 from ._linear_ce import *  # noqa: F403
 from ._lovasz import *  # noqa: F403
-from ._margin import *  # noqa: F403
 from ._overlap import *  # noqa: F403
 from ._pairwise import *  # noqa: F403
 from ._regularization import *  # noqa: F403
@@ -64,7 +64,7 @@ __all__ = [
     *regression_robust.__all__,
     *regression_relative.__all__,
     *focal.__all__,
-    *_margin.__all__,
+    *margin.__all__,
     *noisy_labels.__all__,
     *_divergence.__all__,
     *imbalance.__all__,

@@ -29,4 +29,5 @@ FAMILY_MODULES = (
     "noisy_labels",
     "imbalance",
     "focal",
+    "margin",
 )

@@ -14,7 +14,6 @@ from . import (
     _divergence,
     _fast_ce,
     _lovasz,
-    _margin,
     _overlap,
     _pairwise,
     _regularization,
@@ -32,7 +31,6 @@ from ._divergence import *  # noqa: F403
 from ._factory import module_class
 from ._fast_ce import *  # noqa: F403
 from ._lovasz import *  # noqa: F403
-from ._margin import *  # noqa: F403
 from ._overlap import *  # noqa: F403
 from ._pairwise import *  # noqa: F403
 from ._regularization import *  # noqa: F403
@@ -55,7 +53,7 @@ __all__ = [
     *_generated["regression_robust"],
     *_generated["regression_relative"],
     *_generated["focal"],
-    *_margin.__all__,
+    *_generated["margin"],
     *_generated["noisy_labels"],
     *_divergence.__all__,
     *_generated["imbalance"],

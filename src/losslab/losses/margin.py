@@ -1,10 +1,14 @@
 """Margin (SVM) losses on real scores: binary hinge, squared hinge, Crammer–Singer multiclass hinge.
 
 For torch's Weston–Watkins ``multi_margin_loss`` see
-:mod:`losslab.functional._torch_classification`.
+:mod:`losslab.functional._torch_classification`. Each function carries its catalog entry
+(:func:`entry`); tested in ``tests/functional/test_classification.py``.
 """
 
 from __future__ import annotations
+
+import dataclasses
+import math
 
 import torch
 
@@ -22,11 +26,28 @@ from .._validation import (
     fail,
     loss_function,
 )
-from ._common import class_inputs, class_weight, element_weight, gather_class, reduce_class
+from ..catalog._common import onehot
+from ..catalog._samplers import CLASS_LOGITS, SIGNED_BINARY, N
+from ..catalog._spec import Case, Head
+from ..functional._common import (
+    class_inputs,
+    class_weight,
+    element_weight,
+    gather_class,
+    reduce_class,
+)
+from ._entry import entry
 
 __all__ = ["hinge_loss", "squared_hinge_loss", "multiclass_hinge_loss"]
 
+
 MARGIN = Param("float", "the margin the correct score must exceed the others by", ge=0)
+
+
+MARGIN_HEAD = Head("identity", "1", "a signed score; predict sign(x)")
+
+
+SCORE_HEAD = Head("identity", "C", "C scores; predict argmax")
 
 
 def _signed_pair(
@@ -55,6 +76,37 @@ def _hinge(name: str, input, target, margin, weight, reduction, power: int) -> t
     return reduce_loss(loss, reduction, name=name)
 
 
+# -- binary hinge ------------------------------------------------------------------------------
+
+
+def _hinge_grad(x, y, *, margin, **_):
+    return torch.where(margin - y * x > 0, -y, torch.zeros_like(x))
+
+
+@entry(
+    module="HingeLoss",
+    family="classification",
+    tasks=("binary",),
+    input_kind="real",
+    heads={"binary": MARGIN_HEAD},
+    formula=r"\ell = \max(0,\ m - y x),\quad y \in \{-1, +1\}",
+    derivative=r"\frac{\partial \ell}{\partial x} = -y\,[\,y x < m\,]",
+    derivative_fn=_hinge_grad,
+    properties=dict(
+        nonnegative=True,
+        zero_at_perfect=True,
+        convex=True,
+        smooth=False,
+        bounded=False,
+        robust_to_outliers=True,
+        symmetric=True,
+    ),
+    references=("Cortes & Vapnik, Support-Vector Networks, Machine Learning 1995",),
+    summary="The SVM loss: zero once the signed score clears the margin, linear otherwise.",
+    when_to_use="Binary classification when only the decision matters (no calibrated "
+    "probabilities); sparse gradients once examples clear the margin.",
+    sampler=SIGNED_BINARY,
+)
 @loss_function(margin=MARGIN, weight=WEIGHT_PER_ELEMENT, reduction=REDUCTION)
 def hinge_loss(
     input: torch.Tensor,
@@ -76,19 +128,47 @@ def hinge_loss(
             of ``input``, with or without weights (the per-element rule of
             :mod:`losslab._reduction`).
 
-    The derivative at the hinge (:math:`y x = m`) is taken as 0.
-
     Example:
         >>> import torch, losslab.functional as LF
         >>> LF.hinge_loss(torch.tensor([0.5, 2.0, -1.0]), torch.tensor([1, 1, 1]))
         tensor(0.8333)
-
-    References:
-        Cortes & Vapnik, "Support-Vector Networks", Machine Learning 1995.
     """
     return _hinge("hinge_loss", input, target, margin, weight, reduction, power=1)
 
 
+# -- squared hinge -----------------------------------------------------------------------------
+
+
+def _squared_hinge_grad(x, y, *, margin, **_):
+    return -2 * y * torch.clamp(margin - y * x, min=0)
+
+
+@entry(
+    module="SquaredHingeLoss",
+    family="classification",
+    tasks=("binary",),
+    input_kind="real",
+    heads={"binary": MARGIN_HEAD},
+    formula=r"\ell = \max(0,\ m - y x)^2,\quad y \in \{-1, +1\}",
+    derivative=r"\frac{\partial \ell}{\partial x} = -2y\max(0,\ m - y x)",
+    derivative_fn=_squared_hinge_grad,
+    properties=dict(
+        nonnegative=True,
+        zero_at_perfect=True,
+        convex=True,
+        smooth=True,
+        bounded=False,
+        robust_to_outliers=False,
+        symmetric=True,
+    ),
+    references=(
+        "Cortes & Vapnik, Support-Vector Networks, Machine Learning 1995 (L2-SVM variant)",
+    ),
+    summary="Squared SVM loss: differentiable, but quadratic in the violation.",
+    when_to_use="Binary margin classification with a smooth objective (e.g. for second-order "
+    "or line-search optimisers); mislabelled points pull harder than with the plain hinge.",
+    sampler=SIGNED_BINARY,
+)
 @loss_function(margin=MARGIN, weight=WEIGHT_PER_ELEMENT, reduction=REDUCTION)
 def squared_hinge_loss(
     input: torch.Tensor,
@@ -113,14 +193,64 @@ def squared_hinge_loss(
         >>> import torch, losslab.functional as LF
         >>> LF.squared_hinge_loss(torch.tensor([0.5, 2.0, -1.0]), torch.tensor([1, 1, 0]))
         tensor(0.0833)
-
-    References:
-        Cortes & Vapnik, "Support-Vector Networks", Machine Learning 1995 (the squared slack
-        "L2-SVM" variant).
     """
     return _hinge("squared_hinge_loss", input, target, margin, weight, reduction, power=2)
 
 
+# -- Crammer-Singer multiclass hinge -----------------------------------------------------------
+
+
+def _class_margin_kink(dtype: torch.dtype) -> Case:
+    # margin 1 + best other score - correct score == 0 in every row: the hinge's corner
+    x = torch.tensor([[1.0, 0.0, -0.5, -1.0], [0.5, 1.5, -2.0, 0.0]], dtype=dtype).repeat(N // 2, 1)
+    y = torch.tensor([0, 1]).repeat(N // 2)
+    return Case((x, y))
+
+
+#: CLASS_LOGITS plus a kink where the Crammer-Singer hinge switches on (named "class_margin",
+#: like ``_samplers.CLASS_MARGIN`` of torch's multi_margin_loss, whose kink is one-hot scores).
+CRAMMER_SINGER_MARGIN = dataclasses.replace(
+    CLASS_LOGITS, name="class_margin", kink=_class_margin_kink
+)
+
+
+def _multiclass_hinge_grad(x, y, *, margin, **_):
+    e = onehot(y, x)
+    others = x.masked_fill(e.bool(), -math.inf)
+    k = others.argmax(dim=1)
+    active = (margin + others.max(dim=1).values - (x * e).sum(dim=1)) > 0
+    g = onehot(k, x) - e
+    return g * active.unsqueeze(1).to(x.dtype)
+
+
+@entry(
+    module="MulticlassHingeLoss",
+    family="classification",
+    tasks=("multiclass",),
+    input_kind="real",
+    heads={"*": SCORE_HEAD},
+    formula=r"\ell = \max\left(0,\ m + \max_{j \ne y} x_j - x_y\right)",
+    derivative=r"\frac{\partial \ell}{\partial x_j} = [\ell > 0]\,([j = k] - [j = y]),\quad "
+    r"k = \arg\max_{j \ne y} x_j",
+    derivative_fn=_multiclass_hinge_grad,
+    properties=dict(
+        nonnegative=True,
+        zero_at_perfect=True,
+        convex=True,
+        smooth=False,
+        bounded=False,
+        robust_to_outliers=True,
+        symmetric=None,
+    ),
+    references=(
+        "Crammer & Singer, On the Algorithmic Implementation of Multiclass Kernel-based "
+        "Vector Machines, JMLR 2001",
+    ),
+    summary="Crammer–Singer multiclass SVM loss: only the strongest wrong class is penalised.",
+    when_to_use="Multiclass problems where a margin, not probabilities, is wanted. Not "
+    "torch's multi_margin_loss, which is the Weston–Watkins sum over all wrong classes.",
+    sampler=CRAMMER_SINGER_MARGIN,
+)
 @loss_function(
     margin=MARGIN, weight=WEIGHT_PER_CLASS, ignore_index=IGNORE_INDEX, reduction=REDUCTION
 )
@@ -155,10 +285,6 @@ def multiclass_hinge_loss(
         >>> import torch, losslab.functional as LF
         >>> LF.multiclass_hinge_loss(torch.tensor([[2.0, 1.5, 0.0]]), torch.tensor([0]))
         tensor(0.5000)
-
-    References:
-        Crammer & Singer, "On the Algorithmic Implementation of Multiclass Kernel-based Vector
-        Machines", JMLR 2001.
     """
     name = "multiclass_hinge_loss"
     x, safe, valid, c = class_inputs(
