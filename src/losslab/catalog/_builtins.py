@@ -8,7 +8,6 @@ from . import (  # noqa: F401
     _adversarial,
     _angular,
     _cost_sensitive,
-    _divergence,
     _fast_ce,
     _lovasz,
     _overlap,

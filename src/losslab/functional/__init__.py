@@ -7,6 +7,7 @@ One module per family; each lists its public names in ``__all__``. The ``_common
 """
 
 from ..losses import (  # the families moved to losslab.losses (one module per family)
+    divergence,
     focal,
     imbalance,
     margin,
@@ -16,6 +17,7 @@ from ..losses import (  # the families moved to losslab.losses (one module per f
     regression_relative,
     regression_robust,
 )
+from ..losses.divergence import *  # noqa: F403
 from ..losses.focal import *  # noqa: F403
 from ..losses.imbalance import *  # noqa: F403
 from ..losses.margin import *  # noqa: F403
@@ -28,7 +30,6 @@ from . import (
     _adversarial,
     _angular,
     _cost_sensitive,
-    _divergence,
     _fast_ce,
     _linear_ce,
     _lovasz,
@@ -43,7 +44,6 @@ from . import (
 from ._adversarial import *  # noqa: F403
 from ._angular import *  # noqa: F403
 from ._cost_sensitive import *  # noqa: F403
-from ._divergence import *  # noqa: F403
 from ._fast_ce import *  # noqa: F403
 from ._linear_ce import *  # noqa: F403
 from ._lovasz import *  # noqa: F403
@@ -66,7 +66,7 @@ __all__ = [
     *focal.__all__,
     *margin.__all__,
     *noisy_labels.__all__,
-    *_divergence.__all__,
+    *divergence.__all__,
     *imbalance.__all__,
     *_overlap.__all__,
     *_lovasz.__all__,

@@ -30,4 +30,5 @@ FAMILY_MODULES = (
     "imbalance",
     "focal",
     "margin",
+    "divergence",
 )

@@ -11,7 +11,6 @@ from . import (
     _angular,
     _composite,
     _cost_sensitive,
-    _divergence,
     _fast_ce,
     _lovasz,
     _overlap,
@@ -27,7 +26,6 @@ from ._adversarial import *  # noqa: F403
 from ._angular import *  # noqa: F403
 from ._composite import *  # noqa: F403
 from ._cost_sensitive import *  # noqa: F403
-from ._divergence import *  # noqa: F403
 from ._factory import module_class
 from ._fast_ce import *  # noqa: F403
 from ._lovasz import *  # noqa: F403
@@ -55,7 +53,7 @@ __all__ = [
     *_generated["focal"],
     *_generated["margin"],
     *_generated["noisy_labels"],
-    *_divergence.__all__,
+    *_generated["divergence"],
     *_generated["imbalance"],
     *_overlap.__all__,
     *_lovasz.__all__,

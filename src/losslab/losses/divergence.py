@@ -1,4 +1,8 @@
-"""Divergences between distributions: Jensen–Shannon (KL is the torch drop-in ``kl_div``)."""
+"""Divergences between distributions: Jensen–Shannon (KL is the torch drop-in ``kl_div``).
+
+Each function carries its catalog entry (:func:`entry`); tested in
+``tests/functional/test_classification.py``.
+"""
 
 from __future__ import annotations
 
@@ -15,9 +19,13 @@ from .._validation import (
     fail,
     loss_function,
 )
-from ._common import prepare_pair
+from ..catalog._samplers import DISTRIBUTION_SWAP
+from ..catalog._spec import Head
+from ..functional._common import prepare_pair
+from ._entry import entry
 
 __all__ = ["js_div"]
+
 
 _LOG2 = math.log(2.0)
 
@@ -30,6 +38,40 @@ def _xlogratio(p: torch.Tensor, log_p: torch.Tensor, log_m: torch.Tensor) -> tor
     return torch.where(pos, p * (safe_log_p - safe_log_m), torch.zeros_like(p))
 
 
+def _js_grad(log_q, p, **_):
+    q = torch.exp(log_q)
+    m = (p + q) / 2
+    return 0.5 * q * (log_q - torch.log(m))
+
+
+@entry(
+    module="JSDivLoss",
+    family="distribution",
+    tasks=("distribution",),
+    input_kind="log_probabilities",
+    heads={"*": Head("log_softmax", "C", "log-probabilities, as for kl_div")},
+    formula=r"\mathrm{JS}(P, Q) = \tfrac12 \mathrm{KL}(P \| M) + \tfrac12 \mathrm{KL}(Q \| M),"
+    r"\quad M = \tfrac12 (P + Q)",
+    derivative=r"\frac{\partial\, \mathrm{JS}}{\partial \log q_j} = \tfrac12\, q_j \log \frac{q_j}{m_j}",
+    derivative_fn=_js_grad,
+    properties=dict(
+        nonnegative=True,
+        zero_at_perfect=True,
+        convex=False,  # not convex in the log-probabilities it takes (where q << p)
+        smooth=True,
+        bounded=True,  # at most log 2 per distribution
+        robust_to_outliers=True,
+        symmetric=True,  # swapping prediction and target
+    ),
+    references=(
+        "Lin, Divergence Measures Based on the Shannon Entropy, IEEE Trans. Inf. Theory 1991",
+    ),
+    summary="Symmetric, bounded (<= log 2) smoothing of KL through the mixture M = (P + Q)/2.",
+    when_to_use="Matching distributions whose supports may differ (KL would be infinite), "
+    "consistency regularisation between two predictions (e.g. AugMix), or distillation where "
+    "a symmetric, bounded penalty is wanted. Input is log-probabilities, like kl_div.",
+    sampler=DISTRIBUTION_SWAP,
+)
 @loss_function(
     log_target=Param("bool", "whether 'target' holds log-probabilities"),
     reduction=DIV_REDUCTION,
@@ -76,9 +118,6 @@ def js_div(
         >>> p = torch.tensor([[1.0, 0.0]])
         >>> LF.js_div(torch.tensor([[0.0, 1.0]]).log(), p)  # disjoint supports: log 2
         tensor(0.6931)
-
-    References:
-        Lin, "Divergence Measures Based on the Shannon Entropy", IEEE Trans. Inf. Theory 1991.
     """
     name = "js_div"
     log_q, tgt = prepare_pair(name, input, target)
