@@ -7,7 +7,6 @@ from ..losses import FAMILY_MODULES, register_family  # noqa: E402
 from . import (  # noqa: F401
     _adversarial,
     _angular,
-    _cost_sensitive,
     _fast_ce,
     _lovasz,
     _overlap,

@@ -7,6 +7,7 @@ One module per family; each lists its public names in ``__all__``. The ``_common
 """
 
 from ..losses import (  # the families moved to losslab.losses (one module per family)
+    cost_sensitive,
     divergence,
     focal,
     imbalance,
@@ -17,6 +18,7 @@ from ..losses import (  # the families moved to losslab.losses (one module per f
     regression_relative,
     regression_robust,
 )
+from ..losses.cost_sensitive import *  # noqa: F403
 from ..losses.divergence import *  # noqa: F403
 from ..losses.focal import *  # noqa: F403
 from ..losses.imbalance import *  # noqa: F403
@@ -29,7 +31,6 @@ from ..losses.regression_robust import *  # noqa: F403
 from . import (
     _adversarial,
     _angular,
-    _cost_sensitive,
     _fast_ce,
     _linear_ce,
     _lovasz,
@@ -43,7 +44,6 @@ from . import (
 )
 from ._adversarial import *  # noqa: F403
 from ._angular import *  # noqa: F403
-from ._cost_sensitive import *  # noqa: F403
 from ._fast_ce import *  # noqa: F403
 from ._linear_ce import *  # noqa: F403
 from ._lovasz import *  # noqa: F403
@@ -74,7 +74,7 @@ __all__ = [
     *_adversarial.__all__,
     *_pairwise.__all__,
     *_angular.__all__,
-    *_cost_sensitive.__all__,
+    *cost_sensitive.__all__,
     *_fast_ce.__all__,
     *_linear_ce.__all__,
     *_regularization.__all__,

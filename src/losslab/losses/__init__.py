@@ -31,4 +31,5 @@ FAMILY_MODULES = (
     "focal",
     "margin",
     "divergence",
+    "cost_sensitive",
 )

@@ -10,7 +10,6 @@ from . import (
     _adversarial,
     _angular,
     _composite,
-    _cost_sensitive,
     _fast_ce,
     _lovasz,
     _overlap,
@@ -25,7 +24,6 @@ from ._adaptive import *  # noqa: F403
 from ._adversarial import *  # noqa: F403
 from ._angular import *  # noqa: F403
 from ._composite import *  # noqa: F403
-from ._cost_sensitive import *  # noqa: F403
 from ._factory import module_class
 from ._fast_ce import *  # noqa: F403
 from ._lovasz import *  # noqa: F403
@@ -61,7 +59,7 @@ __all__ = [
     *_adversarial.__all__,
     *_pairwise.__all__,
     *_angular.__all__,
-    *_cost_sensitive.__all__,
+    *_generated["cost_sensitive"],
     *_fast_ce.__all__,
     *_composite.__all__,
     *_adaptive.__all__,

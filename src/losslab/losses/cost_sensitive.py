@@ -17,6 +17,9 @@ Two ways to put costs into training, both here:
   missing a fraud costs more than a false alarm). Convex and never saturating; its minimiser is the
   probability re-weighted so that the 0.5 threshold becomes the cost-optimal one.
 
+Each function carries its catalog entry (:func:`entry`); tested in
+``tests/functional/test_cost_sensitive.py``.
+
 References:
     Elkan, "The Foundations of Cost-Sensitive Learning", IJCAI 2001.
 """
@@ -38,7 +41,11 @@ from .._validation import (
     loss_function,
     warn_if_probabilities,
 )
-from ._common import SIGMOID_ADVICE, SOFTMAX_ADVICE, check_class_logits, gather_class
+from ..catalog._common import CLASS_HEAD, LOGIT_HEAD, onehot
+from ..catalog._samplers import BINARY_LOGITS, CLASS_LOGITS
+from ..catalog._spec import When
+from ..functional._common import SIGMOID_ADVICE, SOFTMAX_ADVICE, check_class_logits, gather_class
+from ._entry import entry
 
 __all__ = [
     "binary_cost_sensitive_loss",
@@ -46,14 +53,71 @@ __all__ = [
     "cost_sensitive_cross_entropy",
 ]
 
+
 COST_MATRIX = Param(
     "tensor", "cost[y, j] of predicting class j when the truth is y, shape (C, C)", ge=0, ndim=2
 )
+
+
 CE_WEIGHT = Param("float", "weight of an added cross-entropy term (0: pure expected cost)", ge=0)
+
+
 FN_COST = Param("float", "cost of a false negative (a missed positive)", ge=0)
+
+
 FP_COST = Param("float", "cost of a false positive (a false alarm)", ge=0)
 
 
+ELKAN = "Elkan, The Foundations of Cost-Sensitive Learning, IJCAI 2001"
+
+
+# -- expected cost, multiclass -----------------------------------------------------------------
+
+
+#: a (4, 4) cost matrix for the contract tests: zero diagonal, asymmetric costs
+_COST = torch.tensor(
+    [[0.0, 1.0, 2.0, 5.0], [1.0, 0.0, 1.0, 2.0], [3.0, 1.0, 0.0, 1.0], [10.0, 2.0, 1.0, 0.0]],
+    dtype=torch.float64,
+)
+
+
+def _cost_ce_grad(x, y, *, cost_matrix, ce_weight, **_):
+    p = torch.softmax(x, dim=1)
+    rows = cost_matrix.to(x.dtype)[y]
+    expected = (p * rows).sum(dim=1, keepdim=True)
+    return p * (rows - expected) + ce_weight * (p - onehot(y, x))
+
+
+@entry(
+    module="CostSensitiveCrossEntropyLoss",
+    family="cost_sensitive",
+    tasks=("multiclass", "imbalanced"),
+    input_kind="logits",
+    heads={"*": CLASS_HEAD},
+    formula=r"\ell = \sum_j p_j\, c_{y j} + \lambda\,(-\log p_y),\quad p = \operatorname{softmax}(x)",
+    derivative=r"\frac{\partial \ell}{\partial x_k} = p_k(c_{y k} - \sum_j p_j c_{y j})"
+    r" + \lambda\,(p_k - [k = y])",
+    derivative_fn=_cost_ce_grad,
+    properties=dict(
+        nonnegative=True,  # costs are >= 0
+        zero_at_perfect=True,  # with a zero diagonal
+        convex=False,  # softmax probabilities are not convex in the logits
+        smooth=True,
+        bounded=When("ce_weight == 0"),  # at most the largest cost (with ce_weight = 0)
+        robust_to_outliers=True,
+        symmetric=None,
+    ),
+    references=(ELKAN,),
+    summary="Expected misclassification cost of the softmax prediction under a (C, C) cost matrix.",
+    when_to_use="Multiclass problems whose mistakes cost different amounts (e.g. confusing "
+    "'malignant' with 'benign' is worse than the reverse). Minimises the expected cost directly; "
+    "add ce_weight (e.g. 0.1) when confidently wrong examples stop learning, and predict the "
+    "class of least expected cost rather than the argmax.",
+    sampler=CLASS_LOGITS,
+    test_kwargs={"cost_matrix": _COST},
+    notes="Bounded and zero at a perfect prediction for ce_weight = 0 and a zero-diagonal cost "
+    "matrix; with the 0-1 cost it is the expected error 1 - p_y.",
+)
 @loss_function(cost_matrix=COST_MATRIX, ce_weight=CE_WEIGHT, reduction=REDUCTION)
 def cost_sensitive_cross_entropy(
     logits: torch.Tensor,
@@ -84,9 +148,6 @@ def cost_sensitive_cross_entropy(
         >>> logits = torch.tensor([[0.0, 0.0], [0.0, 0.0]])
         >>> LF.cost_sensitive_cross_entropy(logits, torch.tensor([0, 1]), cost_matrix=cost, reduction="none")
         tensor([0.5000, 2.5000])
-
-    References:
-        Elkan, "The Foundations of Cost-Sensitive Learning", IJCAI 2001.
     """
     name = "cost_sensitive_cross_entropy"
     c = check_class_logits(name, logits, target, arg="logits")
@@ -104,6 +165,9 @@ def cost_sensitive_cross_entropy(
     return reduce_loss(loss, reduction, name=name)
 
 
+# -- binary ------------------------------------------------------------------------------------
+
+
 def _binary_inputs(
     name: str, logits: torch.Tensor, target: torch.Tensor
 ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -116,6 +180,41 @@ def _binary_inputs(
     return x, upcast(target)
 
 
+def _binary_cs_grad(x, t, *, fn_cost, fp_cost, **_):
+    return -fn_cost * t * torch.sigmoid(-x) + fp_cost * (1 - t) * torch.sigmoid(x)
+
+
+@entry(
+    module="BinaryCostSensitiveLoss",
+    family="cost_sensitive",
+    tasks=("binary", "imbalanced"),
+    input_kind="logits",
+    heads={"*": LOGIT_HEAD},
+    formula=r"\ell = -c_{FN}\, t \log\sigma(x) - c_{FP}\,(1 - t)\log(1 - \sigma(x))",
+    derivative=r"\frac{\partial \ell}{\partial x} = -c_{FN}\, t\, \sigma(-x) + c_{FP}\,(1 - t)\,\sigma(x)",
+    derivative_fn=_binary_cs_grad,
+    properties=dict(
+        nonnegative=True,
+        zero_at_perfect=True,
+        convex=True,
+        smooth=True,
+        bounded=When(
+            "fn_cost == 0 and fp_cost == 0", examples_extra=({"fn_cost": 0.0, "fp_cost": 0.0},)
+        ),
+        robust_to_outliers=True,  # |gradient| <= max(c_FN, c_FP)
+        symmetric=When("fn_cost == fp_cost"),  # symmetric only when fn_cost == fp_cost
+    ),
+    references=(ELKAN,),
+    summary="BCE whose positives are weighted by the false-negative cost and negatives by the "
+    "false-positive cost.",
+    when_to_use="Binary problems where a miss and a false alarm cost different amounts (fraud, "
+    "screening): set fn_cost and fp_cost to the real costs; the 0.5 threshold then approximates "
+    "the cost-optimal decision. Equivalent to BCE with pos_weight = fn_cost / fp_cost.",
+    sampler=BINARY_LOGITS,
+    test_kwargs={"fn_cost": 5.0, "fp_cost": 1.0},
+    notes="Properties are those at the test costs (fn_cost=5, fp_cost=1); with equal costs it is "
+    "symmetric (it is then c * BCE).",
+)
 @loss_function(fn_cost=FN_COST, fp_cost=FP_COST, reduction=REDUCTION)
 def binary_cost_sensitive_loss(
     logits: torch.Tensor,
@@ -145,15 +244,46 @@ def binary_cost_sensitive_loss(
         >>> x, t = torch.zeros(2), torch.tensor([1.0, 0.0])
         >>> LF.binary_cost_sensitive_loss(x, t, fn_cost=10.0, fp_cost=1.0, reduction="none")
         tensor([6.9315, 0.6931])
-
-    References:
-        Elkan, "The Foundations of Cost-Sensitive Learning", IJCAI 2001.
     """
     x, t = _binary_inputs("binary_cost_sensitive_loss", logits, target)
     loss = -(fn_cost * t * F.logsigmoid(x) + fp_cost * (1 - t) * F.logsigmoid(-x))
     return reduce_loss(loss, reduction, name="binary_cost_sensitive_loss")
 
 
+def _binary_ec_grad(x, t, *, fn_cost, fp_cost, **_):
+    s = torch.sigmoid(x) * torch.sigmoid(-x)
+    return (-fn_cost * t + fp_cost * (1 - t)) * s
+
+
+@entry(
+    module="BinaryExpectedCostLoss",
+    family="cost_sensitive",
+    tasks=("binary", "imbalanced"),
+    input_kind="logits",
+    heads={"*": LOGIT_HEAD},
+    formula=r"\ell = c_{FN}\, t\,(1 - \sigma(x)) + c_{FP}\,(1 - t)\,\sigma(x)",
+    derivative=r"\frac{\partial \ell}{\partial x} = (c_{FP}(1 - t) - c_{FN}\, t)\,"
+    r"\sigma(x)\,\sigma(-x)",
+    derivative_fn=_binary_ec_grad,
+    properties=dict(
+        nonnegative=True,
+        zero_at_perfect=True,
+        convex=False,
+        smooth=True,
+        bounded=True,
+        robust_to_outliers=True,
+        symmetric=When("fn_cost == fp_cost"),  # symmetric only when fn_cost == fp_cost
+    ),
+    references=(ELKAN,),
+    summary="Expected cost of flagging positive with probability sigmoid(x): bounded, directly "
+    "the cost to minimise.",
+    when_to_use="When the metric is the total cost and outliers or label noise make an unbounded "
+    "loss risky; its gradient vanishes for confidently wrong logits, so start from a BCE-trained "
+    "model or prefer binary_cost_sensitive_loss.",
+    sampler=BINARY_LOGITS,
+    test_kwargs={"fn_cost": 5.0, "fp_cost": 1.0},
+    notes="Properties are those at the test costs (fn_cost=5, fp_cost=1).",
+)
 @loss_function(fn_cost=FN_COST, fp_cost=FP_COST, reduction=REDUCTION)
 def binary_expected_cost_loss(
     logits: torch.Tensor,
@@ -165,9 +295,9 @@ def binary_expected_cost_loss(
 ) -> torch.Tensor:
     r"""Expected cost of a randomised decision that flags positive with probability :math:`\sigma(x)`.
 
-    :math:`\ell = c_{FN}\, t\,(1 - \sigma(x)) + c_{FP}\,(1 - t)\,\sigma(x)`, with
-    :math:`1 - \sigma(x)` computed as :math:`\sigma(-x)`. Bounded by the larger cost; its gradient
-    vanishes for confidently wrong logits (as for any loss on probabilities).
+    The loss (formula below) computes :math:`1 - \sigma(x)` as :math:`\sigma(-x)`. Bounded by the
+    larger cost; its gradient vanishes for confidently wrong logits (as for any loss on
+    probabilities).
 
     Args:
         logits: any shape.
@@ -179,9 +309,6 @@ def binary_expected_cost_loss(
         >>> import torch, losslab.functional as LF
         >>> LF.binary_expected_cost_loss(torch.zeros(2), torch.tensor([1.0, 0.0]), fn_cost=10.0, reduction="none")
         tensor([5.0000, 0.5000])
-
-    References:
-        Elkan, "The Foundations of Cost-Sensitive Learning", IJCAI 2001.
     """
     x, t = _binary_inputs("binary_expected_cost_loss", logits, target)
     loss = fn_cost * t * torch.sigmoid(-x) + fp_cost * (1 - t) * torch.sigmoid(x)
