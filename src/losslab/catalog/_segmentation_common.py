@@ -1,5 +1,5 @@
-"""Shared pieces of the segmentation catalog entries (:mod:`._overlap`, :mod:`._lovasz`): heads,
-samplers, the softmax chain rule and the common spec fields.
+"""Shared pieces of the segmentation catalog entries (:mod:`._overlap`,
+:mod:`losslab.losses.lovasz`): heads, samplers, the softmax chain rule and the common spec fields.
 
 The samplers make (N, C, H, W) logits with (N, H, W) class-index targets (hard labels), and
 (N, 1, H, W) logits with {0, 1} targets for the binary Lovász hinge.

@@ -11,6 +11,7 @@ from ..losses import (  # the families moved to losslab.losses (one module per f
     divergence,
     focal,
     imbalance,
+    lovasz,
     margin,
     noisy_labels,
     regression,
@@ -22,6 +23,7 @@ from ..losses.cost_sensitive import *  # noqa: F403
 from ..losses.divergence import *  # noqa: F403
 from ..losses.focal import *  # noqa: F403
 from ..losses.imbalance import *  # noqa: F403
+from ..losses.lovasz import *  # noqa: F403
 from ..losses.margin import *  # noqa: F403
 from ..losses.noisy_labels import *  # noqa: F403
 from ..losses.regression import *  # noqa: F403
@@ -33,7 +35,6 @@ from . import (
     _angular,
     _fast_ce,
     _linear_ce,
-    _lovasz,
     _overlap,
     _pairwise,
     _regularization,
@@ -46,7 +47,6 @@ from ._adversarial import *  # noqa: F403
 from ._angular import *  # noqa: F403
 from ._fast_ce import *  # noqa: F403
 from ._linear_ce import *  # noqa: F403
-from ._lovasz import *  # noqa: F403
 from ._overlap import *  # noqa: F403
 from ._pairwise import *  # noqa: F403
 from ._regularization import *  # noqa: F403
@@ -69,7 +69,7 @@ __all__ = [
     *divergence.__all__,
     *imbalance.__all__,
     *_overlap.__all__,
-    *_lovasz.__all__,
+    *lovasz.__all__,
     *_transport.__all__,
     *_adversarial.__all__,
     *_pairwise.__all__,

@@ -1,6 +1,6 @@
 r"""Shared conventions and helpers of the segmentation losses: the overlap losses of
 :mod:`losslab.functional._overlap` (Dice family, Dice + CE) and the Lovász losses of
-:mod:`losslab.functional._lovasz`.
+:mod:`losslab.losses.lovasz`.
 
 Conventions shared by every loss here (one choice per question, see LOSS-CONVENTIONS.md):
 

@@ -32,4 +32,5 @@ FAMILY_MODULES = (
     "margin",
     "divergence",
     "cost_sensitive",
+    "lovasz",
 )

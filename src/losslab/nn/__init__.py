@@ -11,7 +11,6 @@ from . import (
     _angular,
     _composite,
     _fast_ce,
-    _lovasz,
     _overlap,
     _pairwise,
     _regularization,
@@ -26,7 +25,6 @@ from ._angular import *  # noqa: F403
 from ._composite import *  # noqa: F403
 from ._factory import module_class
 from ._fast_ce import *  # noqa: F403
-from ._lovasz import *  # noqa: F403
 from ._overlap import *  # noqa: F403
 from ._pairwise import *  # noqa: F403
 from ._regularization import *  # noqa: F403
@@ -54,7 +52,7 @@ __all__ = [
     *_generated["divergence"],
     *_generated["imbalance"],
     *_overlap.__all__,
-    *_lovasz.__all__,
+    *_generated["lovasz"],
     *_transport.__all__,
     *_adversarial.__all__,
     *_pairwise.__all__,
