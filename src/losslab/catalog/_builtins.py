@@ -13,7 +13,6 @@ from . import (  # noqa: F401
     _torch_classification,
     _torch_embedding,
     _torch_sequence,
-    _transport,
 )
 
 for _module in FAMILY_MODULES:

@@ -13,11 +13,14 @@ from ..losses import (  # the families moved to losslab.losses (one module per f
     imbalance,
     lovasz,
     margin,
+    mmd,
     noisy_labels,
     regression,
     regression_likelihood,
     regression_relative,
     regression_robust,
+    sinkhorn,
+    transport,
 )
 from ..losses.cost_sensitive import *  # noqa: F403
 from ..losses.divergence import *  # noqa: F403
@@ -25,11 +28,14 @@ from ..losses.focal import *  # noqa: F403
 from ..losses.imbalance import *  # noqa: F403
 from ..losses.lovasz import *  # noqa: F403
 from ..losses.margin import *  # noqa: F403
+from ..losses.mmd import *  # noqa: F403
 from ..losses.noisy_labels import *  # noqa: F403
 from ..losses.regression import *  # noqa: F403
 from ..losses.regression_likelihood import *  # noqa: F403
 from ..losses.regression_relative import *  # noqa: F403
 from ..losses.regression_robust import *  # noqa: F403
+from ..losses.sinkhorn import *  # noqa: F403
+from ..losses.transport import *  # noqa: F403
 from . import (
     _adversarial,
     _angular,
@@ -41,7 +47,6 @@ from . import (
     _torch_classification,
     _torch_embedding,
     _torch_sequence,
-    _transport,
 )
 from ._adversarial import *  # noqa: F403
 from ._angular import *  # noqa: F403
@@ -53,7 +58,6 @@ from ._regularization import *  # noqa: F403
 from ._torch_classification import *  # noqa: F403
 from ._torch_embedding import *  # noqa: F403
 from ._torch_sequence import *  # noqa: F403
-from ._transport import *  # noqa: F403
 
 __all__ = [
     *regression.__all__,
@@ -70,7 +74,9 @@ __all__ = [
     *imbalance.__all__,
     *_overlap.__all__,
     *lovasz.__all__,
-    *_transport.__all__,
+    *transport.__all__,
+    *sinkhorn.__all__,
+    *mmd.__all__,
     *_adversarial.__all__,
     *_pairwise.__all__,
     *_angular.__all__,

@@ -23,8 +23,8 @@ from .._validation import (
     loss_function,
     warn_if_probabilities,
 )
+from ..losses.transport import _safe_sqrt
 from ._common import SIGMOID_ADVICE
-from ._transport import _safe_sqrt
 
 __all__ = [
     "wgan_critic_loss",

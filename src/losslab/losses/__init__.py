@@ -33,4 +33,7 @@ FAMILY_MODULES = (
     "divergence",
     "cost_sensitive",
     "lovasz",
+    "transport",
+    "sinkhorn",
+    "mmd",
 )

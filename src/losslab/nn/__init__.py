@@ -17,7 +17,6 @@ from . import (
     _torch_classification,
     _torch_embedding,
     _torch_sequence,
-    _transport,
 )
 from ._adaptive import *  # noqa: F403
 from ._adversarial import *  # noqa: F403
@@ -31,7 +30,6 @@ from ._regularization import *  # noqa: F403
 from ._torch_classification import *  # noqa: F403
 from ._torch_embedding import *  # noqa: F403
 from ._torch_sequence import *  # noqa: F403
-from ._transport import *  # noqa: F403
 
 # the families moved to losslab.losses: their classes are generated from the entries
 _generated = {m: module_classes(m) for m in FAMILY_MODULES}
@@ -53,7 +51,9 @@ __all__ = [
     *_generated["imbalance"],
     *_overlap.__all__,
     *_generated["lovasz"],
-    *_transport.__all__,
+    *_generated["transport"],
+    *_generated["sinkhorn"],
+    *_generated["mmd"],
     *_adversarial.__all__,
     *_pairwise.__all__,
     *_angular.__all__,
