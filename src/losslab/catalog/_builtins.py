@@ -12,7 +12,6 @@ from . import (  # noqa: F401
     _pairwise,
     _torch_classification,
     _torch_embedding,
-    _torch_sequence,
 )
 
 for _module in FAMILY_MODULES:

@@ -19,6 +19,7 @@ from ..losses import (  # the families moved to losslab.losses (one module per f
     regression_likelihood,
     regression_relative,
     regression_robust,
+    sequence,
     sinkhorn,
     transport,
 )
@@ -34,6 +35,7 @@ from ..losses.regression import *  # noqa: F403
 from ..losses.regression_likelihood import *  # noqa: F403
 from ..losses.regression_relative import *  # noqa: F403
 from ..losses.regression_robust import *  # noqa: F403
+from ..losses.sequence import *  # noqa: F403
 from ..losses.sinkhorn import *  # noqa: F403
 from ..losses.transport import *  # noqa: F403
 from . import (
@@ -46,7 +48,6 @@ from . import (
     _regularization,
     _torch_classification,
     _torch_embedding,
-    _torch_sequence,
 )
 from ._adversarial import *  # noqa: F403
 from ._angular import *  # noqa: F403
@@ -57,14 +58,13 @@ from ._pairwise import *  # noqa: F403
 from ._regularization import *  # noqa: F403
 from ._torch_classification import *  # noqa: F403
 from ._torch_embedding import *  # noqa: F403
-from ._torch_sequence import *  # noqa: F403
 
 __all__ = [
     *regression.__all__,
     *regression_likelihood.__all__,
     *_torch_classification.__all__,
     *_torch_embedding.__all__,
-    *_torch_sequence.__all__,
+    *sequence.__all__,
     *regression_robust.__all__,
     *regression_relative.__all__,
     *focal.__all__,

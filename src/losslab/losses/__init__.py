@@ -36,4 +36,5 @@ FAMILY_MODULES = (
     "transport",
     "sinkhorn",
     "mmd",
+    "sequence",
 )

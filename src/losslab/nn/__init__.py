@@ -16,7 +16,6 @@ from . import (
     _regularization,
     _torch_classification,
     _torch_embedding,
-    _torch_sequence,
 )
 from ._adaptive import *  # noqa: F403
 from ._adversarial import *  # noqa: F403
@@ -29,7 +28,6 @@ from ._pairwise import *  # noqa: F403
 from ._regularization import *  # noqa: F403
 from ._torch_classification import *  # noqa: F403
 from ._torch_embedding import *  # noqa: F403
-from ._torch_sequence import *  # noqa: F403
 
 # the families moved to losslab.losses: their classes are generated from the entries
 _generated = {m: module_classes(m) for m in FAMILY_MODULES}
@@ -41,7 +39,7 @@ __all__ = [
     *_generated["regression_likelihood"],
     *_torch_classification.__all__,
     *_torch_embedding.__all__,
-    *_torch_sequence.__all__,
+    *_generated["sequence"],
     *_generated["regression_robust"],
     *_generated["regression_relative"],
     *_generated["focal"],
