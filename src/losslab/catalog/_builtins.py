@@ -11,7 +11,6 @@ from . import (  # noqa: F401
     _overlap,
     _pairwise,
     _torch_classification,
-    _torch_embedding,
 )
 
 for _module in FAMILY_MODULES:

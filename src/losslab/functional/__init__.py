@@ -9,6 +9,7 @@ One module per family; each lists its public names in ``__all__``. The ``_common
 from ..losses import (  # the families moved to losslab.losses (one module per family)
     cost_sensitive,
     divergence,
+    embedding,
     focal,
     imbalance,
     lovasz,
@@ -25,6 +26,7 @@ from ..losses import (  # the families moved to losslab.losses (one module per f
 )
 from ..losses.cost_sensitive import *  # noqa: F403
 from ..losses.divergence import *  # noqa: F403
+from ..losses.embedding import *  # noqa: F403
 from ..losses.focal import *  # noqa: F403
 from ..losses.imbalance import *  # noqa: F403
 from ..losses.lovasz import *  # noqa: F403
@@ -47,7 +49,6 @@ from . import (
     _pairwise,
     _regularization,
     _torch_classification,
-    _torch_embedding,
 )
 from ._adversarial import *  # noqa: F403
 from ._angular import *  # noqa: F403
@@ -57,13 +58,12 @@ from ._overlap import *  # noqa: F403
 from ._pairwise import *  # noqa: F403
 from ._regularization import *  # noqa: F403
 from ._torch_classification import *  # noqa: F403
-from ._torch_embedding import *  # noqa: F403
 
 __all__ = [
     *regression.__all__,
     *regression_likelihood.__all__,
     *_torch_classification.__all__,
-    *_torch_embedding.__all__,
+    *embedding.__all__,
     *sequence.__all__,
     *regression_robust.__all__,
     *regression_relative.__all__,

@@ -37,4 +37,5 @@ FAMILY_MODULES = (
     "sinkhorn",
     "mmd",
     "sequence",
+    "embedding",
 )

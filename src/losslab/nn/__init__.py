@@ -15,7 +15,6 @@ from . import (
     _pairwise,
     _regularization,
     _torch_classification,
-    _torch_embedding,
 )
 from ._adaptive import *  # noqa: F403
 from ._adversarial import *  # noqa: F403
@@ -27,7 +26,6 @@ from ._overlap import *  # noqa: F403
 from ._pairwise import *  # noqa: F403
 from ._regularization import *  # noqa: F403
 from ._torch_classification import *  # noqa: F403
-from ._torch_embedding import *  # noqa: F403
 
 # the families moved to losslab.losses: their classes are generated from the entries
 _generated = {m: module_classes(m) for m in FAMILY_MODULES}
@@ -38,7 +36,7 @@ __all__ = [
     *_generated["regression"],
     *_generated["regression_likelihood"],
     *_torch_classification.__all__,
-    *_torch_embedding.__all__,
+    *_generated["embedding"],
     *_generated["sequence"],
     *_generated["regression_robust"],
     *_generated["regression_relative"],
