@@ -161,7 +161,7 @@ def test_fast_path_extreme_inputs_stay_finite():
 
 @pytest.mark.parametrize("aggregate", ["image", "batch"])
 def test_confusion_function_equals_the_plain_composition(aggregate):
-    from losslab.functional._overlap import _confusion, _confusion_plain
+    from losslab.losses.overlap import _confusion, _confusion_plain
 
     gen = torch.Generator().manual_seed(3)
     p = torch.rand(3, 4, 5, 6, generator=gen, dtype=torch.float64)
@@ -206,7 +206,7 @@ def test_dice_and_tversky_soft_targets_get_gradients():
 @pytest.mark.parametrize("aggregate", ["image", "batch"])
 def test_hard_label_counts_equal_the_plain_composition(dtype, aggregate):
     """Index targets take tp = sum p*y, fp = sum p - tp, fn = sum y - tp (near-perfect units too)."""
-    from losslab.functional._overlap import _confusion, _confusion_plain
+    from losslab.losses.overlap import _confusion, _confusion_plain
 
     gen = torch.Generator().manual_seed(5)
     y = (

@@ -1,7 +1,7 @@
 """Pure loss functions. Inputs are logits unless the name or first argument says otherwise.
 
-One module per family; each lists its public names in ``__all__``. The ``_common`` and
-``_segmentation_common`` modules hold helpers shared by several families and export nothing.
+One module per family; each lists its public names in ``__all__``. The ``_common`` module (and
+``losslab.losses._segmentation``) hold helpers shared by several families and export nothing.
 ``__all__`` here lists losses only; helpers that are not losses are documented in
 :mod:`losslab.utils` (and stay importable from here).
 """
@@ -16,6 +16,8 @@ from ..losses import (  # the families moved to losslab.losses (one module per f
     margin,
     mmd,
     noisy_labels,
+    overlap,
+    overlap_combined,
     regression,
     regression_likelihood,
     regression_relative,
@@ -33,6 +35,8 @@ from ..losses.lovasz import *  # noqa: F403
 from ..losses.margin import *  # noqa: F403
 from ..losses.mmd import *  # noqa: F403
 from ..losses.noisy_labels import *  # noqa: F403
+from ..losses.overlap import *  # noqa: F403
+from ..losses.overlap_combined import *  # noqa: F403
 from ..losses.regression import *  # noqa: F403
 from ..losses.regression_likelihood import *  # noqa: F403
 from ..losses.regression_relative import *  # noqa: F403
@@ -45,7 +49,6 @@ from . import (
     _angular,
     _fast_ce,
     _linear_ce,
-    _overlap,
     _pairwise,
     _regularization,
     _torch_classification,
@@ -54,7 +57,6 @@ from ._adversarial import *  # noqa: F403
 from ._angular import *  # noqa: F403
 from ._fast_ce import *  # noqa: F403
 from ._linear_ce import *  # noqa: F403
-from ._overlap import *  # noqa: F403
 from ._pairwise import *  # noqa: F403
 from ._regularization import *  # noqa: F403
 from ._torch_classification import *  # noqa: F403
@@ -72,7 +74,8 @@ __all__ = [
     *noisy_labels.__all__,
     *divergence.__all__,
     *imbalance.__all__,
-    *_overlap.__all__,
+    *overlap.__all__,
+    *overlap_combined.__all__,
     *lovasz.__all__,
     *transport.__all__,
     *sinkhorn.__all__,

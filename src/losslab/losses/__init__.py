@@ -38,4 +38,6 @@ FAMILY_MODULES = (
     "mmd",
     "sequence",
     "embedding",
+    "overlap",
+    "overlap_combined",
 )

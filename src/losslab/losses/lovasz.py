@@ -2,7 +2,7 @@ r"""Lovász losses for segmentation: Lovász-Softmax (multiclass) and the Lovás
 
 Input and target forms, ``ignore_index``, the aggregation unit, the empty-mask policy, class
 weights and reductions are shared with the overlap losses: see
-:mod:`losslab.functional._segmentation_common`. The analytic gradients of the entries are the
+:mod:`._segmentation`. The analytic gradients of the entries are the
 Jaccard-loss increments of the sorted errors, derived by hand (the Lovász extension is linear
 between sort orders), for hard labels: (N, C, H, W) logits with (N, H, W) class indices
 (softmax), (N, 1, H, W) logits with {0, 1} targets (hinge). Each function carries its catalog
@@ -26,24 +26,22 @@ from .._validation import (
     loss_function,
     warn_if_probabilities,
 )
-from ..catalog._segmentation_common import (
+from ..functional._common import SIGMOID_ADVICE
+from ._entry import entry
+from ._segmentation import (
+    _COMMON,
     _COMMON_SPEC,
     _DICE_LIKE,
     _SOFTMAX_CHAIN,
+    AGGREGATE,
     BINARY_SEG_HEAD,
     BINARY_SEG_LOGITS,
-    _softmax_vjp,
-)
-from ..functional._common import SIGMOID_ADVICE
-from ..functional._segmentation_common import (
-    _COMMON,
-    AGGREGATE,
     _class_weight,
     _drop_background,
     _probabilities,
     _reduce_units,
+    _softmax_vjp,
 )
-from ._entry import entry
 
 __all__ = [
     "lovasz_softmax_loss",

@@ -11,7 +11,6 @@ from . import (
     _angular,
     _composite,
     _fast_ce,
-    _overlap,
     _pairwise,
     _regularization,
     _torch_classification,
@@ -22,7 +21,6 @@ from ._angular import *  # noqa: F403
 from ._composite import *  # noqa: F403
 from ._factory import module_class
 from ._fast_ce import *  # noqa: F403
-from ._overlap import *  # noqa: F403
 from ._pairwise import *  # noqa: F403
 from ._regularization import *  # noqa: F403
 from ._torch_classification import *  # noqa: F403
@@ -45,7 +43,8 @@ __all__ = [
     *_generated["noisy_labels"],
     *_generated["divergence"],
     *_generated["imbalance"],
-    *_overlap.__all__,
+    *_generated["overlap"],
+    *_generated["overlap_combined"],
     *_generated["lovasz"],
     *_generated["transport"],
     *_generated["sinkhorn"],

@@ -1,9 +1,17 @@
-r"""Overlap losses for segmentation: soft Dice, generalized Dice, Jaccard, Tversky, focal
-Tversky and Dice + cross entropy.
+r"""Overlap losses for segmentation: soft Dice, Jaccard, Tversky and focal Tversky, from the soft
+confusion counts of each (image, class) unit.
 
 Input and target forms, ``ignore_index``, the soft-label-correct counts, the aggregation unit,
 smoothing, the empty-mask policy, class weights and reductions are shared with the Lovász losses:
-see :mod:`losslab.functional._segmentation_common`.
+see :mod:`._segmentation`. The generalized Dice and Dice + cross entropy losses, built on these
+counts, are in :mod:`.overlap_combined`.
+
+The entries' sampler makes (N, C, H, W) logits with (N, H, W) class-index targets (hard labels),
+so the analytic derivatives are written for hard labels, from ``tp = sum p*y``,
+``fp = sum p*(1-y)``, ``fn = sum (1-p)*y`` (the soft formulation of the functions reduces to these
+when y is 0/1 and 0 < p < 1), then chained through the softmax:
+``dL/dx = p * (dL/dp - sum_c p_c dL/dp_c)``. Each function carries its catalog entry
+(:func:`entry`); tested in ``tests/functional/test_segmentation.py``.
 """
 
 from __future__ import annotations
@@ -13,25 +21,28 @@ from typing import NamedTuple
 import torch
 import torch.nn.functional as F
 
-from .._reduction import reduce_loss
 from .._validation import WEIGHT_PER_CLASS, Param, loss_function
-from ._segmentation_common import (
+from ..catalog._spec import When
+from ._entry import entry
+from ._segmentation import (
     _COMMON,
+    _COMMON_SPEC,
+    _DICE_LIKE,
+    _SOFTMAX_CHAIN,
+    SMOOTH,
     _class_weight,
     _drop_background,
     _probabilities,
     _reduce_units,
+    _softmax_vjp,
 )
 
 __all__ = [
     "dice_loss",
-    "generalized_dice_loss",
     "jaccard_loss",
     "tversky_loss",
     "focal_tversky_loss",
-    "dice_ce_loss",
 ]
-
 
 # -- soft confusion counts ---------------------------------------------------------------------
 
@@ -194,9 +205,93 @@ def _reduce_classes(
     return _reduce_units(name, loss, w, reduction)
 
 
+# -- entry pieces: smoothing rules and notes, hard-label derivative helpers -------------------
+
+#: with smooth_nr > smooth_dr an empty, perfectly predicted class scores 1 - smooth_nr/smooth_dr < 0;
+#: with smooth_nr != smooth_dr it is not 0 (the examples push smooth_nr to both sides)
+_SMOOTHING_RULES = dict(
+    nonnegative=When(
+        "smooth_nr <= smooth_dr", examples_extra=({"smooth_nr": 1.0}, {"smooth_nr": 0.0})
+    ),
+    zero_at_perfect=When(
+        "smooth_nr == smooth_dr", examples_extra=({"smooth_nr": 1.0}, {"smooth_nr": 0.0})
+    ),
+)
+
+_SMOOTH_NOTE = (
+    "smooth=False because the soft-label-correct form (tp = min(p, y)) has a kink at p == y "
+    "with soft targets; with hard 0/1 targets the loss is smooth in the logits. Options: "
+    "activation softmax/sigmoid/none, aggregate image/batch, smooth_nr/smooth_dr, "
+    "include_background, ignore_index, per-class weight. Empty-mask policy: a unit empty in both "
+    "target and prediction has loss 0; false positives on empty targets count (loss -> 1)."
+)
+
+
+def _parts(x: torch.Tensor, y: torch.Tensor):
+    """softmax p, one-hot y (N, C, H, W) and per-(image, class) tp, fp, fn."""
+    p = torch.softmax(x, dim=1)
+    e = F.one_hot(y, x.shape[1]).movedim(-1, 1).to(x.dtype)
+    dims = tuple(range(2, x.dim()))
+    return p, e, (p * e).sum(dims), (p * (1 - e)).sum(dims), ((1 - p) * e).sum(dims)
+
+
+def _bcast(t: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    return t.reshape(*t.shape, *([1] * (like.dim() - t.dim())))
+
+
+def _ratio_grad(num, den, dnum_dtp, dnum_dfp, dnum_dfn, dden_dtp, dden_dfp, dden_dfn, e):
+    """dL/dp for L = num/den per unit, with dtp/dp = y, dfp/dp = 1 - y, dfn/dp = -y."""
+    loss = num / den
+
+    def d(dtp, dfp, dfn):
+        return _bcast(dtp, e) * e + _bcast(dfp, e) * (1 - e) - _bcast(dfn, e) * e
+
+    return (
+        d(dnum_dtp, dnum_dfp, dnum_dfn) - _bcast(loss, e) * d(dden_dtp, dden_dfp, dden_dfn)
+    ) / _bcast(den, e)
+
+
+def _tversky_dp(x, y, alpha, beta, smooth_nr=SMOOTH, smooth_dr=SMOOTH):
+    p, e, tp, fp, fn = _parts(x, y)
+    one, zero = torch.ones_like(tp), torch.zeros_like(tp)
+    num = alpha * fp + beta * fn + smooth_dr - smooth_nr
+    den = tp + alpha * fp + beta * fn + smooth_dr
+    g = _ratio_grad(num, den, zero, alpha * one, beta * one, one, alpha * one, beta * one, e)
+    return p, num / den, g
+
+
 # -- Dice, Jaccard, Tversky --------------------------------------------------------------------
 
 
+def _dice_grad(x, y, *, smooth_nr, smooth_dr, **_):
+    p, e, tp, fp, fn = _parts(x, y)
+    one, zero = torch.ones_like(tp), torch.zeros_like(tp)
+    num, den = fp + fn + smooth_dr - smooth_nr, 2 * tp + fp + fn + smooth_dr
+    return _softmax_vjp(p, _ratio_grad(num, den, zero, one, one, 2 * one, one, one, e))
+
+
+@entry(
+    module="DiceLoss",
+    formula=r"\ell_c = 1 - \frac{2\,TP_c + s_{nr}}{|p_c| + |y_c| + s_{dr}},\quad "
+    r"TP_c = \sum_i \min(p_{ic}, y_{ic}),\ p = \operatorname{softmax}(x)",
+    derivative=r"g_{ic} = \frac{\partial \ell_c}{\partial p_{ic}} = "
+    r"\frac{\operatorname{sign}(p_{ic} - y_{ic}) - \ell_c}{|p_c| + |y_c| + s_{dr}},"
+    + _SOFTMAX_CHAIN,
+    derivative_fn=_dice_grad,
+    properties={**_DICE_LIKE, **_SMOOTHING_RULES},
+    references=(
+        "Milletari, Navab, Ahmadi, V-Net: Fully Convolutional Neural Networks for Volumetric "
+        "Medical Image Segmentation, 3DV 2016",
+        "Wang, Blaschko, Dice Semimetric Losses: Optimizing the Dice Score with Soft Labels, MICCAI 2023",
+    ),
+    summary="1 - soft Dice per image and class: optimises region overlap directly.",
+    when_to_use="Segmentation with foreground much smaller than background (medical images): "
+    "overlap is insensitive to the number of easy background pixels. Usually combined with CE "
+    "(dice_ce_loss) for stable early training; aggregate='batch' is gentler on images with small "
+    "or empty masks.",
+    notes=_SMOOTH_NOTE,
+    **_COMMON_SPEC,
+)
 @loss_function(weight=WEIGHT_PER_CLASS, **_COMMON)
 def dice_loss(
     input: torch.Tensor,
@@ -213,13 +308,10 @@ def dice_loss(
 ) -> torch.Tensor:
     r"""Soft Dice loss, one value per (image, class) or per class (soft-label correct).
 
-    .. math::
-        \ell_c = 1 - \frac{2\,TP_c + s_{nr}}{|p_c| + |y_c| + s_{dr}}
-               = \frac{FP_c + FN_c + s_{dr} - s_{nr}}{2\,TP_c + FP_c + FN_c + s_{dr}}
-
-    with :math:`TP_c = \sum_i \min(p_{ic}, y_{ic})`, :math:`FP_c = \sum_i (p_{ic} - y_{ic})_+`,
-    :math:`FN_c = \sum_i (y_{ic} - p_{ic})_+` over the unit's pixels (see the notes of
-    :mod:`losslab.functional._segmentation_common` for the input/target forms, ignore_index, the
+    The soft counts are :math:`TP_c = \sum_i \min(p_{ic}, y_{ic})`,
+    :math:`FP_c = \sum_i (p_{ic} - y_{ic})_+`, :math:`FN_c = \sum_i (y_{ic} - p_{ic})_+` over the
+    unit's pixels (see the notes of
+    :mod:`losslab.losses._segmentation` for the input/target forms, ignore_index, the
     empty-mask policy and the reductions).
 
     Args:
@@ -238,11 +330,6 @@ def dice_loss(
         >>> logits = torch.tensor([[[[2.0, -1.0]], [[-2.0, 1.0]]]])  # (1, 2, 1, 2)
         >>> LF.dice_loss(logits, torch.tensor([[[0, 1]]]))
         tensor(0.0688)
-
-    References:
-        Milletari, Navab, Ahmadi, "V-Net: Fully Convolutional Neural Networks for Volumetric
-        Medical Image Segmentation", 3DV 2016. Wang, Blaschko, "Dice Semimetric Losses:
-        Optimizing the Dice Score with Soft Labels", MICCAI 2023.
     """
     name = "dice_loss"
     tp, fp, fn, c, _, _ = _overlap_counts(
@@ -252,6 +339,28 @@ def dice_loss(
     return _reduce_classes(name, loss, weight, c, include_background, reduction)
 
 
+def _jaccard_grad(x, y, **_):
+    p, _, g = _tversky_dp(x, y, 1.0, 1.0)
+    return _softmax_vjp(p, g)
+
+
+@entry(
+    module="JaccardLoss",
+    formula=r"\ell_c = 1 - \frac{TP_c + s_{nr}}{TP_c + FP_c + FN_c + s_{dr}}",
+    derivative=r"g_{ic} = \frac{[p_{ic} > y_{ic}] - [p_{ic} < y_{ic}] - \ell_c\,(1 - [p_{ic} < y_{ic}])}"
+    r"{TP_c + FP_c + FN_c + s_{dr}}," + _SOFTMAX_CHAIN,
+    derivative_fn=_jaccard_grad,
+    properties={**_DICE_LIKE, **_SMOOTHING_RULES},
+    references=(
+        "Rahman, Wang, Optimizing Intersection-Over-Union in Deep Neural Networks for Image "
+        "Segmentation, ISVC 2016",
+    ),
+    summary="1 - soft IoU per image and class.",
+    when_to_use="When the evaluation metric is IoU; it punishes errors a little more than Dice "
+    "(IoU = Dice / (2 - Dice)). See lovasz_softmax_loss for a tighter IoU surrogate.",
+    notes=_SMOOTH_NOTE,
+    **_COMMON_SPEC,
+)
 @loss_function(weight=WEIGHT_PER_CLASS, **_COMMON)
 def jaccard_loss(
     input: torch.Tensor,
@@ -268,12 +377,8 @@ def jaccard_loss(
 ) -> torch.Tensor:
     r"""Soft Jaccard (IoU) loss, one value per (image, class) or per class.
 
-    .. math::
-        \ell_c = 1 - \frac{TP_c + s_{nr}}{TP_c + FP_c + FN_c + s_{dr}}
-               = \frac{FP_c + FN_c + s_{dr} - s_{nr}}{TP_c + FP_c + FN_c + s_{dr}}
-
-    (soft union :math:`|p| + |y| - TP`; MONAI's ``DiceLoss(jaccard=True)`` doubles numerator and
-    denominator before adding the smoothing). Options, shapes and the empty-mask policy as in
+    The soft union is :math:`|p| + |y| - TP`; MONAI's ``DiceLoss(jaccard=True)`` doubles
+    numerator and denominator before adding the smoothing. Options, shapes and the empty-mask policy as in
     :func:`dice_loss`.
 
     Args:
@@ -287,10 +392,6 @@ def jaccard_loss(
         >>> logits = torch.tensor([[[[2.0, -1.0]], [[-2.0, 1.0]]]])
         >>> LF.jaccard_loss(logits, torch.tensor([[[0, 1]]]))
         tensor(0.1287)
-
-    References:
-        Rahman, Wang, "Optimizing Intersection-Over-Union in Deep Neural Networks for Image
-        Segmentation", ISVC 2016.
     """
     name = "jaccard_loss"
     tp, fp, fn, c, _, _ = _overlap_counts(
@@ -306,6 +407,29 @@ _TVERSKY = dict(
 )
 
 
+def _tversky_grad(x, y, *, alpha, beta, **_):
+    p, _, g = _tversky_dp(x, y, alpha, beta)
+    return _softmax_vjp(p, g)
+
+
+@entry(
+    module="TverskyLoss",
+    formula=r"\ell_c = 1 - \frac{TP_c + s_{nr}}{TP_c + \alpha FP_c + \beta FN_c + s_{dr}}",
+    derivative=r"g_{ic} = \frac{\alpha[p_{ic} > y_{ic}] - \beta[p_{ic} < y_{ic}] - \ell_c\,"
+    r"(1 - (1-\alpha)[p_{ic} > y_{ic}] - \beta[p_{ic} < y_{ic}])}{TP_c + \alpha FP_c + \beta FN_c + s_{dr}},"
+    + _SOFTMAX_CHAIN,
+    derivative_fn=_tversky_grad,
+    properties={**_DICE_LIKE, **_SMOOTHING_RULES},
+    references=(
+        "Salehi, Erdogmus, Gholipour, Tversky Loss Function for Image Segmentation Using 3D Fully "
+        "Convolutional Deep Networks, MLMI 2017",
+    ),
+    summary="Dice with separate weights for false positives (alpha) and false negatives (beta).",
+    when_to_use="Small structures where missing them costs more than over-segmenting: beta > "
+    "alpha (default 0.3/0.7) trades precision for recall.",
+    notes=_SMOOTH_NOTE,
+    **_COMMON_SPEC,
+)
 @loss_function(weight=WEIGHT_PER_CLASS, **_TVERSKY, **_COMMON)
 def tversky_loss(
     input: torch.Tensor,
@@ -324,9 +448,6 @@ def tversky_loss(
 ) -> torch.Tensor:
     r"""Tversky loss: false positives and false negatives weighted separately.
 
-    .. math::
-        \ell_c = 1 - \frac{TP_c + s_{nr}}{TP_c + \alpha FP_c + \beta FN_c + s_{dr}}
-
     ``alpha = beta = 0.5`` is Dice up to the smoothing, ``alpha = beta = 1`` is Jaccard; the
     default ``alpha=0.3, beta=0.7`` (Salehi et al.) favours recall of small structures. This is
     MONAI's ``TverskyLoss`` formula. Options, shapes and empty-mask policy as in :func:`dice_loss`.
@@ -344,10 +465,6 @@ def tversky_loss(
         >>> logits = torch.tensor([[[[2.0, -1.0]], [[-2.0, 1.0]]]])
         >>> LF.tversky_loss(logits, torch.tensor([[[0, 1]]]), alpha=0.5, beta=0.5)
         tensor(0.0688)
-
-    References:
-        Salehi, Erdogmus, Gholipour, "Tversky Loss Function for Image Segmentation Using 3D
-        Fully Convolutional Deep Networks", MLMI 2017.
     """
     name = "tversky_loss"
     tp, fp, fn, c, _, _ = _overlap_counts(
@@ -357,6 +474,31 @@ def tversky_loss(
     return _reduce_classes(name, loss, weight, c, include_background, reduction)
 
 
+def _focal_tversky_grad(x, y, *, alpha, beta, gamma, **_):
+    p, u, g = _tversky_dp(x, y, alpha, beta)
+    return _softmax_vjp(p, _bcast(gamma * u ** (gamma - 1), g) * g)
+
+
+@entry(
+    module="FocalTverskyLoss",
+    formula=r"\ell_c = \left(1 - \frac{TP_c + s_{nr}}{TP_c + \alpha FP_c + \beta FN_c + s_{dr}}\right)^{\gamma}",
+    derivative=r"g_{ic} = \gamma\,u_c^{\gamma - 1}\,\frac{\partial u_c}{\partial p_{ic}},\ "
+    r"u_c = \text{Tversky loss of unit } c," + _SOFTMAX_CHAIN,
+    derivative_fn=_focal_tversky_grad,
+    properties={
+        **_DICE_LIKE,  # (1 - TI)^gamma is clamped at 0 where TI > 1
+        "zero_at_perfect": When("smooth_nr >= smooth_dr", examples_extra=({"smooth_nr": 0.0},)),
+    },
+    references=(
+        "Abraham, Khan, A Novel Focal Tversky Loss Function with Improved Attention U-Net for "
+        "Lesion Segmentation, ISBI 2019",
+    ),
+    summary="Tversky loss of each class raised to gamma (0.75): hard classes get relatively more weight.",
+    when_to_use="Small lesions whose Tversky loss stays high; gamma < 1 keeps the gradient "
+    "large as a class's loss shrinks (it is infinite at exactly 0, where losslab returns 0).",
+    notes=_SMOOTH_NOTE,
+    **_COMMON_SPEC,
+)
 @loss_function(
     weight=WEIGHT_PER_CLASS,
     gamma=Param("float", "exponent applied to each class's Tversky loss", gt=0),
@@ -381,10 +523,6 @@ def focal_tversky_loss(
 ) -> torch.Tensor:
     r"""Focal Tversky loss: each unit's Tversky loss raised to ``gamma`` (per class, then reduced).
 
-    .. math::
-        \ell_c = \left(1 - TI_c\right)^{\gamma},\qquad
-        TI_c = \frac{TP_c + s_{nr}}{TP_c + \alpha FP_c + \beta FN_c + s_{dr}}
-
     The exponent is applied to every (image, class) unit before the reduction (not to the mean).
     The default ``gamma = 0.75`` is the paper's :math:`1/\gamma` with :math:`\gamma = 4/3`; with
     ``gamma < 1`` the derivative grows as a unit's loss approaches 0 and is infinite at exactly
@@ -404,10 +542,6 @@ def focal_tversky_loss(
         >>> logits = torch.tensor([[[[2.0, -1.0]], [[-2.0, 1.0]]]])
         >>> LF.focal_tversky_loss(logits, torch.tensor([[[0, 1]]]))
         tensor(0.1337)
-
-    References:
-        Abraham, Khan, "A Novel Focal Tversky Loss Function with Improved Attention U-Net for
-        Lesion Segmentation", ISBI 2019.
     """
     name = "focal_tversky_loss"
     tp, fp, fn, c, _, _ = _overlap_counts(
@@ -417,185 +551,3 @@ def focal_tversky_loss(
     pos = u > 0
     loss = torch.where(pos, torch.where(pos, u, torch.ones_like(u)) ** gamma, torch.zeros_like(u))
     return _reduce_classes(name, loss, weight, c, include_background, reduction)
-
-
-# -- generalized Dice ---------------------------------------------------------------------------
-
-
-@loss_function(
-    weight_type=Param(
-        "choice",
-        "class weights from the target volume V: 'square' 1/V^2 (Sudre et al.), 'simple' 1/V, "
-        "'uniform' 1",
-        choices=("square", "simple", "uniform"),
-    ),
-    **_COMMON,
-)
-def generalized_dice_loss(
-    input: torch.Tensor,
-    target: torch.Tensor,
-    *,
-    weight_type: str = "square",
-    activation: str = "softmax",
-    aggregate: str = "image",
-    smooth_nr: float = 1e-5,
-    smooth_dr: float = 1e-5,
-    include_background: bool = True,
-    ignore_index: int = -100,
-    reduction: str = "mean",
-) -> torch.Tensor:
-    r"""Generalized Dice loss: one Dice over all classes, each weighted by its inverse volume.
-
-    .. math::
-        \ell = 1 - \frac{2\sum_c w_c TP_c + s_{nr}}{\sum_c w_c (|p_c| + |y_c|) + s_{dr}},\qquad
-        w_c = \frac{1}{\left(\sum_i y_{ic}\right)^2}
-
-    The weights are computed from the target (no gradient). **Empty classes** (volume 0, infinite
-    weight) get the largest weight among the unit's present classes, as in MONAI, so their false
-    positives still count; a unit whose classes are all empty in target and prediction has loss 0.
-    ``"none"`` returns one value per image (N,) or ``()`` with ``aggregate="batch"``.
-
-    Args:
-        input: logits (or probabilities with ``activation="none"``), shape (N, C, d1, ...).
-        target: class indices (N, d1, ...) or one-hot/soft labels of the input's shape.
-        weight_type: ``"square"`` (Sudre et al.) | ``"simple"`` | ``"uniform"``.
-        activation, aggregate, smooth_nr, smooth_dr, include_background, ignore_index,
-            reduction: as in :func:`dice_loss`.
-
-    Example:
-        >>> import torch, losslab.functional as LF
-        >>> logits = torch.tensor([[[[2.0, -1.0, 0.0]], [[-2.0, 1.0, 0.0]]]])  # (1, 2, 1, 3)
-        >>> LF.generalized_dice_loss(logits, torch.tensor([[[0, 1, 1]]]))
-        tensor(0.2308)
-
-    References:
-        Sudre, Li, Vercauteren, Ourselin, Cardoso, "Generalised Dice Overlap as a Deep Learning
-        Loss Function for Highly Unbalanced Segmentations", DLMIA 2017.
-    """
-    name = "generalized_dice_loss"
-    tp, fp, fn, _, _, _ = _overlap_counts(
-        name, input, target, activation, aggregate, include_background, ignore_index
-    )
-    volume = (tp + fn).detach()
-    present = volume > 0
-    if weight_type == "uniform":
-        w = present.to(volume.dtype)
-    else:
-        safe = torch.where(present, volume, torch.ones_like(volume))
-        w = torch.where(present, 1 / (safe * safe if weight_type == "square" else safe), 0.0)
-    # empty classes take the unit's largest weight (the unit is the last dimension's classes)
-    w = torch.where(present, w, w.amax(dim=-1, keepdim=True))
-    num = (w * (fp + fn)).sum(-1) + (smooth_dr - smooth_nr)
-    den = (w * (2 * tp + fp + fn)).sum(-1) + smooth_dr
-    loss = _ratio(num, den, (tp + fp + fn).sum(-1) == 0)
-    return reduce_loss(loss, reduction, name=name)
-
-
-# -- Dice + cross entropy -----------------------------------------------------------------------
-
-
-def _per_image_ce(x, target, y_full, activation, weight, ignore_index) -> torch.Tensor:
-    """Cross entropy per image: the (weighted) mean over the image's counted pixels."""
-    n = x.shape[0]
-    w = None if weight is None else weight.to(x.dtype)
-    if activation == "sigmoid":
-        per = F.binary_cross_entropy_with_logits(x, y_full, reduction="none")  # (N, C, *)
-        mask = torch.ones_like(per)
-        if target.shape != x.shape:
-            mask = (target != ignore_index).unsqueeze(1).expand_as(per).to(x.dtype)
-        if w is not None:
-            mask = mask * w.view(1, -1, *([1] * (x.dim() - 2)))
-        num, den = (per * mask).flatten(1).sum(1), mask.flatten(1).sum(1)
-    elif target.shape == x.shape:  # one-hot / soft labels: mean over pixels
-        per = F.cross_entropy(x, y_full, weight=w, reduction="none")
-        num, den = (
-            per.flatten(1).sum(1),
-            torch.full((n,), per[0].numel() if n else 1, dtype=x.dtype),
-        )
-    else:  # class indices: torch's weighted mean per image over non-ignored pixels
-        per = F.cross_entropy(x, target, weight=w, ignore_index=ignore_index, reduction="none")
-        valid = target != ignore_index
-        wy = (
-            valid.to(x.dtype)
-            if w is None
-            else torch.where(valid, w[torch.where(valid, target, 0)], 0.0)
-        )
-        num, den = per.flatten(1).sum(1), wy.flatten(1).sum(1)
-    return _ratio(num, den, den == 0)
-
-
-@loss_function(
-    lambda_dice=Param("float", "weight of the Dice term", ge=0),
-    lambda_ce=Param("float", "weight of the cross-entropy term", ge=0),
-    activation=Param(
-        "choice", "'softmax' (CE) or 'sigmoid' (BCE per channel)", choices=("softmax", "sigmoid")
-    ),
-    weight=WEIGHT_PER_CLASS,
-    **{k: v for k, v in _COMMON.items() if k != "activation"},
-)
-def dice_ce_loss(
-    input: torch.Tensor,
-    target: torch.Tensor,
-    *,
-    lambda_dice: float = 1.0,
-    lambda_ce: float = 1.0,
-    activation: str = "softmax",
-    aggregate: str = "image",
-    smooth_nr: float = 1e-5,
-    smooth_dr: float = 1e-5,
-    include_background: bool = True,
-    ignore_index: int = -100,
-    weight: torch.Tensor | None = None,
-    reduction: str = "mean",
-) -> torch.Tensor:
-    r"""Dice + cross entropy: ``lambda_dice * Dice + lambda_ce * CE``, one value per image.
-
-    .. math::
-        \ell_n = \lambda_{dice}\,\frac{\sum_c w_c\,\mathrm{Dice}_{nc}}{\sum_c w_c}
-               + \lambda_{ce}\,\mathrm{CE}_n
-
-    :math:`\mathrm{Dice}_{nc}` is :func:`dice_loss` (``aggregate="batch"``: the batch's per-class
-    Dice, the same for every image); :math:`\mathrm{CE}_n` is the image's mean cross entropy
-    (softmax; torch's weighted mean over non-ignored pixels with index targets) or mean BCE per
-    channel and pixel (sigmoid). ``include_background`` applies to the Dice term only (as in
-    MONAI's ``DiceCELoss``). ``"none"`` returns (N,); ``"mean"`` averages images, which equals
-    MONAI's global pixel mean when images have the same number of counted pixels.
-
-    Args:
-        input: logits, shape (N, C, d1, ...).
-        target: class indices (N, d1, ...) or one-hot/soft labels of the input's shape.
-        lambda_dice, lambda_ce: weights of the two terms, >= 0.
-        activation: ``"softmax"`` | ``"sigmoid"`` (the CE term is then BCE).
-        aggregate, smooth_nr, smooth_dr, include_background, ignore_index, weight, reduction: as in
-            :func:`dice_loss` (``weight`` is also the CE class weight).
-
-    Example:
-        >>> import torch, losslab.functional as LF
-        >>> logits = torch.tensor([[[[2.0, -1.0]], [[-2.0, 1.0]]]])
-        >>> LF.dice_ce_loss(logits, torch.tensor([[[0, 1]]]))
-        tensor(0.1413)
-
-    References:
-        Isensee et al., "nnU-Net: a self-configuring method for deep learning-based biomedical
-        image segmentation", Nature Methods 2021. Taghanaki et al., "Combo loss: Handling input
-        and output imbalance in multi-organ segmentation", CMIG 2019.
-    """
-    name = "dice_ce_loss"
-    tp, fp, fn, c, y, x = _overlap_counts(
-        name, input, target, activation, aggregate, include_background, ignore_index
-    )
-    n = x.shape[0]
-    ce = _per_image_ce(
-        x,
-        target,
-        y if target.shape == x.shape or activation == "sigmoid" else None,
-        activation,
-        weight,
-        ignore_index,
-    )
-    dice = _dice_units(tp, fp, fn, smooth_nr, smooth_dr)
-    w = _class_weight(name, weight, c, include_background, dice)
-    dice = dice.mean(-1) if w is None else (dice * w).sum(-1) / w.sum()
-    if aggregate == "batch":
-        dice = dice.expand(n)
-    return reduce_loss(lambda_dice * dice + lambda_ce * ce, reduction, name=name)
