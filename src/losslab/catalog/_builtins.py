@@ -9,7 +9,6 @@ from . import (  # noqa: F401
     _angular,
     _fast_ce,
     _pairwise,
-    _torch_classification,
 )
 
 for _module in FAMILY_MODULES:

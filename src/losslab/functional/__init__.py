@@ -7,6 +7,8 @@ One module per family; each lists its public names in ``__all__``. The ``_common
 """
 
 from ..losses import (  # the families moved to losslab.losses (one module per family)
+    classification,
+    classification_margin,
     cost_sensitive,
     divergence,
     embedding,
@@ -26,6 +28,8 @@ from ..losses import (  # the families moved to losslab.losses (one module per f
     sinkhorn,
     transport,
 )
+from ..losses.classification import *  # noqa: F403
+from ..losses.classification_margin import *  # noqa: F403
 from ..losses.cost_sensitive import *  # noqa: F403
 from ..losses.divergence import *  # noqa: F403
 from ..losses.embedding import *  # noqa: F403
@@ -51,7 +55,6 @@ from . import (
     _linear_ce,
     _pairwise,
     _regularization,
-    _torch_classification,
 )
 from ._adversarial import *  # noqa: F403
 from ._angular import *  # noqa: F403
@@ -59,12 +62,12 @@ from ._fast_ce import *  # noqa: F403
 from ._linear_ce import *  # noqa: F403
 from ._pairwise import *  # noqa: F403
 from ._regularization import *  # noqa: F403
-from ._torch_classification import *  # noqa: F403
 
 __all__ = [
     *regression.__all__,
     *regression_likelihood.__all__,
-    *_torch_classification.__all__,
+    *classification.__all__,
+    *classification_margin.__all__,
     *embedding.__all__,
     *sequence.__all__,
     *regression_robust.__all__,

@@ -40,4 +40,6 @@ FAMILY_MODULES = (
     "embedding",
     "overlap",
     "overlap_combined",
+    "classification",
+    "classification_margin",
 )

@@ -1,7 +1,7 @@
 """Margin (SVM) losses on real scores: binary hinge, squared hinge, Crammer–Singer multiclass hinge.
 
 For torch's Weston–Watkins ``multi_margin_loss`` see
-:mod:`losslab.functional._torch_classification`. Each function carries its catalog entry
+:mod:`losslab.losses.classification_margin`. Each function carries its catalog entry
 (:func:`entry`); tested in ``tests/functional/test_classification.py``.
 """
 

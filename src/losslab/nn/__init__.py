@@ -13,7 +13,6 @@ from . import (
     _fast_ce,
     _pairwise,
     _regularization,
-    _torch_classification,
 )
 from ._adaptive import *  # noqa: F403
 from ._adversarial import *  # noqa: F403
@@ -23,7 +22,6 @@ from ._factory import module_class
 from ._fast_ce import *  # noqa: F403
 from ._pairwise import *  # noqa: F403
 from ._regularization import *  # noqa: F403
-from ._torch_classification import *  # noqa: F403
 
 # the families moved to losslab.losses: their classes are generated from the entries
 _generated = {m: module_classes(m) for m in FAMILY_MODULES}
@@ -33,7 +31,8 @@ __all__ = [
     "module_class",
     *_generated["regression"],
     *_generated["regression_likelihood"],
-    *_torch_classification.__all__,
+    *_generated["classification"],
+    *_generated["classification_margin"],
     *_generated["embedding"],
     *_generated["sequence"],
     *_generated["regression_robust"],

@@ -1,9 +1,11 @@
-"""Drop-ins for the classification losses of ``torch.nn.functional``: binary and softmax cross
-entropy, NLL, KL divergence, and the soft-margin / multi-margin / multilabel losses.
+"""Drop-ins for the log-loss classification losses of ``torch.nn.functional``: binary cross
+entropy (on logits and on probabilities), softmax cross entropy, NLL and the KL divergence.
 
 Same names, option names and semantics as torch, delegating to torch; what losslab adds
 (validation, float32 for half inputs, a connected 0 for an empty ``"mean"``) is listed in
-:mod:`losslab.functional._common`.
+:mod:`losslab.functional._common`. The margin drop-ins are in :mod:`.classification_margin`.
+Each function carries its catalog entry (:func:`entry`); tested in
+``tests/functional/test_torch_dropins.py``.
 """
 
 from __future__ import annotations
@@ -23,29 +25,34 @@ from .._validation import (
     Param,
     check_class_indices,
     check_in_range,
-    check_integer_tensor,
     check_probabilities,
-    check_same_shape,
-    check_shape,
     check_tensor,
     dtype_name,
     fail,
     loss_function,
     warn_if_probabilities,
 )
-from ._common import (
-    HINGE_MARGIN,
+from ..catalog._common import CLASS_HEAD, LOGIT_HEAD, PROB_HEAD, onehot
+from ..catalog._samplers import (
+    BINARY_LOGITS,
+    BINARY_PROBS_WIDE,
+    CLASS_LOG_PROBS,
+    CLASS_LOGITS,
+    DISTRIBUTION_SWAP,
+)
+from ..catalog._spec import Head, When
+from ..functional._common import (
     SIGMOID_ADVICE,
     SOFTMAX_ADVICE,
     check_class_logits,
     check_class_weight,
-    check_signed_target,
     element_weight,
     empty_mean_guard,
     has_unignored,
     prepare_pair,
     upcast_optional,
 )
+from ._entry import entry
 
 __all__ = [
     "binary_cross_entropy_with_logits",
@@ -53,13 +60,40 @@ __all__ = [
     "binary_cross_entropy",
     "nll_loss",
     "kl_div",
-    "soft_margin_loss",
-    "multi_margin_loss",
-    "multilabel_margin_loss",
-    "multilabel_soft_margin_loss",
 ]
 
+LOG_PROB_HEAD = Head("log_softmax", "C", "C log-probabilities")
 
+
+def _bce_logits_grad(x, y, **_):
+    return torch.sigmoid(x) - y
+
+
+@entry(
+    module="BCEWithLogitsLoss",
+    family="classification",
+    tasks=("binary", "multilabel", "imbalanced"),
+    input_kind="logits",
+    heads={"binary": LOGIT_HEAD, "imbalanced": LOGIT_HEAD, "multilabel": Head("identity", "C")},
+    formula=r"\ell = -\left[y \log \sigma(x) + (1 - y) \log (1 - \sigma(x))\right]",
+    derivative=r"\frac{\partial \ell}{\partial x} = \sigma(x) - y",
+    derivative_fn=_bce_logits_grad,
+    properties=dict(
+        nonnegative=True,
+        zero_at_perfect=True,
+        convex=True,
+        smooth=True,
+        bounded=False,
+        robust_to_outliers=True,
+        symmetric=True,
+    ),
+    references=("Cox, The regression analysis of binary sequences, JRSS-B 1958",),
+    summary="Log loss of a Bernoulli prediction, taking logits (stable for any logit).",
+    when_to_use="The default for binary and multi-label classification. The gradient "
+    "w.r.t. the logit is simply p - y. Use pos_weight or weight for imbalance.",
+    sampler=BINARY_LOGITS,
+    drop_in=torch.nn.BCEWithLogitsLoss,
+)
 @loss_function(reduction=REDUCTION, weight=WEIGHT_PER_ELEMENT, pos_weight=POS_WEIGHT)
 def binary_cross_entropy_with_logits(
     input: torch.Tensor,
@@ -71,8 +105,8 @@ def binary_cross_entropy_with_logits(
 ) -> torch.Tensor:
     r"""Binary cross entropy on logits (drop-in for ``F.binary_cross_entropy_with_logits``).
 
-    :math:`\ell_i = -w_i\,[\,p_w\, y_i \log\sigma(x_i) + (1 - y_i) \log\sigma(-x_i)\,]`, computed
-    with log-sigmoid so it is finite for any logit.
+    Each term is scaled by ``weight`` and its positive part by ``pos_weight``; computed with
+    log-sigmoid, so it is finite for any logit.
 
     Args:
         input: logits, any shape.
@@ -90,9 +124,6 @@ def binary_cross_entropy_with_logits(
         >>> import torch, losslab.functional as LF
         >>> LF.binary_cross_entropy_with_logits(torch.tensor([0.0]), torch.tensor([1.0]))
         tensor(0.6931)
-
-    References:
-        Cox, "The regression analysis of binary sequences", JRSS-B 1958.
     """
     name = "binary_cross_entropy_with_logits"
     x, y = prepare_pair(name, input, target)
@@ -113,6 +144,37 @@ def binary_cross_entropy_with_logits(
     )
 
 
+def _ce_grad(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    return torch.softmax(x, dim=1) - onehot(y, x)
+
+
+@entry(
+    module="CrossEntropyLoss",
+    family="classification",
+    tasks=("multiclass", "binary", "imbalanced", "metric_learning", "segmentation"),
+    input_kind="logits",
+    heads={"*": CLASS_HEAD, "binary": Head("identity", "2", "two logits")},
+    formula=r"\ell = -\log \frac{e^{x_y}}{\sum_j e^{x_j}}",
+    derivative=r"\frac{\partial \ell}{\partial x_j} = \operatorname{softmax}(x)_j - [j = y]",
+    derivative_fn=_ce_grad,
+    properties=dict(
+        nonnegative=True,
+        zero_at_perfect=When("label_smoothing == 0"),
+        convex=True,
+        smooth=True,
+        bounded=False,
+        robust_to_outliers=True,
+        symmetric=None,
+    ),
+    references=(
+        "Good, Rational decisions, JRSS-B 1952",
+        "Szegedy et al., Rethinking the Inception Architecture for Computer Vision, CVPR 2016",
+    ),
+    summary="Softmax cross entropy on logits, with class weights, ignore_index and label smoothing.",
+    when_to_use="The default for single-label multiclass classification.",
+    sampler=CLASS_LOGITS,
+    drop_in=torch.nn.CrossEntropyLoss,
+)
 @loss_function(
     reduction=REDUCTION,
     weight=WEIGHT_PER_CLASS,
@@ -130,8 +192,7 @@ def cross_entropy(
 ) -> torch.Tensor:
     r"""Softmax cross entropy on logits (drop-in for ``F.cross_entropy``).
 
-    :math:`\ell_i = -w_{y_i} \log \mathrm{softmax}(x_i)_{y_i}`; with label smoothing
-    :math:`\varepsilon` the target is :math:`(1-\varepsilon)\,\mathrm{onehot}(y) + \varepsilon / C`.
+    Each term is scaled by :math:`w_{y_i}`; with label smoothing :math:`\varepsilon` the target is :math:`(1-\varepsilon)\,\mathrm{onehot}(y) + \varepsilon / C`.
     An ``input`` that looks like probabilities (a content check) gets an
     :class:`~losslab.InputDomainWarning`, once per call site.
 
@@ -150,10 +211,6 @@ def cross_entropy(
         >>> import torch, losslab.functional as LF
         >>> LF.cross_entropy(torch.tensor([[2.0, 0.0, 0.0]]), torch.tensor([0]))
         tensor(0.2395)
-
-    References:
-        Good, "Rational decisions", JRSS-B 1952 (log loss); Szegedy et al., "Rethinking the
-        Inception Architecture", CVPR 2016 (label smoothing).
     """
     name = "cross_entropy"
     check_tensor(name, "input", input)
@@ -201,6 +258,38 @@ def cross_entropy(
     )
 
 
+def _bce_grad(p, y, **_):
+    # torch's backward divides by max(p (1 - p), 1e-12)
+    return (p - y) / (p * (1 - p)).clamp_min(1e-12)
+
+
+@entry(
+    module="BCELoss",
+    family="classification",
+    tasks=("binary", "multilabel"),
+    input_kind="probabilities",
+    heads={"binary": PROB_HEAD, "multilabel": Head("sigmoid", "C")},
+    formula=r"\ell = -\left[y \log p + (1 - y) \log(1 - p)\right]",
+    derivative=r"\frac{\partial \ell}{\partial p} = \frac{p - y}{p\,(1 - p)}",
+    derivative_fn=_bce_grad,
+    properties=dict(
+        nonnegative=True,
+        zero_at_perfect=True,
+        convex=True,
+        smooth=True,
+        bounded=False,
+        robust_to_outliers=False,
+        symmetric=True,
+    ),
+    references=("Cox, The regression analysis of binary sequences, JRSS-B 1958",),
+    summary="Log loss of a Bernoulli prediction given as a probability.",
+    when_to_use="Only when the model already outputs probabilities; otherwise prefer "
+    "binary_cross_entropy_with_logits, which is stable and has the simple gradient p - y.",
+    sampler=BINARY_PROBS_WIDE,
+    notes="torch clamps each log at -100 (so one term is at most 100) and divides the "
+    "gradient by max(p(1-p), 1e-12); 'bounded' and 'robust' describe the loss below those clamps.",
+    drop_in=torch.nn.BCELoss,
+)
 @loss_function(reduction=REDUCTION, weight=WEIGHT_PER_ELEMENT)
 def binary_cross_entropy(
     input: torch.Tensor,
@@ -211,8 +300,7 @@ def binary_cross_entropy(
 ) -> torch.Tensor:
     r"""Binary cross entropy on probabilities (drop-in for ``F.binary_cross_entropy``).
 
-    :math:`\ell_i = -w_i\,[\,y_i \log p_i + (1 - y_i) \log(1 - p_i)\,]`. Torch clamps each log at
-    -100, so one term never exceeds 100; prefer :func:`binary_cross_entropy_with_logits` (stable
+    Torch clamps each log at -100, so one term never exceeds 100; prefer :func:`binary_cross_entropy_with_logits` (stable
     for any logit, and fused with the sigmoid).
 
     Args:
@@ -228,9 +316,6 @@ def binary_cross_entropy(
         >>> import torch, losslab.functional as LF
         >>> LF.binary_cross_entropy(torch.tensor([0.5, 0.9]), torch.tensor([1.0, 1.0]), reduction="none")
         tensor([0.6931, 0.1054])
-
-    References:
-        Cox, "The regression analysis of binary sequences", JRSS-B 1958.
     """
     name = "binary_cross_entropy"
     x, y = prepare_pair(name, input, target)
@@ -244,6 +329,39 @@ def binary_cross_entropy(
     )
 
 
+def _nll_grad(x, y, **_):
+    return -onehot(y, x)
+
+
+@entry(
+    module="NLLLoss",
+    family="classification",
+    tasks=("multiclass", "imbalanced"),
+    input_kind="log_probabilities",
+    heads={"*": LOG_PROB_HEAD},
+    formula=r"\ell = -x_{y}",
+    derivative=r"\frac{\partial \ell}{\partial x_j} = -[j = y]",
+    derivative_fn=_nll_grad,
+    properties=dict(
+        nonnegative=True,
+        zero_at_perfect=True,
+        convex=True,
+        smooth=True,
+        bounded=False,
+        robust_to_outliers=True,
+        symmetric=None,
+    ),
+    references=(
+        "Fisher, On the mathematical foundations of theoretical statistics, Phil. Trans. 1922",
+    ),
+    summary="Picks minus the log-probability of the target class; with log_softmax it is cross entropy.",
+    when_to_use="When the model ends in log_softmax (or another log-probability head). "
+    "cross_entropy on logits is the same loss in one fused, stable call.",
+    sampler=CLASS_LOG_PROBS,
+    notes="Linear in the log-probabilities; nonnegative because log-probabilities are <= 0. "
+    "The gradient w.r.t. the logits, through log_softmax, is softmax - onehot.",
+    drop_in=torch.nn.NLLLoss,
+)
 @loss_function(reduction=REDUCTION, weight=WEIGHT_PER_CLASS, ignore_index=IGNORE_INDEX)
 def nll_loss(
     input: torch.Tensor,
@@ -255,7 +373,7 @@ def nll_loss(
 ) -> torch.Tensor:
     r"""Negative log-likelihood of log-probabilities (drop-in for ``F.nll_loss``).
 
-    :math:`\ell_i = -w_{y_i}\, x_{i, y_i}`: ``nll_loss(log_softmax(z), y) == cross_entropy(z, y)``.
+    ``nll_loss(log_softmax(z), y) == cross_entropy(z, y)``.
 
     Args:
         input: log-probabilities of shape (N, C) or (N, C, d1, ...).
@@ -269,10 +387,6 @@ def nll_loss(
         >>> import torch, losslab.functional as LF
         >>> LF.nll_loss(torch.tensor([[-0.1, -2.5], [-1.2, -0.4]]), torch.tensor([0, 0]))
         tensor(0.6500)
-
-    References:
-        Fisher, "On the mathematical foundations of theoretical statistics", Phil. Trans. 1922
-        (maximum likelihood).
     """
     name = "nll_loss"
     c = check_class_logits(name, input, target)
@@ -296,6 +410,39 @@ def nll_loss(
     )
 
 
+def _kl_grad(x, p, *, log_target, **_):
+    return -(p.exp() if log_target else p)
+
+
+@entry(
+    module="KLDivLoss",
+    family="distribution",
+    tasks=("distribution",),
+    input_kind="log_probabilities",
+    heads={"distribution": LOG_PROB_HEAD},
+    formula=r"\ell_c = p_c\,(\log p_c - x_c),\quad x = \log q",
+    derivative=r"\frac{\partial \ell_c}{\partial x_c} = -p_c",
+    derivative_fn=_kl_grad,
+    properties=dict(
+        nonnegative=False,
+        zero_at_perfect=True,
+        convex=True,
+        smooth=True,
+        bounded=False,
+        robust_to_outliers=True,
+        symmetric=False,
+    ),
+    references=(
+        "Kullback and Leibler, On Information and Sufficiency, Annals of Mathematical Statistics 1951",
+    ),
+    summary="Pointwise terms of KL(target || input); reduction='batchmean' gives the divergence.",
+    when_to_use="Distillation and matching soft targets: input log q from log_softmax, target p. "
+    "Use reduction='batchmean' (the default 'mean' also divides by the number of classes).",
+    sampler=DISTRIBUTION_SWAP,
+    notes="The properties are per term: a single term p(log p - log q) is negative where "
+    "q > p, but the sum over a distribution is >= 0 (Gibbs). 'symmetric' swaps p and q.",
+    drop_in=torch.nn.KLDivLoss,
+)
 @loss_function(
     reduction=DIV_REDUCTION,
     log_target=Param("bool", "whether 'target' holds log-probabilities"),
@@ -309,8 +456,7 @@ def kl_div(
 ) -> torch.Tensor:
     r"""Pointwise Kullback-Leibler divergence terms (drop-in for ``F.kl_div``).
 
-    With input :math:`x = \log q` and target :math:`p`: :math:`\ell = p\,(\log p - x)` (0 where
-    :math:`p = 0`); with ``log_target=True`` the target is :math:`\log p`. Note the argument
+    The input is :math:`\log q` and the target :math:`p` (a term is 0 where :math:`p = 0`); with ``log_target=True`` the target is :math:`\log p`. Note the argument
     order: this is :math:`\mathrm{KL}(p \,\|\, q)` with the *target* first.
 
     Warning:
@@ -330,10 +476,6 @@ def kl_div(
         >>> q = torch.tensor([[0.5, 0.5]]).log()
         >>> LF.kl_div(q, torch.tensor([[0.9, 0.1]]), reduction="batchmean")
         tensor(0.3681)
-
-    References:
-        Kullback and Leibler, "On Information and Sufficiency", Annals of Mathematical
-        Statistics 1951.
     """
     name = "kl_div"
     x, y = prepare_pair(name, input, target)
@@ -352,196 +494,3 @@ def kl_div(
     # torch's 'mean' warns on every call; reduce the pointwise terms with losslab's one reduction
     pointwise = F.kl_div(x, y, reduction="none", log_target=log_target)
     return reduce_loss(pointwise, reduction, name=name)
-
-
-# -- margins ------------------------------------------------------------------------------------
-
-_SOFT_MARGIN_SWITCH = 30.0
-
-
-def _check_score_rows(name: str, input: torch.Tensor, target: torch.Tensor) -> int:
-    """(N, C) or (C,) scores and an integer target (checked further by the caller); returns C."""
-    check_tensor(name, "input", input)
-    check_integer_tensor(name, "target", target)
-    if input.dim() not in (1, 2):
-        fail(name, "input", "of shape (N, C) or (C,)", f"shape {tuple(input.shape)}")
-    return input.shape[-1]
-
-
-@loss_function(reduction=REDUCTION)
-def soft_margin_loss(
-    input: torch.Tensor,
-    target: torch.Tensor,
-    *,
-    reduction: str = "mean",
-) -> torch.Tensor:
-    r"""Soft margin (logistic) loss (drop-in for ``F.soft_margin_loss``).
-
-    :math:`\ell = \log(1 + e^{-y x})` with :math:`y \in \{-1, 1\}`; ``"mean"`` averages over all
-    elements. torch's ``soft_margin_loss`` evaluates ``log1p(exp(-y x))``, which overflows to
-    ``inf`` (and a NaN gradient) once :math:`-yx \gtrsim 89` in float32; losslab calls torch's
-    kernel where :math:`-yx \le 30` (identical values) and uses
-    :math:`\log(1 + e^{z}) = z + \log(1 + e^{-z})` beyond, so the loss stays finite.
-
-    Args:
-        input: real scores, any shape.
-        target: values in {-1, 1}, same shape.
-        reduction: ``"none"`` | ``"mean"`` | ``"sum"``.
-
-    Example:
-        >>> import torch, losslab.functional as LF
-        >>> LF.soft_margin_loss(torch.tensor([0.0, -1e4]), torch.tensor([1.0, 1.0]), reduction="none")
-        tensor([6.9315e-01, 1.0000e+04])
-
-    References:
-        Zhang, "Statistical behavior and consistency of classification methods based on convex
-        risk minimization", Annals of Statistics 2004.
-    """
-    name = "soft_margin_loss"
-    check_tensor(name, "input", input)
-    check_signed_target(name, target, tuple(input.shape), "of 'input'")
-    x, y = upcast(input), upcast(target)
-    warn_if_probabilities(name, "input", x, dim=None, advice=SIGMOID_ADVICE)
-    # torch's own kernel where it is finite; log1p(e^z) = z + log1p(e^-z) beyond (no overflow)
-    big = x * y < -_SOFT_MARGIN_SWITCH
-    x_small, x_big = x.masked_fill(big, 0.0), x.masked_fill(~big, 0.0)
-    pointwise = torch.where(
-        big,
-        -x_big * y + F.soft_margin_loss(-x_big, y, reduction="none"),
-        F.soft_margin_loss(x_small, y, reduction="none"),
-    )
-    return reduce_loss(pointwise, reduction, name=name)
-
-
-@loss_function(
-    reduction=REDUCTION,
-    p=Param("choice", "exponent of the hinge (1: hinge, 2: squared hinge)", choices=(1, 2)),
-    margin=HINGE_MARGIN,
-    weight=WEIGHT_PER_CLASS,
-)
-def multi_margin_loss(
-    input: torch.Tensor,
-    target: torch.Tensor,
-    *,
-    p: int = 1,
-    margin: float = 1.0,
-    weight: torch.Tensor | None = None,
-    reduction: str = "mean",
-) -> torch.Tensor:
-    r"""Multiclass hinge loss (drop-in for ``F.multi_margin_loss``).
-
-    :math:`\ell_i = \frac{1}{C}\sum_{j \ne y_i} w_{y_i} \max(0, m - x_{i,y_i} + x_{i,j})^p`
-    (Weston-Watkins / Crammer-Singer style multiclass SVM loss). ``"mean"`` divides by N, even
-    with ``weight``.
-
-    Args:
-        input: scores of shape (N, C) or (C,).
-        target: class indices of shape (N,) (or () for input (C,)).
-        p: 1 or 2.
-        margin: the margin :math:`m`.
-        weight: optional per-class weight, shape (C,).
-        reduction: ``"none"`` | ``"mean"`` | ``"sum"``.
-
-    Example:
-        >>> import torch, losslab.functional as LF
-        >>> LF.multi_margin_loss(torch.tensor([[0.1, 0.2, 0.4, 0.8]]), torch.tensor([3]))
-        tensor(0.3250)
-
-    References:
-        Weston and Watkins, "Support Vector Machines for Multi-Class Pattern Recognition",
-        ESANN 1999.
-    """
-    name = "multi_margin_loss"
-    c = _check_score_rows(name, input, target)
-    check_shape(name, "target", target, tuple(input.shape[:-1]), "(N,) (or () for input (C,))")
-    check_class_indices(name, "target", target, c)
-    check_class_weight(name, weight, c)
-    x = upcast(input)
-    return empty_mean_guard(
-        lambda r: F.multi_margin_loss(
-            x, target, p=p, margin=margin, weight=upcast_optional(weight), reduction=r
-        ),
-        reduction,
-        x.numel() > 0,
-    )
-
-
-@loss_function(reduction=REDUCTION)
-def multilabel_margin_loss(
-    input: torch.Tensor,
-    target: torch.Tensor,
-    *,
-    reduction: str = "mean",
-) -> torch.Tensor:
-    r"""Multilabel hinge loss (drop-in for ``F.multilabel_margin_loss``).
-
-    :math:`\ell_i = \frac{1}{C}\sum_{j \in Y_i}\sum_{k \notin Y_i} \max(0, 1 - (x_{ij} - x_{ik}))`:
-    every positive label should outscore every negative one by 1.
-
-    Args:
-        input: scores of shape (N, C) or (C,).
-        target: integer tensor of the same shape holding the indices of the positive labels,
-            padded with -1 (entries after the first -1 are ignored).
-        reduction: ``"none"`` | ``"mean"`` | ``"sum"``.
-
-    Example:
-        >>> import torch, losslab.functional as LF
-        >>> LF.multilabel_margin_loss(torch.tensor([[0.1, 0.2, 0.4, 0.8]]), torch.tensor([[3, 0, -1, 1]]))
-        tensor(0.8500)
-
-    References:
-        Crammer and Singer, "A Family of Additive Online Algorithms for Category Ranking",
-        JMLR 2003.
-    """
-    name = "multilabel_margin_loss"
-    c = _check_score_rows(name, input, target)
-    check_same_shape(name, "input", input, "target", target)
-    check_in_range(
-        name, "target", target, -1, c - 1, f"label indices in [0, {c - 1}] or -1 (padding)"
-    )
-    x = upcast(input)
-    return empty_mean_guard(
-        lambda r: F.multilabel_margin_loss(x, target, reduction=r), reduction, x.numel() > 0
-    )
-
-
-@loss_function(reduction=REDUCTION, weight=WEIGHT_PER_CLASS)
-def multilabel_soft_margin_loss(
-    input: torch.Tensor,
-    target: torch.Tensor,
-    *,
-    weight: torch.Tensor | None = None,
-    reduction: str = "mean",
-) -> torch.Tensor:
-    r"""Multilabel logistic loss (drop-in for ``F.multilabel_soft_margin_loss``).
-
-    :math:`\ell_i = -\frac{1}{C}\sum_c w_c\,[\,y_{ic}\log\sigma(x_{ic}) + (1 - y_{ic})\log\sigma(-x_{ic})\,]`,
-    one value per sample (``"none"`` has shape (N,)): binary cross entropy on logits averaged
-    over the labels.
-
-    Args:
-        input: logits of shape (N, C).
-        target: labels in [0, 1], same shape.
-        weight: optional per-class weight, shape (C,).
-        reduction: ``"none"`` | ``"mean"`` | ``"sum"``.
-
-    Example:
-        >>> import torch, losslab.functional as LF
-        >>> LF.multilabel_soft_margin_loss(torch.tensor([[0.0, 2.0]]), torch.tensor([[1.0, 0.0]]))
-        tensor(1.4100)
-
-    References:
-        Zhang and Zhou, "A Review on Multi-Label Learning Algorithms", IEEE TKDE 2014.
-    """
-    name = "multilabel_soft_margin_loss"
-    x, y = prepare_pair(name, input, target)
-    if x.dim() != 2:
-        fail(name, "input", "of shape (N, C)", f"shape {tuple(x.shape)}")
-    check_probabilities(name, "target", y)
-    check_class_weight(name, weight, x.shape[1])
-    warn_if_probabilities(name, "input", x, dim=None, advice=SIGMOID_ADVICE)
-    return empty_mean_guard(
-        lambda r: F.multilabel_soft_margin_loss(x, y, weight=upcast_optional(weight), reduction=r),
-        reduction,
-        x.shape[0] > 0,
-    )
