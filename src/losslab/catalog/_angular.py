@@ -13,7 +13,7 @@ import torch
 
 from .. import functional as LF
 from .. import nn as LN
-from ._pairwise import NON_PROPERTIES, NORM_HEAD, C, D, N, _labels, _randn, _unit_project
+from ..losses.pairwise import NON_PROPERTIES, NORM_HEAD, C, D, N, _labels, _randn, _unit_project
 from ._registry import register
 from ._spec import Case, LossSpec, Sampler, When
 

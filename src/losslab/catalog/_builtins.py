@@ -8,7 +8,6 @@ from . import (  # noqa: F401
     _adversarial,
     _angular,
     _fast_ce,
-    _pairwise,
 )
 
 for _module in FAMILY_MODULES:

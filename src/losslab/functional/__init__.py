@@ -20,6 +20,8 @@ from ..losses import (  # the families moved to losslab.losses (one module per f
     noisy_labels,
     overlap,
     overlap_combined,
+    pairwise,
+    pairwise_softmax,
     regression,
     regression_likelihood,
     regression_relative,
@@ -41,6 +43,8 @@ from ..losses.mmd import *  # noqa: F403
 from ..losses.noisy_labels import *  # noqa: F403
 from ..losses.overlap import *  # noqa: F403
 from ..losses.overlap_combined import *  # noqa: F403
+from ..losses.pairwise import *  # noqa: F403
+from ..losses.pairwise_softmax import *  # noqa: F403
 from ..losses.regression import *  # noqa: F403
 from ..losses.regression_likelihood import *  # noqa: F403
 from ..losses.regression_relative import *  # noqa: F403
@@ -53,14 +57,12 @@ from . import (
     _angular,
     _fast_ce,
     _linear_ce,
-    _pairwise,
     _regularization,
 )
 from ._adversarial import *  # noqa: F403
 from ._angular import *  # noqa: F403
 from ._fast_ce import *  # noqa: F403
 from ._linear_ce import *  # noqa: F403
-from ._pairwise import *  # noqa: F403
 from ._regularization import *  # noqa: F403
 
 __all__ = [
@@ -84,7 +86,8 @@ __all__ = [
     *sinkhorn.__all__,
     *mmd.__all__,
     *_adversarial.__all__,
-    *_pairwise.__all__,
+    *pairwise.__all__,
+    *pairwise_softmax.__all__,
     *_angular.__all__,
     *cost_sensitive.__all__,
     *_fast_ce.__all__,

@@ -1,7 +1,7 @@
 r"""Angular-margin softmax losses on embeddings and class centres: ArcFace and CosFace.
 
 Shapes, ``reduction`` (one loss per anchor) and the float16/bfloat16 policy follow the
-metric-learning conventions of :mod:`losslab.functional._pairwise`.
+metric-learning conventions of :mod:`losslab.losses.pairwise`.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from .._validation import (
     fail,
     loss_function,
 )
-from ._pairwise import _labelled
+from ..losses.pairwise import _labelled
 
 __all__ = [
     "arcface_loss",

@@ -42,4 +42,6 @@ FAMILY_MODULES = (
     "overlap_combined",
     "classification",
     "classification_margin",
+    "pairwise",
+    "pairwise_softmax",
 )

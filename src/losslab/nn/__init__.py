@@ -11,7 +11,6 @@ from . import (
     _angular,
     _composite,
     _fast_ce,
-    _pairwise,
     _regularization,
 )
 from ._adaptive import *  # noqa: F403
@@ -20,7 +19,6 @@ from ._angular import *  # noqa: F403
 from ._composite import *  # noqa: F403
 from ._factory import module_class
 from ._fast_ce import *  # noqa: F403
-from ._pairwise import *  # noqa: F403
 from ._regularization import *  # noqa: F403
 
 # the families moved to losslab.losses: their classes are generated from the entries
@@ -49,7 +47,8 @@ __all__ = [
     *_generated["sinkhorn"],
     *_generated["mmd"],
     *_adversarial.__all__,
-    *_pairwise.__all__,
+    *_generated["pairwise"],
+    *_generated["pairwise_softmax"],
     *_angular.__all__,
     *_generated["cost_sensitive"],
     *_fast_ce.__all__,

@@ -1,5 +1,7 @@
-r"""Metric-learning losses over the pairs of a batch of embeddings: contrastive pairs, mined
-triplets and the contrastive softmax losses (InfoNCE, NT-Xent, SupCon).
+r"""Metric-learning losses over the pairs of a batch of embeddings: contrastive pairs and mined
+triplets; the contrastive softmax losses (InfoNCE, NT-Xent, SupCon) are in
+:mod:`.pairwise_softmax`, which shares this module's validation, samplers and derivative
+helpers.
 
 Conventions shared by every metric-learning loss (these and the angular-margin losses of
 :mod:`losslab.functional._angular`):
@@ -26,6 +28,12 @@ embeddings (and labels) of all ranks with :func:`losslab.distributed.all_gather_
 each rank computes the *global* loss (same value on every rank), and receives the exact gradient
 of that global loss for its own shard. See :mod:`losslab.distributed` for the world-size factor
 under DDP's gradient averaging.
+
+The derivative helpers are written from the formulas: Euclidean distances differentiate to unit
+vectors (0 at distance 0), cosines through the normalisation
+:math:`\partial \hat x / \partial x = (I - \hat x \hat x^T)/\|x\|`, and the mined triplets of
+:func:`mine_triplets` are held fixed (mining is piecewise constant). Each loss carries its catalog
+entry (:func:`entry`); tested in ``tests/functional/test_metric_learning.py``.
 """
 
 from __future__ import annotations
@@ -41,24 +49,21 @@ from .._validation import (
     Param,
     Raw,
     check_integer_tensor,
-    check_same_shape,
     check_tensor,
     fail,
     loss_function,
 )
+from ..catalog._spec import Case, Head, Sampler, When
+from ._entry import entry
 
 __all__ = [
     "pairwise_distances",
     "contrastive_loss",
     "batch_triplet_loss",
     "mine_triplets",
-    "info_nce_loss",
-    "nt_xent_loss",
-    "supcon_loss",
 ]
 
 DISTANCE = Param("choice", "distance between embeddings", choices=("euclidean", "cosine"))
-TEMPERATURE = Param("float", "softmax temperature of the similarities", gt=0)
 MINING = Param("choice", "which triplets count", choices=("all", "hard", "semihard"))
 
 
@@ -105,9 +110,125 @@ def _masks(labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     return same & ~eye, ~same
 
 
+# -- samplers and derivative helpers shared with pairwise_softmax ------------------------------
+
+
+N, D, C = 8, 4, 4
+_LABELS = torch.tensor([0, 0, 0, 1, 1, 2, 2, 3])  # class 3 has no positive: exercises exclusions
+
+RAW_HEAD = Head("identity", "D", "an embedding; distances are taken on the raw outputs")
+NORM_HEAD = Head("identity", "D", "an embedding; the loss L2-normalises it (cosine similarities)")
+
+NON_PROPERTIES = dict(convex=False, symmetric=None)
+
+
+def _randn(gen: torch.Generator, *shape: int) -> torch.Tensor:
+    return torch.randn(*shape, generator=gen, dtype=torch.float64)
+
+
+def _labels(gen: torch.Generator) -> torch.Tensor:
+    return _LABELS[torch.randperm(N, generator=gen)]
+
+
+DISTRIBUTED_NOTE = (
+    "Distributed: pass embeddings and labels gathered with losslab.distributed.all_gather_with_grad; "
+    "every rank then computes the global loss and gets the exact gradient for its own shard "
+    "(multiply the loss by the world size to match single-process parameter gradients under DDP)."
+)
+
+
+def _lab_make(gen, dtype, scale):
+    y = _labels(gen)
+    return Case(((scale * _randn(gen, N, D)).to(dtype), y))
+
+
+def _lab_perfect(gen, dtype):
+    # every class at its own point, classes 5 * sqrt(2) apart (beyond the default margins)
+    y = _labels(gen)
+    x = 5.0 * torch.eye(C, D, dtype=torch.float64)[y] + _randn(gen, 1, D)
+    return Case((x.to(dtype), y))
+
+
+def _lab_empty(dtype):
+    return Case((torch.zeros(0, D, dtype=dtype), torch.zeros(0, dtype=torch.long)))
+
+
+def _unit_project(x: torch.Tensor, g_hat: torch.Tensor) -> torch.Tensor:
+    """Chain rule through x_hat = x / ||x||: (g - (g . x_hat) x_hat) / ||x||."""
+    norm = x.norm(dim=-1, keepdim=True)
+    u = x / norm
+    return (g_hat - (g_hat * u).sum(-1, keepdim=True) * u) / norm
+
+
+def _dist_grads(x, i, j, distance):
+    """d_ij and its gradients w.r.t. x_i and x_j, per pair."""
+    if distance == "euclidean":
+        diff = x[i] - x[j]
+        d = diff.norm(dim=-1)
+        unit = torch.where(d.unsqueeze(-1) > 0, diff / d.clamp_min(1e-300).unsqueeze(-1), 0.0)
+        return d, unit, -unit
+    u = x / x.norm(dim=-1, keepdim=True)
+    cos = (u[i] * u[j]).sum(-1)
+    return 1 - cos, -_unit_project(x[i], u[j]), -_unit_project(x[j], u[i])
+
+
+def _scatter(x, idx, g):
+    return torch.zeros_like(x).index_add_(0, idx, g)
+
+
 # -- contrastive (pair) loss -------------------------------------------------------------------
 
 
+def _pair_kink(dtype):
+    # two identical positives: the Euclidean distance has its kink at 0
+    x = torch.tensor([[0.0, 0, 0, 0], [0.0, 0, 0, 0], [3.0, 0, 0, 0]], dtype=dtype)
+    return Case((x, torch.tensor([0, 0, 1])))
+
+
+LABELLED_PAIRS = Sampler(
+    "labelled_embeddings", make=_lab_make, perfect=_lab_perfect, kink=_pair_kink, empty=_lab_empty
+)
+
+
+def _contrastive_grad(x, labels, *, pos_margin, neg_margin, distance, **_):
+    i, j = torch.triu_indices(len(x), len(x), 1)
+    d, gi, gj = _dist_grads(x, i, j, distance)
+    same = labels[i] == labels[j]
+    dl_dd = torch.where(
+        same, (d > pos_margin).to(x.dtype), -(d < neg_margin).to(x.dtype)
+    ).unsqueeze(1)
+    return _scatter(x, i, dl_dd * gi) + _scatter(x, j, dl_dd * gj)
+
+
+@entry(
+    module="ContrastiveLoss",
+    family="metric_learning",
+    tasks=("metric_learning",),
+    input_kind="embeddings",
+    heads={"metric_learning": RAW_HEAD},
+    formula=r"\ell_{ij} = [y_i = y_j]\max(0, d_{ij} - m_+) + [y_i \ne y_j]\max(0, m_- - d_{ij}),"
+    r"\quad d_{ij} = \|x_i - x_j\|,\ i < j",
+    derivative=r"\frac{\partial \ell_{ij}}{\partial x_i} = -\frac{\partial \ell_{ij}}{\partial x_j} = "
+    r"\left([y_i = y_j][d_{ij} > m_+] - [y_i \ne y_j][d_{ij} < m_-]\right)\frac{x_i - x_j}{d_{ij}}"
+    r"\quad (0 \text{ at } d_{ij} = 0)",
+    derivative_fn=_contrastive_grad,
+    properties=dict(
+        nonnegative=True,
+        zero_at_perfect=True,
+        smooth=False,
+        bounded=False,
+        robust_to_outliers=True,
+        **{**NON_PROPERTIES, "convex": When("neg_margin == 0")},
+    ),
+    references=(
+        "Hadsell, Chopra and LeCun, Dimensionality Reduction by Learning an Invariant Mapping, CVPR 2006",
+    ),
+    summary="Every pair of the batch: positives pulled within pos_margin, negatives pushed beyond neg_margin.",
+    when_to_use="Learning an embedding from class labels when pairs are all you need; the "
+    "simplest metric loss, a good baseline for retrieval and verification.",
+    sampler=LABELLED_PAIRS,
+    notes="Per-element losses are the N(N-1)/2 pairs. " + DISTRIBUTED_NOTE,
+)
 @loss_function(
     reduction=REDUCTION,
     pos_margin=Param("float", "distance below which a positive pair costs nothing", ge=0),
@@ -125,8 +246,8 @@ def contrastive_loss(
 ) -> torch.Tensor:
     r"""Contrastive pair loss over every unordered pair of the batch.
 
-    :math:`\ell_{ij} = [y_i = y_j]\max(0, d_{ij} - m_+) + [y_i \ne y_j]\max(0, m_- - d_{ij})`
-    for :math:`i < j` (the hinge form of pytorch-metric-learning's ``ContrastiveLoss``; Hadsell
+    Positive pairs are pulled within :math:`m_+`, negative pairs pushed beyond :math:`m_-` (the
+    hinge form of pytorch-metric-learning's ``ContrastiveLoss``; Hadsell
     et al. square both terms).
 
     Args:
@@ -144,10 +265,6 @@ def contrastive_loss(
         >>> x = torch.tensor([[0.0, 0.0], [0.0, 0.5], [0.3, 0.0]])
         >>> LF.contrastive_loss(x, torch.tensor([0, 0, 1]), reduction="none")
         tensor([0.5000, 0.7000, 0.4169])
-
-    References:
-        Hadsell, Chopra and LeCun, "Dimensionality Reduction by Learning an Invariant Mapping",
-        CVPR 2006.
     """
     name = "contrastive_loss"
     x, labels = _labelled(name, embeddings, labels)
@@ -216,6 +333,64 @@ def mine_triplets(
     return a, p, n
 
 
+def _triplet_kink(dtype):
+    # d_ap = 1, d_an = 2 and margin 1: the hinge of triplet (0, 1, 2) sits exactly at 0
+    x = torch.tensor([[0.0, 0, 0, 0], [1.0, 0, 0, 0], [2.0, 0, 0, 0]], dtype=dtype)
+    return Case((x, torch.tensor([0, 0, 1])))
+
+
+LABELLED_TRIPLETS = Sampler(
+    "labelled_embeddings",
+    make=_lab_make,
+    perfect=_lab_perfect,
+    kink=_triplet_kink,
+    empty=_lab_empty,
+)
+
+
+def _triplet_grad(x, labels, *, margin, mining, distance, **_):
+    a, p, n = mine_triplets(x, labels, mining=mining, distance=distance)
+    d_ap, ga_p, gp = _dist_grads(x, a, p, distance)
+    d_an, ga_n, gn = _dist_grads(x, a, n, distance)
+    active = (d_ap - d_an + margin > 0).to(x.dtype).unsqueeze(1)
+    return (
+        _scatter(x, a, active * (ga_p - ga_n))
+        + _scatter(x, p, active * gp)
+        - _scatter(x, n, active * gn)
+    )
+
+
+@entry(
+    module="BatchTripletLoss",
+    family="metric_learning",
+    tasks=("metric_learning",),
+    input_kind="embeddings",
+    heads={"metric_learning": RAW_HEAD},
+    formula=r"\ell_{apn} = \max(0,\ d_{ap} - d_{an} + m)\ \text{over mined triplets (all, batch hard, semi-hard)}",
+    derivative=r"\text{with the picks fixed: } \frac{\partial \ell}{\partial x_a} = [\ell > 0]"
+    r"\left(\frac{x_a - x_p}{d_{ap}} - \frac{x_a - x_n}{d_{an}}\right),\ "
+    r"\frac{\partial \ell}{\partial x_p} = -[\ell > 0]\frac{x_a - x_p}{d_{ap}},\ "
+    r"\frac{\partial \ell}{\partial x_n} = [\ell > 0]\frac{x_a - x_n}{d_{an}}",
+    derivative_fn=_triplet_grad,
+    properties=dict(
+        nonnegative=True,
+        zero_at_perfect=True,
+        smooth=False,
+        bounded=False,
+        robust_to_outliers=True,
+        **NON_PROPERTIES,
+    ),
+    references=(
+        "Schroff, Kalenichenko and Philbin, FaceNet: A Unified Embedding for Face Recognition and Clustering, CVPR 2015",
+        "Hermans, Beyer and Leibe, In Defense of the Triplet Loss for Person Re-Identification, 2017",
+    ),
+    summary="Triplets mined inside the batch: each anchor closer to its positive than to its negative by a margin.",
+    when_to_use="Retrieval, re-identification, faces; batch-hard or semi-hard mining usually "
+    "trains faster than all triplets. Needs at least two samples per class in a batch.",
+    sampler=LABELLED_TRIPLETS,
+    notes="Per-element losses are the mined triplets (mining='all' in the contract tests). "
+    + DISTRIBUTED_NOTE,
+)
 @loss_function(
     reduction=REDUCTION,
     margin=Param("float", "required gap between negative and positive distances", ge=0),
@@ -233,8 +408,7 @@ def batch_triplet_loss(
 ) -> torch.Tensor:
     r"""Triplet loss over the triplets mined inside the batch.
 
-    :math:`\ell_{apn} = \max(0,\ d_{ap} - d_{an} + m)` for each mined triplet (see
-    :func:`mine_triplets`: ``"all"``, batch ``"hard"``, ``"semihard"``).
+    One hinge per mined triplet (see :func:`mine_triplets`: ``"all"``, batch ``"hard"``, ``"semihard"``).
 
     Args:
         embeddings: (N, D).
@@ -251,11 +425,6 @@ def batch_triplet_loss(
         >>> x = torch.tensor([[0.0, 0.0], [1.0, 0.0], [0.0, 1.5]])
         >>> LF.batch_triplet_loss(x, torch.tensor([0, 0, 1]), reduction="none")
         tensor([0.5000, 0.1972])
-
-    References:
-        Schroff, Kalenichenko and Philbin, "FaceNet: A Unified Embedding for Face Recognition
-        and Clustering", CVPR 2015; Hermans, Beyer and Leibe, "In Defense of the Triplet Loss
-        for Person Re-Identification", 2017.
     """
     name = "batch_triplet_loss"
     x, labels = _labelled(name, embeddings, labels)
@@ -267,135 +436,4 @@ def batch_triplet_loss(
     else:  # one triplet per anchor or pair: only the picked distances carry the graph
         d_ap, d_an = _pair_distances(x, a, p, distance), _pair_distances(x, a, n, distance)
     loss = F.relu(d_ap - d_an + margin)
-    return reduce_loss(loss, reduction, name=name)
-
-
-# -- softmax over cosine similarities: InfoNCE, NT-Xent, SupCon ---------------------------------
-
-
-def _log_softmax_without_self(sim: torch.Tensor) -> torch.Tensor:
-    """Row-wise log-softmax of a square similarity matrix over the off-diagonal entries."""
-    eye = torch.eye(sim.shape[0], dtype=torch.bool, device=sim.device)
-    masked = sim.masked_fill(eye, -math.inf)
-    return masked - torch.logsumexp(masked, dim=1, keepdim=True)
-
-
-@loss_function(reduction=REDUCTION, temperature=TEMPERATURE)
-def info_nce_loss(
-    query: torch.Tensor, key: torch.Tensor, *, temperature: float = 0.1, reduction: str = "mean"
-) -> torch.Tensor:
-    r"""InfoNCE with in-batch negatives: query i must pick key i among the N keys.
-
-    :math:`\ell_i = -\log \frac{\exp(s_{ii}/\tau)}{\sum_{j=1}^{N} \exp(s_{ij}/\tau)}`,
-    :math:`s_{ij} = \cos(q_i, k_j)`. Asymmetric (queries are anchors, keys are candidates: N
-    candidates per anchor). For the symmetric two-view loss see :func:`nt_xent_loss`.
-
-    Args:
-        query: (N, D).
-        key: (N, D); row i is the positive of query i, the other rows its negatives.
-        temperature: :math:`\tau > 0`.
-        reduction: ``"none"`` gives the (N,) per-query losses.
-
-    Example:
-        >>> import torch, losslab.functional as LF
-        >>> q = torch.tensor([[1.0, 0.0], [0.0, 1.0]])
-        >>> LF.info_nce_loss(q, q, temperature=1.0)
-        tensor(0.3133)
-
-    References:
-        van den Oord, Li and Vinyals, "Representation Learning with Contrastive Predictive
-        Coding", 2018; He et al., "Momentum Contrast for Unsupervised Visual Representation
-        Learning", CVPR 2020.
-    """
-    name = "info_nce_loss"
-    q = _embeddings(name, query, "query")
-    check_tensor(name, "key", key)
-    check_same_shape(name, "query", query, "key", key)
-    k = upcast(key)
-    logits = F.normalize(q, dim=1) @ F.normalize(k, dim=1).T / temperature
-    loss = torch.logsumexp(logits, dim=1) - logits.diagonal()
-    return reduce_loss(loss, reduction, name=name)
-
-
-@loss_function(reduction=REDUCTION, temperature=TEMPERATURE)
-def nt_xent_loss(
-    z1: torch.Tensor, z2: torch.Tensor, *, temperature: float = 0.1, reduction: str = "mean"
-) -> torch.Tensor:
-    r"""NT-Xent (SimCLR): two views of N samples, each of the 2N embeddings is an anchor.
-
-    With :math:`z = [z_1; z_2]` (2N rows), :math:`s_{ik} = \cos(z_i, z_k)` and :math:`p(i)` the
-    other view of sample i: :math:`\ell_i = -\log \frac{\exp(s_{i p(i)}/\tau)}{\sum_{k \ne i}
-    \exp(s_{ik}/\tau)}`. Normalisation: 2N anchors, each against 2N - 1 candidates (its positive
-    and 2N - 2 negatives, both views); ``"mean"`` divides by 2N as in SimCLR. Equals
-    :func:`supcon_loss` on ``cat([z1, z2])`` with labels ``[0..N-1, 0..N-1]``.
-
-    Args:
-        z1: (N, D) first view.
-        z2: (N, D) second view, row i the same sample as row i of ``z1``.
-        temperature: :math:`\tau > 0`.
-        reduction: ``"none"`` gives the (2N,) anchor losses, first view's anchors first.
-
-    Example:
-        >>> import torch, losslab.functional as LF
-        >>> z = torch.tensor([[1.0, 0.0], [0.0, 1.0]])
-        >>> LF.nt_xent_loss(z, z, temperature=1.0)
-        tensor(0.5514)
-
-    References:
-        Chen, Kornblith, Norouzi and Hinton, "A Simple Framework for Contrastive Learning of
-        Visual Representations", ICML 2020.
-    """
-    name = "nt_xent_loss"
-    a = _embeddings(name, z1, "z1")
-    check_tensor(name, "z2", z2)
-    check_same_shape(name, "z1", z1, "z2", z2)
-    z = F.normalize(torch.cat([a, upcast(z2)]), dim=1)
-    n = a.shape[0]
-    log_p = _log_softmax_without_self(z @ z.T / temperature)
-    partner = torch.cat([torch.arange(n, 2 * n), torch.arange(n)]).to(z.device)
-    loss = -log_p.gather(1, partner.unsqueeze(1)).squeeze(1)
-    return reduce_loss(loss, reduction, name=name)
-
-
-@loss_function(reduction=REDUCTION, temperature=TEMPERATURE)
-def supcon_loss(
-    embeddings: torch.Tensor,
-    labels: torch.Tensor,
-    *,
-    temperature: float = 0.1,
-    reduction: str = "mean",
-) -> torch.Tensor:
-    r"""Supervised contrastive loss (Khosla et al. 2020, :math:`\mathcal{L}^{sup}_{out}`).
-
-    With :math:`s_{ik} = \cos(x_i, x_k)`, :math:`A(i)` every other sample and :math:`P(i)` those
-    with the label of i: :math:`\ell_i = -\frac{1}{|P(i)|}\sum_{p \in P(i)} \log
-    \frac{\exp(s_{ip}/\tau)}{\sum_{a \in A(i)} \exp(s_{ia}/\tau)}`. Several views of a sample
-    are passed as extra rows with the same label. The paper's code also multiplies by
-    ``temperature / base_temperature`` (1 by default); losslab does not.
-
-    Args:
-        embeddings: (N, D).
-        labels: (N,) integer class labels.
-        temperature: :math:`\tau > 0`.
-        reduction: ``"none"`` gives the losses of the anchors that have at least one positive
-            (in order); anchors without a positive are left out of ``"mean"`` too.
-
-    Example:
-        >>> import torch, losslab.functional as LF
-        >>> x = torch.tensor([[1.0, 0.0], [1.0, 0.1], [0.0, 1.0]])
-        >>> LF.supcon_loss(x, torch.tensor([0, 0, 1]), temperature=1.0, reduction="none")
-        tensor([0.3146, 0.3424])
-
-    References:
-        Khosla et al., "Supervised Contrastive Learning", NeurIPS 2020.
-    """
-    name = "supcon_loss"
-    x, labels = _labelled(name, embeddings, labels)
-    u = F.normalize(x, dim=1)
-    log_p = _log_softmax_without_self(u @ u.T / temperature)
-    pos, _ = _masks(labels)
-    count = pos.sum(1)
-    valid = count > 0
-    total = torch.where(pos, log_p, torch.zeros_like(log_p)).sum(1)
-    loss = -(total[valid] / count[valid].to(total.dtype))
     return reduce_loss(loss, reduction, name=name)
