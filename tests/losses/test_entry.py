@@ -66,7 +66,11 @@ def test_public_faces_read_the_entry(e):
     assert getattr(LF, fn.__name__) is fn and fn.__name__ in LF.__all__
     cls = getattr(LN, e.module)
     assert spec.module is cls and e.module in LN.__all__
-    assert cls.function is fn and cls.__name__ == e.module and cls.__module__ == "losslab.nn"
+    assert cls.function is fn and cls.__name__ == e.module
+    # generated classes live in losslab.nn itself, hand-written ones in its private modules
+    assert cls.__module__ == "losslab.nn" or (
+        e.hand_written and cls.__module__.startswith("losslab.nn._")
+    )
     for alias in e.module_aliases:
         assert getattr(LN, alias) is cls and alias in LN.__all__
     if e.drop_in is not None:
@@ -141,6 +145,42 @@ def test_a_drop_in_keeps_torchs_class_name(scratch):
             references=("R",),
             **MINIMAL,
         )(_toy)
+
+
+def test_a_hand_written_module_is_not_generated(scratch, monkeypatch):
+    def toy(input, target, *, reduction="mean"):
+        """Toy."""
+
+    entry(
+        module="ToyLoss",
+        hand_written=True,
+        formula="f",
+        derivative="d",
+        references=("R",),
+        **MINIMAL,
+    )(toy)
+    (e,) = _entry._ENTRIES[__name__]
+    assert e.hand_written and e.module == "ToyLoss"
+    monkeypatch.setattr(_entry, "entries", lambda family_module: [e])
+    assert _entry.module_classes("toy") == {}
+    with pytest.raises(ValueError, match=r"^entry for toy: a hand-written module takes neither"):
+        entry(
+            module="HuberLoss",
+            hand_written=True,
+            drop_in=torch.nn.HuberLoss,
+            formula="f",
+            derivative="d",
+            references=("R",),
+            **MINIMAL,
+        )(toy)
+
+
+def test_the_angular_modules_are_the_hand_written_stateful_classes():
+    for name, fn in (("ArcFaceLoss", LF.arcface_loss), ("CosFaceLoss", LF.cosface_loss)):
+        cls = getattr(LN, name)
+        assert cls.__module__ == "losslab.nn._angular" and cls.function is fn
+        assert catalog.get(fn.__name__).module is cls
+        assert isinstance(cls(3, 2).weight, torch.nn.Parameter)
 
 
 def test_a_bad_entry_fails_when_declared(scratch):

@@ -7,6 +7,7 @@ One module per family; each lists its public names in ``__all__``. The ``_common
 """
 
 from ..losses import (  # the families moved to losslab.losses (one module per family)
+    angular,
     classification,
     classification_margin,
     cost_sensitive,
@@ -30,6 +31,7 @@ from ..losses import (  # the families moved to losslab.losses (one module per f
     sinkhorn,
     transport,
 )
+from ..losses.angular import *  # noqa: F403
 from ..losses.classification import *  # noqa: F403
 from ..losses.classification_margin import *  # noqa: F403
 from ..losses.cost_sensitive import *  # noqa: F403
@@ -54,13 +56,11 @@ from ..losses.sinkhorn import *  # noqa: F403
 from ..losses.transport import *  # noqa: F403
 from . import (
     _adversarial,
-    _angular,
     _fast_ce,
     _linear_ce,
     _regularization,
 )
 from ._adversarial import *  # noqa: F403
-from ._angular import *  # noqa: F403
 from ._fast_ce import *  # noqa: F403
 from ._linear_ce import *  # noqa: F403
 from ._regularization import *  # noqa: F403
@@ -88,7 +88,7 @@ __all__ = [
     *_adversarial.__all__,
     *pairwise.__all__,
     *pairwise_softmax.__all__,
-    *_angular.__all__,
+    *angular.__all__,
     *cost_sensitive.__all__,
     *_fast_ce.__all__,
     *_linear_ce.__all__,

@@ -44,4 +44,5 @@ FAMILY_MODULES = (
     "classification_margin",
     "pairwise",
     "pairwise_softmax",
+    "angular",
 )

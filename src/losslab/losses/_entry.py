@@ -24,7 +24,10 @@ Its keyword arguments are :class:`~losslab.catalog.LossSpec`'s fields except ``n
   same class (``MAELoss`` for ``L1Loss``);
 * ``drop_in``: for a torch drop-in, torch's module class (``torch.nn.HuberLoss``): the class is
   built by :func:`losslab.nn._factory.drop_in_class` (torch's name and constructor signature) and
-  ``drop_in_for`` is ``torch.nn.functional.<function name>``.
+  ``drop_in_for`` is ``torch.nn.functional.<function name>``;
+* ``hand_written=True``: the class named ``module`` is written by hand in :mod:`losslab.nn` (a
+  stateful module, e.g. one owning learnable class centres, with ``function`` set to the loss
+  function) and is not generated; the catalog registers that class all the same.
 
 What the decorator does, at import of the family module:
 
@@ -78,6 +81,7 @@ class Entry:
     module: str
     module_aliases: tuple[str, ...] = ()
     drop_in: type[torch.nn.Module] | None = None
+    hand_written: bool = False
 
 
 def _with_defaults(
@@ -127,6 +131,7 @@ def entry(
     module: str,
     module_aliases: tuple[str, ...] = (),
     drop_in: type[torch.nn.Module] | None = None,
+    hand_written: bool = False,
     **fields: Any,
 ) -> Callable[[F], F]:
     """Declare the catalog entry of the loss function below (see the module docstring)."""
@@ -136,6 +141,10 @@ def entry(
         if drop_in is not None and drop_in.__name__ != module:
             raise ValueError(
                 f"entry for {name}: a drop-in's module is torch's name {drop_in.__name__!r}, got {module!r}"
+            )
+        if hand_written and (drop_in is not None or module_aliases):
+            raise ValueError(
+                f"entry for {name}: a hand-written module takes neither drop_in nor module_aliases"
             )
         kw = dict(fields)
         derivative_fn = kw.pop("derivative_fn", None)
@@ -149,7 +158,7 @@ def entry(
         )
         fn.__doc__ = _render_doc(fn.__doc__, spec)
         _ENTRIES.setdefault(fn.__module__, []).append(
-            Entry(spec, module, tuple(module_aliases), drop_in)
+            Entry(spec, module, tuple(module_aliases), drop_in, hand_written)
         )
         return fn
 
@@ -164,11 +173,14 @@ def entries(family_module: str) -> list[Entry]:
 
 
 def module_classes(family_module: str) -> dict[str, type[torch.nn.Module]]:
-    """The :mod:`losslab.nn` classes of a family, generated from its entries (aliases included)."""
+    """The :mod:`losslab.nn` classes of a family, generated from its entries (aliases included;
+    hand-written classes are not generated, :mod:`losslab.nn` imports them itself)."""
     from ..nn._factory import drop_in_class, module_class
 
     out: dict[str, type[torch.nn.Module]] = {}
     for e in entries(family_module):
+        if e.hand_written:
+            continue
         fn = e.spec.function
         cls = drop_in_class(fn, e.drop_in) if e.drop_in is not None else module_class(fn, e.module)
         out[e.module] = cls

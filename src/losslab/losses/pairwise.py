@@ -4,7 +4,7 @@ triplets; the contrastive softmax losses (InfoNCE, NT-Xent, SupCon) are in
 helpers.
 
 Conventions shared by every metric-learning loss (these and the angular-margin losses of
-:mod:`losslab.functional._angular`):
+:mod:`.angular`):
 
 * ``embeddings`` have shape (N, D) and ``labels`` are integer class indices of shape (N,); every
   pair, triplet or anchor of the batch is formed inside the loss.

@@ -3,7 +3,9 @@
 ``ArcFaceLoss`` and ``CosFaceLoss`` are not thin shells: they own the learnable class centres (an
 ``nn.Parameter`` of shape (C, D), so an optimiser over the module's parameters learns them) and
 call the pure functions :func:`losslab.functional.arcface_loss` /
-:func:`~losslab.functional.cosface_loss` with them.
+:func:`~losslab.functional.cosface_loss` with them. Their catalog entries, beside the functions in
+:mod:`losslab.losses.angular`, say ``hand_written=True``: the classes are not generated, and the
+catalog registers these.
 """
 
 from __future__ import annotations
