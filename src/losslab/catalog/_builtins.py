@@ -5,7 +5,6 @@ Families moved to :mod:`losslab.losses` register from the entries beside their f
 
 from ..losses import FAMILY_MODULES, register_family  # noqa: E402
 from . import (  # noqa: F401
-    _adversarial,
     _fast_ce,
 )
 

@@ -7,6 +7,7 @@ One module per family; each lists its public names in ``__all__``. The ``_common
 """
 
 from ..losses import (  # the families moved to losslab.losses (one module per family)
+    adversarial,
     angular,
     classification,
     classification_margin,
@@ -31,6 +32,7 @@ from ..losses import (  # the families moved to losslab.losses (one module per f
     sinkhorn,
     transport,
 )
+from ..losses.adversarial import *  # noqa: F403
 from ..losses.angular import *  # noqa: F403
 from ..losses.classification import *  # noqa: F403
 from ..losses.classification_margin import *  # noqa: F403
@@ -55,12 +57,10 @@ from ..losses.sequence import *  # noqa: F403
 from ..losses.sinkhorn import *  # noqa: F403
 from ..losses.transport import *  # noqa: F403
 from . import (
-    _adversarial,
     _fast_ce,
     _linear_ce,
     _regularization,
 )
-from ._adversarial import *  # noqa: F403
 from ._fast_ce import *  # noqa: F403
 from ._linear_ce import *  # noqa: F403
 from ._regularization import *  # noqa: F403
@@ -85,7 +85,7 @@ __all__ = [
     *transport.__all__,
     *sinkhorn.__all__,
     *mmd.__all__,
-    *_adversarial.__all__,
+    *adversarial.__all__,
     *pairwise.__all__,
     *pairwise_softmax.__all__,
     *angular.__all__,

@@ -45,4 +45,5 @@ FAMILY_MODULES = (
     "pairwise",
     "pairwise_softmax",
     "angular",
+    "adversarial",
 )

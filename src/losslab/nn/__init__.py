@@ -46,6 +46,7 @@ __all__ = [
     *_generated["transport"],
     *_generated["sinkhorn"],
     *_generated["mmd"],
+    *_generated["adversarial"],
     *_adversarial.__all__,
     *_generated["pairwise"],
     *_generated["pairwise_softmax"],

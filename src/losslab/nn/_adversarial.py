@@ -1,4 +1,6 @@
-"""Modules of the GAN losses and the WGAN-GP gradient penalty (shells over :mod:`losslab.functional`)."""
+"""The WGAN-GP gradient penalty's module, written by hand (its first argument is the critic, a
+callable; it has no catalog entry). The GAN losses' modules are generated from their entries in
+:mod:`losslab.losses.adversarial`."""
 
 from __future__ import annotations
 
@@ -9,12 +11,6 @@ import torch
 
 from .. import functional as _F
 from .._validation import declared_params
-from ._factory import module_class
-
-WGANCriticLoss = module_class(_F.wgan_critic_loss, "WGANCriticLoss")
-WGANGeneratorLoss = module_class(_F.wgan_generator_loss, "WGANGeneratorLoss")
-GANDiscriminatorLoss = module_class(_F.gan_discriminator_loss, "GANDiscriminatorLoss")
-GANGeneratorLoss = module_class(_F.gan_generator_loss, "GANGeneratorLoss")
 
 
 class GradientPenalty(torch.nn.Module):
@@ -63,10 +59,4 @@ class GradientPenalty(torch.nn.Module):
         return ", ".join(f"{k}={v!r}" for k, v in self._hparams.items())
 
 
-__all__ = [
-    "GANDiscriminatorLoss",
-    "GANGeneratorLoss",
-    "GradientPenalty",
-    "WGANCriticLoss",
-    "WGANGeneratorLoss",
-]
+__all__ = ["GradientPenalty"]
