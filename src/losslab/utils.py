@@ -38,9 +38,9 @@ Example:
 
 from __future__ import annotations
 
-from .functional._linear_ce import auto_chunk_rows
 from .functional._regularization import NORM_LAYERS, penalized_parameters
 from .losses.imbalance import class_counts, effective_number_weights, inverse_frequency_weights
+from .losses.linear_ce import auto_chunk_rows
 from .losses.pairwise import mine_triplets, pairwise_distances
 
 __all__ = [

@@ -16,7 +16,7 @@ import torch.nn.functional as F
 
 import losslab.functional as LF
 import losslab.nn as LN
-from losslab.functional._linear_ce import auto_chunk_rows
+from losslab.losses.linear_ce import auto_chunk_rows
 
 IGN = -100
 

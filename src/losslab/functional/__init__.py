@@ -14,8 +14,10 @@ from ..losses import (  # the families moved to losslab.losses (one module per f
     cost_sensitive,
     divergence,
     embedding,
+    fast_ce,
     focal,
     imbalance,
+    linear_ce,
     lovasz,
     margin,
     mmd,
@@ -39,8 +41,10 @@ from ..losses.classification_margin import *  # noqa: F403
 from ..losses.cost_sensitive import *  # noqa: F403
 from ..losses.divergence import *  # noqa: F403
 from ..losses.embedding import *  # noqa: F403
+from ..losses.fast_ce import *  # noqa: F403
 from ..losses.focal import *  # noqa: F403
 from ..losses.imbalance import *  # noqa: F403
+from ..losses.linear_ce import *  # noqa: F403
 from ..losses.lovasz import *  # noqa: F403
 from ..losses.margin import *  # noqa: F403
 from ..losses.mmd import *  # noqa: F403
@@ -57,12 +61,8 @@ from ..losses.sequence import *  # noqa: F403
 from ..losses.sinkhorn import *  # noqa: F403
 from ..losses.transport import *  # noqa: F403
 from . import (
-    _fast_ce,
-    _linear_ce,
     _regularization,
 )
-from ._fast_ce import *  # noqa: F403
-from ._linear_ce import *  # noqa: F403
 from ._regularization import *  # noqa: F403
 
 __all__ = [
@@ -90,8 +90,8 @@ __all__ = [
     *pairwise_softmax.__all__,
     *angular.__all__,
     *cost_sensitive.__all__,
-    *_fast_ce.__all__,
-    *_linear_ce.__all__,
+    *fast_ce.__all__,
+    *linear_ce.__all__,
     *_regularization.__all__,
 ]
 

@@ -46,4 +46,6 @@ FAMILY_MODULES = (
     "pairwise_softmax",
     "angular",
     "adversarial",
+    "fast_ce",
+    "linear_ce",
 )

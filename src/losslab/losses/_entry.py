@@ -115,7 +115,13 @@ def _render_doc(doc: str | None, spec: LossSpec) -> str:
             "(the entry's references are rendered into it)"
         )
     refs = "\n".join(
-        textwrap.fill(r, 92, initial_indent="    ", subsequent_indent="        ")
+        textwrap.fill(
+            r,
+            92,
+            initial_indent="    ",
+            subsequent_indent="        ",
+            break_on_hyphens=False,  # a reference reads back whole ("soft-capping", not "soft- capping")
+        )
         for r in spec.references
     )
     return (

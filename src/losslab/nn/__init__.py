@@ -52,6 +52,8 @@ __all__ = [
     *_generated["pairwise_softmax"],
     *_angular.__all__,
     *_generated["cost_sensitive"],
+    *_generated["fast_ce"],
+    *_generated["linear_ce"],
     *_fast_ce.__all__,
     *_composite.__all__,
     *_adaptive.__all__,

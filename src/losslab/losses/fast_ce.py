@@ -32,7 +32,8 @@ How they save time and memory (measured in ``benchmarks/``):
   float32 (float64 for float64 inputs), also for float16/bfloat16 inputs.
 
 Neither supports double backward (the gradient is not itself differentiable); use the reference
-composition for Hessians.
+composition for Hessians. The linear cross entropy is in :mod:`.linear_ce`. Each loss carries its
+catalog entry (:func:`entry`); tested in ``tests/functional/test_fast_ce.py``.
 """
 
 from __future__ import annotations
@@ -53,7 +54,11 @@ from .._validation import (
     loss_function,
     warn_if_probabilities,
 )
-from ._common import SOFTMAX_ADVICE, check_class_logits, check_class_weight
+from ..catalog._common import CLASS_HEAD, onehot
+from ..catalog._samplers import CLASS_LOGITS
+from ..catalog._spec import When
+from ..functional._common import SOFTMAX_ADVICE, check_class_logits, check_class_weight
+from ._entry import entry
 
 __all__ = ["fast_cross_entropy"]
 
@@ -349,6 +354,49 @@ def _upstream(
     return torch.where(denom > 0, go / denom.clamp_min(torch.finfo(go.dtype).tiny), 0.0) * mask
 
 
+def _ce_grad(x: torch.Tensor, y: torch.Tensor, **_: object) -> torch.Tensor:
+    return torch.softmax(x, dim=1) - onehot(y, x)
+
+
+_PROPERTIES = dict(
+    nonnegative=True,
+    # label smoothing keeps a loss at a confident correct prediction; the z-loss term
+    # lse_square_scale * lse^2 grows with confidence, its gradient with the logits, and it bends
+    # the loss down (1 + 2 s lse < 0) where every logit is very negative
+    zero_at_perfect=When("label_smoothing == 0 and lse_square_scale == 0"),
+    convex=When("lse_square_scale == 0"),
+    smooth=True,
+    bounded=False,
+    robust_to_outliers=When("lse_square_scale == 0"),
+    symmetric=None,
+)
+
+
+@entry(
+    module="FastCrossEntropyLoss",
+    family="classification",
+    tasks=("multiclass", "imbalanced"),
+    input_kind="logits",
+    heads={"*": CLASS_HEAD},
+    formula=r"\ell = (1-\varepsilon) w_y(\mathrm{lse}(z) - z_y) + \tfrac{\varepsilon}{C}\sum_c "
+    r"w_c(\mathrm{lse}(z) - z_c) + \lambda w_y \mathrm{lse}(z)^2,\quad z = \kappa\tanh(x/\kappa)",
+    derivative=r"\frac{\partial \ell}{\partial x_j} = \operatorname{softmax}(x)_j - [j = y]"
+    r"\quad(\varepsilon = \lambda = 0,\ \text{no cap})",
+    derivative_fn=_ce_grad,
+    properties=_PROPERTIES,
+    references=(
+        "Good, Rational decisions, JRSS-B 1952",
+        "Chowdhery et al., PaLM: Scaling Language Modeling with Pathways, JMLR 2023 (z-loss)",
+        "Gemma Team, Gemma 2: Improving Open Language Models at a Practical Size, 2024 (soft-capping)",
+    ),
+    summary="Cross entropy on logits with a lean chunked backward, z-loss and logit soft-capping.",
+    when_to_use="Large-vocabulary or large-batch classification where F.cross_entropy's "
+    "memory (three logits-sized tensors) or time hurts; language-model heads that use z-loss "
+    "or soft-capped logits. Same value and gradient as the reference composition.",
+    sampler=CLASS_LOGITS,
+    notes="Convex for lse_square_scale = 0 and no soft-cap (the contract's defaults). No "
+    "double backward.",
+)
 @loss_function(
     weight=WEIGHT_PER_CLASS,
     ignore_index=IGNORE_INDEX,
@@ -397,10 +445,6 @@ def fast_cross_entropy(
         >>> import torch, losslab.functional as LF
         >>> LF.fast_cross_entropy(torch.tensor([[2.0, 0.0, 0.0]]), torch.tensor([0]))
         tensor(0.2395)
-
-    References:
-        Good, "Rational decisions", JRSS-B 1952; Chowdhery et al., "PaLM", JMLR 2023 (z-loss);
-        Gemma Team, "Gemma 2", 2024 (logit soft-capping); Hsu et al., "Liger Kernel", 2024.
     """
     name = "fast_cross_entropy"
     c = check_class_logits(name, logits, target, arg="logits")

@@ -1,7 +1,13 @@
 """Fused linear cross entropy: the output projection and CE without the N x V logits.
 
 The row math (log-sum-exp, smoothing, z-loss, soft-cap, the per-row gradient factors) is shared
-with :mod:`losslab.functional._fast_ce`, whose module notes describe both losses.
+with :mod:`.fast_ce`, whose module notes describe both losses. The entry's input (``args[0]``) is
+the hidden features (N, D); its sampler also makes the (V, D) projection (``args[1]``) and the
+targets, which always include the last class so that a projection with a row too few is a
+detectable mismatch. Properties and derivatives are with respect to the hidden features, the
+projection fixed: the loss is convex in them (a convex function of an affine map) and its
+gradient, ``(softmax - onehot) @ W``, is bounded by the weights however large the features grow.
+Tested in ``tests/functional/test_fast_ce.py``.
 """
 
 from __future__ import annotations
@@ -24,8 +30,13 @@ from .._validation import (
     fail,
     loss_function,
 )
-from ._common import check_class_weight
-from ._fast_ce import (
+from ..catalog._common import onehot
+from ..catalog._samplers import BIG
+from ..catalog._spec import Case, Head, Sampler
+from ..functional._common import check_class_weight
+from ._entry import entry
+from .fast_ce import (
+    _PROPERTIES,
     CHUNK_SIZE,
     LSE_SQUARE_SCALE,
     SOFTCAP,
@@ -299,6 +310,80 @@ class _LinearCrossEntropy(torch.autograd.Function):
         )
 
 
+N, D, V = 6, 5, 4
+
+
+def _randn(gen: torch.Generator, *shape: int, dtype: torch.dtype) -> torch.Tensor:
+    return torch.randn(*shape, generator=gen, dtype=torch.float64).to(dtype)
+
+
+def _targets(gen: torch.Generator) -> torch.Tensor:
+    y = torch.randint(0, V, (N,), generator=gen)
+    y[-1] = V - 1
+    return y
+
+
+def _linear_make(gen: torch.Generator, dtype: torch.dtype, scale: float) -> Case:
+    h = (scale * _randn(gen, N, D, dtype=torch.float64)).to(dtype)
+    return Case((h, _randn(gen, V, D, dtype=dtype), _targets(gen)))
+
+
+def _linear_perfect(gen: torch.Generator, dtype: torch.dtype) -> Case:
+    y = _targets(gen)
+    w = torch.cat([torch.eye(V), torch.zeros(V, D - V)], dim=1).to(dtype)
+    h = BIG * torch.nn.functional.one_hot(y, D).to(dtype)
+    return Case((h, w, y))
+
+
+def _linear_empty(dtype: torch.dtype) -> Case:
+    return Case(
+        (
+            torch.zeros(0, D, dtype=dtype),
+            torch.ones(V, D, dtype=dtype),
+            torch.zeros(0, dtype=torch.long),
+        )
+    )
+
+
+LINEAR_HIDDEN = Sampler(
+    "linear_hidden", make=_linear_make, perfect=_linear_perfect, empty=_linear_empty
+)
+
+
+def _linear_grad(h: torch.Tensor, w: torch.Tensor, y: torch.Tensor, **_: object) -> torch.Tensor:
+    z = h @ w.t()
+    return (torch.softmax(z, dim=1) - onehot(y, z)) @ w
+
+
+@entry(
+    module="LinearCrossEntropyLoss",
+    family="classification",
+    tasks=("multiclass",),
+    input_kind="embeddings",
+    heads={
+        "*": Head(
+            "identity",
+            "D",
+            "the features entering the output layer; its (V, D) weight is the loss's "
+            "second argument (or use nn.LinearCrossEntropyHead)",
+        )
+    },
+    formula=r"\ell = \mathrm{CE}(h W^\top + b,\ y)\ \text{(options as fast\_cross\_entropy)}",
+    derivative=r"\frac{\partial \ell}{\partial h} = \left(\operatorname{softmax}(hW^\top)"
+    r" - \mathrm{onehot}(y)\right) W",
+    derivative_fn=_linear_grad,
+    properties=_PROPERTIES,
+    references=(
+        "Wijmans et al., Cut Your Losses in Large-Vocabulary Language Models, ICLR 2025",
+        "Hsu et al., Liger Kernel: Efficient Triton Kernels for LLM Training, 2024",
+    ),
+    summary="Output projection fused with cross entropy: the N x V logits are never stored.",
+    when_to_use="Language-model (or any large-vocabulary) output layers, where the logits "
+    "dominate memory: memory grows with N*D + V*D instead of N*V.",
+    sampler=LINEAR_HIDDEN,
+    notes="Properties are w.r.t. the hidden features with the projection fixed. No double "
+    "backward.",
+)
 @loss_function(
     class_weight=WEIGHT_PER_CLASS,
     ignore_index=IGNORE_INDEX,
@@ -361,10 +446,6 @@ def linear_cross_entropy(
         >>> h, w = torch.eye(3)[:1] * 2.0, torch.eye(3)
         >>> LF.linear_cross_entropy(h, w, torch.tensor([0]))
         tensor(0.2395)
-
-    References:
-        Wijmans et al., "Cut Your Losses in Large-Vocabulary Language Models", ICLR 2025;
-        Hsu et al., "Liger Kernel: Efficient Triton Kernels for LLM Training", 2024.
     """
     name = "linear_cross_entropy"
     _check_linear_inputs(name, hidden, weight, target, bias)
