@@ -209,7 +209,8 @@ class When:
             return all(parts) if isinstance(node.op, ast.And) else any(parts)
         if isinstance(node, ast.UnaryOp):
             return not self._eval(node.operand, hp)
-        assert isinstance(node, ast.Compare)  # guaranteed by _check
+        if not isinstance(node, ast.Compare):  # _check admits only these three node kinds
+            raise TypeError(f"When: cannot evaluate {ast.dump(node)} in {self.condition!r}")
         left = self._value(node.left, hp)
         for op, right_node in zip(node.ops, node.comparators, strict=True):
             right = self._value(right_node, hp)

@@ -153,7 +153,10 @@ class GenerativeSystem:
     # -- losses ---------------------------------------------------------------------------------
 
     def _score(self, x: torch.Tensor) -> torch.Tensor:
-        assert self.critic is not None
+        if self.critic is None:  # only the GAN and WGAN-GP competitors have a critic
+            raise TypeError(
+                f"GenerativeSystem: adversary {self.adversary!r} trains without a critic"
+            )
         return self.critic(x)[..., 0]
 
     def _adversarial_loss(self, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
