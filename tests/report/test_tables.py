@@ -228,13 +228,25 @@ def test_verdicts_against_the_best_by_paired_test(store):
     assert toy.best == "A"
     a, same, bad = (_row(toy.main, c) for c in ("A", "same", "bad"))
     assert a.is_best and a.verdict == "best" and a.verdict_kind == "best"
-    assert same.verdict == "not distinguishable at 95% (p = 1)"
-    assert same.verdict_kind == "same"
+    assert same.verdict == "tie with the best (p (Holm) = 1)"
+    assert same.verdict_kind == "same" and same.verdict_code == "tie"
     p = sps.ttest_rel(TEST_ACC[("bad", 0.01)], TEST_ACC[("A", 0.01)]).pvalue
-    assert p < 0.05
+    p_unstable = sps.ttest_rel([0.70, 0.74], [0.90, 0.92]).pvalue
     assert bad.p_value == pytest.approx(p)
-    assert bad.verdict == f"worse than the best (p = {p:.3g})"
+    # Holm over the three comparisons with A, by hand: sorted p-values times 3, 2, 1, monotone
+    first, second = sorted([p, p_unstable])
+    holm_bad = 3 * first if p == first else max(3 * first, 2 * second)
+    assert holm_bad < 0.05
+    assert bad.p_holm == pytest.approx(holm_bad)
+    assert same.p_holm == pytest.approx(1.0)
+    assert bad.verdict == f"worse than the best (p (Holm) = {holm_bad:.3g})"
     assert bad.verdict_kind == "worse"
+    # the effect: mean paired difference bad - A with its t interval
+    d = [x - y for x, y in zip(TEST_ACC[("bad", 0.01)], TEST_ACC[("A", 0.01)], strict=True)]
+    mean, half = _ci(d)
+    assert bad.effect.mean == pytest.approx(mean)
+    assert (bad.effect.low, bad.effect.high) == pytest.approx((mean - half, mean + half))
+    assert bad.effect.d_z == pytest.approx(mean / statistics.stdev(d))
 
 
 def test_lower_is_better_picks_the_smallest_mean(store):
@@ -243,7 +255,7 @@ def test_lower_is_better_picks_the_smallest_mean(store):
     assert reg.by_lr is None  # one learning rate: no lr table
     mse = _row(reg.main, "MSE")
     p = sps.ttest_rel([50.0, 55.0, 52.0], [40.0, 41.0, 45.0]).pvalue
-    assert mse.verdict == f"worse than the best (p = {p:.3g})"
+    assert mse.verdict == f"worse than the best (p (Holm) = {p:.3g})"  # one comparison: Holm = p
     assert reg.rates is None  # not a binary task
 
 

@@ -20,6 +20,7 @@ Rules (stated in every rendered report):
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import statistics
 from collections import defaultdict
@@ -28,7 +29,18 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..lab.metrics import METRIC_LABELS
-from ..lab.stats import Summary, paired_p_value, summarize, verdict
+from ..lab.recommend import recommend
+from ..lab.stats import (
+    Difference,
+    Summary,
+    detectable_difference,
+    holm,
+    metric_range,
+    paired_difference,
+    paired_p_value,
+    summarize,
+    verdict,
+)
 from ..lab.store import DIAGNOSTICS, Store
 
 __all__ = [
@@ -58,6 +70,14 @@ BINARY_KINDS = ("binary", "imbalanced", "anomaly")
 TPR_METRICS = ("tpr", "recall", "minority_recall")
 #: used only when a store has no task info: metrics where lower is better
 _LOWER_IS_BETTER = ("rmse", "mae", "mse", "fpr", "loss")
+
+
+#: short verdict codes for narrow tables, and their legend
+VERDICT_CODES = {"best": "best", "same": "tie", "worse": "worse", "better": "better", "na": "n/a"}
+VERDICT_LEGEND = (
+    "best: best mean of its group; tie: not distinguishable from the best (paired t-test over "
+    "seeds, Holm-adjusted, 5%); worse/better: distinguishable; n/a: too few seeds to test"
+)
 
 
 def metric_label(name: str) -> str:
@@ -109,6 +129,11 @@ class Cell:
     diverged_ids: tuple[int, ...] = ()
     missing_ids: tuple[int, ...] = ()  # finished runs without a finite value
     values: tuple[float, ...] = ()  # the value of each run in ``run_ids``, in the same order
+    seeds: tuple[int, ...] = ()  # the seed of each run in ``run_ids``, in the same order
+
+    def by_seed(self) -> dict[int, float]:
+        """seed -> value of the runs with a value (for comparisons paired by seed)."""
+        return dict(zip(self.seeds, self.values, strict=True))
 
     @property
     def runs(self) -> int:
@@ -118,10 +143,10 @@ class Cell:
     def diverged(self) -> int:
         return len(self.diverged_ids)
 
-    def text(self, digits: int = 3, *, mark_diverged: bool = False) -> str:
+    def text(self, digits: int = 3, *, mark_diverged: bool = False, compact: bool = False) -> str:
         if self.summary.n == 0 and self.diverged:
             return f"diverged ({self.diverged} of {self.runs})"
-        base = self.summary.text(digits)
+        base = self.summary.text(digits, compact=compact)
         if mark_diverged and self.diverged:
             return f"{base} ({self.diverged} of {self.runs} diverged)"
         return base
@@ -153,16 +178,29 @@ class MainRow:
     p_value: float
     verdict: str
     run_ids: tuple[int, ...]
+    #: the competitor group it is compared within ("" when the task has one group)
+    group: str = ""
+    #: ``p_value`` adjusted by Holm's method across the group's comparisons with its best
+    p_holm: float = math.nan
+    #: primary metric, this competitor minus the group's best, paired by seed
+    effect: Difference | None = None
+    #: 0: a torch loss at its defaults; more: hyperparameters the competitor sets (for the rule)
+    complexity: int = 0
 
     @property
     def verdict_kind(self) -> str:
-        """ "best", "better", "worse", "same" (not distinguishable) or "na" (no test possible)."""
+        """ "best", "better", "worse", "same" (a tie) or "na" (no test possible)."""
         if self.is_best:
             return "best"
         for kind in ("better", "worse"):
             if self.verdict.startswith(kind):
                 return kind
-        return "same" if self.verdict.startswith("not distinguishable") else "na"
+        return "same" if self.verdict.startswith("tie") else "na"
+
+    @property
+    def verdict_code(self) -> str:
+        """The verdict in a few characters for narrow tables (see :data:`VERDICT_LEGEND`)."""
+        return VERDICT_CODES[self.verdict_kind]
 
 
 @dataclass(frozen=True)
@@ -284,6 +322,12 @@ class TaskReport:
     selection: str = "final"
     #: best checkpoint vs final epoch per competitor (None: selection "final", or not stored)
     checkpoints: list[CheckpointRow] | None = None
+    #: the competitor groups in order ("" alone when the task has one group)
+    groups: tuple[str, ...] = ("",)
+    #: the recommendation of each group (:mod:`losslab.lab.recommend`)
+    recommendations: tuple[Any, ...] = ()
+    #: what the seeds and the test split can resolve (:func:`power_notes`)
+    power_notes: tuple[str, ...] = ()
 
     @property
     def primary_label(self) -> str:
@@ -368,40 +412,66 @@ def _fallback_info(runs: Sequence[RunRecord]) -> dict[str, Any]:
     }
 
 
+def _complexity(loss: str, stored: dict[str, Any]) -> int:
+    """0 for a torch loss at its defaults; else 1 + the hyperparameters the competitor sets
+    (fixed or computed from the data). Stored competitors without this information count 1."""
+    from .. import catalog
+
+    try:
+        drop_in = catalog.get(loss).drop_in_for is not None
+    except (KeyError, ValueError):
+        drop_in = False
+    n_set = len(stored.get("kwargs") or {}) + int(bool(stored.get("data_kwargs")))
+    return n_set + (0 if drop_in and n_set == 0 else 1)
+
+
 def _competitor_order(
     info: dict[str, Any], runs: Sequence[RunRecord]
-) -> list[tuple[str, str, str]]:
-    """(label, loss, note) of each competitor: the stored order first, then any others run."""
+) -> list[tuple[str, str, str, str, int]]:
+    """(label, loss, note, group, complexity) of each competitor: the stored order first, then
+    any others run."""
     loss_of = {r.competitor: r.loss for r in runs}
     out = [
-        (c["label"], loss_of.get(c["label"], c["loss"]), c.get("note", ""))
+        (
+            c["label"],
+            loss_of.get(c["label"], c["loss"]),
+            c.get("note", ""),
+            str(c.get("group") or ""),
+            _complexity(loss_of.get(c["label"], c["loss"]), c),
+        )
         for c in info.get("competitors", [])
         if c["label"] in loss_of
     ]
     seen = {c[0] for c in out}
     for r in runs:
         if r.competitor not in seen:
-            out.append((r.competitor, r.loss, ""))
+            out.append((r.competitor, r.loss, "", "", _complexity(r.loss, {})))
             seen.add(r.competitor)
     return out
 
 
 # -- statistics of groups of runs ---------------------------------------------------------------
-def _cell(runs: Iterable[RunRecord], value_of: Callable[[RunRecord], float]) -> Cell:
+def _cell(
+    runs: Iterable[RunRecord],
+    value_of: Callable[[RunRecord], float],
+    bounds: tuple[float, float] = (-math.inf, math.inf),
+) -> Cell:
     runs = list(runs)
     values = {r.run_id: value_of(r) for r in runs if not r.diverged}
+    seed_of = {r.run_id: r.seed for r in runs}
     used = tuple(i for i, v in values.items() if math.isfinite(v))
     return Cell(
-        summarize([values[i] for i in used]),
+        summarize([values[i] for i in used], bounds=bounds),
         used,
         tuple(r.run_id for r in runs if r.diverged),
         tuple(i for i, v in values.items() if not math.isfinite(v)),
         tuple(values[i] for i in used),
+        tuple(seed_of[i] for i in used),
     )
 
 
 def _metric_cell(runs: Iterable[RunRecord], name: str) -> Cell:
-    return _cell(runs, lambda r: r.final.get(name, math.nan))
+    return _cell(runs, lambda r: r.final.get(name, math.nan), metric_range(name))
 
 
 def _selection_score(
@@ -461,6 +531,8 @@ class _Competitor:
     by_lr: dict[float, list[RunRecord]]
     scores: dict[float, Cell]
     lr: float | None
+    group: str = ""
+    complexity: int = 0
 
     @property
     def chosen(self) -> list[RunRecord]:
@@ -476,7 +548,7 @@ def _competitors(
 ) -> list[_Competitor]:
     primary, higher = info["primary"], bool(info["higher_is_better"])
     out = []
-    for label, loss, note in _competitor_order(info, runs):
+    for label, loss, note, group, complexity in _competitor_order(info, runs):
         by_lr: dict[float, list[RunRecord]] = defaultdict(list)
         for r in runs:
             if r.competitor == label:
@@ -492,7 +564,16 @@ def _competitors(
         else:
             scores = {lr: _metric_cell(rs, primary) for lr, rs in by_lr.items()}
         out.append(
-            _Competitor(label, loss, note, dict(by_lr), scores, _choose_lr(by_lr, scores, higher))
+            _Competitor(
+                label,
+                loss,
+                note,
+                dict(by_lr),
+                scores,
+                _choose_lr(by_lr, scores, higher),
+                group,
+                complexity,
+            )
         )
     return out
 
@@ -501,34 +582,66 @@ def _per_seed(runs: Sequence[RunRecord], name: str) -> dict[int, float]:
     return {r.seed: r.final.get(name, math.nan) for r in runs}
 
 
-def _main_rows(
-    comps: Sequence[_Competitor], metrics: Sequence[str], primary: str, higher: bool
-) -> tuple[list[MainRow], str | None]:
-    cells = [{m: _metric_cell(c.chosen, m) for m in metrics} for c in comps]
-    means = [cs[primary].summary.mean if primary in cs else math.nan for cs in cells]
-    diverged = [sum(r.diverged for r in c.chosen) for c in comps]
-    # the best loss: fewest diverged runs first (a loss whose seeds mostly diverged cannot win on
-    # its few survivors), then the best mean
+def _best_index(
+    idx: Sequence[int], means: Sequence[float], diverged: Sequence[int], higher: bool
+) -> int | None:
+    """The best of ``idx``: fewest diverged runs first (a loss whose seeds mostly diverged cannot
+    win on its few survivors), then the best mean."""
     best_i = None
-    for i, m in enumerate(means):
-        if not math.isfinite(m):
+    for i in idx:
+        if not math.isfinite(means[i]):
             continue
         if (
             best_i is None
             or diverged[i] < diverged[best_i]
-            or (diverged[i] == diverged[best_i] and _is_better(m, means[best_i], higher))
+            or (diverged[i] == diverged[best_i] and _is_better(means[i], means[best_i], higher))
         ):
             best_i = i
-    best_seeds = _per_seed(comps[best_i].chosen, primary) if best_i is not None else {}
+    return best_i
+
+
+def _main_rows(
+    comps: Sequence[_Competitor], metrics: Sequence[str], primary: str, higher: bool
+) -> tuple[list[MainRow], str | None]:
+    """One row per competitor; each group's competitors are compared with the group's best, the
+    p-values of a group adjusted together by Holm's method."""
+    cells = [{m: _metric_cell(c.chosen, m) for m in metrics} for c in comps]
+    means = [cs[primary].summary.mean if primary in cs else math.nan for cs in cells]
+    diverged = [sum(r.diverged for r in c.chosen) for c in comps]
+    groups = list(dict.fromkeys(c.group for c in comps))
+    best_of: dict[str, int | None] = {}
+    raw_p = [math.nan] * len(comps)
+    effects: list[Difference | None] = [None] * len(comps)
+    for g in groups:
+        idx = [i for i, c in enumerate(comps) if c.group == g]
+        b = _best_index(idx, means, diverged, higher)
+        best_of[g] = b
+        if b is None:
+            continue
+        best_seeds = cells[b][primary].by_seed()
+        for i in idx:
+            if i == b or comps[i].lr is None:
+                continue
+            mine = cells[i][primary].by_seed()
+            seeds = sorted(set(mine) | set(best_seeds))
+            a = [mine.get(s, math.nan) for s in seeds]
+            ref = [best_seeds.get(s, math.nan) for s in seeds]
+            raw_p[i] = paired_p_value(a, ref)
+            effects[i] = paired_difference(a, ref, bounds=metric_range(primary))
+    adjusted = [math.nan] * len(comps)
+    for g in groups:
+        idx = [i for i, c in enumerate(comps) if c.group == g]
+        for i, p in zip(idx, holm([raw_p[i] for i in idx]), strict=True):
+            adjusted[i] = p
     rows = []
     for i, (c, cs) in enumerate(zip(comps, cells, strict=True)):
-        p, text = _compare(
-            c,
-            best_seeds,
-            primary,
-            is_best=i == best_i,
-            better=best_i is not None and _is_better(means[i], means[best_i], higher),
-        )
+        b = best_of[c.group]
+        is_best = i == b
+        if c.lr is None:
+            text = "every run diverged" if c.by_lr else "no runs"
+        else:
+            better = b is not None and _is_better(means[i], means[b], higher)
+            text = verdict(adjusted[i], is_best=is_best, better=better, adjusted=True)
         chosen_div = sum(r.diverged for r in c.chosen)
         all_div = sum(r.diverged for rs in c.by_lr.values() for r in rs)
         rows.append(
@@ -541,28 +654,57 @@ def _main_rows(
                 len(c.chosen),
                 chosen_div,
                 all_div - chosen_div,
-                i == best_i,
-                p,
+                is_best,
+                raw_p[i],
                 text,
                 tuple(r.run_id for r in c.chosen),
+                group=c.group,
+                p_holm=adjusted[i],
+                effect=effects[i],
+                complexity=c.complexity,
             )
         )
-    return rows, (comps[best_i].label if best_i is not None else None)
+    first = best_of.get(groups[0]) if groups else None
+    return rows, (comps[first].label if first is not None else None)
 
 
-def _compare(
-    c: _Competitor, best_seeds: dict[int, float], primary: str, *, is_best: bool, better: bool
-) -> tuple[float, str]:
-    if c.lr is None:
-        return math.nan, "every run diverged" if c.by_lr else "no runs"
-    if is_best:
-        return math.nan, verdict(math.nan, is_best=True, better=False)
-    mine = _per_seed(c.chosen, primary)
-    seeds = sorted(set(mine) | set(best_seeds))
-    p = paired_p_value(
-        [mine.get(s, math.nan) for s in seeds], [best_seeds.get(s, math.nan) for s in seeds]
-    )
-    return p, verdict(p, is_best=False, better=better)
+def power_notes(
+    main: Sequence[MainRow], primary: str, seeds: int, test_positives: int | None = None
+) -> tuple[str, ...]:
+    """What the study can resolve on ``primary``: a note per group with a tie (the smallest
+    paired difference its seeds would detect with 80% power), and one when the test split has
+    few positives (one positive more or less moves a rate by 1/positives)."""
+    notes = []
+    label = metric_label(primary)
+    unit = metric_range(primary) == (0.0, 1.0)
+    for g in dict.fromkeys(r.group for r in main):
+        rows = [r for r in main if r.group == g]
+        ties = [r for r in rows if r.verdict_kind in ("same", "na")]
+        if not ties:
+            continue
+        where = f" ({g})" if g else ""
+        if seeds < 2:
+            notes.append(
+                f"{label}{where}: one seed cannot separate any two losses; run at least 3 seeds"
+            )
+            continue
+        sds = [r.effect.sd for r in rows if r.effect is not None and math.isfinite(r.effect.sd)]
+        if not sds:
+            continue
+        mdd = detectable_difference(statistics.median(sds), seeds)
+        shown = f"{mdd:.3f}" + (f" ({100 * mdd:.1f} points)" if unit else "")
+        notes.append(
+            f"{label}{where}: {len(ties) + 1} losses are tied; with {seeds} seeds and the spread "
+            f"seen between them, only differences above about {shown} would be detected (80% "
+            "power, 5% level): more seeds narrow this"
+        )
+    if test_positives is not None and test_positives < 30:
+        notes.append(
+            f"the test split has only {test_positives} positives: one more or one fewer moves a "
+            f"rate such as recall by {1 / max(test_positives, 1):.3f}, so small differences in "
+            "recall-type metrics cannot be resolved"
+        )
+    return tuple(notes)
 
 
 def _lr_table(comps: Sequence[_Competitor], primary: str) -> LrTable | None:
@@ -667,7 +809,7 @@ def _checkpoint_rows(comps: Sequence[_Competitor], primary: str) -> list[Checkpo
                 c.loss,
                 c.lr,
                 _metric_cell(c.chosen, primary),
-                _cell(c.chosen, lambda r: r.last.get(primary, math.nan)),
+                _cell(c.chosen, lambda r: r.last.get(primary, math.nan), metric_range(primary)),
                 _cell(
                     c.chosen,
                     lambda r: r.final.get(primary, math.nan) - r.last.get(primary, math.nan),
@@ -739,6 +881,8 @@ def _task_report(
         warnings=tuple(info.get("warnings", ())),
         selection=selection,
         checkpoints=_checkpoint_rows(comps, primary) if selection == "best" else None,
+        groups=tuple(dict.fromkeys(c.group for c in comps)) or ("",),
+        power_notes=power_notes(main, primary, seeds, info.get("test_positives")),
     )
 
 
@@ -761,7 +905,8 @@ def build_report(store: Store, *, select_on: str = "val") -> StudyReport:
         if not task_runs:
             continue
         info = infos.get(name) or _fallback_info(task_runs)
-        tasks.append(_task_report(name, info, task_runs, curves, selection, select_on))
+        task = _task_report(name, info, task_runs, curves, selection, select_on)
+        tasks.append(dataclasses.replace(task, recommendations=recommend(task)))
     skipped = [SkippedTask(k, str(v)) for k, v in (store.meta("skipped", {}) or {}).items()]
     return StudyReport(
         source=str(store.path),
