@@ -30,6 +30,7 @@ _LAZY = {
     "load_loss": "losslab.custom",
     "register_loss": "losslab.custom",
     "unregister_loss": "losslab.custom",
+    "advise": "losslab.lab.advisor",
 }
 
 __all__ = ["__version__", *sorted(_LAZY)]

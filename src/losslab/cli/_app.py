@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from . import _bench, _catalog, _compare, _plot, _tasks
+from . import _advise, _bench, _catalog, _compare, _plot, _tasks
 
 app = typer.Typer(
     name="losslab",
@@ -15,6 +15,7 @@ app = typer.Typer(
 )
 _catalog.register_commands(app)
 _compare.register_commands(app)
+_advise.register_commands(app)
 _bench.register_commands(app)
 _tasks.register_commands(app)
 _plot.register_commands(app)
