@@ -16,6 +16,8 @@ __all__ = [
     "metric_per_model",
     "METRIC_LABELS",
     "THRESHOLD",
+    "PR_LEVELS",
+    "pr_curve",
 ]
 
 #: decision threshold on the positive-class probability for binary tasks
@@ -30,6 +32,8 @@ STANDARD_METRICS = frozenset(
         "f1",
         "roc_auc",
         "pr_auc",
+        "average_precision",
+        "balanced_accuracy",
         "minority_recall",
         "tpr",
         "fpr",
@@ -41,15 +45,19 @@ STANDARD_METRICS = frozenset(
     }
 )
 
+#: display names: what a table header or an axis shows (never the internal key)
 METRIC_LABELS = {
     "accuracy": "accuracy",
+    "balanced_accuracy": "balanced accuracy",
     "precision": "precision",
     "recall": "recall (TPR)",
     "f1": "F1",
     "roc_auc": "ROC-AUC",
-    "pr_auc": "PR-AUC",
-    "minority_recall": "minority recall",
-    "tpr": "TPR",
+    # stored by older studies; the same number as average_precision (torchmetrics' step-wise AP)
+    "pr_auc": "PR-AUC (average precision)",
+    "average_precision": "average precision",
+    "minority_recall": "minority recall (TPR)",
+    "tpr": "TPR (recall)",
     "fpr": "FPR",
     "top1": "top-1",
     "top5": "top-5",
@@ -94,8 +102,13 @@ def compute_metrics(
 ) -> dict[str, float]:
     """Metrics of ONE model: scores as returned by :func:`scores_from_outputs`.
 
-    Binary decisions flag ``score >= threshold``; ranking metrics (ROC-AUC, PR-AUC) use the raw
-    scores, so they also accept unbounded scores such as reconstruction errors.
+    Binary decisions flag ``score >= threshold``; ranking metrics (ROC-AUC, average precision)
+    use the raw scores, so they also accept unbounded scores such as reconstruction errors.
+
+    Binary metrics, with TP/FP/TN/FN counted at ``threshold``: ``precision`` = TP / (TP + FP)
+    (0 when nothing is flagged), ``recall`` = ``tpr`` = ``minority_recall`` = TP / (TP + FN),
+    ``fpr`` = FP / (FP + TN), ``balanced_accuracy`` = (TPR + TNR) / 2, ``average_precision``
+    (= the older ``pr_auc``) = sum over thresholds of (R_k - R_k-1) P_k, without interpolation.
     """
     out: dict[str, float] = {}
     s = scores.detach().float()
@@ -120,7 +133,7 @@ def compute_metrics(
 def _binary_metric(name: str, s: torch.Tensor, y: torch.Tensor, threshold: float) -> float:
     if name == "roc_auc":  # rank-based: any monotone score works
         return float(C.binary_auroc(s, y))
-    if name == "pr_auc":
+    if name in ("pr_auc", "average_precision"):
         return float(C.binary_average_precision(s, y))
     # decisions are made here: torchmetrics would apply a sigmoid to float scores outside [0, 1]
     # (e.g. reconstruction errors) before thresholding
@@ -133,6 +146,8 @@ def _binary_metric(name: str, s: torch.Tensor, y: torch.Tensor, threshold: float
         return float(C.binary_recall(hard, y))
     if name == "fpr":
         return float(1 - C.binary_specificity(hard, y))
+    if name == "balanced_accuracy":
+        return float((C.binary_recall(hard, y) + C.binary_specificity(hard, y)) / 2)
     if name == "f1":
         return float(C.binary_f1_score(hard, y))
     raise ValueError(f"compare: unknown metric {name!r}")
@@ -182,3 +197,39 @@ def metric_per_model(
         )[name]
         for i in range(s.shape[0])
     ]
+
+
+#: the recall levels a stored precision-recall curve is read at: 0, 0.02, ..., 1 (51 points)
+PR_LEVELS = 51
+
+
+def pr_curve(
+    scores: torch.Tensor, y: torch.Tensor, *, levels: int = PR_LEVELS
+) -> list[tuple[float, float]]:
+    """The test precision-recall curve of ONE model, as ``(recall, precision)`` pairs at
+    ``levels`` evenly spaced recall levels from 0 to 1.
+
+    Computed from scikit-learn's ``precision_recall_curve`` over every threshold of the raw
+    scores (any monotone score works: probabilities, margins, reconstruction errors), then read
+    as the *interpolated* precision ``p(r) = max over r' >= r of precision(r')`` (the PASCAL VOC
+    convention; Everingham et al. 2010), which is defined at every recall level, so curves of
+    several seeds can be averaged point by point. Empty when ``y`` has no positive or the scores
+    are not all finite (a diverged model).
+    """
+    import numpy as np
+    from sklearn.metrics import precision_recall_curve
+
+    if levels < 2:
+        raise ValueError(f"lab.pr_curve: 'levels' must be >= 2, got {levels}")
+    s = scores.detach().double().reshape(-1).numpy()
+    t = y.detach().reshape(-1).numpy().astype(np.int64)
+    if not np.isfinite(s).all() or not t.any():
+        return []
+    precision, recall, _ = precision_recall_curve(t, s)
+    grid = np.linspace(0.0, 1.0, levels)
+    # recall is non-increasing along sklearn's arrays: a running maximum from the high-recall end
+    order = np.argsort(recall, kind="stable")
+    r_sorted, p_sorted = recall[order], precision[order]
+    best_from = np.maximum.accumulate(p_sorted[::-1])[::-1]
+    idx = np.searchsorted(r_sorted, grid, side="left")
+    return [(float(r), float(best_from[i])) for r, i in zip(grid, idx, strict=True)]

@@ -7,7 +7,12 @@ Tables:
 * ``metrics`` — long format: run_id, split ("test", "diag", "train", "val", "final"), epoch
   (NULL for end-of-run values), name, value. "test" holds the test metrics of the model the run's
   selection rule kept (``--select``: best validation epoch by default), "final" those of its last
-  epoch (schema version 2; absent from older stores).
+  epoch (schema version 2; absent from older stores);
+* ``test_curves`` — the test curves of the selected model of each run, one row per point:
+  run_id, curve, idx (the point's index, from 0), x, y. Curve "pr": the precision-recall curve,
+  x = recall, y = precision (interpolated precision at 51 recall levels 0, 0.02, ..., 1; see
+  :func:`losslab.lab.metrics.pr_curve`), recorded for the runs of two-class tasks (schema
+  version 3; older stores get the empty table when opened and read as having no curves).
 
 The schema version is the study key ``schema_version`` (absent: version 1, still readable); a
 store written by a newer schema is refused with an error naming both versions.
@@ -30,8 +35,9 @@ from .train import RunResult
 
 __all__ = ["Store", "DIAGNOSTICS", "SCHEMA_VERSION"]
 
-#: 2: the "final" split (test metrics at the last epoch beside the selected epoch's)
-SCHEMA_VERSION = 2
+#: 2: the "final" split (test metrics at the last epoch beside the selected epoch's);
+#: 3: the test_curves table (the selected model's test precision-recall curve)
+SCHEMA_VERSION = 3
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS study (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -58,6 +64,14 @@ CREATE TABLE IF NOT EXISTS metrics (
     value REAL
 );
 CREATE INDEX IF NOT EXISTS metrics_run ON metrics(run_id);
+CREATE TABLE IF NOT EXISTS test_curves (
+    run_id INTEGER NOT NULL REFERENCES runs(run_id),
+    curve TEXT NOT NULL,
+    idx INTEGER NOT NULL,
+    x REAL,
+    y REAL
+);
+CREATE INDEX IF NOT EXISTS test_curves_run ON test_curves(run_id);
 """
 
 DIAGNOSTICS = (
@@ -150,6 +164,14 @@ class Store:
                 for epoch, v in enumerate(values, start=1):
                     rows.append((run_id, split, epoch, metric, _num(v)))
             cur.executemany("INSERT INTO metrics VALUES (?,?,?,?,?)", rows)
+            cur.executemany(
+                "INSERT INTO test_curves VALUES (?,?,?,?,?)",
+                [
+                    (run_id, curve, idx, _num(x), _num(y))
+                    for curve, points in r.curves.items()
+                    for idx, (x, y) in enumerate(points)
+                ],
+            )
             cur.execute("COMMIT")
         except BaseException:
             cur.execute("ROLLBACK")
@@ -193,6 +215,20 @@ class Store:
             "SELECT r.run_id, r.task, r.competitor, r.seed, r.lr, m.split, m.epoch, m.name, m.value"
             " FROM runs r JOIN metrics m USING (run_id) WHERE m.epoch IS NOT NULL"
             " ORDER BY r.run_id, m.name, m.epoch"
+        )
+        cols = [c[0] for c in cur.description]
+        return [dict(zip(cols, row)) for row in cur.fetchall()]
+
+    def test_curves(self, curve: str | None = None) -> list[dict[str, Any]]:
+        """One row per point of the stored test curves (``curve``: only that one, e.g. "pr"),
+        with the run's task, competitor, seed and lr; ordered by run, curve and point index.
+        Empty for stores older than schema version 3."""
+        where, args = ("WHERE c.curve = ?", (curve,)) if curve is not None else ("", ())
+        cur = self.conn.execute(
+            "SELECT r.run_id, r.task, r.competitor, r.seed, r.lr, c.curve, c.idx, c.x, c.y"
+            f" FROM runs r JOIN test_curves c USING (run_id) {where}"
+            " ORDER BY r.run_id, c.curve, c.idx",
+            args,
         )
         cols = [c[0] for c in cur.description]
         return [dict(zip(cols, row)) for row in cur.fetchall()]

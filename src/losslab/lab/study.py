@@ -346,10 +346,27 @@ def data_warnings(data: dict[int, Dataset]) -> list[str]:
     return list(dict.fromkeys(w for ds in data.values() for w in ds.meta.get("warnings", ())))
 
 
+def binary_test_counts(data: Mapping[int, Dataset]) -> dict[str, int]:
+    """``test_size`` and ``test_positives`` (rows labelled 1) of a two-class task's test split:
+    the smallest over the seeds' splits (the built-in tasks' are the same for every seed);
+    empty for other tasks. The power of a comparison of rates grows with ``test_positives``."""
+    if not data or any(ds.num_classes != 2 for ds in data.values()):
+        return {}
+    return {
+        "test_size": min(int(ds.y_test.numel()) for ds in data.values()),
+        "test_positives": min(int((ds.y_test == 1).sum()) for ds in data.values()),
+    }
+
+
 def task_info(task: Task, cfg: StudyConfig, warnings: Sequence[str] = ()) -> dict[str, Any]:
-    """What the report needs to know about a task, stored with the study."""
+    """What the report needs to know about a task, stored with the study.
+
+    Each competitor's entry holds its ``group`` ("" = the task's one group); two-class tasks
+    also store ``test_size`` and ``test_positives`` (:func:`binary_test_counts`).
+    """
     tc = train_config(task, cfg)
     return {
+        **binary_test_counts(_datasets(task, range(cfg.seeds), cfg.full)),
         "warnings": list(warnings),
         "kind": task.kind,
         "description": task.description,
@@ -368,6 +385,7 @@ def task_info(task: Task, cfg: StudyConfig, warnings: Sequence[str] = ()) -> dic
                 "loss": c.loss,
                 "kwargs": {k: repr(v) for k, v in c.kwargs.items()},
                 "note": c.note,
+                "group": c.group,
             }
             for c in competitors(task, cfg)
         ],

@@ -16,6 +16,7 @@ import torch
 from .. import catalog
 from .._data_sources import SOURCES
 from . import data as D
+from .metrics import THRESHOLD
 
 __all__ = ["Competitor", "Task", "register_task", "get_task", "task_names", "competitor_for_loss"]
 
@@ -37,6 +38,10 @@ class Competitor:
     #: picklable callable instance, since studies may run in worker processes); it takes
     #: precedence over the task's trainer and the lab's batched trainer
     trainer: Callable[..., list[Any]] | None = None
+    #: the comparison group: competitors of different groups answer different questions (e.g.
+    #: unsupervised autoencoders vs a supervised classifier), so the report compares and
+    #: recommends within a group only; "" = the task's one group
+    group: str = ""
 
     def spec(self) -> catalog.LossSpec:
         return catalog.get(self.loss)
@@ -150,6 +155,23 @@ def _train_adaptive_robust(*args: Any) -> list[Any]:
 # -- built-in tasks --------------------------------------------------------------------------
 
 BINARY_METRICS = ("accuracy", "precision", "recall", "f1", "roc_auc", "fpr")
+#: the imbalanced tasks' rates, all at the decision threshold, plus the threshold-free average
+#: precision (each run also stores its test precision-recall curve: see losslab.lab.store)
+IMBALANCED_METRICS = (
+    "f1",
+    "minority_recall",
+    "precision",
+    "fpr",
+    "balanced_accuracy",
+    "average_precision",
+    "accuracy",
+)
+_RATE_NOTES = (
+    "Decisions flag P({positive}) >= {THRESHOLD:g} (the lab's default threshold, "
+    "losslab.lab.metrics.THRESHOLD); minority recall (= TPR), precision, FPR, balanced accuracy "
+    "(= (TPR + TNR) / 2), F1 and accuracy are computed at that threshold; average precision and "
+    "the stored precision-recall curve use the raw scores (every threshold)."
+).replace("{THRESHOLD:g}", f"{THRESHOLD:g}")
 
 register_task(
     Task(
@@ -246,41 +268,67 @@ register_task(
                 note="Cui et al. 2019 effective-number weights",
             ),
         ),
-        metrics=("minority_recall", "f1", "pr_auc", "accuracy"),
+        metrics=IMBALANCED_METRICS,
         primary="f1",
         epochs=30,
+        notes=_RATE_NOTES.format(positive="digit 8"),
     )
 )
+
+_AE = "unsupervised (autoencoders)"
+_SPLIT = D.ANOMALY_SPLIT
 
 register_task(
     Task(
         name="anomaly",
         kind="binary",  # heads and scores of a binary task; the autoencoders reconstruct instead
-        description="Breast cancer anomaly detection (ODDS/DAMI WDBC protocol): the 357 benign rows "
-        "as inliers plus 10 malignant rows as anomalies. Autoencoders are trained without labels and "
-        "flag a sample when its reconstruction error exceeds the 95th percentile of the validation "
-        "inliers' errors; the supervised BCE classifier flags P(anomaly) >= 0.5.",
+        description="Breast cancer (WDBC) anomaly detection, semi-supervised protocol: benign rows "
+        f"are normal, malignant rows anomalies; every seed's test split holds {_SPLIT['test'][0]} "
+        f"normal rows and {_SPLIT['test'][1]} anomalies. Autoencoders learn from the "
+        f"{_SPLIT['train'][0]} normal training rows only and flag a sample when its reconstruction "
+        "error exceeds the 95th percentile of the validation normal rows' errors; the supervised "
+        f"BCE classifier (its own group) also gets the {_SPLIT['train'][1]} labelled training "
+        f"anomalies and flags P(anomaly) >= {THRESHOLD:g}.",
         load=D.breast_cancer_anomaly,
         competitors=(
-            Competitor("autoencoder, MSE", "mse_loss", model="autoencoder", hidden=(16, 4, 16)),
-            Competitor("autoencoder, MAE", "l1_loss", model="autoencoder", hidden=(16, 4, 16)),
+            Competitor(
+                "autoencoder, MSE", "mse_loss", model="autoencoder", hidden=(16, 4, 16), group=_AE
+            ),
+            Competitor(
+                "autoencoder, MAE", "l1_loss", model="autoencoder", hidden=(16, 4, 16), group=_AE
+            ),
             Competitor(
                 "autoencoder, Huber",
                 "huber_loss",
                 {"delta": 1.0},
                 model="autoencoder",
                 hidden=(16, 4, 16),
+                group=_AE,
             ),
             Competitor(
                 "supervised BCE classifier",
                 "binary_cross_entropy_with_logits",
                 note="uses the labels the autoencoders never see",
+                group="supervised",
             ),
         ),
-        metrics=("roc_auc", "tpr", "fpr", "pr_auc"),
+        metrics=("roc_auc", "tpr", "fpr", "precision", "balanced_accuracy", "average_precision"),
         primary="roc_auc",
         epochs=60,
         batch_size=32,
+        notes="Protocol: the semi-supervised anomaly-detection setting of Ruff et al. 2020 (Deep "
+        "SAD, ICLR) and ADBench (Han et al. 2022, NeurIPS): unsupervised detectors train on normal "
+        "data only, a supervised detector on normal data plus a few labelled anomalies; every "
+        "split has a fixed number of each (train "
+        f"{_SPLIT['train'][0]} + {_SPLIT['train'][1]}, validation {_SPLIT['val'][0]} + "
+        f"{_SPLIT['val'][1]}, test {_SPLIT['test'][0]} + {_SPLIT['test'][1]}), drawn from the seed "
+        "out of scikit-learn's bundled WDBC (357 benign, 212 malignant). The older ODDS WDBC set "
+        "(10 anomalies in 367 rows) left about 2 anomalies per test split, too few to resolve any "
+        f"difference. Test anomalies make up {_SPLIT['test'][1] / sum(_SPLIT['test']):.0%} of the "
+        "test split, so precision and average precision are not comparable with ODDS numbers. "
+        "ROC-AUC and average precision rank the raw scores; TPR, FPR, precision and balanced "
+        "accuracy are read at each detector's threshold. Autoencoders and the classifier are "
+        "separate groups: compare within a group.",
     )
 )
 

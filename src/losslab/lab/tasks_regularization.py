@@ -13,7 +13,8 @@
   samples under the cost matrix ``c_FN = 10``, ``c_FP = 1`` (a missed 8 costs ten false
   alarms; correct answers cost 0). Plain BCE at the 0.5 threshold vs BCE with the threshold moved
   to the Bayes-optimal ``c_FP / (c_FP + c_FN) = 1/11`` (Elkan 2001) vs cost-sensitive BCE vs the
-  expected-cost loss; also recall, precision and FPR at each competitor's threshold.
+  expected-cost loss; also recall, precision, FPR and balanced accuracy at each competitor's
+  threshold, the threshold-free average precision and the test precision-recall curve.
 
 These tasks need the trained models (weight sparsity) and decisions at a moved threshold, so
 their trainers call :func:`losslab.lab.train.fit_stack` (``train_stack`` that also returns the
@@ -255,12 +256,22 @@ register_task(
                 note="minimises c_FN t (1 - p) + c_FP (1 - t) p; decides at 0.5",
             ),
         ),
-        metrics=("total_cost", "recall", "precision", "fpr"),
+        metrics=(
+            "total_cost",
+            "recall",
+            "precision",
+            "fpr",
+            "balanced_accuracy",
+            "average_precision",
+        ),
         primary="total_cost",
         higher_is_better=False,
         epochs=30,
-        notes="total_cost = 1000 * (c_FN * FN + c_FP * FP) / n_test at each competitor's threshold; "
-        "recall, precision and FPR at the same threshold.",
+        notes="total_cost = 1000 * (c_FN * FN + c_FP * FP) / n_test at each competitor's threshold "
+        f"(P(digit 8) >= {BAYES_THRESHOLD:.4g} for the moved-threshold BCE, >= {THRESHOLD:g} for "
+        "the others); recall (TPR), precision, FPR and balanced accuracy (= (TPR + TNR) / 2) at the "
+        "same threshold; average precision and the stored precision-recall curve use the raw "
+        "scores (every threshold).",
         trainer=train_cost_sensitive,
     )
 )

@@ -16,7 +16,7 @@ import torch
 
 from .data import Dataset
 from .engine import train_system
-from .metrics import THRESHOLD
+from .metrics import THRESHOLD, pr_curve
 from .systems.mlp import RECON_QUANTILE, MLPSystem, PerModelLoss, activate, head_units
 from .tasks import Competitor, Task
 
@@ -87,6 +87,10 @@ class RunResult:
     #: test metrics of the model at the last epoch trained (equal to the test part of
     #: ``metrics`` when the selection is "final"); empty for diverged runs and older stores
     final_metrics: dict[str, float] = field(default_factory=dict)
+    #: test curves of the selected model: name -> (x, y) points. "pr": (recall, precision) at
+    #: PR_LEVELS recall levels (:func:`~losslab.lab.metrics.pr_curve`), recorded for every
+    #: finished run of a two-class task trained through :func:`fit_stack`
+    curves: dict[str, list[tuple[float, float]]] = field(default_factory=dict)
 
 
 def _first_within(values: list[float], best: float, tol: float, higher: bool) -> int:
@@ -165,12 +169,18 @@ def fit_stack(
     """:func:`train_stack` that also returns the trained models and their test scores.
 
     Test metrics cover the task's metrics that :func:`~losslab.lab.metrics.compute_metrics`
-    knows; a task-specific trainer adds the others from the returned model or scores.
+    knows; a task-specific trainer adds the others from the returned model or scores. Each
+    finished run of a two-class task also gets its test precision-recall curve (``curves["pr"]``).
     ``val_metric(scores, y)`` (per model) replaces the standard validation metric for a primary
     metric that compute_metrics does not know.
     """
     system = MLPSystem(task, competitor, runs, datasets, config, val_metric=val_metric)
     results = train_system(system, task, competitor, runs, config)
+    if system.ds0.num_classes == 2:  # the selected model's test scores: the last ones computed
+        for i, res in enumerate(results):
+            points = pr_curve(system.test_scores[i], system.data.y_test[i])
+            if res.status == "finished" and points:
+                res.curves["pr"] = points
     return Fitted(
         system.model,
         results,

@@ -14,7 +14,8 @@ from __future__ import annotations
 import io
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import matplotlib
 from matplotlib.axes import Axes
@@ -22,7 +23,15 @@ from matplotlib.figure import Figure
 
 from .tables import Band, Cell, TaskReport, fmt_lr
 
-__all__ = ["curves_svg", "metric_svg", "val_metric_svg", "lr_svg", "task_figures", "PALETTE"]
+__all__ = [
+    "curves_svg",
+    "metric_svg",
+    "val_metric_svg",
+    "lr_svg",
+    "pr_curves_svg",
+    "task_figures",
+    "PALETTE",
+]
 
 #: Okabe–Ito colours (distinguishable with the common colour-vision deficiencies)
 PALETTE = ("#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442", "#000000")
@@ -165,7 +174,7 @@ def _draw_interval(ax: Axes, y: int, cell: Cell | None, best: bool) -> None:
         ax.errorbar(
             [s.mean],
             [y],
-            xerr=[[s.half_width], [s.half_width]],
+            xerr=[[s.mean - s.low], [s.high - s.mean]],  # intervals may be asymmetric
             fmt="none",
             ecolor=colour,
             elinewidth=1.4,
@@ -201,8 +210,13 @@ def _draw_lr_line(
 ) -> None:
     xs = [lr for lr in lrs if lr in cells and cells[lr].summary.n > 0]
     means = [cells[lr].summary.mean for lr in xs]
-    errs = [cells[lr].summary.half_width if cells[lr].summary.n > 1 else 0.0 for lr in xs]
-    errs = [e if math.isfinite(e) else 0.0 for e in errs]
+    below, above = [], []  # intervals may be asymmetric (they stay in the metric's range)
+    for lr in xs:
+        s = cells[lr].summary
+        ok = s.n > 1 and math.isfinite(s.half_width)
+        below.append(s.mean - s.low if ok else 0.0)
+        above.append(s.high - s.mean if ok else 0.0)
+    errs = [below, above]
     if xs:
         ax.errorbar(
             [x * dodge for x in xs],
@@ -226,6 +240,61 @@ def _draw_lr_line(
             markersize=7,
             clip_on=False,
         )
+
+
+def pr_curves_svg(
+    task: TaskReport,
+    points: Sequence[Mapping[str, Any]],
+    positive_rate: float | None = None,
+    *,
+    key: str | None = None,
+) -> str | None:
+    """Test precision-recall curves of each competitor, or None when no run stored one.
+
+    ``points`` are rows of :meth:`losslab.lab.store.Store.test_curves` (``x`` = recall, ``y`` =
+    precision, ``idx`` = point index); only the runs of the task's main table are drawn (each
+    competitor's chosen learning rate, diverged runs excluded). Thin light lines: one per seed;
+    thick line: the mean over seeds at each recall level (the stored curves share their recall
+    levels). ``positive_rate`` (the test split's share of positives) is drawn as the dashed
+    chance level: the precision of a detector that ranks at random.
+    """
+    by_run: dict[int, list[tuple[int, float, float]]] = {}
+    for p in points:
+        if p.get("curve", "pr") == "pr" and p["x"] is not None and p["y"] is not None:
+            by_run.setdefault(int(p["run_id"]), []).append((int(p["idx"]), p["x"], p["y"]))
+    rows = [(r, [sorted(by_run[i]) for i in r.run_ids if i in by_run]) for r in task.main]
+    rows = [(r, runs) for r, runs in rows if runs]
+    if not rows:
+        return None
+    with matplotlib.rc_context(_STYLE):
+        fig = Figure(figsize=(7.6, 3.6))
+        ax = fig.subplots()
+        for i, (row, runs) in enumerate(rows):
+            colour = _colour(i)
+            for run in runs:
+                ax.plot(
+                    [x for _, x, _ in run], [y for _, _, y in run], color=colour, lw=0.7, alpha=0.3
+                )
+            n = min(len(run) for run in runs)
+            xs = [runs[0][k][1] for k in range(n)]
+            mean = [sum(run[k][2] for run in runs) / len(runs) for k in range(n)]
+            seeds = f"{len(runs)} seed{'s' if len(runs) != 1 else ''}"
+            ax.plot(xs, mean, color=colour, lw=1.8, label=f"{row.label} (mean of {seeds})")
+        if positive_rate is not None and math.isfinite(positive_rate):
+            ax.axhline(
+                positive_rate,
+                color="#555555",
+                linestyle="--",
+                lw=1.0,
+                label=f"chance: positive rate {positive_rate:.2f}",
+            )
+        ax.set_xlim(0.0, 1.0)
+        ax.set_ylim(0.0, 1.02)
+        ax.set_xlabel("recall")
+        ax.set_ylabel("precision")
+        _legend_right(ax)
+        fig.tight_layout()
+        return _to_svg(fig, key or f"{task.name}:pr-curve")
 
 
 def task_figures(task: TaskReport) -> dict[str, str]:

@@ -19,7 +19,7 @@ from jinja2 import Environment, PackageLoader, StrictUndefined
 from markupsafe import Markup
 
 from ..lab.store import DIAGNOSTICS, Store
-from .plots import task_figures
+from .plots import pr_curves_svg, task_figures
 from .tables import (
     Cell,
     LrTable,
@@ -82,6 +82,7 @@ def write_report(store: Store, out_dir: str | Path, *, select_on: str = "val") -
     report = build_report(store, select_on=select_on)
     figures = [task_figures(t) for t in report.tasks]
     _add_loss_curves(store, report.tasks, figures)
+    _add_pr_curves(store, report.tasks, figures)
     files = _write_figures(report.tasks, figures, plots)
     paths = {
         "markdown": out / "report.md",
@@ -110,6 +111,22 @@ def _add_loss_curves(
         svg = competitor_curves_svg(competitors, key=f"{i:02d}-{task.name}:loss-curves")
         if svg is not None:
             figs["loss_curves"] = svg
+
+
+def _add_pr_curves(
+    store: Store, tasks: Sequence[TaskReport], figures: Sequence[dict[str, str]]
+) -> None:
+    """Each task's test precision-recall curves (``pr_curve``), where its runs stored them."""
+    infos = store.meta("task_info", {}) or {}
+    points = store.test_curves("pr")
+    for i, (task, figs) in enumerate(zip(tasks, figures, strict=True), start=1):
+        info = infos.get(task.name) or {}
+        size, positives = info.get("test_size"), info.get("test_positives")
+        rate = positives / size if size and positives is not None else None
+        mine = [p for p in points if p["task"] == task.name]
+        svg = pr_curves_svg(task, mine, rate, key=f"{i:02d}-{task.name}:pr-curve")
+        if svg is not None:
+            figs["pr_curve"] = svg
 
 
 def _slug(name: str) -> str:
@@ -401,6 +418,15 @@ def _md_task(t: TaskReport, figs: dict[str, str]) -> list[str]:
         f"![validation {md_escape(t.primary_label)}]({figs['val_metric']})",
         "",
     ]
+    if "pr_curve" in figs:
+        lines += [
+            "### Precision-recall curves (test)",
+            "",
+            "One thin line per seed, the thick line is their mean; dashed: chance (positive rate).",
+            "",
+            f"![test precision-recall curves]({figs['pr_curve']})",
+            "",
+        ]
     if "loss_curves" in figs:
         lines += [
             "### The competing losses",

@@ -3,11 +3,14 @@
 A classifier's outputs go through the loss's declared head (activation, units) and are scored
 with :func:`~losslab.lab.metrics.scores_from_outputs`; an autoencoder (``Competitor.model ==
 "autoencoder"``) reconstructs its input, scores each sample by its reconstruction error and flags
-those above :data:`RECON_QUANTILE` of the validation inliers' errors.
+those above :data:`RECON_QUANTILE` of the validation inliers' errors. An autoencoder learns from
+the normal training rows only (label 0; the semi-supervised anomaly protocol): it never sees a
+training anomaly, labelled or not.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -55,6 +58,22 @@ def head_units(head_units: str, ds: Dataset) -> int:
     if head_units.isdigit():
         return int(head_units)
     raise ValueError(f"compare: head with {head_units!r} units is not supported by the lab")
+
+
+def _normal_training_rows(data: StackedSplits) -> StackedSplits:
+    """The splits with each model's training rows cut to its normal ones (label 0), in order."""
+    keep = data.y_train == 0
+    counts = keep.sum(1).tolist()
+    if len(set(counts)) != 1 or counts[0] == 0:
+        raise ValueError(
+            "compare: an autoencoder learns from the normal training rows (label 0) only, and "
+            f"every stacked run needs the same, non-zero number of them; got {counts}"
+        )
+    idx = torch.stack([torch.nonzero(k).flatten() for k in keep])
+    rows = torch.arange(idx.shape[0]).unsqueeze(1)
+    return dataclasses.replace(
+        data, x_train=data.x_train[rows, idx], y_train=data.y_train[rows, idx]
+    )
 
 
 class PerModelLoss:
@@ -132,6 +151,9 @@ class MLPSystem(SupervisedSystem):
             units,
             "regression" if self.recon else task.kind,
         )
+        if self.recon:
+            self.data = _normal_training_rows(self.data)
+            self.train_size = int(self.data.x_train.shape[1])
         d = self.data
         self.t_train = d.x_train if self.recon else d.y_train
         self.t_val = d.x_val if self.recon else d.y_val
