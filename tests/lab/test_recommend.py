@@ -142,8 +142,9 @@ def test_tradeoff_is_named_with_points(tmp_path):
     (rec,) = rep.tasks[0].recommendations
     assert rec.recommended == "BCE"
     (trade,) = rec.tradeoffs
-    assert trade.startswith("BCE + pos_weight: +3.4 points recall (TPR)")
-    assert "-2.0 points precision" in trade and trade.endswith("(vs BCE)")
+    assert trade == (
+        "BCE + pos_weight vs BCE: gains +3.4 points recall (TPR); costs -2.0 points precision"
+    )
 
 
 def test_best_mean_with_diverged_runs_is_not_recommended(tmp_path):

@@ -235,8 +235,29 @@ def test_print_summary_shows_the_main_table_without_reading_markup(store):
     out = console.export_text()
     assert "R&D data <b>not bold</b>" in out
     assert XSS in out and "cost $5 | [x]" in out  # rich markup in labels printed literally
-    assert "best" in out and "accuracy vs best" in out
+    assert "best" in out and "Δ vs best" in out
     assert "skipped <big>: needs a download & a <licence>" in out
+    # the recommendation comes first, before any table
+    assert out.index("Recommendations") < out.index("R&D data <b>not bold</b>")
+
+
+def test_print_summary_fits_80_columns(store):
+    console = Console(record=True, width=80, color_system=None, force_terminal=True)
+    report = build_report(store)
+    print_summary(report, console)
+    out = console.export_text()
+    too_wide = [line for line in out.splitlines() if len(line) > 80]
+    assert not too_wide
+    for i, row in enumerate(report.tasks[0].main, start=1):
+        line = next(ln for ln in out.splitlines() if ln.startswith(f"{i} "))  # row i's first line
+        assert f"{row.cells['accuracy'].summary.mean:.3f}±" in line  # compact cells
+        assert row.verdict_code in line
+    assert "tie: not distinguishable from the best" in " ".join(out.split())  # the legend
+    # a wide console uses its width: every metric in one table
+    wide = Console(record=True, width=200, color_system=None, force_terminal=True)
+    print_summary(report, wide)
+    assert "more metrics" not in wide.export_text()
+    assert "more metrics" in out or all(len(ln) <= 80 for ln in out.splitlines())
 
 
 def test_print_summary_in_a_pipe_prints_one_unfolded_row_per_loss(store):
@@ -248,7 +269,9 @@ def test_print_summary_in_a_pipe_prints_one_unfolded_row_per_loss(store):
     assert not any(ch in buf.getvalue() for ch in "│┃━─┏┗┡╇"), "no box drawing in a pipe"
     assert "…" not in buf.getvalue(), "no cell cut in a pipe"
     report = build_report(store)
-    for row in report.tasks[0].main:
-        (line,) = [ln for ln in lines if ln.startswith(row.label)]
-        assert row.verdict in line  # the whole row on one line, verdict included
+    for i, row in enumerate(report.tasks[0].main, start=1):
+        # the row in the main table, then in the "more metrics" table
+        first, *more = [ln for ln in lines if re.match(rf"{i}\s{{2,}}\S", ln)]
+        assert row.label in first and row.verdict_code in first  # the whole row on one line
+        assert all(row.label in ln for ln in more), (row.label, more)
     assert all(ln == ln.rstrip() for ln in lines)

@@ -259,8 +259,15 @@ def compare(
             "warnings and errors are still printed)",
         ),
     ] = False,
+    json_out: Annotated[
+        Path | None,
+        typer.Option(
+            "--json", help="also write the recommendations and evidence to this JSON file"
+        ),
+    ] = None,
 ) -> None:
-    """Train models with competing losses on real data and report honestly (mean ± 95% CI over seeds)."""
+    """Train models with competing losses on real data, report honestly (mean ± 95% CI over
+    seeds) and recommend a loss per task (ties are called ties)."""
     import torch
 
     from ..lab import study as S
@@ -268,6 +275,8 @@ def compare(
     from ..report import build_report, print_summary, write_report
 
     lrs = _parse_lrs(lr or ["0.01"])
+    if json_out is not None and not json_out.parent.is_dir():
+        _fail(f"compare: '--json' must be a file in an existing folder, got {str(json_out)!r}")
     given = {
         p for p in ctx.params if getattr(ctx.get_parameter_source(p), "name", "") == "COMMANDLINE"
     }
@@ -374,6 +383,8 @@ def compare(
         paths = write_report(st, folder)
         _export(st, folder, mlflow, tensorboard)
     print_summary(report, console)  # also with --quiet: the result, not progress
+    if json_out is not None:
+        _write_json(report, json_out, "compare")
     console.print(f"\nStudy folder: {escape(str(folder))}")
     for label, path in paths.items():
         console.print(f"  {label}: {escape(str(path))}")
@@ -465,10 +476,18 @@ def _register_user_data(path: str, target: str, kind: str | None) -> str:
 
 def report(
     study: Annotated[Path, typer.Argument(help="study folder (holding results.sqlite)")],
+    lr: Annotated[
+        bool, typer.Option("--lr", help="also print each task's loss x learning-rate table")
+    ] = False,
+    json_out: Annotated[
+        Path | None,
+        typer.Option("--json", help="also write the recommendations and evidence to this file"),
+    ] = None,
 ) -> None:
-    """Rebuild report.md, report.html and the CSVs of a study from its store alone."""
+    """Print a study's recommendations and tables, and rebuild report.md, report.html and the
+    CSVs from its store alone."""
     from ..lab.store import Store
-    from ..report import write_report
+    from ..report import build_report, print_summary, write_report
 
     db = study / "results.sqlite"
     if not db.exists():
@@ -476,9 +495,26 @@ def report(
             f"report: 'STUDY' must be a study folder containing results.sqlite, got {str(study)!r}"
         )
     with Store(db) as st:
+        summary = build_report(st)
         paths = write_report(st, study)
+    print_summary(summary, console, lrs=lr)
+    if json_out is not None:
+        _write_json(summary, json_out, "report")
+    console.print(f"\nStudy folder: {escape(str(study))}")
     for label, path in paths.items():
-        console.print(f"{label}: {escape(str(path))}")
+        console.print(f"  {label}: {escape(str(path))}")
+
+
+def _write_json(summary, path: Path, command: str) -> None:
+    """The study's recommendations and evidence (:func:`losslab.lab.recommend.summary_dict`)."""
+    import json
+
+    from ..lab.recommend import summary_dict
+
+    try:
+        path.write_text(json.dumps(summary_dict(summary), indent=2) + "\n", encoding="utf-8")
+    except OSError as exc:
+        _fail(f"{command}: '--json' must be a writable file, got {str(path)!r} ({exc})")
 
 
 def register_commands(app: typer.Typer) -> None:

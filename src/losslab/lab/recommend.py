@@ -65,7 +65,8 @@ class Recommendation:
     top_group: tuple[str, ...]
     #: one line: why this one
     reason: str
-    #: "label: +3.4 points recall, -2.1 points precision" for tied losses better elsewhere
+    #: "A vs B: gains +3.4 points recall; costs -2.1 points precision" for tied losses better
+    #: elsewhere (paired over seeds, 5%, unadjusted)
     tradeoffs: tuple[str, ...] = ()
     #: False when the seeds could not test any difference (fewer than 2 paired seeds)
     resolved: bool = True
@@ -99,7 +100,8 @@ def _tradeoff(row: MainRow, rec: MainRow, metrics: Sequence[str], primary: str) 
         (gains if good else costs).append(_fmt_delta(m, d))
     if not gains:
         return None
-    return f"{row.label}: " + ", ".join(gains + costs) + f" (vs {rec.label})"
+    text = f"{row.label} vs {rec.label}: gains " + ", ".join(gains)
+    return text + ("; costs " + ", ".join(costs) if costs else "")
 
 
 def _key(task: TaskReport, row: MainRow) -> tuple[float, ...]:
@@ -206,22 +208,23 @@ _BASELINES = (
 )
 
 
-def summary_paragraph(report: StudyReport) -> str:
-    """One paragraph across the study's tasks: what was recommended, how often ties decided it,
-    and how often the standard loss was in the top group."""
+def summary_paragraph(report: StudyReport, *, picks: bool = True) -> str:
+    """One paragraph across the study's tasks: what was recommended (``picks``), how often ties
+    decided it, and how often the standard loss was in the top group."""
     recs = [r for t in report.tasks for r in t.recommendations if r.recommended is not None]
     if not recs:
         return "No task has a finished run yet, so nothing can be recommended."
     tied = [r for r in recs if r.tied]
     unresolved = [r for r in recs if not r.resolved]
     parts = []
-    picks = "; ".join(
-        f"{r.task}{f' ({r.group})' if r.group else ''}: {r.recommended}" for r in recs
-    )
-    parts.append(f"Recommended: {picks}.")
+    if picks:
+        listed = "; ".join(
+            f"{r.task}{f' / {r.group}' if r.group else ''}: {r.recommended}" for r in recs
+        )
+        parts.append(f"Recommended: {listed}.")
     if tied:
         parts.append(
-            f"In {len(tied)} of {len(recs)} the top losses were statistically tied, so the "
+            f"In {len(tied)} of {len(recs)} comparisons the top losses were statistically tied, so the "
             "rule's secondary criteria decided: treat those picks as reasonable defaults, not "
             "as winners."
         )

@@ -688,7 +688,7 @@ def power_notes(
                 f"{label}{where}: one seed cannot separate any two losses; run at least 3 seeds"
             )
             continue
-        sds = [r.effect.sd for r in rows if r.effect is not None and math.isfinite(r.effect.sd)]
+        sds = [r.effect.sd for r in rows if r.effect is not None and r.effect.sd > 0]
         if not sds:
             continue
         mdd = detectable_difference(statistics.median(sds), seeds)
