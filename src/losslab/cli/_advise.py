@@ -52,13 +52,17 @@ def _print_proposal(advice: Advice, source: str) -> None:
 
 def _print_recommendation(advice: Advice) -> None:
     """One closing line: the evidence and the rule are printed above it."""
+    from ..report.tables import metric_label
+
     rec = advice.recommendation
     if rec is None or rec.recommended is None:
         why = f" ({rec.reason})" if rec is not None else ""
         _say(f"Advice: no recommendation{why}; read the table above")
         return
     tied = [t for t in rec.top_group if t != rec.recommended]
-    also = f"; tied with it on {advice.primary}: {', '.join(tied)}" if tied else ""
+    also = (
+        f"; tied with it on {metric_label(advice.primary or '')}: {', '.join(tied)}" if tied else ""
+    )
     _say(f"Advice: use {rec.recommended}{also}")
 
 
