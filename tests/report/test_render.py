@@ -168,15 +168,18 @@ def test_markdown_has_the_tables(written):
         "### Loss × metrics (test set)",
         "### Loss × learning rate (test accuracy)",
         "### Convergence and overfitting",
-        "### True- and false-positive rates (test set)",
+        "### Rates at the decision threshold (test set)",
         "## Skipped tasks",
     ):
         assert heading in md
-    assert (
-        "| loss | function | lr | accuracy | recall (TPR) | runs | diverged | accuracy vs best |"
-        in md
+    # the recommendation first, then the tables
+    assert md.index("## Which loss to use") < md.index("### Loss × metrics (test set)")
+    header = (
+        "| loss | function | lr | accuracy | Δ vs best (95% CI) | verdict | recall (TPR) | runs "
+        "| diverged |"
     )
-    assert "| **plain** | `mse_loss` |" in md
+    assert header in md
+    assert "| plain | `mse_loss` | 0.01 | **0.860 ± 0.025** | – | best |" in md
     assert "| lr 0.01 | lr 0.1 |" in md.replace("| loss ", "")
     assert "(1 of 3 diverged)" in md
     assert "![test accuracy per loss](plots/01-t-1-metric.svg)" in md

@@ -118,21 +118,35 @@ def _key(task: TaskReport, row: MainRow) -> tuple[float, ...]:
     )
 
 
-def _describe(task: TaskReport, criterion: int, rec: MainRow, other: MainRow) -> str:
-    if criterion == 0:
-        return f"{_CRITERIA[0]} ({rec.diverged + rec.diverged_other_lrs} vs {other.diverged + other.diverged_other_lrs})"
-    if criterion == 1:
-        a, b = (
-            next(c for c in task.convergence if c.label == r.label).epochs.summary.mean
-            for r in (rec, other)
-        )
-        return f"{_CRITERIA[1]} ({a:.0f} vs {b:.0f})"
-    if criterion == 2:
-        a, b = (next(c for c in task.convergence if c.label == r.label) for r in (rec, other))
-        return f"{_CRITERIA[2]} ({a.overfit_text} vs {b.overfit_text})"
-    if criterion == 3:
-        return f"{_CRITERIA[3]} (than {other.label})"
-    return f"{_CRITERIA[4]} {task.primary_label}"
+def _why(task: TaskReport, rec: MainRow, others: Sequence[MainRow]) -> str:
+    """Which criterion put ``rec`` ahead of each other member of the top group, with values."""
+    conv = {c.label: c for c in task.convergence}
+    by_crit: dict[int, list[MainRow]] = {}
+    ka = _key(task, rec)
+    for o in others:
+        kb = _key(task, o)
+        crit = next((i for i, (x, y) in enumerate(zip(ka, kb, strict=True)) if x != y), 4)
+        by_crit.setdefault(crit, []).append(o)
+    parts = []
+    for crit in sorted(by_crit):
+        rows = by_crit[crit]
+        if crit == 0:
+            vals = ", ".join(f"{o.diverged + o.diverged_other_lrs} for {o.label}" for o in rows)
+            parts.append(f"{_CRITERIA[0]} ({rec.diverged + rec.diverged_other_lrs} vs {vals})")
+        elif crit == 1:
+            mine = conv[rec.label].epochs.summary.mean
+            vals = ", ".join(f"{conv[o.label].epochs.summary.mean:.0f} for {o.label}" for o in rows)
+            parts.append(f"{_CRITERIA[1]} ({mine:.0f} vs {vals})")
+        elif crit == 2:
+            vals = ", ".join(f"{conv[o.label].overfit_text} for {o.label}" for o in rows)
+            parts.append(f"{_CRITERIA[2]} ({conv[rec.label].overfit_text} vs {vals})")
+        elif crit == 3:
+            parts.append(f"{_CRITERIA[3]} (than {', '.join(o.label for o in rows)})")
+        else:
+            parts.append(
+                f"{_CRITERIA[4]} {task.primary_label} (than {', '.join(o.label for o in rows)})"
+            )
+    return "; ".join(parts)
 
 
 def _recommend_group(task: TaskReport, group: str) -> Recommendation:
@@ -166,16 +180,13 @@ def _recommend_group(task: TaskReport, group: str) -> Recommendation:
             + " (paired t-test, Holm-adjusted, 5%)"
         )
     else:
-        runner = ranked[1]
-        ka, kb = _key(task, rec), _key(task, runner)
-        crit = next((i for i, (x, y) in enumerate(zip(ka, kb, strict=True)) if x != y), 4)
         n = len(members) - 1
         tie = f"tied on {label} with {n} other{'s' if n > 1 else ''}"
         if rec is not best:
             mean = rec.cells[task.primary].summary.mean
             top = best.cells[task.primary].summary.mean
             tie += f" (best mean {best.label} {top:.3f}, this {mean:.3f})"
-        reason = f"{tie}; chosen for {_describe(task, crit, rec, runner)}"
+        reason = f"{tie}; chosen for {_why(task, rec, ranked[1:])}"
     tradeoffs = tuple(
         t
         for r in members

@@ -386,6 +386,7 @@ def task_info(task: Task, cfg: StudyConfig, warnings: Sequence[str] = ()) -> dic
                 "kwargs": {k: repr(v) for k, v in c.kwargs.items()},
                 "note": c.note,
                 "group": c.group,
+                "data_kwargs": c.data_kwargs is not None,
             }
             for c in competitors(task, cfg)
         ],

@@ -10,6 +10,8 @@ competitor labels, loss names, file names) is escaped by jinja2's autoescaping i
 from __future__ import annotations
 
 import csv
+import json
+import math
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -18,11 +20,13 @@ from pathlib import Path
 from jinja2 import Environment, PackageLoader, StrictUndefined
 from markupsafe import Markup
 
+from ..lab.recommend import RULE, summary_dict, summary_paragraph
 from ..lab.store import DIAGNOSTICS, Store
 from .plots import pr_curves_svg, task_figures
 from .tables import (
     Cell,
     LrTable,
+    MainRow,
     RateRow,
     StudyReport,
     TaskReport,
@@ -49,11 +53,19 @@ CURVES_COLUMNS = ("run_id", "task", "competitor", "seed", "lr", "split", "epoch"
 
 HOW_TO_READ = (
     "Each cell is the mean over seeds ± the half-width of the two-sided 95% t confidence "
-    "interval; with few seeds the intervals are wide.",
-    "Verdicts compare each competitor with the task's best one (best mean test primary metric) "
-    "by a two-sided paired t-test across seeds (runs matched by seed), α = 0.05, with no "
-    'correction for multiple comparisons. "Not distinguishable" means this study cannot tell '
-    "them apart, not that they are equal.",
+    "interval; with few seeds the intervals are wide. An interval that would leave its "
+    "metric's range ([0, 1] for rates and scores, ≥ 0 for errors, costs and epochs) is computed "
+    "on the logit or log scale and shown as mean (low–high): it never leaves the range.",
+    "Verdicts compare each competitor with the best one of its group (fewest diverged runs, "
+    "then the best mean test primary metric) by a two-sided paired t-test across seeds (runs "
+    "matched by seed); the p-values of a group are adjusted together by Holm's method, "
+    'family-wise α = 0.05. A "tie" means this study cannot tell them apart, not that they are '
+    "equal; the power notes say how large a difference it could have seen.",
+    "Δ vs best is the effect size: the mean paired difference from the group's best with its "
+    "95% t interval, and Cohen's d_z (mean difference / SD of the differences).",
+    "The recommendation follows a stated rule (at the top of the page): among the losses tied "
+    "with the best, fewest diverged runs, then fewest epochs to converge, then fewest "
+    "overfitting runs, then the simpler loss.",
     "Diverged runs (non-finite loss, gradient or weights) have no test metrics: they are "
     "counted, never averaged in.",
     "Every number comes from the store: results.csv has one row per run and curves.csv every "
@@ -74,7 +86,8 @@ GRAD_NOTE = (
 def write_report(store: Store, out_dir: str | Path, *, select_on: str = "val") -> dict[str, Path]:
     """Write report.md, report.html, results.csv, curves.csv and plots/*.svg into ``out_dir``.
 
-    Returns the paths by name: ``markdown``, ``html``, ``results``, ``curves``, ``plots`` (folder).
+    Returns the paths by name: ``markdown``, ``html``, ``results``, ``curves``, ``plots`` (folder)
+    and ``summary`` (summary.json: the recommendations and their evidence).
     """
     out = Path(out_dir)
     plots = out / "plots"
@@ -95,6 +108,10 @@ def write_report(store: Store, out_dir: str | Path, *, select_on: str = "val") -
     paths["html"].write_text(render_html(report, figures), encoding="utf-8")
     write_results_csv(store, paths["results"])
     write_curves_csv(store, paths["curves"])
+    paths["summary"] = out / "summary.json"  # the recommendations and their evidence, for scripts
+    paths["summary"].write_text(
+        json.dumps(summary_dict(report), indent=2, allow_nan=False) + "\n", encoding="utf-8"
+    )
     return paths
 
 
@@ -246,37 +263,82 @@ def _md_cell(cell: Cell | None, digits: int, *, bold: bool = False, mark: bool =
     return f"**{text}**" if bold and cell is not None and cell.summary.n else text
 
 
+def effect_text(row: MainRow, digits: int) -> str:
+    """Δ vs best of a row: the mean paired difference, its 95% CI and Cohen's d_z."""
+    e = row.effect
+    if row.is_best:
+        return "–"
+    if e is None or e.n == 0:
+        return "n/a"
+    text = e.text(digits)
+    if math.isfinite(e.d_z):
+        text += f", d_z {e.d_z:+.1f}"
+    return text
+
+
 def _md_main(t: TaskReport) -> list[str]:
     swept = len(t.lrs) > 1
     digits = _digits(t).main
+    others = [m for m in t.metrics if m != t.primary]
+    recommended = {r.recommended for r in t.recommendations}
     header = [
         "loss",
         "function",
+        *(["group"] if len(t.groups) > 1 else []),
         *(["lr"] if swept else []),
-        *(md_escape(metric_label(m)) for m in t.metrics),
+        md_escape(t.primary_label),
+        "Δ vs best (95% CI)",
+        "verdict",
+        *(md_escape(metric_label(m)) for m in others),
         "runs",
         "diverged",
-        f"{md_escape(t.primary_label)} vs best",
     ]
     rows = []
     for r in t.main:
-        label = f"**{md_escape(r.label)}**" if r.is_best else md_escape(r.label)
+        label = md_escape(r.label)
+        label = f"★ **{label}**" if r.label in recommended else label
         rows.append(
             [
                 label,
                 _md_code(r.loss),
+                *([md_escape(r.group)] if len(t.groups) > 1 else []),
                 *([fmt_lr(r.lr)] if swept else []),
-                *(
-                    _md_cell(r.cells.get(m), digits[m], bold=r.is_best and m == t.primary)
-                    for m in t.metrics
-                ),
+                _md_cell(r.cells.get(t.primary), digits.get(t.primary, 3), bold=r.is_best),
+                effect_text(r, digits.get(t.primary, 3)),
+                r.verdict,
+                *(_md_cell(r.cells.get(m), digits[m]) for m in others),
                 str(r.runs),
                 _diverged_text(r.diverged, r.diverged_other_lrs),
-                r.verdict,
             ]
         )
-    n_metrics = len(t.metrics) + (1 if swept else 0)
-    return _md_table(header, rows, set(range(2, 2 + n_metrics + 2)))
+    first = 3 if len(t.groups) > 1 else 2
+    right = set(range(first, first + (2 if swept else 1) + 1))
+    right |= set(range(first + (2 if swept else 1) + 2, len(header)))
+    return _md_table(header, rows, right)
+
+
+def _md_summary(report: StudyReport) -> list[str]:
+    if not report.tasks:
+        return []
+    rows = [
+        [
+            md_escape(f"{t.name} / {r.group}" if r.group else t.name),
+            f"**{md_escape(r.recommended or 'none')}**",
+            md_escape("; ".join(x for x in r.top_group if x != r.recommended) or "none"),
+            md_escape(" ".join([r.reason, *(f"Trade-off: {x}." for x in r.tradeoffs)])),
+        ]
+        for t in report.tasks
+        for r in t.recommendations
+    ]
+    return [
+        "## Which loss to use",
+        "",
+        md_escape(summary_paragraph(report)),
+        "",
+        *_md_table(["task", "recommended", "tied with it", "why"], rows, set()),
+        f"Rule: {md_escape(RULE)}",
+        "",
+    ]
 
 
 def _md_code(text: str) -> str:
@@ -354,17 +416,34 @@ CHECKPOINT_NOTE = (
 )
 
 
+def _pval(p: float) -> str:
+    return "n/a" if p != p else "< 0.001" if p < 0.001 else f"{p:.2g}"
+
+
 def _num(x: float) -> str:
     return "n/a" if x != x else f"{x:.3g}"
 
 
 def _md_rates(rates: Sequence[RateRow], tpr_metric: str) -> list[str]:
-    header = ["loss", f"TPR ({md_escape(tpr_metric)})", "FPR"]
+    optional = [
+        (name, label)
+        for name, label in (
+            ("fpr", "FPR"),
+            ("precision", "precision"),
+            ("balanced_accuracy", "balanced accuracy"),
+        )
+        if any(getattr(r, name) is not None for r in rates)
+    ]
+    header = ["loss", md_escape(metric_label(tpr_metric)), *(label for _, label in optional)]
     rows = [
-        [md_escape(r.label), r.tpr.text(3), r.fpr.text(3) if r.fpr is not None else "not recorded"]
+        [
+            md_escape(r.label),
+            r.tpr.text(3),
+            *(_md_cell(getattr(r, name), 3) for name, _ in optional),
+        ]
         for r in rates
     ]
-    return _md_table(header, rows, {1, 2})
+    return _md_table(header, rows, set(range(1, len(header))))
 
 
 def _md_task(t: TaskReport, figs: dict[str, str]) -> list[str]:
@@ -379,6 +458,7 @@ def _md_task(t: TaskReport, figs: dict[str, str]) -> list[str]:
         "",
     ]
     lines += ["### Loss × metrics (test set)", "", *_md_main(t)]
+    lines += [line for n in t.power_notes for line in (f"> **Power:** {md_escape(n)}", "")]
     lines += [f"![test {md_escape(t.primary_label)} per loss]({figs['metric']})", ""]
     if t.checkpoints is not None:
         lines += [
@@ -404,7 +484,7 @@ def _md_task(t: TaskReport, figs: dict[str, str]) -> list[str]:
     lines += [""]
     if t.rates is not None:
         lines += [
-            "### True- and false-positive rates (test set)",
+            "### Rates at the decision threshold (test set)",
             "",
             *_md_rates(t.rates, t.tpr_metric or "recall"),
         ]
@@ -453,7 +533,8 @@ def _study_line(report: StudyReport) -> str:
 
 def render_markdown(report: StudyReport, figures: Sequence[dict[str, str]]) -> str:
     """The report as markdown; ``figures`` gives, per task, figure name -> relative image path."""
-    lines = ["# losslab study report", "", _study_line(report), "", "How to read:", ""]
+    lines = ["# losslab study report", "", _study_line(report), "", *_md_summary(report)]
+    lines += ["How to read:", ""]
     lines += [f"- {s}" for s in HOW_TO_READ] + [""]
     for t, figs in zip(report.tasks, figures, strict=True):
         lines += _md_task(t, figs)
@@ -489,6 +570,9 @@ def _environment() -> Environment:
         gap_note=GAP_NOTE,
         grad_note=GRAD_NOTE,
         checkpoint_note=CHECKPOINT_NOTE,
+        effect_text=effect_text,
+        pval=_pval,
+        rule=RULE,
     )
     return env
 
@@ -498,4 +582,9 @@ def render_html(report: StudyReport, figures: Sequence[dict[str, str]]) -> str:
     trusted = [{k: Markup(v) for k, v in figs.items()} for figs in figures]  # matplotlib output
     template = _environment().get_template("report.html.j2")
     tasks = [(t, figs, _digits(t)) for t, figs in zip(report.tasks, trusted, strict=True)]
-    return template.render(report=report, tasks=tasks, source_name=Path(report.source).name)
+    return template.render(
+        report=report,
+        tasks=tasks,
+        source_name=Path(report.source).name,
+        summary_text=summary_paragraph(report),
+    )

@@ -261,6 +261,8 @@ class RateRow:
     lr: float | None
     tpr: Cell
     fpr: Cell | None  # None: the study did not record the false-positive rate
+    precision: Cell | None = None  # None: not recorded
+    balanced_accuracy: Cell | None = None  # None: not recorded
 
 
 @dataclass(frozen=True)
@@ -757,14 +759,19 @@ def _rate_rows(
     tpr = next((m for m in TPR_METRICS if m in metrics), None)
     if kind not in BINARY_KINDS or tpr is None:
         return None, None
-    has_fpr = "fpr" in metrics
+
+    def optional(c: _Competitor, name: str) -> Cell | None:
+        return _metric_cell(c.chosen, name) if name in metrics else None
+
     rows = [
         RateRow(
             c.label,
             c.loss,
             c.lr,
             _metric_cell(c.chosen, tpr),
-            _metric_cell(c.chosen, "fpr") if has_fpr else None,
+            optional(c, "fpr"),
+            optional(c, "precision"),
+            optional(c, "balanced_accuracy"),
         )
         for c in comps
     ]
