@@ -343,3 +343,21 @@ def test_command_runs_the_quick_study(tmp_path, csv_file):
     assert "Advice: use " in res.output
     assert (tmp_path / "cli" / "advice.json").exists()
     assert (tmp_path / "cli" / "report.html").exists()
+
+
+def test_builtin_regression_task_with_planted_outliers_gets_robust_losses():
+    """The `regression` task corrupts 10% of its training and validation targets by +-5 sd."""
+    advice = A.advise_task("regression", run=False)
+    assert advice.profile.rows == 353  # 80% of diabetes' 442 rows: the test split is not read
+    assert advice.profile.residual_outlier_fraction >= 0.05
+    assert "outliers" in advice.profile.properties
+    assert {"huber_loss", "l1_loss"} <= triggers(advice)["outliers"]
+
+
+def test_imbalanced_data_are_studied_on_f1():
+    x, y = separable(2100, 2, weights=[20 / 21, 1 / 21], seed=12)
+    profile = losslab.advise(x, y, run=False).profile
+    task = losslab.lab.tasks.get_task("binary")
+    assert A._study_primary(profile, task) == "f1"  # accuracy would reward the majority class
+    clean = losslab.advise(*separable(600, 2, seed=12), run=False).profile
+    assert A._study_primary(clean, task) == task.primary

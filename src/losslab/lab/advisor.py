@@ -717,6 +717,10 @@ def advise_task(
         kind,
         classes=classes,
         kind_reason=f"the task {task.name!r} is {task.kind}",
+        warnings_=(
+            f"the profile reads the training and validation rows of the seed-0 split of "
+            f"{task.name!r}, never its test rows",
+        ),
     )
     candidates, skipped = propose(profile, head_kind=task.kind)
     advice = Advice(profile, candidates, skipped, source={"task": task.name})
