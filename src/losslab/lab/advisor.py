@@ -416,7 +416,7 @@ def propose(
                     fallback, reason=f"{_reason_head(prop, profile)}: {fallback.reason}"
                 )
             )
-            skipped[f"(the {prop.replace('_', ' ')} family)"] = f"its losses declare no {kind} head"
+            skipped[f"the {prop.replace('_', ' ')} losses"] = f"none declares a {kind} head"
         out += taken
     g_label, g_loss, g_kwargs, g_reason = _GENERIC[kind]
     if not profile.properties and _heads(catalog.get(g_loss), head_kind):
