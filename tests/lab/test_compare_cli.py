@@ -68,6 +68,33 @@ def test_terminal_tables_show_every_competitor(tiny_study):
         assert label in output
 
 
+def test_report_prints_the_recommendations_and_writes_json(tiny_study, tmp_path):
+    import json
+
+    folder, output = tiny_study
+    assert output.index("Recommendations") < output.index("Study folder")
+    res = run("report", str(folder), "--lr", "--json", str(tmp_path / "s.json"))
+    assert res.exit_code == 0, res.output
+    assert "Recommendations" in res.output
+    assert "binary: test accuracy by learning rate" in res.output  # --lr adds the lr table
+    data = json.loads((tmp_path / "s.json").read_text())
+    assert data == json.loads((folder / "summary.json").read_text())
+    assert [t["task"] for t in data["tasks"]] == ["binary", "regression"]
+    for task in data["tasks"]:
+        assert task["recommended"] in task["top_group"]
+        assert task["recommended"] in output
+    res = run("report", str(folder), "--json", str(tmp_path / "missing" / "s.json"))
+    assert res.exit_code == 2 and "report: '--json' must be a writable file" in res.output
+    assert "Traceback" not in res.output
+
+
+def test_compare_json_needs_an_existing_folder(tmp_path):
+    res = run("compare", "--out", str(tmp_path / "runs"), "--json", str(tmp_path / "no" / "x.json"))
+    assert res.exit_code == 2
+    assert "compare: '--json' must be a file in an existing folder" in res.output
+    assert not any(tmp_path.rglob("*"))
+
+
 def test_report_rebuilds_from_the_store_alone(tiny_study):
     folder, _ = tiny_study
     before = (folder / "report.md").read_text()
