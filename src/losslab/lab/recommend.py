@@ -261,9 +261,8 @@ def summary_paragraph(report: StudyReport, *, picks: bool = True) -> str:
         )
     notes = sum(len(t.power_notes) for t in report.tasks)
     if notes:
-        parts.append(
-            f"{notes} power note{'s' if notes > 1 else ''} below say what the study cannot resolve."
-        )
+        says = "power notes below say" if notes > 1 else "power note below says"
+        parts.append(f"{notes} {says} what the study cannot resolve.")
     return " ".join(parts)
 
 
