@@ -112,11 +112,14 @@ class Profile:
 
 
 def _robust_z(v: np.ndarray) -> np.ndarray:
-    """(v - median) / (1.4826 MAD); the mean absolute deviation stands in when MAD is 0."""
+    """(v - median) / (1.4826 MAD) (scipy's normal-consistent MAD); where MAD is 0 (over half the
+    values equal), the mean absolute deviation x sqrt(pi/2) stands in."""
+    from scipy.stats import median_abs_deviation
+
     centred = v - np.median(v)
-    scale = 1.4826 * np.median(np.abs(centred))
+    scale = float(median_abs_deviation(v, scale="normal"))
     if scale == 0:
-        scale = 1.2533 * float(np.mean(np.abs(centred)))
+        scale = float(np.sqrt(np.pi / 2) * np.mean(np.abs(centred)))
     return centred / scale if scale > 0 else np.zeros_like(v)
 
 
