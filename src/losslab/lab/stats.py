@@ -5,9 +5,11 @@ Rules (stated in every report):
 
 * **Interval of a mean over seeds.** The two-sided 95% t interval. When it would leave the
   metric's range (:func:`metric_range`: [0, 1] for rates and scores, [0, inf) for errors, costs
-  and epoch counts), it is computed on the logit scale (``[0, 1]``; values clamped to
-  ``[EPS, 1 - EPS]``) or the ``log1p`` scale (``[0, inf)``) and transformed back, so it never
-  leaves the range; it always contains the mean. Metrics of unknown range keep the t interval.
+  and epoch counts), it is computed on the angular scale ``asin(sqrt(p))`` (``[0, 1]``: the
+  classical variance-stabilising transform of a proportion, finite at 0 and 1, unlike the logit)
+  or the ``log1p`` scale (``[0, inf)``), cut at the transformed range's ends and transformed
+  back, so it never leaves the range; it always contains the mean. Metrics of unknown range keep
+  the t interval.
 * **Comparison with the best.** A two-sided paired t-test over seeds (pairs matched by seed; a
   constant non-zero difference falls back to the exact sign test), the p-values of one group's
   comparisons adjusted by Holm's step-down method (:func:`holm`), family-wise error 5%.
@@ -24,12 +26,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import special
 from scipy import stats as sps
 
 __all__ = [
     "ALPHA",
-    "EPS",
     "Difference",
     "Summary",
     "detectable_difference",
@@ -43,8 +43,6 @@ __all__ = [
 ]
 
 ALPHA = 0.05
-#: clamp for the logit transform of [0, 1] metrics (a rate of exactly 0 or 1 has no logit)
-EPS = 1e-3
 
 _UNIT = frozenset(
     {
@@ -186,7 +184,7 @@ def summarize(
     """Mean and its interval over seeds (NaNs from diverged runs are dropped).
 
     ``bounds``: the metric's range (:func:`metric_range`); a t interval that would leave it is
-    computed on the logit (``(0, 1)``) or ``log1p`` (``(0, inf)``) scale instead.
+    computed on the angular (``(0, 1)``) or ``log1p`` (``(0, inf)``) scale instead.
     """
     v = np.asarray([x for x in values if x is not None and math.isfinite(x)], dtype=np.float64)
     n = len(v)
@@ -201,9 +199,11 @@ def summarize(
     if low >= lo_b and high <= hi_b:
         return Summary(mean, low, high, n)
     if (lo_b, hi_b) == (0.0, 1.0):
-        z = special.logit(np.clip(v, EPS, 1 - EPS))
+        z = np.arcsin(np.sqrt(np.clip(v, 0.0, 1.0)))
         zm, zh = float(z.mean()), _t_half(z, confidence)
-        low, high = float(special.expit(zm - zh)), float(special.expit(zm + zh))
+        top = math.pi / 2
+        low = math.sin(min(max(zm - zh, 0.0), top)) ** 2
+        high = math.sin(min(max(zm + zh, 0.0), top)) ** 2
     elif (lo_b, hi_b) == (0.0, math.inf):
         z = np.log1p(np.maximum(v, 0.0))
         zm, zh = float(z.mean()), _t_half(z, confidence)
