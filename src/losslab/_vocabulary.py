@@ -36,6 +36,7 @@ TASKS: Mapping[str, str] = {
     "segmentation": "classify every pixel",
     "generative": "match a data distribution with samples",
     "anomaly": "score how unusual a sample is",
+    "reinforcement_learning": "learn a policy or a value function from rewards",
 }
 
 INPUT_KINDS = ("logits", "probabilities", "log_probabilities", "real", "embeddings")

@@ -30,6 +30,7 @@ from ..losses import (  # the families moved to losslab.losses (one module per f
     regression_likelihood,
     regression_relative,
     regression_robust,
+    rl,
     sequence,
     sinkhorn,
     transport,
@@ -57,6 +58,7 @@ from ..losses.regression import *  # noqa: F403
 from ..losses.regression_likelihood import *  # noqa: F403
 from ..losses.regression_relative import *  # noqa: F403
 from ..losses.regression_robust import *  # noqa: F403
+from ..losses.rl import *  # noqa: F403
 from ..losses.sequence import *  # noqa: F403
 from ..losses.sinkhorn import *  # noqa: F403
 from ..losses.transport import *  # noqa: F403
@@ -92,6 +94,7 @@ __all__ = [
     *cost_sensitive.__all__,
     *fast_ce.__all__,
     *linear_ce.__all__,
+    *rl.__all__,
     *_regularization.__all__,
 ]
 

@@ -48,4 +48,5 @@ FAMILY_MODULES = (
     "adversarial",
     "fast_ce",
     "linear_ce",
+    "rl",
 )
