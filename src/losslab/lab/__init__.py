@@ -12,6 +12,7 @@ from . import (  # noqa: F401
     tasks_generative,
     tasks_metric,
     tasks_multitask,
+    tasks_noisy,
     tasks_regularization,
     tasks_segmentation,
     text,

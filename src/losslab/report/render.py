@@ -582,9 +582,14 @@ def render_html(report: StudyReport, figures: Sequence[dict[str, str]]) -> str:
     trusted = [{k: Markup(v) for k, v in figs.items()} for figs in figures]  # matplotlib output
     template = _environment().get_template("report.html.j2")
     tasks = [(t, figs, _digits(t)) for t, figs in zip(report.tasks, trusted, strict=True)]
+    from .noisy_labels import noise_svg, noise_table  # the noisy-labels tasks' loss x noise table
+
+    noise = noise_table(report)
     return template.render(
         report=report,
         tasks=tasks,
         source_name=Path(report.source).name,
         summary_text=summary_paragraph(report),
+        noise=noise,
+        noise_svg=Markup(noise_svg(noise)) if noise is not None else None,  # matplotlib output
     )
