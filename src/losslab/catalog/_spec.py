@@ -61,11 +61,63 @@ class Head:
     )
     units: str  # "1", "C", "D" (embedding size), "Q" (number of quantiles), "2" (mean and variance)
     note: str = ""
+    #: a head with several named outputs (a mean and a variance, four NIG parameters): each
+    #: output's name and activation, in the order the loss takes them, splitting the units
+    #: evenly (empty: one output, ``activation``); :meth:`split` applies them
+    outputs: tuple[tuple[str, str], ...] = ()
+
+    def __post_init__(self) -> None:
+        unknown = [a for _, a in self.outputs if a not in _HEAD_ACTIVATIONS]
+        if unknown:
+            raise ValueError(
+                f"Head: 'outputs' activations must be among {sorted(_HEAD_ACTIVATIONS)}, "
+                f"got {unknown[0]!r}"
+            )
 
     def describe(self) -> str:
+        if self.outputs:
+            parts = ", ".join(f"{n} ({a})" for n, a in self.outputs)
+            text = f"{self.units} unit(s): {parts}"
+            return f"{text}; {self.note}" if self.note else text
         act = "no activation (raw outputs)" if self.activation == "identity" else self.activation
         text = f"{self.units} unit(s), {act}"
         return f"{text}; {self.note}" if self.note else text
+
+    def split(self, z: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """Raw outputs (..., units) -> one tensor per declared output, activated.
+
+        The last dimension is cut into ``len(outputs)`` equal chunks (a chunk of width 1 is
+        squeezed): ``(..., 2)`` with outputs mean and var gives two ``(...)`` tensors.
+
+        >>> head = Head("identity", "2", outputs=(("mean", "identity"), ("var", "softplus")))
+        >>> mean, var = head.split(torch.tensor([[1.0, 0.0]]))
+        >>> mean, var
+        (tensor([1.]), tensor([0.6931]))
+        """
+        outputs = self.outputs or (("output", self.activation),)
+        k = len(outputs)
+        if z.dim() == 0 or z.shape[-1] % k:
+            raise ValueError(
+                f"Head.split: 'z' must have a last dimension divisible by {k} "
+                f"({', '.join(n for n, _ in outputs)}), got shape {tuple(z.shape)}"
+            )
+        chunks = z.chunk(k, dim=-1) if k > 1 else (z,)
+        return tuple(
+            _HEAD_ACTIVATIONS[act](c.squeeze(-1) if k > 1 and c.shape[-1] == 1 else c)
+            for c, (_, act) in zip(chunks, outputs, strict=True)
+        )
+
+
+_HEAD_ACTIVATIONS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
+    "identity": lambda z: z,
+    "softplus": torch.nn.functional.softplus,
+    "softplus_plus_one": lambda z: torch.nn.functional.softplus(z) + 1,
+    "exp": torch.exp,
+    "sigmoid": torch.sigmoid,
+    "softmax": lambda z: torch.softmax(z, dim=-1),
+    "log_softmax": lambda z: torch.log_softmax(z, dim=-1),
+    "tanh": torch.tanh,
+}
 
 
 # -- hyperparameter-dependent properties -------------------------------------------------------

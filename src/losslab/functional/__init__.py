@@ -34,6 +34,7 @@ from ..losses import (  # the families moved to losslab.losses (one module per f
     sequence,
     sinkhorn,
     transport,
+    uncertainty,
 )
 from ..losses.adversarial import *  # noqa: F403
 from ..losses.angular import *  # noqa: F403
@@ -62,6 +63,7 @@ from ..losses.rl import *  # noqa: F403
 from ..losses.sequence import *  # noqa: F403
 from ..losses.sinkhorn import *  # noqa: F403
 from ..losses.transport import *  # noqa: F403
+from ..losses.uncertainty import *  # noqa: F403
 from . import (
     _regularization,
 )
@@ -95,6 +97,7 @@ __all__ = [
     *fast_ce.__all__,
     *linear_ce.__all__,
     *rl.__all__,
+    *uncertainty.__all__,
     *_regularization.__all__,
 ]
 

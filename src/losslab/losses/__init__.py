@@ -49,4 +49,5 @@ FAMILY_MODULES = (
     "fast_ce",
     "linear_ce",
     "rl",
+    "uncertainty",
 )

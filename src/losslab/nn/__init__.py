@@ -54,6 +54,7 @@ __all__ = [
     *_generated["cost_sensitive"],
     *_generated["fast_ce"],
     *_generated["linear_ce"],
+    *_generated["uncertainty"],
     *_fast_ce.__all__,
     *_composite.__all__,
     *_adaptive.__all__,
