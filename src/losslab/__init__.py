@@ -31,6 +31,7 @@ _LAZY = {
     "register_loss": "losslab.custom",
     "unregister_loss": "losslab.custom",
     "advise": "losslab.lab.advisor",
+    "tune": "losslab.lab.tuner",
 }
 
 __all__ = ["__version__", *sorted(_LAZY)]

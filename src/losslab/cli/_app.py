@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from . import _advise, _bench, _catalog, _compare, _plot, _tasks
+from . import _advise, _bench, _catalog, _compare, _plot, _tasks, _tune
 
 app = typer.Typer(
     name="losslab",
@@ -19,3 +19,4 @@ _advise.register_commands(app)
 _bench.register_commands(app)
 _tasks.register_commands(app)
 _plot.register_commands(app)
+_tune.register_commands(app)

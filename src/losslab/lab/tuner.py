@@ -1,0 +1,835 @@
+"""``losslab tune`` (:func:`tune`, also ``losslab.tune``): an Optuna search over one loss's
+hyperparameters on one lab task, then a study of the best settings against the defaults.
+
+The search space comes from the catalog (:func:`search_space`): every keyword hyperparameter a
+loss declares (:class:`~losslab._validation.Param`) becomes one dimension, except tensors (class
+weights, priors: data-shaped) and the options that describe the data or the numerics rather than
+the loss (:data:`NOT_TUNED`). Ranges follow the declared bounds; a positive scale with no upper
+bound (``gt=0``: Huber's delta, a temperature) is searched on a log scale around its default;
+choices and bools are categorical. The learning rate is always searched (log-uniform,
+:data:`LR_RANGE`).
+
+:func:`tune` runs an Optuna study (TPE sampler with a seed; the default configuration is its
+first trial) whose objective is the task's validation primary metric of the selected epoch,
+averaged over ``seeds`` seeds. Each epoch's seed-averaged best-so-far validation metric is
+reported to the trial, and Optuna's :class:`~optuna.pruners.MedianPruner` stops a trial that
+falls behind (for tasks trained by the lab's MLP system; a task with its own trainer reports its
+curve after training, unpruned). The study lives in ``<folder>/tune.sqlite`` (Optuna's RDB
+storage), so a killed tune resumes where it stopped (``resume=folder``).
+
+The best configuration and the default one are then re-run as a regular lab study in the same
+folder (``results.sqlite``, the lab's store; resumable like any study) on a task derived from
+the tuned one whose two competitors are ``"<loss> (tuned)"`` and ``"<loss> (default)"``, so the
+report gives their test metrics with intervals and the verdict. Optuna's optimisation history
+and the parameter importances are drawn into the report's ``plots/`` folder and linked from a
+"Tuning" section of report.md / report.html.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as _dt
+import json
+import math
+import statistics
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .. import __version__, catalog
+from .._validation import Param, Raw, fail
+from . import study as S
+from .tasks import Competitor, Task, competitor_for_loss, get_task
+
+__all__ = [
+    "DEFAULT_LR",
+    "Dimension",
+    "LR_RANGE",
+    "NOT_TUNED",
+    "TUNE_JSON",
+    "TUNE_STORAGE",
+    "TuneResult",
+    "search_space",
+    "tune",
+]
+
+WHO = "tune"
+TUNE_STORAGE = "tune.sqlite"
+TUNE_JSON = "tune.json"
+OPTUNA_STUDY = "losslab-tune"
+#: the learning rate's search range (log-uniform) and the default configuration's learning rate
+LR_RANGE = (1e-4, 1e-1)
+DEFAULT_LR = 0.01
+#: hyperparameters that describe the data or the numerics, not the loss: never searched
+NOT_TUNED = frozenset(
+    {
+        "reduction",
+        "ignore_index",
+        "dim",
+        "blank",
+        "log_target",
+        "log_input",
+        "full",
+        "zero_infinity",
+        "eps",
+        "tol",
+        "max_iter",
+        "chunk_size",
+        "softcap",
+        "smooth_nr",
+        "smooth_dr",
+        "activation",  # must match the output head the lab gives the loss
+        "include_background",
+    }
+)
+#: bounds of the tune's own options (checked before anything runs)
+TUNE_PARAMS: dict[str, Param] = {
+    "trials": Param(
+        "int", "trials in total (a resumed tune counts the stored ones)", ge=1, le=10_000
+    ),
+    "seeds": Param("int", "seeds averaged per trial and in the verification", ge=1, le=100),
+    "epochs": Param(
+        "int", "training epochs (None: the task's own)", ge=1, le=10_000, optional=True
+    ),
+    "timeout": Param("float", "seconds for this call's trials", gt=0, optional=True),
+    "sampler_seed": Param("int", "the TPE sampler's seed", ge=0),
+    "pruning": Param("bool", "prune trials on per-epoch validation"),
+}
+OPTION = {
+    "trials": "--trials",
+    "seeds": "--seeds",
+    "epochs": "--epochs",
+    "timeout": "--timeout",
+    "sampler_seed": "--sampler-seed",
+    "pruning": "--pruning",
+}
+
+
+# -- the search space ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Dimension:
+    """One searched hyperparameter: ``kind`` "float", "int" or "categorical"."""
+
+    name: str
+    kind: str
+    low: float | None = None
+    high: float | None = None
+    log: bool = False
+    choices: tuple[Any, ...] = ()
+    default: Any = None
+
+    def suggest(self, trial: Any) -> Any:
+        if self.kind == "categorical":
+            return trial.suggest_categorical(self.name, list(self.choices))
+        if self.kind == "int":
+            return trial.suggest_int(self.name, int(self.low), int(self.high), log=self.log)
+        return trial.suggest_float(self.name, self.low, self.high, log=self.log)
+
+    def describe(self) -> str:
+        if self.kind == "categorical":
+            return "one of " + ", ".join(repr(c) for c in self.choices)
+        scale = "log-uniform" if self.log else "uniform"
+        return f"{self.kind} in [{self.low:g}, {self.high:g}], {scale}"
+
+
+def _is_real(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def _range(p: Param, base: float | None) -> tuple[float, float, bool] | None:
+    """(low, high, log) for a number hyperparameter, or None when there is nothing to centre on."""
+    lo = p.ge if p.ge is not None else p.gt
+    hi = p.le if p.le is not None else p.lt
+    lo = lo if lo is not None and math.isfinite(lo) else None
+    hi = hi if hi is not None and math.isfinite(hi) else None
+    if lo is not None and hi is not None:
+        low, high = float(lo), float(hi)
+    elif base is None:
+        return None
+    elif p.gt == 0 and hi is None and base > 0:  # a positive scale: a decade either side
+        return base / 10, base * 10, True
+    elif lo is not None:
+        low, high = float(lo), float(lo) + max(2.5 * (base - lo), 1.0)
+    elif hi is not None:
+        low, high = float(hi) - max(2.5 * (hi - base), 1.0), float(hi)
+    else:
+        half = max(abs(base), 1.0)
+        low, high = base - half, base + half
+    nudge = 1e-3 * (high - low)  # open bounds are excluded
+    if p.gt is not None and low == p.gt:
+        low += nudge
+    if p.lt is not None and high == p.lt:
+        high -= nudge
+    return low, high, False
+
+
+def search_space(loss: str | catalog.LossSpec, *, lr: bool = True) -> dict[str, Dimension]:
+    """The Optuna search space of a catalog loss, from its declared constraints, plus ``lr``.
+
+    >>> space = search_space("sigmoid_focal_loss")
+    >>> sorted(space)
+    ['alpha', 'gamma', 'lr']
+    >>> space["gamma"].describe(), space["lr"].describe()
+    ('float in [0, 5], uniform', 'float in [0.0001, 0.1], log-uniform')
+    >>> search_space("huber_loss")["delta"].describe()
+    'float in [0.1, 10], log-uniform'
+    """
+    spec = loss if isinstance(loss, catalog.LossSpec) else catalog.get(loss)
+    setting = spec.setting()
+    out: dict[str, Dimension] = {}
+    for name, p in spec.params.items():
+        if name in NOT_TUNED:
+            continue
+        base = setting.get(name)
+        if p.kind == "choice":
+            out[name] = Dimension(name, "categorical", choices=tuple(p.choices), default=base)
+        elif p.kind == "bool":
+            out[name] = Dimension(name, "categorical", choices=(False, True), default=base)
+        elif p.kind in ("float", "float_or_tensor", "int"):
+            if base is not None and not _is_real(base):
+                continue  # a tensor setting (one value per quantile, per class): data-shaped
+            bounds = _range(p, None if base is None else float(base))
+            if bounds is None:
+                continue
+            low, high, log = bounds
+            if p.kind == "int":
+                low, high = math.ceil(low), math.floor(high)
+                if low >= high:
+                    continue
+                out[name] = Dimension(name, "int", low, high, log, default=base)
+            else:
+                out[name] = Dimension(name, "float", low, high, log, default=base)
+    if lr:
+        out["lr"] = Dimension("lr", "float", *LR_RANGE, log=True, default=DEFAULT_LR)
+    return out
+
+
+def _default_params(space: Mapping[str, Dimension]) -> dict[str, Any]:
+    """The default configuration as a point of the space (None where the default is outside)."""
+    out = {}
+    for name, d in space.items():
+        if d.default is None:
+            continue
+        if d.kind == "categorical":
+            if d.default in d.choices:
+                out[name] = d.default
+        elif d.low <= d.default <= d.high:
+            out[name] = d.default
+    return out
+
+
+# -- running trials ----------------------------------------------------------------------------
+
+
+class _ReportingSystem:
+    """A lab System whose every evaluation reports the seeds' mean best-so-far validation metric
+    to the Optuna trial, which may prune it (raising optuna.TrialPruned out of the loop)."""
+
+    def __init__(self, system: Any, trial: Any, higher: bool):
+        self._system, self._trial, self._higher = system, trial, higher
+        self._best: list[float] | None = None
+        self._epoch = 0
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._system, name)
+
+    def evaluate(self, stats: Any) -> Any:
+        import optuna
+
+        ev = self._system.evaluate(stats)
+        values = [float(v) for v in ev.metric]
+        if self._best is None:
+            self._best = values
+        else:
+            pick = max if self._higher else min
+            self._best = [
+                b if not math.isfinite(v) else (v if not math.isfinite(b) else pick(b, v))
+                for b, v in zip(self._best, values)
+            ]
+        self._epoch += 1
+        _report(self._trial, self._best, self._epoch)
+        if self._trial.should_prune():
+            raise optuna.TrialPruned(f"pruned at epoch {self._epoch}")
+        return ev
+
+
+def _report(trial: Any, values: Sequence[float], epoch: int) -> None:
+    finite = [v for v in values if math.isfinite(v)]
+    if finite:
+        trial.report(statistics.fmean(finite), epoch)
+
+
+def _train_trial(
+    task: Task, comp: Competitor, runs: Sequence[Any], data: Any, tc: Any, trial: Any
+) -> list[Any]:
+    from .engine import train_system
+    from .systems.mlp import MLPSystem
+
+    trainer = comp.trainer or task.trainer
+    if trainer is None:  # the lab's MLP system: prune while it trains
+        system = MLPSystem(task, comp, runs, data, tc)
+        return train_system(
+            _ReportingSystem(system, trial, task.higher_is_better), task, comp, runs, tc
+        )
+    results = trainer(task, comp, runs, data, tc)  # its own loop: report the curve afterwards
+    key = f"val_{task.primary}"
+    curves = [r.history.get(key, []) for r in results]
+    for e in range(max((len(c) for c in curves), default=0)):
+        _report(trial, [c[e] for c in curves if e < len(c)], e + 1)
+    return results
+
+
+def _objective_value(results: Sequence[Any], primary: str) -> float:
+    """The seeds' mean validation primary metric at each run's selected epoch; NaN (a failed
+    trial) if any run diverged."""
+    values = []
+    for r in results:
+        if r.status != "finished":
+            return math.nan
+        curve = r.history.get(f"val_{primary}", [])
+        values.append(curve[r.best_epoch - 1] if 0 < r.best_epoch <= len(curve) else math.nan)
+    finite = [v for v in values if math.isfinite(v)]
+    return statistics.fmean(finite) if len(finite) == len(values) else math.nan
+
+
+# -- the tune ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TuneResult:
+    """What :func:`tune` found and where it is stored."""
+
+    folder: Path
+    task: str
+    loss: str
+    #: the best trial's hyperparameters (``lr`` included) and its objective value
+    best_params: dict[str, Any]
+    best_value: float
+    best_trial: int
+    #: trials in the storage by state name ("COMPLETE", "PRUNED", "FAIL")
+    trials: dict[str, int]
+    #: the verification study's task (in ``folder/results.sqlite``) and its two competitors
+    verify_task: str
+    labels: tuple[str, str]
+    space: dict[str, Dimension]
+
+
+def _check_options(**options: Any) -> None:
+    for key, value in options.items():
+        TUNE_PARAMS[key].check(WHO, OPTION[key], value)
+
+
+def _check_loss(task: Task, loss: str) -> catalog.LossSpec:
+    if "+" in loss:
+        parts = [p.strip() for p in loss.split("+")]
+        raise ValueError(
+            f"{WHO}: '--loss' must be one catalog loss, got the composite {loss!r}; the lab trains "
+            "catalog losses only, so a sum of losses is tuned through a catalog loss that holds "
+            f"its weights (e.g. dice_ce_loss's lambda_dice and lambda_ce for {' + '.join(parts)})"
+            if set(parts) == {"dice_loss", "cross_entropy"}
+            else f"{WHO}: '--loss' must be one catalog loss, got the composite {loss!r}; the lab "
+            "trains catalog losses only (register the sum as a loss with its weights as keyword "
+            "hyperparameters: losslab.register_loss)"
+        )
+    try:
+        spec = catalog.get(loss)
+    except catalog.UnknownLossError as exc:
+        raise ValueError(f"{WHO}: '--loss' {exc}") from None
+    try:
+        competitor_for_loss(task, spec.name)
+    except ValueError as exc:
+        raise ValueError(
+            f"{WHO}: '--loss' must be a loss for task {task.name!r} (kind {task.kind!r}), got "
+            f"{loss!r}: {exc}"
+        ) from None
+    return spec
+
+
+def _verify_task_name(task: str, loss: str) -> str:
+    return f"{task}-tuned-{loss}"
+
+
+def _shown_params(params: Mapping[str, Any]) -> str:
+    def one(v: Any) -> str:
+        return f"{v:.4g}" if isinstance(v, float) else repr(v)
+
+    return ", ".join(f"{k}={one(v)}" for k, v in params.items()) or "none"
+
+
+@contextmanager
+def _registered(task: Task) -> Iterator[None]:
+    """Register the verification task for the duration of its study (the registry is global:
+    the task leaves it afterwards, so ``losslab tasks`` and the shipped index never see it)."""
+    from . import tasks as T
+
+    T.register_task(task, replace=True)
+    try:
+        yield
+    finally:
+        T._TASKS.pop(task.name, None)
+
+
+def _verify_task(base: Task, loss: str, best: Mapping[str, Any], info: Mapping[str, Any]) -> Task:
+    hp = {k: v for k, v in best.items() if k != "lr"}
+    tuned = Competitor(
+        f"{loss} (tuned)",
+        loss,
+        hp,
+        note=f"losslab tune: trial {info['best_trial']}, {_shown_params(best)}",
+    )
+    default = Competitor(
+        f"{loss} (default)", loss, note=f"the catalog's defaults, lr={DEFAULT_LR:g}"
+    )
+    notes = (
+        f"Verification of `losslab tune` on task {base.name!r}: the best of "
+        f"{info['n_trials']} trials (TPE sampler, seed {info['sampler_seed']}; pruning "
+        f"{'on' if info['pruning'] else 'off'}) by the validation {base.primary} averaged over "
+        f"{info['seeds']} seed(s), {_shown_params(best)}, against the loss's defaults. Both run "
+        f"at the default lr {DEFAULT_LR:g} and at the tuned lr; each competitor's lr is chosen on "
+        "validation, as in every study. The test split played no part in the search."
+    )
+    return dataclasses.replace(
+        base,
+        name=_verify_task_name(base.name, loss),
+        competitors=(tuned, default),
+        notes=(base.notes + " " + notes).strip(),
+    )
+
+
+def _read_json(folder: Path) -> dict[str, Any]:
+    path = folder / TUNE_JSON
+    if not path.is_file() or not (folder / TUNE_STORAGE).is_file():
+        fail(
+            WHO, "--resume", f"a tune folder containing {TUNE_JSON} and {TUNE_STORAGE}", str(folder)
+        )
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except ValueError as exc:
+        raise ValueError(f"{WHO}: '--resume' cannot read {str(path)!r}: {exc}") from None
+
+
+def tune(
+    task: str,
+    loss: str,
+    *,
+    trials: int = 20,
+    timeout: float | None = None,
+    seeds: int | None = None,
+    epochs: int | None = None,
+    folder: str | Path | None = None,
+    out: str | Path = "losslab-runs",
+    resume: str | Path | None = None,
+    sampler_seed: int = 0,
+    pruning: bool = True,
+    on_trial: Callable[[Any], None] | None = None,
+    on_results: Callable[..., None] | None = None,
+) -> TuneResult:
+    """Tune ``loss``'s hyperparameters and the learning rate on lab task ``task``, then verify.
+
+    ``seeds`` (default 3) seeds are averaged per trial and run in the verification; ``epochs``
+    (default: the task's own) bounds each training. ``trials`` is the total: a resumed tune (``resume=folder``; ``task``/``loss`` and the other
+    settings must match the stored ones) runs only the trials its storage lacks. ``timeout``
+    bounds this call's search in seconds. ``folder`` is where a new tune is written (default:
+    ``<out>/tune-<task>-<loss>-<date>-<time>``). ``on_trial(frozen_trial)`` is called
+    after each trial, ``on_results(unit, results)`` after each unit of the verification study.
+
+    Raises:
+        ValueError/TypeError: a bad option, an unknown task or loss, a loss without a head for the
+            task, an existing folder (without ``resume``) or settings that differ from the
+            resumed tune's.
+    """
+    import optuna
+
+    _check_options(
+        trials=trials,
+        seeds=3 if seeds is None else seeds,
+        epochs=epochs,
+        timeout=timeout,
+        sampler_seed=sampler_seed,
+        pruning=pruning,
+    )
+    if resume is not None:
+        folder = Path(resume)
+        stored = _read_json(folder)
+        given = {"task": task, "loss": loss, "seeds": seeds, "epochs": epochs}
+        clash = [
+            f"'--{k}' {v} (the tune has {stored[k]})"
+            for k, v in given.items()
+            if v is not None and v != stored[k]
+        ]
+        if clash:
+            fail(
+                WHO,
+                "--resume",
+                "given the tune's own task, loss, seeds and epochs",
+                Raw(", ".join(clash)),
+            )
+        sampler_seed, pruning = stored["sampler_seed"], stored["pruning"]
+        seeds, epochs = stored["seeds"], stored["epochs"]
+    seeds = 3 if seeds is None else seeds
+    base = get_task(task)
+    spec = _check_loss(base, loss)
+    space = search_space(spec)
+    if resume is None:
+        if folder is None:
+            stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+            folder = S.default_study_dir(f"tune-{task}-{spec.name}-{stamp}", out)
+        folder = Path(folder)
+        if (folder / TUNE_JSON).exists() or (folder / S.STORE_NAME).exists():
+            raise ValueError(
+                f"{WHO}: folder {str(folder)!r} already holds a tune or a study; use "
+                f"'--resume {folder}' or another '--name'"
+            )
+        folder.mkdir(parents=True, exist_ok=True)
+        stored = {
+            "task": task,
+            "loss": spec.name,
+            "seeds": seeds,
+            "epochs": epochs,
+            "sampler_seed": sampler_seed,
+            "pruning": pruning,
+            "space": {n: d.describe() for n, d in space.items()},
+            "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+            "losslab_version": __version__,
+        }
+        (folder / TUNE_JSON).write_text(json.dumps(stored, indent=2) + "\n", encoding="utf-8")
+    folder = Path(folder)
+    cfg = S.StudyConfig(tasks=(task,), seeds=seeds, epochs=epochs)
+    tc = S.train_config(base, cfg)
+    seed_list = list(range(seeds))
+    higher = base.higher_is_better
+
+    with S.StudyLock(folder), _quiet_optuna():
+        data = S._datasets(base, seed_list)
+        study = optuna.create_study(
+            study_name=OPTUNA_STUDY,
+            storage=f"sqlite:///{(folder / TUNE_STORAGE).resolve()}",
+            sampler=optuna.samplers.TPESampler(seed=sampler_seed),
+            pruner=(
+                optuna.pruners.MedianPruner(
+                    n_startup_trials=5, n_warmup_steps=max(1, tc.epochs // 4)
+                )
+                if pruning
+                else optuna.pruners.NopPruner()
+            ),
+            direction="maximize" if higher else "minimize",
+            load_if_exists=True,
+        )
+        _fail_interrupted(study)
+        if not study.trials:
+            study.enqueue_trial(_default_params(space), user_attrs={"default": True})
+        done = _done(study)
+
+        def objective(trial: Any) -> float:
+            params = {n: d.suggest(trial) for n, d in space.items()}
+            lr = params.pop("lr")
+            spec.setting(**params)  # the loss's own validation, before training
+            comp = Competitor(f"{spec.name} (trial {trial.number})", spec.name, params)
+            runs = tuple(S.RunKey(s, float(lr)) for s in seed_list)
+            value = _objective_value(_train_trial(base, comp, runs, data, tc, trial), base.primary)
+            if not math.isfinite(value):
+                trial.set_user_attr("diverged", True)
+            return value
+
+        if done < trials:
+            study.optimize(
+                objective,
+                n_trials=trials - done,
+                timeout=timeout,
+                callbacks=[(lambda _s, t: on_trial(t))] if on_trial else None,
+            )
+        finished = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
+        if not finished:
+            raise ValueError(
+                f"{WHO}: no trial finished (every one was pruned, diverged or out of time); "
+                "give more '--trials' or '--timeout' and resume"
+            )
+        best = study.best_trial
+        counts: dict[str, int] = {}
+        for t in study.trials:
+            counts[t.state.name] = counts.get(t.state.name, 0) + 1
+    best_params = dict(best.params)
+    info = {
+        "best_trial": best.number,
+        "n_trials": len(study.trials),
+        "sampler_seed": sampler_seed,
+        "pruning": pruning,
+        "seeds": seeds,
+    }
+    vtask = _verify_task(base, spec.name, best_params, info)
+    _verify(folder, vtask, cfg, best, best_params, on_results)
+    stored.update(
+        best_trial=best.number,
+        best_params=best_params,
+        best_value=best.value,
+        trials=counts,
+        verify_task=vtask.name,
+    )
+    (folder / TUNE_JSON).write_text(json.dumps(stored, indent=2) + "\n", encoding="utf-8")
+    return TuneResult(
+        folder,
+        task,
+        spec.name,
+        best_params,
+        float(best.value),
+        best.number,
+        counts,
+        vtask.name,
+        (vtask.competitors[0].label, vtask.competitors[1].label),
+        space,
+    )
+
+
+@contextmanager
+def _quiet_optuna() -> Iterator[None]:
+    """Optuna's per-trial INFO lines off (the caller reports through ``on_trial``)."""
+    import optuna
+
+    previous = optuna.logging.get_verbosity()
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    try:
+        yield
+    finally:
+        optuna.logging.set_verbosity(previous)
+
+
+def _fail_interrupted(study: Any) -> None:
+    """Trials left RUNNING by a killed tune (the folder lock says nobody runs them now) fail,
+    marked ``interrupted``: they do not count towards the total, so they are redone."""
+    from optuna.trial import TrialState
+
+    for t in study.trials:
+        if t.state == TrialState.RUNNING:
+            study._storage.set_trial_user_attr(t._trial_id, "interrupted", True)
+            study._storage.set_trial_state_values(t._trial_id, TrialState.FAIL)
+
+
+def _done(study: Any) -> int:
+    return sum(t.state.is_finished() and not t.user_attrs.get("interrupted") for t in study.trials)
+
+
+def _verify(
+    folder: Path,
+    vtask: Task,
+    cfg: S.StudyConfig,
+    best: Any,
+    best_params: Mapping[str, Any],
+    on_results: Callable[..., None] | None,
+) -> None:
+    """The verification study: the tuned and the default configuration on the test split."""
+    lrs = tuple(sorted({DEFAULT_LR, float(best_params["lr"])}))
+    vcfg = dataclasses.replace(cfg, tasks=(vtask.name,), lrs=lrs)
+    marker = folder / "verified-trial.json"
+    store = folder / S.STORE_NAME
+    with _registered(vtask):
+        if store.exists():
+            previous = json.loads(marker.read_text(encoding="utf-8")) if marker.exists() else {}
+            if previous.get("trial") == best.number:
+                S.resume_study(folder, on_results=on_results)
+                return
+            # a resumed tune found a better trial: keep the old verification beside, start anew
+            for suffix in ("", "-wal", "-shm"):
+                old = folder / f"{S.STORE_NAME}{suffix}"
+                if old.exists():
+                    old.rename(
+                        folder / f"results-trial{previous.get('trial', 'unknown')}.sqlite{suffix}"
+                    )
+        marker.write_text(json.dumps({"trial": best.number}) + "\n", encoding="utf-8")
+        S.start_study(vcfg, folder, on_results=on_results)
+
+
+# -- figures and the report section ------------------------------------------------------------
+
+
+def write_tune_report(folder: str | Path) -> dict[str, Path]:
+    """Draw the optimisation history and the parameter importances into ``folder/plots`` and
+    add a "Tuning" section (best vs default settings, the figures) to report.md and report.html.
+    Call it after :func:`losslab.report.write_report`. Returns the figure paths by name."""
+    import optuna
+
+    folder = Path(folder)
+    stored = _read_json(folder)
+    study = optuna.load_study(
+        study_name=OPTUNA_STUDY, storage=f"sqlite:///{(folder / TUNE_STORAGE).resolve()}"
+    )
+    plots = folder / "plots"
+    plots.mkdir(exist_ok=True)
+    base = get_task(stored["task"]) if stored["task"] in _task_names() else None
+    metric = f"validation {base.primary if base else 'primary metric'} (mean over seeds)"
+    paths = {"history": plots / "tune-history.svg"}
+    _history_figure(study, metric, paths["history"])
+    importances = _importances(study)
+    if importances is not None:
+        paths["importances"] = plots / "tune-importances.svg"
+        _importance_figure(importances, paths["importances"])
+    _add_section(folder, stored, study, paths, importances)
+    return paths
+
+
+def _task_names() -> list[str]:
+    from .tasks import task_names
+
+    return task_names()
+
+
+def _importances(study: Any) -> dict[str, float] | None:
+    """Optuna's parameter importances (fANOVA), or None when they cannot be computed (one
+    parameter: the learning rate alone; fewer than two finished trials; all values equal)."""
+    import optuna
+
+    complete = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
+    names = {n for t in complete for n in t.params}
+    if len(names) < 2 or len(complete) < 2:
+        return None
+    evaluator = optuna.importance.FanovaImportanceEvaluator(seed=0)
+    try:
+        return dict(optuna.importance.get_param_importances(study, evaluator=evaluator))
+    except (RuntimeError, ValueError):
+        return None
+
+
+def _history_figure(study: Any, metric: str, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import optuna
+
+    from ..report.plots import PALETTE
+
+    higher = study.direction == optuna.study.StudyDirection.MAXIMIZE
+    fig, ax = plt.subplots(figsize=(6.4, 3.6))
+    done = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
+    xs = [t.number for t in done]
+    ys = [t.value for t in done]
+    ax.scatter(xs, ys, s=18, color=PALETTE[0], label="finished trial", zorder=3)
+    pruned = [t for t in study.trials if t.state == optuna.trial.TrialState.PRUNED]
+    if pruned:
+        last = [
+            t.intermediate_values[max(t.intermediate_values)]
+            for t in pruned
+            if t.intermediate_values
+        ]
+        ax.scatter(
+            [t.number for t in pruned if t.intermediate_values],
+            last,
+            s=18,
+            marker="x",
+            color=PALETTE[1],
+            label="pruned (last reported value)",
+        )
+    best, running = [], None
+    for y in ys:
+        running = y if running is None or (y > running if higher else y < running) else running
+        best.append(running)
+    if xs:
+        ax.step(xs, best, where="post", color=PALETTE[2], label="best so far")
+    ax.set_xlabel("trial")
+    ax.set_ylabel(metric)
+    ax.set_title("Optuna optimisation history")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, format="svg")
+    plt.close(fig)
+
+
+def _importance_figure(importances: Mapping[str, float], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from ..report.plots import PALETTE
+
+    names = list(importances)[::-1]
+    fig, ax = plt.subplots(figsize=(6.4, 0.5 + 0.45 * len(names)))
+    ax.barh(names, [importances[n] for n in names], color=PALETTE[0])
+    ax.set_xlabel("importance (Optuna's fANOVA, share of the objective's variance)")
+    ax.set_ylabel("hyperparameter")
+    ax.set_title("Parameter importances")
+    fig.tight_layout()
+    fig.savefig(path, format="svg")
+    plt.close(fig)
+
+
+def _add_section(
+    folder: Path,
+    stored: Mapping[str, Any],
+    study: Any,
+    paths: Mapping[str, Path],
+    importances: Mapping[str, float] | None,
+) -> None:
+    import html
+
+    best = stored.get("best_params", {})
+    space = stored.get("space", {})
+    defaults = _default_params(search_space(stored["loss"]))
+    counts = stored.get("trials", {})
+    rows = [(n, space.get(n, ""), defaults.get(n, "–"), best.get(n, "–")) for n in space]
+    summary = (
+        f"`losslab tune` searched {len(space)} hyperparameter(s) of {stored['loss']} on task "
+        f"{stored['task']} in {sum(counts.values())} trial(s) ("
+        + ", ".join(f"{v} {k.lower()}" for k, v in sorted(counts.items()))
+        + f"); the best is trial {stored.get('best_trial')} with validation value "
+        f"{stored.get('best_value', math.nan):.4g}. Its verification against the defaults is "
+        f"task {stored.get('verify_task')} above."
+    )
+    note = (
+        ""
+        if importances is not None
+        else (
+            "Parameter importances are not drawn: they need at least two searched "
+            "hyperparameters and two finished trials whose values differ."
+        )
+    )
+
+    def fmt(v: Any) -> str:
+        return f"{v:.4g}" if isinstance(v, float) else str(v)
+
+    md = [
+        "",
+        "## Tuning",
+        "",
+        summary,
+        "",
+        "| hyperparameter | searched | default | tuned |",
+        "|---|---|---|---|",
+    ]
+    md += [f"| {n} | {s} | {fmt(d)} | {fmt(b)} |" for n, s, d, b in rows]
+    md += (
+        [""]
+        + [f"![{k}](plots/{p.name})" for k, p in paths.items()]
+        + ([note] if note else [])
+        + [""]
+    )
+    report_md = folder / "report.md"
+    if report_md.exists():
+        report_md.write_text(
+            report_md.read_text(encoding="utf-8") + "\n".join(md) + "\n", encoding="utf-8"
+        )
+    table = "".join(
+        f"<tr><td>{html.escape(n)}</td><td>{html.escape(s)}</td><td>{html.escape(fmt(d))}</td>"
+        f"<td>{html.escape(fmt(b))}</td></tr>"
+        for n, s, d, b in rows
+    )
+    figs = "".join(
+        f'<figure><img src="plots/{p.name}" alt="{html.escape(k)}"></figure>'
+        for k, p in paths.items()
+    )
+    section = (
+        f'<section id="tuning"><h2>Tuning</h2><p>{html.escape(summary)}</p><table><thead><tr>'
+        "<th>hyperparameter</th><th>searched</th><th>default</th><th>tuned</th></tr></thead>"
+        f"<tbody>{table}</tbody></table>{figs}"
+        + (f"<p>{html.escape(note)}</p>" if note else "")
+        + "</section>"
+    )
+    report_html = folder / "report.html"
+    if report_html.exists():
+        text = report_html.read_text(encoding="utf-8")
+        cut = text.rfind("</body>")
+        text = text[:cut] + section + text[cut:] if cut >= 0 else text + section
+        report_html.write_text(text, encoding="utf-8")
