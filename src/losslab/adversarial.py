@@ -60,6 +60,11 @@ __all__ = [
     "pgd_stacked",
     "per_sample_cross_entropy",
     "model_mode",
+    "METHODS",
+    "adversarial_training_loss",
+    "attack_passes",
+    "COLLAPSE_RULE",
+    "collapse_epoch",
 ]
 
 #: the model's mode during an attack
@@ -279,12 +284,15 @@ def _pgd(
     mode: str,
     generator: Generators,
     lead: int,
+    init: torch.Tensor | None = None,
 ) -> torch.Tensor:
     _check(name, x, y, eps, clamp, lead)
+    if init is not None and (random_start or restarts != 1 or init.shape != x.shape):
+        fail(name, "init", "a perturbation of x's shape, without random_start or restarts", init)
     if norm not in NORMS:
         fail(name, "norm", f"one of {', '.join(repr(n) for n in NORMS)}", norm)
-    if not isinstance(alpha, (int, float)) or isinstance(alpha, bool) or not alpha > 0:
-        fail(name, "alpha", "a number > 0", alpha)
+    if not isinstance(alpha, (int, float)) or isinstance(alpha, bool) or not alpha >= 0:
+        fail(name, "alpha", "a number >= 0", alpha)
     if not isinstance(steps, int) or isinstance(steps, bool) or steps < 1:
         fail(name, "steps", "an integer >= 1", steps)
     if not isinstance(restarts, int) or isinstance(restarts, bool) or restarts < 1:
@@ -301,7 +309,12 @@ def _pgd(
     best = best_loss = None
     with model_mode(model, mode, name):
         for _ in range(restarts):
-            delta = _random_start(x, eps, norm, gens, lead) if random_start else torch.zeros_like(x)
+            if init is not None:
+                delta = init.detach()
+            elif random_start:
+                delta = _random_start(x, eps, norm, gens, lead)
+            else:
+                delta = torch.zeros_like(x)
             x_adv = _project(x, delta, eps, norm, clamp, lead)
             for _ in range(steps):
                 _, grad = _loss_and_grad(model, x_adv, y, loss_fn)
@@ -496,3 +509,168 @@ def pgd_stacked(
         generator=generator,
         lead=2,
     )
+
+
+# -- adversarial training: attack (inner maximisation) + outer loss ----------------------------
+
+#: the adversarial-training recipes of :func:`adversarial_training_loss`
+METHODS = ("pgd_at", "trades", "mart", "fast_fgsm")
+#: TRADES' start: x plus this times standard normal noise (the reference code's 0.001)
+TRADES_START_STD = 1e-3
+#: fast FGSM's step (Wong et al. 2020): 1.25 eps from a uniform random start
+FAST_FGSM_STEP = 1.25
+
+
+def _noise(
+    x: torch.Tensor, std: float, gens: list[torch.Generator | None], lead: int
+) -> torch.Tensor:
+    parts = x.unsqueeze(0) if lead == 1 else x
+    out = torch.stack(
+        [torch.randn(p.shape, generator=g, dtype=p.dtype) * std for p, g in zip(parts, gens)]
+    )
+    return out[0] if lead == 1 else out
+
+
+def attack_passes(method: str, steps: int) -> int:
+    """Forward-backward passes per training step: the attack's plus the update's (``steps + 1``
+    for PGD-AT, TRADES and MART, 2 for fast FGSM)."""
+    if method not in METHODS:
+        fail("attack_passes", "method", f"one of {', '.join(repr(m) for m in METHODS)}", method)
+    return 2 if method == "fast_fgsm" else steps + 1
+
+
+def adversarial_training_loss(
+    model: Callable[[torch.Tensor], torch.Tensor],
+    x: torch.Tensor,
+    y: torch.Tensor,
+    *,
+    method: str,
+    eps: float,
+    alpha: float | None = None,
+    steps: int = 10,
+    beta: float = 6.0,
+    clamp: tuple[float, float] | None = (0.0, 1.0),
+    mode: str = "eval",
+    generator: Generators = None,
+    stacked: bool = False,
+) -> torch.Tensor:
+    r"""Per-sample adversarial-training loss of ``model`` on ``(x, y)``: attack, then outer loss.
+
+    ``method``:
+
+    * ``"pgd_at"`` (Madry et al. 2018): cross-entropy on PGD (L-infinity, random start,
+      ``steps`` steps of ``alpha``) examples that maximise cross-entropy.
+    * ``"trades"`` (Zhang et al. 2019): :func:`~losslab.functional.trades_loss`; the inner PGD
+      starts at ``x + 0.001 N(0, 1)`` and maximises ``KL(p_clean || p_adv)`` with the clean
+      distribution fixed (as in the reference code); the outer loss does NOT detach the clean
+      distribution (the gradient flows through both), as in the reference code.
+    * ``"mart"`` (Wang et al. 2020): :func:`~losslab.functional.mart_loss` on PGD examples that
+      maximise cross-entropy (random start).
+    * ``"fast_fgsm"`` (Wong et al. 2020): cross-entropy on FGSM examples from a uniform random
+      start with step ``alpha`` (default ``1.25 eps``); watch it with :func:`collapse_epoch`.
+
+    The attack runs with the model in ``mode`` (default ``"eval"``; restored afterwards); the
+    outer loss is evaluated in the model's own mode. ``alpha`` defaults to ``2.5 eps / steps``
+    for the PGD methods (Madry et al.'s rule of thumb). ``stacked=True``: ``x`` (K, B, ...),
+    ``y`` (K, B), a stacked model and one generator per model (see :func:`pgd_stacked`).
+    ``eps = 0`` gives the clean loss: cross-entropy for ``pgd_at``/``fast_fgsm``/``trades``
+    (its KL term is 0) and ``mart_loss(z, z, y)`` for ``mart``.
+
+    Returns:
+        Per-sample losses, shape ``y.shape`` (take ``.mean()`` for the batch loss).
+
+    Example:
+        >>> import torch
+        >>> from losslab.adversarial import adversarial_training_loss
+        >>> model = torch.nn.Linear(4, 3)
+        >>> x, y = torch.rand(5, 4), torch.tensor([0, 1, 2, 0, 1])
+        >>> g = torch.Generator().manual_seed(0)
+        >>> adversarial_training_loss(model, x, y, method="trades", eps=0.1, steps=3,
+        ...                           generator=g).shape
+        torch.Size([5])
+    """
+    from .losses.adversarial_training import kl_clean_adv, mart_loss, trades_loss
+
+    name = "adversarial_training_loss"
+    if method not in METHODS:
+        fail(name, "method", f"one of {', '.join(repr(m) for m in METHODS)}", method)
+    lead = 2 if stacked else 1
+    pgd_fn = pgd_stacked if stacked else pgd
+    if alpha is None:
+        alpha = FAST_FGSM_STEP * eps if method == "fast_fgsm" else 2.5 * eps / max(steps, 1)
+    common = dict(clamp=clamp, mode=mode, generator=generator)
+
+    def flat(z: torch.Tensor) -> torch.Tensor:
+        return z.flatten(0, -2)
+
+    if method == "fast_fgsm":
+        fgsm_fn = fgsm_stacked if stacked else fgsm
+        x_adv = fgsm_fn(model, x, y, eps=eps, alpha=alpha, random_start=True, **common)
+        return per_sample_cross_entropy(model(x_adv), y)
+    if method == "trades":
+        _check(name, x, y, eps, clamp, lead)
+        gens = _generators(name, generator, x.shape[0] if stacked else None)
+        with model_mode(model, mode, name), torch.no_grad():
+            target = model(x)
+        init = _noise(x, TRADES_START_STD, gens, lead) if eps > 0 else None
+        x_adv = _pgd(
+            name,
+            model,
+            x,
+            y,
+            eps=eps,
+            alpha=alpha,
+            steps=steps,
+            norm="linf",
+            random_start=False,
+            restarts=1,
+            loss_fn=lambda z, _y: kl_clean_adv(target, z, dim=-1),
+            clamp=clamp,
+            mode=mode,
+            generator=generator,
+            lead=lead,
+            init=init,
+        )
+        clean = model(x)
+        per = trades_loss(flat(model(x_adv)), flat(clean), y.flatten(), beta=beta, reduction="none")
+        return per.view(y.shape)
+    x_adv = pgd_fn(model, x, y, eps=eps, alpha=alpha, steps=steps, random_start=True, **common)
+    if method == "pgd_at":
+        return per_sample_cross_entropy(model(x_adv), y)
+    per = mart_loss(flat(model(x_adv)), flat(model(x)), y.flatten(), beta=beta, reduction="none")
+    return per.view(y.shape)
+
+
+# -- catastrophic overfitting ------------------------------------------------------------------
+
+#: a run collapses when its held-out PGD accuracy falls below this fraction of its best so far
+COLLAPSE_FRACTION = 0.5
+#: ... provided that best was at least this (a model that was never robust cannot collapse)
+COLLAPSE_MIN_BEST = 0.1
+COLLAPSE_RULE = (
+    "catastrophic overfitting = the held-out PGD accuracy, measured every epoch, falls below "
+    f"{COLLAPSE_FRACTION:g} x its best value at an earlier epoch, once that best is >= "
+    f"{COLLAPSE_MIN_BEST:g}"
+)
+
+
+def collapse_epoch(robust_accuracy: Sequence[float]) -> int | None:
+    """The first epoch (1-based) at which a run's per-epoch held-out PGD accuracy collapses
+    (:data:`COLLAPSE_RULE`), or None. Non-finite values (a diverged epoch) are skipped.
+
+    Example:
+        >>> from losslab.adversarial import collapse_epoch
+        >>> collapse_epoch([0.30, 0.42, 0.45, 0.05, 0.01])
+        4
+        >>> collapse_epoch([0.30, 0.42, 0.40]) is None
+        True
+    """
+    best = float("-inf")
+    for epoch, acc in enumerate(robust_accuracy, start=1):
+        a = float(acc)
+        if a != a or a in (float("inf"), float("-inf")):
+            continue
+        if best >= COLLAPSE_MIN_BEST and a < COLLAPSE_FRACTION * best:
+            return epoch
+        best = max(best, a)
+    return None

@@ -8,6 +8,7 @@ One module per family; each lists its public names in ``__all__``. The ``_common
 
 from ..losses import (  # the families moved to losslab.losses (one module per family)
     adversarial,
+    adversarial_training,
     angular,
     classification,
     classification_margin,
@@ -37,6 +38,7 @@ from ..losses import (  # the families moved to losslab.losses (one module per f
     uncertainty,
 )
 from ..losses.adversarial import *  # noqa: F403
+from ..losses.adversarial_training import *  # noqa: F403
 from ..losses.angular import *  # noqa: F403
 from ..losses.classification import *  # noqa: F403
 from ..losses.classification_margin import *  # noqa: F403
@@ -90,6 +92,7 @@ __all__ = [
     *sinkhorn.__all__,
     *mmd.__all__,
     *adversarial.__all__,
+    *adversarial_training.__all__,
     *pairwise.__all__,
     *pairwise_softmax.__all__,
     *angular.__all__,

@@ -46,6 +46,7 @@ FAMILY_MODULES = (
     "pairwise_softmax",
     "angular",
     "adversarial",
+    "adversarial_training",
     "fast_ce",
     "linear_ce",
     "rl",

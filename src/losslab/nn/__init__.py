@@ -48,6 +48,7 @@ __all__ = [
     *_generated["mmd"],
     *_generated["adversarial"],
     *_adversarial.__all__,
+    *_generated["adversarial_training"],
     *_generated["pairwise"],
     *_generated["pairwise_softmax"],
     *_angular.__all__,
