@@ -21,6 +21,7 @@ from ..losses import (  # the families moved to losslab.losses (one module per f
     linear_ce,
     lovasz,
     margin,
+    metric_surrogates,
     mmd,
     noisy_labels,
     overlap,
@@ -51,6 +52,7 @@ from ..losses.imbalance import *  # noqa: F403
 from ..losses.linear_ce import *  # noqa: F403
 from ..losses.lovasz import *  # noqa: F403
 from ..losses.margin import *  # noqa: F403
+from ..losses.metric_surrogates import *  # noqa: F403
 from ..losses.mmd import *  # noqa: F403
 from ..losses.noisy_labels import *  # noqa: F403
 from ..losses.overlap import *  # noqa: F403
@@ -100,6 +102,7 @@ __all__ = [
     *fast_ce.__all__,
     *linear_ce.__all__,
     *rl.__all__,
+    *metric_surrogates.__all__,
     *uncertainty.__all__,
     *_regularization.__all__,
 ]

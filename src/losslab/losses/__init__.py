@@ -50,5 +50,6 @@ FAMILY_MODULES = (
     "fast_ce",
     "linear_ce",
     "rl",
+    "metric_surrogates",
     "uncertainty",
 )
