@@ -73,6 +73,15 @@ METRIC_LABELS = {
     "total_cost": "total cost",
     "dice": "Dice",
     "iou": "IoU",
+    "ece": "ECE (15 bins, L1)",
+    "mce": "MCE (15 bins, max)",
+    "nll": "NLL",
+    "brier": "Brier",
+    "crps": "CRPS",
+    "coverage_50": "50% coverage",
+    "coverage_90": "90% coverage",
+    "width_50": "50% width",
+    "width_90": "90% width",
 }
 
 
