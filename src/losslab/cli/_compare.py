@@ -213,6 +213,22 @@ def compare(
         ),
     ] = "best",
     jobs: Annotated[int, typer.Option(help="parallel worker processes")] = 1,
+    executor: Annotated[
+        str,
+        typer.Option(
+            "--executor",
+            help="local (this process, or --jobs processes) or ray (each unit a Ray task; "
+            "pip install 'losslab[ray]')",
+        ),
+    ] = "local",
+    address: Annotated[
+        str | None,
+        typer.Option(
+            "--address",
+            help="with --executor ray: the cluster to join (e.g. auto, or the address `ray start "
+            "--head` printed); default: a local Ray instance for this study",
+        ),
+    ] = None,
     out: Annotated[Path, typer.Option(help="folder holding the studies")] = Path("losslab-runs"),
     name: Annotated[
         str | None, typer.Option(help="study name (default: study-<date>-<time>)")
@@ -275,6 +291,14 @@ def compare(
     from ..report import build_report, print_summary, write_report
 
     lrs = _parse_lrs(lr or ["0.01"])
+    from ..lab.executors import UnitFailed, make_executor
+
+    try:
+        runner = make_executor(executor, address)
+        if runner is not None and resume is not None:
+            runner.check(S.load_study_config(resume))
+    except (ValueError, TypeError) as exc:
+        _fail(str(exc))
     if json_out is not None and not json_out.parent.is_dir():
         _fail(f"compare: '--json' must be a file in an existing folder, got {str(json_out)!r}")
     given = {
@@ -308,7 +332,7 @@ def compare(
         folder = resume
 
         def start(rep: _Reporter) -> None:
-            S.resume_study(resume, requested, jobs=jobs, **rep.callbacks())
+            S.resume_study(resume, requested, jobs=jobs, executor=runner, **rep.callbacks())
     else:
         extra = {}
         tasks = tuple(task or ())
@@ -349,12 +373,14 @@ def compare(
                 extra=extra,
             )
             S.check_config(cfg)
+            if runner is not None:
+                runner.check(cfg)
             folder = S.default_study_dir(name, out)
         except (ValueError, TypeError) as exc:
             _fail(str(exc))
 
         def start(rep: _Reporter) -> None:
-            S.start_study(cfg, folder, **rep.callbacks())
+            S.start_study(cfg, folder, executor=runner, **rep.callbacks())
 
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # the lab's models are tiny: one thread per process is fastest
@@ -366,7 +392,7 @@ def compare(
                 if rep.started:  # not a refused option or folder: a failure while training
                     raise
                 _fail(str(exc))
-    except S.NothingToRun as exc:
+    except (S.NothingToRun, UnitFailed) as exc:
         _fail(str(exc))
     except (OSError, sqlite3.DatabaseError) as exc:
         _fail(f"compare: cannot write the study folder {str(folder)!r}: {exc}")

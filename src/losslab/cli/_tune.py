@@ -115,6 +115,7 @@ def tune(
                     pruning=pruning,
                     on_trial=on_trial,
                     on_results=on_results,
+                    on_plan=rep.on_plan,
                 )
             except (ValueError, TypeError) as exc:
                 if started:

@@ -416,8 +416,13 @@ def run_study(
     on_results: Callable[[Unit, list[RunResult]], None] | None = None,
     on_skip: Callable[[str, str], None] | None = None,
     on_warning: Callable[[str, str], None] | None = None,
+    executor: Callable[..., None] | None = None,
 ) -> None:
     """Run every missing run of ``cfg`` and write each finished run to ``store``.
+
+    ``executor(units, cfg, tasks, finish)`` runs the units elsewhere (e.g.
+    :class:`losslab.lab.executors.RayExecutor`) and calls ``finish(unit, results)`` here for each;
+    None: this process, or ``cfg.jobs`` processes.
 
     on_plan(total_runs, already_done), on_results(unit, results), on_skip(task, reason) and
     on_warning(task, message) (a warning its data carries, e.g. too few test rows; before any
@@ -478,7 +483,9 @@ def run_study(
         if on_results:
             on_results(unit, results)
 
-    if cfg.jobs <= 1 or len(units) <= 1:
+    if executor is not None:
+        executor(units, cfg, by_name, finish)
+    elif cfg.jobs <= 1 or len(units) <= 1:
         for unit in units:
             finish(unit, execute(unit, cfg, by_name))
     else:
@@ -738,6 +745,7 @@ def start_study(
     on_results: Callback = None,
     on_skip: Callback = None,
     on_warning: Callback = None,
+    executor: Callback = None,
 ) -> Path:
     """Run a new study in ``folder`` (created; it must hold no study yet) and return it.
 
@@ -774,6 +782,7 @@ def start_study(
                     on_results=on_results,
                     on_skip=on_skip,
                     on_warning=on_warning,
+                    executor=executor,
                 )
         except NothingToRun:
             _remove_new_study(folder, created)
@@ -864,6 +873,7 @@ def resume_study(
     on_results: Callback = None,
     on_skip: Callback = None,
     on_warning: Callback = None,
+    executor: Callback = None,
 ) -> StudyConfig:
     """Finish the study stored in ``folder``: only its missing runs are trained.
 
@@ -906,6 +916,7 @@ def resume_study(
                 on_results=on_results,
                 on_skip=on_skip,
                 on_warning=on_warning,
+                executor=executor,
             )
     return cfg
 

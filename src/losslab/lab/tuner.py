@@ -427,6 +427,7 @@ def tune(
     pruning: bool = True,
     on_trial: Callable[[Any], None] | None = None,
     on_results: Callable[..., None] | None = None,
+    on_plan: Callable[..., None] | None = None,
 ) -> TuneResult:
     """Tune ``loss``'s hyperparameters and the learning rate on lab task ``task``, then verify.
 
@@ -435,7 +436,8 @@ def tune(
     settings must match the stored ones) runs only the trials its storage lacks. ``timeout``
     bounds this call's search in seconds. ``folder`` is where a new tune is written (default:
     ``<out>/tune-<task>-<loss>-<date>-<time>``). ``on_trial(frozen_trial)`` is called
-    after each trial, ``on_results(unit, results)`` after each unit of the verification study.
+    after each trial; ``on_plan`` and ``on_results`` are the verification study's
+    callbacks (:func:`~losslab.lab.study.run_study`).
 
     Raises:
         ValueError/TypeError: a bad option, an unknown task or loss, a loss without a head for the
@@ -561,7 +563,7 @@ def tune(
         "seeds": seeds,
     }
     vtask = _verify_task(base, spec.name, best_params, info)
-    _verify(folder, vtask, cfg, best, best_params, on_results)
+    _verify(folder, vtask, cfg, best, best_params, {"on_results": on_results, "on_plan": on_plan})
     stored.update(
         best_trial=best.number,
         best_params=best_params,
@@ -618,7 +620,7 @@ def _verify(
     cfg: S.StudyConfig,
     best: Any,
     best_params: Mapping[str, Any],
-    on_results: Callable[..., None] | None,
+    callbacks: Mapping[str, Callable[..., None] | None],
 ) -> None:
     """The verification study: the tuned and the default configuration on the test split."""
     lrs = tuple(sorted({DEFAULT_LR, float(best_params["lr"])}))
@@ -629,7 +631,7 @@ def _verify(
         if store.exists():
             previous = json.loads(marker.read_text(encoding="utf-8")) if marker.exists() else {}
             if previous.get("trial") == best.number:
-                S.resume_study(folder, on_results=on_results)
+                S.resume_study(folder, **callbacks)
                 return
             # a resumed tune found a better trial: keep the old verification beside, start anew
             for suffix in ("", "-wal", "-shm"):
@@ -639,7 +641,7 @@ def _verify(
                         folder / f"results-trial{previous.get('trial', 'unknown')}.sqlite{suffix}"
                     )
         marker.write_text(json.dumps({"trial": best.number}) + "\n", encoding="utf-8")
-        S.start_study(vcfg, folder, on_results=on_results)
+        S.start_study(vcfg, folder, **callbacks)
 
 
 # -- figures and the report section ------------------------------------------------------------
