@@ -15,6 +15,7 @@ from . import (  # noqa: F401
     tasks_noisy,
     tasks_regularization,
     tasks_segmentation,
+    tasks_uncertainty,
     text,
 )
 from .study import (
