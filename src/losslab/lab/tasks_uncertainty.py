@@ -214,6 +214,7 @@ register_task(
         "Temperature scaling (Guo et al. 2017): one T per model fitted by NLL on the validation "
         "split, applied to the test logits (log(alpha / S) for evidential); accuracy unchanged. "
         "Evidential: Dirichlet alpha = softplus(outputs) + 1, KL weight 0.1 (fixed, not annealed). "
-        "Model selection: validation NLL of the untempered model.",
+        "Model selection: validation ECE of the untempered model (use --select final for the "
+        "last epoch, where an unregularised CE tends to be overconfident).",
     )
 )
