@@ -14,6 +14,7 @@ from __future__ import annotations
 import io
 import math
 import re
+import textwrap
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -29,6 +30,7 @@ __all__ = [
     "val_metric_svg",
     "lr_svg",
     "pr_curves_svg",
+    "calibration_svg",
     "task_figures",
     "PALETTE",
 ]
@@ -295,6 +297,76 @@ def pr_curves_svg(
         _legend_right(ax)
         fig.tight_layout()
         return _to_svg(fig, key or f"{task.name}:pr-curve")
+
+
+def _runs_by_competitor(
+    task: TaskReport, points: Sequence[Mapping[str, Any]], curve: str
+) -> list[tuple[str, list[list[tuple[float, float]]]]]:
+    """(label, one point list per run) for the main table's rows whose runs stored ``curve``."""
+    by_run: dict[int, list[tuple[int, float, float]]] = {}
+    for p in points:
+        if p.get("curve") == curve and p["x"] is not None and p["y"] is not None:
+            by_run.setdefault(int(p["run_id"]), []).append((int(p["idx"]), p["x"], p["y"]))
+    out = []
+    for row in task.main:
+        runs = [[(x, y) for _, x, y in sorted(by_run[i])] for i in row.run_ids if i in by_run]
+        if runs:
+            out.append((row.label, runs))
+    return out
+
+
+def calibration_svg(
+    task: TaskReport, points: Sequence[Mapping[str, Any]], curve: str, *, key: str | None = None
+) -> str | None:
+    """A reliability diagram (``curve="reliability"``: accuracy against mean confidence per
+    confidence bin, the diagonal is perfect calibration) or a PIT histogram (``curve="pit"``:
+    the share of test targets per PIT bin, the dashed line is a calibrated model's share), one
+    panel per competitor of the main table; thin lines: one per seed, bars/markers: their mean.
+    None when no run stored the curve (rows of :meth:`losslab.lab.store.Store.test_curves`).
+    """
+    rows = _runs_by_competitor(task, points, curve)
+    if not rows:
+        return None
+    nrows, cols = _grid(len(rows))
+    with matplotlib.rc_context(_STYLE):
+        width = 3.3 if cols == 3 else 4.2
+        fig = Figure(figsize=(width * cols, 2.6 * nrows))
+        axes = fig.subplots(nrows, cols, squeeze=False)
+        for ax in axes.flat[len(rows) :]:
+            ax.set_visible(False)
+        for i, (ax, (label, runs)) in enumerate(zip(axes.flat, rows, strict=False)):
+            colour = _colour(i)
+            if curve == "pit":
+                n = min(len(r) for r in runs)
+                xs = [runs[0][k][0] for k in range(n)]
+                mean = [sum(r[k][1] for r in runs) / len(runs) for k in range(n)]
+                ax.bar(xs, mean, width=1.0 / max(n, 1), color=colour, alpha=0.6, edgecolor="white")
+                for r in runs:
+                    ax.plot([x for x, _ in r], [y for _, y in r], color=colour, lw=0.7, alpha=0.5)
+                ax.axhline(1.0 / max(n, 1), color="#555555", linestyle="--", lw=1.0)
+                ax.set_xlabel("PIT value F(y)")
+                ax.set_ylabel("share of test targets")
+            else:
+                ax.plot([0, 1], [0, 1], color="#555555", linestyle="--", lw=1.0)
+                for r in runs:
+                    ax.plot(
+                        [x for x, _ in r],
+                        [y for _, y in r],
+                        color=colour,
+                        lw=0.8,
+                        marker="o",
+                        markersize=2.5,
+                        alpha=0.6,
+                    )
+                ax.set_ylim(0.0, 1.02)
+                ax.set_xlabel("confidence")
+                ax.set_ylabel("accuracy")
+            ax.set_xlim(0.0, 1.0)
+            seeds = f"{len(runs)} seed{'s' if len(runs) != 1 else ''}"
+            title = "\n".join(textwrap.wrap(f"{label} ({seeds})", 34))
+            ax.set_title(_text(title), loc="left", fontweight="bold")
+        fig.tight_layout()
+        return _to_svg(fig, key or f"{task.name}:{curve}")
 
 
 def task_figures(task: TaskReport) -> dict[str, str]:

@@ -22,7 +22,7 @@ from markupsafe import Markup
 
 from ..lab.recommend import RULE, summary_dict, summary_paragraph
 from ..lab.store import DIAGNOSTICS, Store
-from .plots import pr_curves_svg, task_figures
+from .plots import calibration_svg, pr_curves_svg, task_figures
 from .tables import (
     Cell,
     LrTable,
@@ -96,6 +96,7 @@ def write_report(store: Store, out_dir: str | Path, *, select_on: str = "val") -
     figures = [task_figures(t) for t in report.tasks]
     _add_loss_curves(store, report.tasks, figures)
     _add_pr_curves(store, report.tasks, figures)
+    _add_calibration_curves(store, report.tasks, figures)
     files = _write_figures(report.tasks, figures, plots)
     paths = {
         "markdown": out / "report.md",
@@ -144,6 +145,39 @@ def _add_pr_curves(
         svg = pr_curves_svg(task, mine, rate, key=f"{i:02d}-{task.name}:pr-curve")
         if svg is not None:
             figs["pr_curve"] = svg
+
+
+def _add_calibration_curves(
+    store: Store, tasks: Sequence[TaskReport], figures: Sequence[dict[str, str]]
+) -> None:
+    """Reliability diagrams (``reliability``) and PIT histograms (``pit``) of the tasks whose
+    runs stored them (the uncertainty and calibration tasks)."""
+    for curve in ("reliability", "pit"):
+        points = store.test_curves(curve)
+        for i, (task, figs) in enumerate(zip(tasks, figures, strict=True), start=1):
+            mine = [p for p in points if p["task"] == task.name]
+            svg = calibration_svg(task, mine, curve, key=f"{i:02d}-{task.name}:{curve}")
+            if svg is not None:
+                figs[curve] = svg
+
+
+#: the calibration figures: kind, title, how to read it (markdown and HTML)
+CALIBRATION_FIGURES = (
+    (
+        "reliability",
+        "Reliability diagrams (test)",
+        "Accuracy against mean confidence in each of 15 equal-width confidence bins (non-empty "
+        "bins only), one line per seed; on the dashed diagonal a model is calibrated, below it "
+        "overconfident.",
+    ),
+    (
+        "pit",
+        "PIT histograms (test)",
+        "Share of test targets in each of 10 bins of their PIT value F(y) (bars: mean over seeds, "
+        "lines: each seed); a calibrated model is flat at the dashed line, a U shape means "
+        "intervals too narrow, a hump too wide.",
+    ),
+)
 
 
 def _slug(name: str) -> str:
@@ -507,6 +541,9 @@ def _md_task(t: TaskReport, figs: dict[str, str]) -> list[str]:
             f"![test precision-recall curves]({figs['pr_curve']})",
             "",
         ]
+    for kind, title, text in CALIBRATION_FIGURES:
+        if kind in figs:
+            lines += [f"### {title}", "", text, "", f"![{title.lower()}]({figs[kind]})", ""]
     if "loss_curves" in figs:
         lines += [
             "### The competing losses",
@@ -589,6 +626,7 @@ def render_html(report: StudyReport, figures: Sequence[dict[str, str]]) -> str:
         report=report,
         tasks=tasks,
         source_name=Path(report.source).name,
+        calibration_figures=CALIBRATION_FIGURES,
         summary_text=summary_paragraph(report),
         noise=noise,
         noise_svg=Markup(noise_svg(noise)) if noise is not None else None,  # matplotlib output
