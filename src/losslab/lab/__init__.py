@@ -9,6 +9,7 @@ register themselves; optional data is checked only when a task runs).
 
 from . import (  # noqa: F401
     tasks,
+    tasks_adversarial,
     tasks_generative,
     tasks_metric,
     tasks_multitask,

@@ -73,6 +73,9 @@ _UNIT = frozenset(
         "coverage_50",
         "coverage_90",
         "overfitting",
+        "robust_accuracy",
+        "clean_accuracy",
+        "collapsed",
     }
 )
 _NONNEGATIVE = frozenset(
@@ -92,6 +95,7 @@ _NONNEGATIVE = frozenset(
         "width_90",
         "width_50",
         "seconds",
+        "passes_per_step",
     }
 )
 
@@ -117,6 +121,8 @@ LOWER_IS_BETTER = frozenset(
         "generalization_gap",
         "overfitting",
         "seconds",
+        "collapsed",
+        "passes_per_step",
     }
 )
 

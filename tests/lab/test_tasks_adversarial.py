@@ -1,0 +1,92 @@
+"""The "adversarial" lab task: data in pixel units, the trainer's metrics, curves and flags.
+
+(The generic tests/lab/test_stacked_equals_alone.py covers every competitor of the task.)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import pickle
+
+import torch
+
+from losslab.adversarial import collapse_epoch
+from losslab.lab import tasks as T
+from losslab.lab.stats import higher_is_better, metric_range
+from losslab.lab.systems.adversarial import EPS, EPS_GRID
+from losslab.lab.tasks_adversarial import CURVE, AdversarialTrainer, digits_pixels
+from losslab.lab.train import RunKey, TrainConfig
+
+
+def test_pixels_stay_in_the_unit_range_and_the_split_is_the_labs():
+    ds = digits_pixels(0)
+    for x in (ds.x_train, ds.x_val, ds.x_test):
+        assert float(x.min()) == 0.0 and float(x.max()) == 1.0
+    assert ds.num_features == 64 and ds.num_classes == 10
+    # grey levels 0..16 scaled by 1/16: every value is a multiple of 1/16
+    assert torch.equal(ds.x_train * 16, (ds.x_train * 16).round())
+    assert len(ds.y_train) + len(ds.y_val) + len(ds.y_test) == 1797
+    assert not torch.equal(digits_pixels(1).y_test, ds.y_test)
+
+
+def test_task_declares_the_recipes_and_metrics():
+    task = T.get_task("adversarial")
+    assert task.primary == "robust_accuracy" and task.higher_is_better
+    labels = [c.label for c in task.competitors]
+    assert labels == [
+        "CE (no attack)",
+        "PGD-AT",
+        "TRADES (beta=1)",
+        "TRADES (beta=6)",
+        "MART (beta=6)",
+        "fast FGSM",
+    ]
+    methods = [c.trainer.method for c in task.competitors]
+    assert methods == [None, "pgd_at", "trades", "trades", "mart", "fast_fgsm"]
+    assert [c.kwargs.get("beta") for c in task.competitors[2:5]] == [1.0, 6.0, 6.0]
+    for m in ("robust_accuracy", "clean_accuracy", "collapsed"):
+        assert metric_range(m) == (0.0, 1.0)
+    assert not higher_is_better("collapsed") and not higher_is_better("passes_per_step")
+    assert pickle.loads(pickle.dumps(AdversarialTrainer("trades"))) == AdversarialTrainer("trades")
+
+
+def _small(seed):
+    ds = digits_pixels(seed)
+    return dataclasses.replace(
+        ds,
+        x_train=ds.x_train[:256],
+        y_train=ds.y_train[:256],
+        x_val=ds.x_val[:96],
+        y_val=ds.y_val[:96],
+        x_test=ds.x_test[:96],
+        y_test=ds.y_test[:96],
+    )
+
+
+def test_a_short_run_reports_clean_robust_cost_curve_and_flag():
+    torch.set_num_threads(1)
+    task = T.get_task("adversarial")
+    data = {s: _small(s) for s in (0, 1)}
+    cfg = TrainConfig(epochs=3, batch_size=64, hidden=(32,))
+    keys = [RunKey(0, 0.01), RunKey(1, 0.01)]
+    by_label = {c.label: c for c in task.competitors}
+    passes = {"CE (no attack)": 1.0, "TRADES (beta=6)": 6.0, "fast FGSM": 2.0}
+    for label, want_passes in passes.items():
+        comp = by_label[label]
+        for res in comp.trainer(task, comp, keys, data, cfg):
+            m = res.metrics
+            assert res.status == "finished"
+            assert m["passes_per_step"] == want_passes
+            assert 0.0 <= m["robust_accuracy"] <= m["clean_accuracy"] <= 1.0
+            assert m["clean_accuracy"] > 0.3  # it learned something in 3 epochs
+            monitor = res.history["val_robust_accuracy"]
+            assert len(monitor) == res.epochs_run == 3
+            assert m["collapsed"] == float(collapse_epoch(monitor) is not None)
+            curve = res.curves[CURVE]
+            assert [e for e, _ in curve] == list(EPS_GRID)
+            assert curve[0][1] == m["clean_accuracy"]  # eps = 0: the clean accuracy
+            accs = [a for _, a in curve]
+            assert accs[-1] < accs[0]  # a larger radius hurts
+            # the curve's PGD-10 at eps is weaker than the test attack (PGD-20, 3 restarts)
+            at_eps = dict(curve)[EPS]
+            assert m["robust_accuracy"] <= at_eps + 1e-12
