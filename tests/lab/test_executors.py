@@ -195,3 +195,42 @@ def test_compare_executor_bad_options_exit_2(tmp_path, args, message):
     assert res.exit_code == 2
     assert message in " ".join(res.output.split())
     assert not any(tmp_path.rglob("*"))
+
+
+def test_tune_on_ray(cluster, tmp_path):
+    """Trials as Ray tasks: the default configuration (trial 0) scores what it scores in this
+    process, every trial is stored, and the verification study ran through Ray too."""
+    import optuna
+
+    from losslab.lab import tuner as T
+
+    kw = {"seeds": 2, "epochs": 2}
+    local = T.tune("binary", "hinge_loss", trials=1, folder=tmp_path / "local", **kw)
+    seen = []
+    remote = T.tune(
+        "binary",
+        "hinge_loss",
+        trials=3,
+        folder=tmp_path / "ray",
+        executor=RayExecutor(),
+        on_trial=seen.append,
+        **kw,
+    )
+    assert sorted(t.number for t in seen) == [0, 1, 2]
+    trials = optuna.load_study(
+        study_name=T.OPTUNA_STUDY, storage=f"sqlite:///{tmp_path / 'ray' / T.TUNE_STORAGE}"
+    ).trials
+    assert [t.state.name for t in trials] == ["COMPLETE"] * 3
+    assert trials[0].params == {"margin": 1.0, "lr": 0.01}
+    assert local.best_trial == 0 and trials[0].value == pytest.approx(local.best_value)
+    assert all(len(t.intermediate_values) == 2 for t in trials)  # both epochs reported
+    runs, _ = _rows(tmp_path / "ray")
+    assert {r[1] for r in runs} == set(remote.labels)
+
+
+def test_tune_cli_executor_options(tmp_path):
+    res = _cli("tune", "--task", "binary", "--loss", "hinge_loss", "--executor", "spark")
+    assert res.exit_code == 2
+    assert "tune: '--executor' must be one of 'local', 'ray', got 'spark'" in " ".join(
+        res.output.split()
+    )

@@ -46,6 +46,20 @@ def tune(
     resume: Annotated[
         Path | None, typer.Option(help="tune folder to resume: stored trials are kept")
     ] = None,
+    executor: Annotated[
+        str,
+        typer.Option(
+            "--executor",
+            help="local (this process) or ray (trials and the verification's units as Ray "
+            "tasks, as many at once as the cluster has CPUs; trials on Ray are not pruned)",
+        ),
+    ] = "local",
+    address: Annotated[
+        str | None,
+        typer.Option(
+            "--address", help="with --executor ray: the cluster to join (default: a local one)"
+        ),
+    ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress output")] = False,
 ) -> None:
     """Tune a loss's hyperparameters and the learning rate (Optuna, TPE, median pruning) on a
@@ -67,7 +81,12 @@ def tune(
                 else ("no '--task'" if task is None else "no '--loss'")
             )
         )
+    from ..lab.executors import make_executor
+
     try:
+        runner = make_executor(executor, address, who="tune")
+        if runner is not None:
+            runner.check(S.StudyConfig(tasks=(task or "?",)), who="tune")
         if resume is not None:
             stored = T._read_json(resume)
             task, loss = task or stored["task"], loss or stored["loss"]
@@ -116,6 +135,7 @@ def tune(
                     on_trial=on_trial,
                     on_results=on_results,
                     on_plan=rep.on_plan,
+                    executor=runner,
                 )
             except (ValueError, TypeError) as exc:
                 if started:

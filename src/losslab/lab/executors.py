@@ -23,8 +23,8 @@ the driver keeps collecting the other units, stores every one that finishes, and
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Mapping, Sequence
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 from .._validation import fail
 
@@ -81,17 +81,17 @@ class RayExecutor:
         self.startup_seconds: float | None = None
 
     @staticmethod
-    def check(cfg: StudyConfig) -> None:
+    def check(cfg: StudyConfig, who: str = "compare") -> None:
         """Refuse what Ray workers cannot run (before anything is written)."""
         try:
             import ray  # noqa: F401
         except ImportError:
             raise ValueError(
-                "compare: '--executor ray' needs Ray installed: pip install 'losslab[ray]'"
+                f"{who}: '--executor ray' needs Ray installed: pip install 'losslab[ray]'"
             ) from None
         if cfg.loss_imports:
             raise ValueError(
-                "compare: '--executor ray' must run catalog losses only, got a loss loaded by "
+                f"{who}: '--executor ray' must run catalog losses only, got a loss loaded by "
                 "import path (Ray workers do not import it); use the local executor"
             )
 
@@ -102,22 +102,8 @@ class RayExecutor:
         tasks: Mapping[str, Task],
         finish: Callable[[Unit, list[RunResult]], None],
     ) -> None:
-        import time
-
-        import ray
-
         self.check(cfg)
-        started_here = not ray.is_initialized()
-        if started_here:
-            t0 = time.perf_counter()
-            ray.init(
-                address=self.address,
-                num_cpus=self.num_cpus if self.address is None else None,
-                include_dashboard=False,
-                log_to_driver=False,
-            )
-            self.startup_seconds = time.perf_counter() - t0
-        try:
+        with self.connected() as ray:
             remote = ray.remote(num_cpus=1, max_retries=self.max_retries)(_run_unit)
             cfg_ref, tasks_ref = ray.put(cfg), ray.put(dict(tasks))
             pending = {remote.remote(u, cfg_ref, tasks_ref): u for u in units}
@@ -131,10 +117,7 @@ class RayExecutor:
                         try:
                             results = ray.get(ref)
                         except Exception as exc:  # RayTaskError, WorkerCrashedError, ...
-                            cause = getattr(exc, "cause", None) or exc
-                            failures[f"{unit.task} / {unit.competitor}"] = (
-                                f"{type(cause).__name__}: {cause}".splitlines()[0]
-                            )
+                            failures[f"{unit.task} / {unit.competitor}"] = describe_failure(exc)
                             continue
                         finish(unit, results)
                         stored += 1
@@ -145,17 +128,54 @@ class RayExecutor:
                 raise
             if failures:
                 raise UnitFailed(failures, stored)
+
+    @contextlib.contextmanager
+    def connected(self) -> Iterator[Any]:
+        """``ray``, initialised for the block: a local instance started here (or the cluster at
+        ``address`` joined) is stopped (left) afterwards; an already initialised Ray is kept."""
+        import time
+
+        import ray
+
+        started_here = not ray.is_initialized()
+        if started_here:
+            t0 = time.perf_counter()
+            ray.init(
+                address=self.address,
+                num_cpus=self.num_cpus if self.address is None else None,
+                include_dashboard=False,
+                log_to_driver=False,
+            )
+            self.startup_seconds = time.perf_counter() - t0
+        try:
+            yield ray
         finally:
             if started_here:
                 ray.shutdown()
 
+    @staticmethod
+    def width() -> int:
+        """The CPUs of the cluster Ray is connected to (how many one-CPU tasks run at once)."""
+        import ray
 
-def make_executor(name: str, address: str | None = None) -> RayExecutor | None:
-    """The executor named by ``--executor`` (None: the in-process one, with ``--jobs``)."""
+        return max(1, int(ray.cluster_resources().get("CPU", 1)))
+
+
+def describe_failure(exc: BaseException) -> str:
+    """One line naming what failed in a Ray task (the task's own exception where there is one)."""
+    cause = getattr(exc, "cause", None) or exc
+    return f"{type(cause).__name__}: {cause}".splitlines()[0]
+
+
+def make_executor(
+    name: str, address: str | None = None, who: str = "compare"
+) -> RayExecutor | None:
+    """The executor named by ``--executor`` (None: the in-process one, with ``--jobs``);
+    ``who`` is the command messages name."""
     if name not in EXECUTORS:
-        fail("compare", "--executor", "one of " + ", ".join(map(repr, EXECUTORS)), name)
+        fail(who, "--executor", "one of " + ", ".join(map(repr, EXECUTORS)), name)
     if name == "local":
         if address is not None:
-            fail("compare", "--address", "given only with '--executor ray'", address)
+            fail(who, "--address", "given only with '--executor ray'", address)
         return None
     return RayExecutor(address)

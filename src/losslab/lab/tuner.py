@@ -27,13 +27,14 @@ and the parameter importances are drawn into the report's ``plots/`` folder and 
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime as _dt
 import json
 import math
 import statistics
+import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -241,20 +242,23 @@ class _ReportingSystem:
         import optuna
 
         ev = self._system.evaluate(stats)
-        values = [float(v) for v in ev.metric]
-        if self._best is None:
-            self._best = values
-        else:
-            pick = max if self._higher else min
-            self._best = [
-                b if not math.isfinite(v) else (v if not math.isfinite(b) else pick(b, v))
-                for b, v in zip(self._best, values)
-            ]
+        self._best = _best_so_far(self._best, [float(v) for v in ev.metric], self._higher)
         self._epoch += 1
         _report(self._trial, self._best, self._epoch)
         if self._trial.should_prune():
             raise optuna.TrialPruned(f"pruned at epoch {self._epoch}")
         return ev
+
+
+def _best_so_far(best: list[float] | None, values: list[float], higher: bool) -> list[float]:
+    """Each seed's best validation value so far (a non-finite value never counts)."""
+    if best is None:
+        return values
+    pick = max if higher else min
+    return [
+        b if not math.isfinite(v) else (v if not math.isfinite(b) else pick(b, v))
+        for b, v in zip(best, values)
+    ]
 
 
 def _report(trial: Any, values: Sequence[float], epoch: int) -> None:
@@ -276,11 +280,96 @@ def _train_trial(
             _ReportingSystem(system, trial, task.higher_is_better), task, comp, runs, tc
         )
     results = trainer(task, comp, runs, data, tc)  # its own loop: report the curve afterwards
-    key = f"val_{task.primary}"
-    curves = [r.history.get(key, []) for r in results]
-    for e in range(max((len(c) for c in curves), default=0)):
-        _report(trial, [c[e] for c in curves if e < len(c)], e + 1)
+    _report_after(trial, results, task)
     return results
+
+
+def _report_after(trial: Any, results: Sequence[Any], task: Task) -> None:
+    """Report a finished trial's per-epoch curve (the seeds' mean best-so-far), unpruned."""
+    curves = [r.history.get(f"val_{task.primary}", []) for r in results]
+    best = None
+    for e in range(max((len(c) for c in curves), default=0)):
+        now = [c[e] if e < len(c) else math.nan for c in curves]
+        best = _best_so_far(best, now, task.higher_is_better)
+        _report(trial, best, e + 1)
+
+
+def _remote_trial(task: Task, comp: Competitor, runs: Sequence[Any], tc: Any) -> list[Any]:
+    """One trial in a Ray worker: its seeds' data, the task's trainer, one torch thread."""
+    import torch
+
+    from .train import train_stack
+
+    torch.set_num_threads(1)
+    data = S._datasets(task, sorted({r.seed for r in runs}))
+    return (comp.trainer or task.trainer or train_stack)(task, comp, runs, data, tc)
+
+
+def _optimize_on_ray(
+    ray: Any,
+    executor: Any,
+    study: Any,
+    space: Mapping[str, Dimension],
+    task: Task,
+    loss: str,
+    seeds: Sequence[int],
+    tc: Any,
+    n_trials: int,
+    timeout: float | None,
+    on_trial: Callable[[Any], None] | None,
+) -> None:
+    """``n_trials`` trials as Ray tasks, as many at once as the cluster has CPUs (ask/tell); a
+    trial whose task fails (after Ray's retries) is stored as failed with its error, and the
+    tune stops with a ValueError naming it once the running trials are in."""
+    from optuna.trial import TrialState
+
+    from .executors import describe_failure
+
+    remote = ray.remote(num_cpus=1, max_retries=executor.max_retries)(_remote_trial)
+    task_ref = ray.put(task)
+    start, left = time.monotonic(), n_trials
+    pending: dict[Any, Any] = {}
+    errors: list[str] = []
+    while left or pending:
+        while left and not errors and len(pending) < executor.width():
+            if timeout is not None and time.monotonic() - start > timeout:
+                left = 0
+                break
+            trial = study.ask()
+            params = {n: d.suggest(trial) for n, d in space.items()}
+            lr = params.pop("lr")
+            catalog.get(loss).setting(**params)  # the loss's own validation, before training
+            comp = Competitor(f"{loss} (trial {trial.number})", loss, params)
+            runs = tuple(S.RunKey(s, float(lr)) for s in seeds)
+            pending[remote.remote(task_ref, comp, runs, tc)] = trial
+            left -= 1
+        if not pending:
+            break
+        ready, _ = ray.wait(list(pending), num_returns=1)
+        for ref in ready:
+            trial = pending.pop(ref)
+            try:
+                results = ray.get(ref)
+            except Exception as exc:
+                message = describe_failure(exc)
+                trial.set_user_attr("error", message)
+                frozen = study.tell(trial, state=TrialState.FAIL)
+                errors.append(f"trial {trial.number}: {message}")
+            else:
+                _report_after(trial, results, task)
+                value = _objective_value(results, task.primary)
+                if math.isfinite(value):
+                    frozen = study.tell(trial, value)
+                else:
+                    trial.set_user_attr("diverged", True)
+                    frozen = study.tell(trial, state=TrialState.FAIL)
+            if on_trial:
+                on_trial(frozen)
+    if errors:
+        raise ValueError(
+            f"{WHO}: trials failed on the Ray cluster ({'; '.join(errors)}); the finished trials "
+            "are stored, resume with '--resume' once the cause is fixed"
+        )
 
 
 def _objective_value(results: Sequence[Any], primary: str) -> float:
@@ -360,7 +449,7 @@ def _shown_params(params: Mapping[str, Any]) -> str:
     return ", ".join(f"{k}={one(v)}" for k, v in params.items()) or "none"
 
 
-@contextmanager
+@contextlib.contextmanager
 def _registered(task: Task) -> Iterator[None]:
     """Register the verification task for the duration of its study (the registry is global:
     the task leaves it afterwards, so ``losslab tasks`` and the shipped index never see it)."""
@@ -428,6 +517,7 @@ def tune(
     on_trial: Callable[[Any], None] | None = None,
     on_results: Callable[..., None] | None = None,
     on_plan: Callable[..., None] | None = None,
+    executor: Any = None,
 ) -> TuneResult:
     """Tune ``loss``'s hyperparameters and the learning rate on lab task ``task``, then verify.
 
@@ -437,7 +527,10 @@ def tune(
     bounds this call's search in seconds. ``folder`` is where a new tune is written (default:
     ``<out>/tune-<task>-<loss>-<date>-<time>``). ``on_trial(frozen_trial)`` is called
     after each trial; ``on_plan`` and ``on_results`` are the verification study's
-    callbacks (:func:`~losslab.lab.study.run_study`).
+    callbacks (:func:`~losslab.lab.study.run_study`). ``executor``: a
+    :class:`~losslab.lab.executors.RayExecutor` runs the trials as Ray tasks, as many at once as
+    the cluster has CPUs (each trial's per-epoch values are reported when it ends, so trials on
+    Ray are not pruned), and the verification study's units.
 
     Raises:
         ValueError/TypeError: a bad option, an unknown task or loss, a loss without a head for the
@@ -505,65 +598,84 @@ def tune(
     seed_list = list(range(seeds))
     higher = base.higher_is_better
 
-    with S.StudyLock(folder), _quiet_optuna():
-        data = S._datasets(base, seed_list)
-        study = optuna.create_study(
-            study_name=OPTUNA_STUDY,
-            storage=f"sqlite:///{(folder / TUNE_STORAGE).resolve()}",
-            sampler=optuna.samplers.TPESampler(seed=sampler_seed),
-            pruner=(
-                optuna.pruners.MedianPruner(
-                    n_startup_trials=5, n_warmup_steps=max(1, tc.epochs // 4)
+    session = executor.connected() if executor is not None else contextlib.nullcontext()
+    with session as ray:
+        with S.StudyLock(folder), _quiet_optuna():
+            data = S._datasets(base, seed_list)
+            study = optuna.create_study(
+                study_name=OPTUNA_STUDY,
+                storage=f"sqlite:///{(folder / TUNE_STORAGE).resolve()}",
+                sampler=optuna.samplers.TPESampler(seed=sampler_seed),
+                pruner=(
+                    optuna.pruners.MedianPruner(
+                        n_startup_trials=5, n_warmup_steps=max(1, tc.epochs // 4)
+                    )
+                    if pruning
+                    else optuna.pruners.NopPruner()
+                ),
+                direction="maximize" if higher else "minimize",
+                load_if_exists=True,
+            )
+            _fail_interrupted(study)
+            if not study.trials:
+                study.enqueue_trial(_default_params(space), user_attrs={"default": True})
+            done = _done(study)
+
+            def objective(trial: Any) -> float:
+                params = {n: d.suggest(trial) for n, d in space.items()}
+                lr = params.pop("lr")
+                spec.setting(**params)  # the loss's own validation, before training
+                comp = Competitor(f"{spec.name} (trial {trial.number})", spec.name, params)
+                runs = tuple(S.RunKey(s, float(lr)) for s in seed_list)
+                value = _objective_value(
+                    _train_trial(base, comp, runs, data, tc, trial), base.primary
                 )
-                if pruning
-                else optuna.pruners.NopPruner()
-            ),
-            direction="maximize" if higher else "minimize",
-            load_if_exists=True,
-        )
-        _fail_interrupted(study)
-        if not study.trials:
-            study.enqueue_trial(_default_params(space), user_attrs={"default": True})
-        done = _done(study)
+                if not math.isfinite(value):
+                    trial.set_user_attr("diverged", True)
+                return value
 
-        def objective(trial: Any) -> float:
-            params = {n: d.suggest(trial) for n, d in space.items()}
-            lr = params.pop("lr")
-            spec.setting(**params)  # the loss's own validation, before training
-            comp = Competitor(f"{spec.name} (trial {trial.number})", spec.name, params)
-            runs = tuple(S.RunKey(s, float(lr)) for s in seed_list)
-            value = _objective_value(_train_trial(base, comp, runs, data, tc, trial), base.primary)
-            if not math.isfinite(value):
-                trial.set_user_attr("diverged", True)
-            return value
-
-        if done < trials:
-            study.optimize(
-                objective,
-                n_trials=trials - done,
-                timeout=timeout,
-                callbacks=[(lambda _s, t: on_trial(t))] if on_trial else None,
-            )
-        finished = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
-        if not finished:
-            raise ValueError(
-                f"{WHO}: no trial finished (every one was pruned, diverged or out of time); "
-                "give more '--trials' or '--timeout' and resume"
-            )
-        best = study.best_trial
-        counts: dict[str, int] = {}
-        for t in study.trials:
-            counts[t.state.name] = counts.get(t.state.name, 0) + 1
-    best_params = dict(best.params)
-    info = {
-        "best_trial": best.number,
-        "n_trials": len(study.trials),
-        "sampler_seed": sampler_seed,
-        "pruning": pruning,
-        "seeds": seeds,
-    }
-    vtask = _verify_task(base, spec.name, best_params, info)
-    _verify(folder, vtask, cfg, best, best_params, {"on_results": on_results, "on_plan": on_plan})
+            if done < trials and executor is not None:
+                _optimize_on_ray(
+                    ray,
+                    executor,
+                    study,
+                    space,
+                    base,
+                    spec.name,
+                    seed_list,
+                    tc,
+                    trials - done,
+                    timeout,
+                    on_trial,
+                )
+            elif done < trials:
+                study.optimize(
+                    objective,
+                    n_trials=trials - done,
+                    timeout=timeout,
+                    callbacks=[(lambda _s, t: on_trial(t))] if on_trial else None,
+                )
+            finished = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
+            if not finished:
+                raise ValueError(
+                    f"{WHO}: no trial finished (every one was pruned, diverged or out of time); "
+                    "give more '--trials' or '--timeout' and resume"
+                )
+            best = study.best_trial
+            counts: dict[str, int] = {}
+            for t in study.trials:
+                counts[t.state.name] = counts.get(t.state.name, 0) + 1
+            best_params = dict(best.params)
+            info = {
+                "best_trial": best.number,
+                "n_trials": len(study.trials),
+                "sampler_seed": sampler_seed,
+                "pruning": pruning and executor is None,
+                "seeds": seeds,
+            }
+        vtask = _verify_task(base, spec.name, best_params, info)
+        callbacks = {"on_results": on_results, "on_plan": on_plan, "executor": executor}
+        _verify(folder, vtask, cfg, best, best_params, callbacks)
     stored.update(
         best_trial=best.number,
         best_params=best_params,
@@ -586,7 +698,7 @@ def tune(
     )
 
 
-@contextmanager
+@contextlib.contextmanager
 def _quiet_optuna() -> Iterator[None]:
     """Optuna's per-trial INFO lines off (the caller reports through ``on_trial``)."""
     import optuna
