@@ -12,7 +12,8 @@
 * ``calibration`` (digits, 10 classes): CE, label-smoothed CE (0.1), softmax focal (gamma = 3),
   evidential classification (softplus evidence); each also as a second row after temperature
   scaling fitted on the validation split (the same trained model: group "after temperature
-  scaling"). Metrics: accuracy, ECE and MCE (15 equal-width bins, L1 / max norm), NLL, Brier.
+  scaling"). Metrics: NLL (primary), ECE and MCE (15 equal-width bins, L1 / max norm),
+  accuracy, Brier.
 
 The systems and metrics: :mod:`losslab.lab.systems.uncertainty`, :mod:`losslab.lab.calibration`.
 """
@@ -39,7 +40,7 @@ __all__ = [
 QUANTILE_LEVELS = (0.05, 0.25, 0.5, 0.75, 0.95)
 
 REGRESSION_METRICS = ("rmse", "nll", "crps", "coverage_90", "width_90", "coverage_50", "width_50")
-CLASSIFICATION_METRICS = ("accuracy", "ece", "nll", "brier", "mce")
+CLASSIFICATION_METRICS = ("nll", "ece", "accuracy", "brier", "mce")
 
 
 def _standardised_targets(parts: tuple[np.ndarray, ...], meta: dict) -> D.Dataset:
@@ -201,7 +202,7 @@ register_task(
         load=D.digits,
         competitors=_classification_competitors(),
         metrics=CLASSIFICATION_METRICS,
-        primary="ece",
+        primary="nll",
         higher_is_better=False,
         epochs=30,
         full_epochs=100,
@@ -214,7 +215,9 @@ register_task(
         "Temperature scaling (Guo et al. 2017): one T per model fitted by NLL on the validation "
         "split, applied to the test logits (log(alpha / S) for evidential); accuracy unchanged. "
         "Evidential: Dirichlet alpha = softplus(outputs) + 1, KL weight 0.1 (fixed, not annealed). "
-        "Model selection: validation ECE of the untempered model (use --select final for the "
-        "last epoch, where an unregularised CE tends to be overconfident).",
+        "Primary metric and model selection: NLL (a proper score: calibration and accuracy "
+        "together; selecting epochs by validation ECE picked early, inaccurate epochs), of the "
+        "untempered model on the validation split. Use --select final for the last epoch, "
+        "where an unregularised CE tends to be overconfident.",
     )
 )

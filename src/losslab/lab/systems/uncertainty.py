@@ -18,8 +18,8 @@ evidence) are divided by the temperature fitted on the validation split (Guo et 
 the test metrics; training is the same.
 
 Model selection (best checkpoint, early stopping) reads the validation CRPS (regression) or the
-task's primary metric (ECE) of the untempered model on the validation split (classification), so
-a tempered row selects the same epoch as its untempered twin. Test metrics: ``rmse`` of the mean (the
+task's primary metric (the calibration task's: NLL) of the untempered model on the validation
+split (classification), so a tempered row selects the same epoch as its untempered twin. Test metrics: ``rmse`` of the mean (the
 median of a quantile set) and the regression metrics of :mod:`losslab.lab.calibration`, or
 ``accuracy`` and its classification metrics; each finished run also stores its test PIT
 histogram (``curves["pit"]``: bin centre, fraction) or reliability diagram
