@@ -43,6 +43,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from .losses.rl import reinforce_loss
+
 __all__ = [
     "ESResult",
     "MetricReinforce",
@@ -120,7 +122,23 @@ def es_minimize(
     if x_start.size == 1:  # pycma needs D >= 2: optimise a dummy second coordinate
         x_start = np.concatenate([x_start, [0.0]])
     one_d = x0.numel() == 1
-    es = cma.CMAEvolutionStrategy(x_start, float(sigma0), opts)
+    # pycma seeds and draws from numpy's global generator: keep the caller's state intact; its
+    # eigendecompositions of small matrices run ~10x faster on one BLAS thread
+    from threadpoolctl import threadpool_limits
+
+    outer = np.random.get_state()
+    try:
+        with threadpool_limits(1):
+            return _run_cma(
+                cma, objective, x_start, one_d, float(sigma0), opts, batched, max_evaluations
+            )
+    finally:
+        np.random.set_state(outer)
+
+
+def _run_cma(cma, objective, x_start, one_d, sigma0, opts, batched, max_evaluations) -> ESResult:
+    name = "es_minimize"
+    es = cma.CMAEvolutionStrategy(x_start, sigma0, opts)
     best_x, best_value, history, evaluations = None, math.inf, [], 0
     while not es.stop() and evaluations < max_evaluations:
         cand = np.asarray(es.ask())
@@ -262,8 +280,10 @@ class MetricReinforce:
     The classifier's logits define :math:`\pi(\hat y \mid x)`: independent Bernoulli labels
     for (N,) logits, categorical ones for (N, C) logits. Each call samples ``samples`` whole
     labellings :math:`\hat y_k` of the batch, rewards each with ``metric(y, \hat y_k)`` (higher is
-    better, e.g. F1 of the batch) and returns a surrogate loss whose gradient w.r.t. the logits is
-    :math:`-\frac1K \sum_k (R_k - b)\, \nabla \log \pi(\hat y_k)`, an unbiased estimate of
+    better, e.g. F1 of the batch) and returns
+    :func:`~losslab.functional.reinforce_loss` of the labellings' log-probabilities
+    :math:`\log \pi(\hat y_k) = \sum_i \log \pi(\hat y_{ki} \mid x_i)`, whose gradient
+    w.r.t. the logits is :math:`-\frac1K \sum_k (R_k - b)\, \nabla \log \pi(\hat y_k)`, an unbiased estimate of
     :math:`-\nabla \mathbb{E}_\pi[R]`: the baseline :math:`b` is a moving average of earlier
     calls' rewards (``momentum``), so it does not depend on the current samples (0 at the first
     call). :attr:`last` holds the step's :class:`ReinforceStats`; :attr:`evaluations` counts
@@ -355,6 +375,12 @@ class MetricReinforce:
             if self.baseline is None
             else self.momentum * self.baseline + (1 - self.momentum) * mean_r
         )
-        grad = per_sample.mean(dim=0).to(logits.dtype)
-        # a surrogate whose gradient w.r.t. the logits is ``grad`` (its value is 0)
-        return (logits * grad).sum() - (logits * grad).sum().detach()
+        # log pi of each sampled labelling, differentiable in the logits: (K,)
+        if logits.dim() == 1:
+            log_pi = -torch.nn.functional.binary_cross_entropy_with_logits(
+                logits.expand(len(labels), -1), labels.to(logits.dtype), reduction="none"
+            ).sum(dim=1)
+        else:
+            logp = torch.log_softmax(logits, dim=1)
+            log_pi = logp.gather(1, labels.T).sum(dim=0)
+        return reinforce_loss(log_pi, rewards.to(log_pi.dtype), baseline=b)

@@ -13,6 +13,7 @@ from . import (  # noqa: F401
     tasks_generative,
     tasks_metric,
     tasks_multitask,
+    tasks_nondiff,
     tasks_noisy,
     tasks_regularization,
     tasks_segmentation,

@@ -86,6 +86,7 @@ METRIC_LABELS = {
     "coverage_90": "90% coverage",
     "width_50": "50% width",
     "width_90": "90% width",
+    "function_evaluations": "function evaluations",
 }
 
 

@@ -60,6 +60,13 @@ POLICY_HEAD = Head(
     "C",
     "C = number of actions; pass the log-probability of the action taken (gather it)",
 )
+#: REINFORCE on a metric: labels are sampled from the classifier (losslab.blackbox.MetricReinforce)
+STOCHASTIC_CLASSIFIER_HEAD = Head(
+    "identity",
+    "1",
+    "the logit of a stochastic classifier; labels are sampled from sigmoid(logit) and rewarded by "
+    "the metric; pass log pi of the sampled labels (losslab.blackbox.MetricReinforce)",
+)
 Q_HEAD = Head("identity", "C", "C = number of actions: one Q-value per action, no activation")
 
 
@@ -117,9 +124,9 @@ def _reinforce_grad(log_probs, returns, *, baseline=None, **_):
 @entry(
     module="ReinforceLoss",
     family="rl",
-    tasks=(TASK,),
+    tasks=(TASK, "binary"),
     input_kind="log_probabilities",
-    heads={"*": POLICY_HEAD},
+    heads={TASK: POLICY_HEAD, "binary": STOCHASTIC_CLASSIFIER_HEAD},
     formula=r"\ell_t = -\log \pi(a_t \mid s_t)\,(G_t - b_t)",
     derivative=r"\frac{\partial \ell_t}{\partial \log \pi(a_t \mid s_t)} = -(G_t - b_t)",
     derivative_fn=_reinforce_grad,
@@ -135,7 +142,8 @@ def _reinforce_grad(log_probs, returns, *, baseline=None, **_):
     references=(WILLIAMS, SUTTON_BARTO),
     summary="REINFORCE score-function policy gradient: minus the log-probability of each action "
     "taken, weighted by its return minus a baseline.",
-    when_to_use="On-policy learning from whole episodes with discrete or continuous actions; "
+    when_to_use="On-policy learning from whole episodes with discrete or continuous actions, or "
+    "a classifier trained on a non-differentiable metric (sampled labels rewarded by the metric); "
     "always subtract a baseline (a moving average of returns, or a learned V(s)) to cut the "
     "variance of the gradient estimate without biasing it.",
     sampler=POLICY_RETURNS,

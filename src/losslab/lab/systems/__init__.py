@@ -9,6 +9,8 @@
 * :mod:`.generative` — a generator with its own critic (GAN, WGAN-GP) or a Sinkhorn loss.
 * :mod:`.multitask` — a two-head network with per-model task weighting (uncertainty, GradNorm,
   DWA, PCGrad).
+* :mod:`.nondiff` — a binary classifier trained for F1: BCE + threshold moving, soft F1,
+  REINFORCE on F1, CMA-ES on F1.
 
 Every system is trained by :func:`losslab.lab.engine.train_system`, the lab's one loop.
 """
