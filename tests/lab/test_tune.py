@@ -247,6 +247,15 @@ def test_report_gets_the_tuning_section_and_figures(tuned):
     assert '<section id="tuning">' in html and html.index("tuning") < html.rindex("</body>")
 
 
+def test_losslab_report_rebuilds_the_tuning_section(tuned):
+    folder, _, _ = tuned
+    (folder / "report.md").unlink()
+    res = run("report", str(folder))
+    assert res.exit_code == 0, res.output
+    assert "## Tuning" in (folder / "report.md").read_text()
+    assert "tune-history.svg" in res.output
+
+
 def test_a_killed_tune_resumes_from_its_storage(tmp_path):
     folder = tmp_path / "huber"
     T.tune("regression", "huber_loss", trials=2, seeds=1, epochs=1, folder=folder)
@@ -273,6 +282,29 @@ def test_a_killed_tune_resumes_from_its_storage(tmp_path):
         assert c.execute("SELECT COUNT(*) FROM runs").fetchone()[0] == 2 * len(
             {0.01, result.best_params["lr"]}
         )
+
+
+def test_a_new_best_trial_gets_a_new_verification_and_the_old_one_is_kept(tmp_path):
+    from types import SimpleNamespace
+
+    from losslab.lab import study as S
+    from losslab.lab.tasks import get_task
+
+    folder = tmp_path / "hinge"
+    first = T.tune("binary", "hinge_loss", trials=1, seeds=1, epochs=1, folder=folder)
+    assert first.best_trial == 0
+    params = {"margin": 0.5, "lr": 0.02}
+    info = {"best_trial": 7, "n_trials": 8, "sampler_seed": 0, "pruning": True, "seeds": 1}
+    vtask = T._verify_task(get_task("binary"), "hinge_loss", params, info)
+    cfg = S.StudyConfig(tasks=("binary",), seeds=1, epochs=1)
+    T._verify(folder, vtask, cfg, SimpleNamespace(number=7), params, {})
+    assert (folder / "results-trial0.sqlite").is_file()  # the old verification, kept
+    with sqlite3.connect(folder / "results-trial0.sqlite") as c:
+        old = c.execute("SELECT DISTINCT lr FROM runs").fetchall()
+    with sqlite3.connect(folder / "results.sqlite") as c:
+        new = c.execute("SELECT DISTINCT lr FROM runs ORDER BY lr").fetchall()
+    assert old == [(0.01,)] and new == [(0.01,), (0.02,)]
+    assert json.loads((folder / "verified-trial.json").read_text()) == {"trial": 7}
 
 
 # -- CLI --------------------------------------------------------------------------------------

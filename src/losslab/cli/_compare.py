@@ -523,6 +523,10 @@ def report(
     with Store(db) as st:
         summary = build_report(st)
         paths = write_report(st, study)
+    if (study / "tune.json").is_file():  # a `losslab tune` folder: its Tuning section too
+        from ..lab.tuner import write_tune_report
+
+        paths.update(write_tune_report(study))
     print_summary(summary, console, lrs=lr)
     if json_out is not None:
         _write_json(summary, json_out, "report")
