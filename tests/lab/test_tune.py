@@ -340,6 +340,14 @@ def run(*args: str):
             ["--task", "segmentation", "--loss", "dice_loss+cross_entropy"],
             "dice_ce_loss's lambda_dice and lambda_ce",
         ),
+        (
+            ["--task", "binary", "--loss", "hinge_loss", "--against", "huber_loss"],
+            "tune: '--against' must be a loss for task 'binary' (kind 'binary'), got 'huber_loss'",
+        ),
+        (
+            ["--task", "binary", "--loss", "hinge_loss", "--against", "hinge_loss"],
+            "tune: '--against' must be losses other than the tuned 'hinge_loss', got 'hinge_loss'",
+        ),
         (["--resume", "nowhere"], "tune: '--resume' must be a tune folder containing tune.json"),
     ],
 )
@@ -368,8 +376,11 @@ def test_cli_tune_end_to_end(tmp_path):
         str(tmp_path),
         "--name",
         "t",
+        "--against",
+        "binary_cross_entropy_with_logits",
     )
     assert res.exit_code == 0, res.output
+    assert "binary_cross_entropy_with_logits (default)" in res.output
     assert "trial 0 complete" in res.output and "trial 1 complete" in res.output
     assert "hinge_loss (tuned)" in res.output and "hinge_loss (default)" in res.output
     assert (tmp_path / "t" / "plots" / "tune-history.svg").exists()

@@ -14,7 +14,7 @@ from typing import Annotated
 import typer
 from rich.markup import escape
 
-from ._compare import StrictCommand, _fail, _Reporter, console, err_console
+from ._compare import StrictCommand, _fail, _Reporter, comma_list, console, err_console
 
 
 def tune(
@@ -23,6 +23,16 @@ def tune(
     ] = None,
     loss: Annotated[
         str | None, typer.Option("--loss", "-l", help="the catalog loss whose settings to tune")
+    ] = None,
+    against: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--against",
+            callback=comma_list,
+            metavar="LOSS[,LOSS...]",
+            help="other catalog losses (at their defaults) the verification runs beside the tuned "
+            "and the default loss, e.g. cross_entropy",
+        ),
     ] = None,
     trials: Annotated[
         int, typer.Option(help="trials in total (a resumed tune counts its stored trials)")
@@ -136,6 +146,7 @@ def tune(
                     on_results=on_results,
                     on_plan=rep.on_plan,
                     executor=runner,
+                    against=tuple(against or ()),
                 )
             except (ValueError, TypeError) as exc:
                 if started:

@@ -412,27 +412,27 @@ def _check_options(**options: Any) -> None:
         TUNE_PARAMS[key].check(WHO, OPTION[key], value)
 
 
-def _check_loss(task: Task, loss: str) -> catalog.LossSpec:
+def _check_loss(task: Task, loss: str, option: str = "--loss") -> catalog.LossSpec:
     if "+" in loss:
         parts = [p.strip() for p in loss.split("+")]
         raise ValueError(
-            f"{WHO}: '--loss' must be one catalog loss, got the composite {loss!r}; the lab trains "
+            f"{WHO}: '{option}' must be one catalog loss, got the composite {loss!r}; the lab trains "
             "catalog losses only, so a sum of losses is tuned through a catalog loss that holds "
             f"its weights (e.g. dice_ce_loss's lambda_dice and lambda_ce for {' + '.join(parts)})"
             if set(parts) == {"dice_loss", "cross_entropy"}
-            else f"{WHO}: '--loss' must be one catalog loss, got the composite {loss!r}; the lab "
+            else f"{WHO}: '{option}' must be one catalog loss, got the composite {loss!r}; the lab "
             "trains catalog losses only (register the sum as a loss with its weights as keyword "
             "hyperparameters: losslab.register_loss)"
         )
     try:
         spec = catalog.get(loss)
     except catalog.UnknownLossError as exc:
-        raise ValueError(f"{WHO}: '--loss' {exc}") from None
+        raise ValueError(f"{WHO}: '{option}' {exc}") from None
     try:
         competitor_for_loss(task, spec.name)
     except ValueError as exc:
         raise ValueError(
-            f"{WHO}: '--loss' must be a loss for task {task.name!r} (kind {task.kind!r}), got "
+            f"{WHO}: '{option}' must be a loss for task {task.name!r} (kind {task.kind!r}), got "
             f"{loss!r}: {exc}"
         ) from None
     return spec
@@ -462,7 +462,13 @@ def _registered(task: Task) -> Iterator[None]:
         T._TASKS.pop(task.name, None)
 
 
-def _verify_task(base: Task, loss: str, best: Mapping[str, Any], info: Mapping[str, Any]) -> Task:
+def _verify_task(
+    base: Task,
+    loss: str,
+    best: Mapping[str, Any],
+    info: Mapping[str, Any],
+    against: Sequence[str] = (),
+) -> Task:
     hp = {k: v for k, v in best.items() if k != "lr"}
     tuned = Competitor(
         f"{loss} (tuned)",
@@ -477,14 +483,18 @@ def _verify_task(base: Task, loss: str, best: Mapping[str, Any], info: Mapping[s
         f"Verification of `losslab tune` on task {base.name!r}: the best of "
         f"{info['n_trials']} trials (TPE sampler, seed {info['sampler_seed']}; pruning "
         f"{'on' if info['pruning'] else 'off'}) by the validation {base.primary} averaged over "
-        f"{info['seeds']} seed(s), {_shown_params(best)}, against the loss's defaults. Both run "
-        f"at the default lr {DEFAULT_LR:g} and at the tuned lr; each competitor's lr is chosen on "
-        "validation, as in every study. The test split played no part in the search."
+        f"{info['seeds']} seed(s), {_shown_params(best)}, against the loss's defaults"
+        + "".join(f" and {a}'s" for a in against)
+        + f". All run at the default lr {DEFAULT_LR:g} and at the tuned lr; each competitor's lr "
+        "is chosen on validation, as in every study. The test split played no part in the search."
+    )
+    others = tuple(
+        Competitor(f"{a} (default)", a, note="its catalog defaults (--against)") for a in against
     )
     return dataclasses.replace(
         base,
         name=_verify_task_name(base.name, loss),
-        competitors=(tuned, default),
+        competitors=(tuned, default, *others),
         notes=(base.notes + " " + notes).strip(),
     )
 
@@ -518,6 +528,7 @@ def tune(
     on_results: Callable[..., None] | None = None,
     on_plan: Callable[..., None] | None = None,
     executor: Any = None,
+    against: Sequence[str] = (),
 ) -> TuneResult:
     """Tune ``loss``'s hyperparameters and the learning rate on lab task ``task``, then verify.
 
@@ -530,7 +541,9 @@ def tune(
     callbacks (:func:`~losslab.lab.study.run_study`). ``executor``: a
     :class:`~losslab.lab.executors.RayExecutor` runs the trials as Ray tasks, as many at once as
     the cluster has CPUs (each trial's per-epoch values are reported when it ends, so trials on
-    Ray are not pruned), and the verification study's units.
+    Ray are not pruned), and the verification study's units. ``against``: other catalog losses
+    (at their defaults) the verification study runs beside the tuned and the default loss
+    (e.g. ``("cross_entropy",)`` for the PolyLoss search).
 
     Raises:
         ValueError/TypeError: a bad option, an unknown task or loss, a loss without a head for the
@@ -551,6 +564,7 @@ def tune(
         folder = Path(resume)
         stored = _read_json(folder)
         given = {"task": task, "loss": loss, "seeds": seeds, "epochs": epochs}
+        given["against"] = list(against) if against else None
         clash = [
             f"'--{k}' {v} (the tune has {stored[k]})"
             for k, v in given.items()
@@ -564,10 +578,14 @@ def tune(
                 Raw(", ".join(clash)),
             )
         sampler_seed, pruning = stored["sampler_seed"], stored["pruning"]
+        against = tuple(stored.get("against", ()))
         seeds, epochs = stored["seeds"], stored["epochs"]
     seeds = 3 if seeds is None else seeds
     base = get_task(task)
     spec = _check_loss(base, loss)
+    against = tuple(dict.fromkeys(_check_loss(base, a, "--against").name for a in against))
+    if spec.name in against:
+        fail(WHO, "--against", f"losses other than the tuned {spec.name!r}", ",".join(against))
     space = search_space(spec)
     if resume is None:
         if folder is None:
@@ -587,6 +605,7 @@ def tune(
             "epochs": epochs,
             "sampler_seed": sampler_seed,
             "pruning": pruning,
+            "against": list(against),
             "space": {n: d.describe() for n, d in space.items()},
             "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
             "losslab_version": __version__,
@@ -673,7 +692,7 @@ def tune(
                 "pruning": pruning and executor is None,
                 "seeds": seeds,
             }
-        vtask = _verify_task(base, spec.name, best_params, info)
+        vtask = _verify_task(base, spec.name, best_params, info, against)
         callbacks = {"on_results": on_results, "on_plan": on_plan, "executor": executor}
         _verify(folder, vtask, cfg, best, best_params, callbacks)
     stored.update(
