@@ -388,3 +388,14 @@ def test_modules_equal_functions():
         LN.QuantileSetLoss(quantiles=TAU)(torch.stack([m, v, y], 1), y),
         LF.quantile_set_loss(torch.stack([m, v, y], 1), y, quantiles=TAU),
     )
+
+
+@pytest.mark.parametrize("sd", [1e-6, 1e6])
+def test_crps_gaussian_gradients_finite_at_extreme_spreads(sd):
+    mean = torch.tensor([0.3, -2.0], requires_grad=True)
+    std = torch.full((2,), sd, requires_grad=True)
+    out = LF.crps_gaussian_loss(mean, std, torch.tensor([0.0, 1.0]))
+    out.backward()
+    assert (
+        torch.isfinite(out) and torch.isfinite(mean.grad).all() and torch.isfinite(std.grad).all()
+    )
