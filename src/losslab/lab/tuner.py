@@ -512,8 +512,8 @@ def _read_json(folder: Path) -> dict[str, Any]:
 
 
 def tune(
-    task: str,
-    loss: str,
+    task: str | None = None,
+    loss: str | None = None,
     *,
     trials: int = 20,
     timeout: float | None = None,
@@ -533,8 +533,9 @@ def tune(
     """Tune ``loss``'s hyperparameters and the learning rate on lab task ``task``, then verify.
 
     ``seeds`` (default 3) seeds are averaged per trial and run in the verification; ``epochs``
-    (default: the task's own) bounds each training. ``trials`` is the total: a resumed tune (``resume=folder``; ``task``/``loss`` and the other
-    settings must match the stored ones) runs only the trials its storage lacks. ``timeout``
+    (default: the task's own) bounds each training. ``trials`` is the total: a resumed tune
+    (``resume=folder``; ``task``, ``loss`` and the other settings may be left out, and must match
+    the stored ones where given) runs only the trials its storage lacks. ``timeout``
     bounds this call's search in seconds. ``folder`` is where a new tune is written (default:
     ``<out>/tune-<task>-<loss>-<date>-<time>``). ``on_trial(frozen_trial)`` is called
     after each trial; ``on_plan`` and ``on_results`` are the verification study's
@@ -566,20 +567,23 @@ def tune(
         given = {"task": task, "loss": loss, "seeds": seeds, "epochs": epochs}
         given["against"] = list(against) if against else None
         clash = [
-            f"'--{k}' {v} (the tune has {stored[k]})"
+            f"'--{k}' {v} (the tune has {stored.get(k)})"
             for k, v in given.items()
-            if v is not None and v != stored[k]
+            if v is not None and v != stored.get(k)
         ]
         if clash:
             fail(
                 WHO,
                 "--resume",
-                "given the tune's own task, loss, seeds and epochs",
+                "given the tune's own task, loss, seeds, epochs and --against (or none of them)",
                 Raw(", ".join(clash)),
             )
+        task, loss = stored["task"], stored["loss"]
         sampler_seed, pruning = stored["sampler_seed"], stored["pruning"]
         against = tuple(stored.get("against", ()))
         seeds, epochs = stored["seeds"], stored["epochs"]
+    elif task is None or loss is None:
+        raise ValueError(f"{WHO}: '--task' and '--loss' are required (or '--resume FOLDER')")
     seeds = 3 if seeds is None else seeds
     base = get_task(task)
     spec = _check_loss(base, loss)
