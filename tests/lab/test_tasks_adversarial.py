@@ -90,3 +90,30 @@ def test_a_short_run_reports_clean_robust_cost_curve_and_flag():
             # the curve's PGD-10 at eps is weaker than the test attack (PGD-20, 3 restarts)
             at_eps = dict(curve)[EPS]
             assert m["robust_accuracy"] <= at_eps + 1e-12
+
+
+def test_a_study_report_shows_the_eps_curve_and_the_tradeoff(tmp_path):
+    from losslab.lab.store import Store
+    from losslab.lab.study import StudyConfig, start_study
+    from losslab.report.render import write_report
+
+    torch.set_num_threads(1)
+    cfg = StudyConfig(
+        tasks=("adversarial",), losses=("cross_entropy", "trades_loss"), seeds=2, epochs=1
+    )
+    folder = start_study(cfg, tmp_path / "s")
+    store = Store(folder / "results.sqlite")
+    try:
+        points = store.test_curves(CURVE)
+        assert len(points) == 2 * 2 * len(EPS_GRID)  # 2 losses x 2 seeds x the radii
+        paths = write_report(store, tmp_path / "report")
+    finally:
+        store.close()
+    md = paths["markdown"].read_text()
+    for kind in ("robust_vs_eps", "tradeoff"):
+        svg = paths["plots"] / f"01-adversarial-{kind}.svg"
+        assert svg.exists() and "<svg" in svg.read_text()
+        assert f"01-adversarial-{kind}.svg" in md
+    html = paths["html"].read_text()
+    assert "Accuracy under attack vs epsilon (test)" in html
+    assert "Clean vs robust accuracy (test)" in html

@@ -22,6 +22,7 @@ import matplotlib
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
+from ..lab.metrics import METRIC_LABELS
 from .tables import Band, Cell, TaskReport, fmt_lr
 
 __all__ = [
@@ -367,6 +368,84 @@ def calibration_svg(
             ax.set_title(_text(title), loc="left", fontweight="bold")
         fig.tight_layout()
         return _to_svg(fig, key or f"{task.name}:{curve}")
+
+
+def robust_curves_svg(
+    task: TaskReport, points: Sequence[Mapping[str, Any]], *, key: str | None = None
+) -> str | None:
+    """Test accuracy against the attack radius of each competitor (``curve="robust_vs_eps"``,
+    stored by the adversarial task): thin lines one per seed, thick line the mean over seeds.
+    None when no run stored the curve."""
+    rows = _runs_by_competitor(task, points, "robust_vs_eps")
+    if not rows:
+        return None
+    with matplotlib.rc_context(_STYLE):
+        fig = Figure(figsize=(7.6, 3.6))
+        ax = fig.subplots()
+        for i, (label, runs) in enumerate(rows):
+            colour = _colour(i)
+            for run in runs:
+                ax.plot([x for x, _ in run], [y for _, y in run], color=colour, lw=0.7, alpha=0.3)
+            n = min(len(run) for run in runs)
+            xs = [runs[0][k][0] for k in range(n)]
+            mean = [sum(run[k][1] for run in runs) / len(runs) for k in range(n)]
+            ax.plot(xs, mean, color=colour, lw=1.8, marker="o", markersize=3, label=label)
+        ax.set_ylim(0.0, 1.02)
+        ax.set_xlabel("attack radius eps (L-infinity, data units)")
+        ax.set_ylabel("test accuracy under PGD")
+        _legend_right(ax)
+        fig.tight_layout()
+        return _to_svg(fig, key or f"{task.name}:robust-vs-eps")
+
+
+def tradeoff_svg(
+    task: TaskReport,
+    x_metric: str = "clean_accuracy",
+    y_metric: str = "robust_accuracy",
+    *,
+    key: str | None = None,
+) -> str | None:
+    """Each competitor's mean ``y_metric`` against its mean ``x_metric`` with their 95%
+    intervals (the main table's cells): the clean/robust accuracy trade-off. None when the main
+    table lacks either metric."""
+    rows = [
+        (r.label, r.cells[x_metric], r.cells[y_metric])
+        for r in task.main
+        if x_metric in r.cells and y_metric in r.cells
+    ]
+    rows = [
+        (label, cx, cy)
+        for label, cx, cy in rows
+        if math.isfinite(cx.summary.mean) and math.isfinite(cy.summary.mean)
+    ]
+    if not rows:
+        return None
+    with matplotlib.rc_context(_STYLE):
+        fig = Figure(figsize=(7.6, 3.6))
+        ax = fig.subplots()
+        for i, (label, cx, cy) in enumerate(rows):
+            sx, sy = cx.summary, cy.summary
+
+            def err(s: Any) -> list[list[float]]:
+                lo = s.low if math.isfinite(s.low) else s.mean
+                hi = s.high if math.isfinite(s.high) else s.mean
+                return [[s.mean - lo], [hi - s.mean]]
+
+            ax.errorbar(
+                [sx.mean],
+                [sy.mean],
+                xerr=err(sx),
+                yerr=err(sy),
+                fmt="o",
+                color=_colour(i),
+                capsize=3,
+                label=label,
+            )
+        ax.set_xlabel(METRIC_LABELS.get(x_metric, x_metric))
+        ax.set_ylabel(METRIC_LABELS.get(y_metric, y_metric))
+        _legend_right(ax)
+        fig.tight_layout()
+        return _to_svg(fig, key or f"{task.name}:tradeoff")
 
 
 def task_figures(task: TaskReport) -> dict[str, str]:

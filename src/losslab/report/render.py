@@ -22,7 +22,13 @@ from markupsafe import Markup
 
 from ..lab.recommend import RULE, summary_dict, summary_paragraph
 from ..lab.store import DIAGNOSTICS, Store
-from .plots import calibration_svg, pr_curves_svg, task_figures
+from .plots import (
+    calibration_svg,
+    pr_curves_svg,
+    robust_curves_svg,
+    task_figures,
+    tradeoff_svg,
+)
 from .tables import (
     Cell,
     LrTable,
@@ -97,6 +103,7 @@ def write_report(store: Store, out_dir: str | Path, *, select_on: str = "val") -
     _add_loss_curves(store, report.tasks, figures)
     _add_pr_curves(store, report.tasks, figures)
     _add_calibration_curves(store, report.tasks, figures)
+    _add_robustness_figures(store, report.tasks, figures)
     files = _write_figures(report.tasks, figures, plots)
     paths = {
         "markdown": out / "report.md",
@@ -161,6 +168,22 @@ def _add_calibration_curves(
                 figs[curve] = svg
 
 
+def _add_robustness_figures(
+    store: Store, tasks: Sequence[TaskReport], figures: Sequence[dict[str, str]]
+) -> None:
+    """The adversarial task's accuracy-vs-epsilon curves (``robust_vs_eps``, where its runs
+    stored them) and clean/robust accuracy trade-off (where the main table has both)."""
+    points = store.test_curves("robust_vs_eps")
+    for i, (task, figs) in enumerate(zip(tasks, figures, strict=True), start=1):
+        mine = [p for p in points if p["task"] == task.name]
+        svg = robust_curves_svg(task, mine, key=f"{i:02d}-{task.name}:robust-vs-eps")
+        if svg is not None:
+            figs["robust_vs_eps"] = svg
+            trade = tradeoff_svg(task, key=f"{i:02d}-{task.name}:tradeoff")
+            if trade is not None:
+                figs["tradeoff"] = trade
+
+
 #: the calibration figures: kind, title, how to read it (markdown and HTML)
 CALIBRATION_FIGURES = (
     (
@@ -176,6 +199,19 @@ CALIBRATION_FIGURES = (
         "Share of test targets in each of 10 bins of their PIT value F(y) (bars: mean over seeds, "
         "lines: each seed); a calibrated model is flat at the dashed line, a U shape means "
         "intervals too narrow, a hump too wide.",
+    ),
+    (
+        "robust_vs_eps",
+        "Accuracy under attack vs epsilon (test)",
+        "Test accuracy under PGD at each L-infinity radius (eps = 0: clean accuracy), one thin "
+        "line per seed and the mean over seeds (thick): a more robust loss decays more slowly.",
+    ),
+    (
+        "tradeoff",
+        "Clean vs robust accuracy (test)",
+        "Each loss's mean clean accuracy against its mean robust accuracy with their 95% "
+        "intervals over seeds: up and to the right is better; adversarial training usually buys "
+        "robustness with some clean accuracy.",
     ),
 )
 
