@@ -87,6 +87,8 @@ METRIC_LABELS = {
     "width_50": "50% width",
     "width_90": "90% width",
     "function_evaluations": "function evaluations",
+    "mean_return": "mean return (last 20 episodes)",
+    "episodes_to_solve": "episodes to solve (100-episode mean 475)",
 }
 
 

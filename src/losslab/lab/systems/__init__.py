@@ -11,6 +11,7 @@
   DWA, PCGrad).
 * :mod:`.nondiff` — a binary classifier trained for F1: BCE + threshold moving, soft F1,
   REINFORCE on F1, CMA-ES on F1.
+* :mod:`.rl` — CartPole agents (DQN, REINFORCE with or without a baseline, PPO) on gymnasium.
 
 Every system is trained by :func:`losslab.lab.engine.train_system`, the lab's one loop.
 """
