@@ -144,6 +144,18 @@ def test_each_epoch_reports_the_mean_best_so_far_and_prunes():
     assert [v for v, _ in trial.reported] == pytest.approx([0.4, 0.5, 0.55])
 
 
+def test_the_pruner_is_asked_after_the_warmup_every_few_epochs():
+    schedule = T._PruneSchedule.for_epochs(40)
+    assert (schedule.warmup, schedule.every, schedule.startup) == (10, 4, 5)
+    asked = [e for e in range(1, 41) if schedule.asks(5, e)]
+    assert asked == [14, 18, 22, 26, 30, 34, 38]
+    assert not any(schedule.asks(4, e) for e in range(1, 41))  # the startup trials run out
+    pruner = schedule.pruner()
+    assert isinstance(pruner, optuna.pruners.MedianPruner)
+    assert (pruner._n_startup_trials, pruner._n_warmup_steps, pruner._interval_steps) == (5, 10, 4)
+    assert T._PruneSchedule.for_epochs(2) == T._PruneSchedule(warmup=1, every=1)
+
+
 # -- end to end -----------------------------------------------------------------------------------
 
 
