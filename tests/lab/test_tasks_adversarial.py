@@ -117,3 +117,32 @@ def test_a_study_report_shows_the_eps_curve_and_the_tradeoff(tmp_path):
     html = paths["html"].read_text()
     assert "Accuracy under attack vs epsilon (test)" in html
     assert "Clean vs robust accuracy (test)" in html
+
+
+def test_fashion_variant_keeps_pixels_in_the_unit_range():
+    import pytest
+
+    from losslab.lab.data import DataUnavailable
+    from losslab.lab.tasks_adversarial import FASHION_SIZES, fashion_pixels
+
+    try:
+        ds = fashion_pixels(0)
+    except DataUnavailable as exc:
+        pytest.skip(str(exc))
+    assert len(ds.y_train) + len(ds.y_val) + len(ds.y_test) == sum(FASHION_SIZES)
+    assert len(ds.y_test) == FASHION_SIZES[1] and ds.num_features == 784
+    assert float(ds.x_train.min()) >= 0.0 and float(ds.x_train.max()) <= 1.0
+    task = T.get_task("adversarial-fashion")
+    assert task.optional and task.source == "fashion-mnist"
+    assert task.competitors == T.get_task("adversarial").competitors
+
+
+def test_the_cnn_option_trains_adversarially():
+    torch.set_num_threads(1)
+    task = T.get_task("adversarial")
+    comp = next(c for c in task.competitors if c.label == "PGD-AT")
+    cfg = TrainConfig(epochs=1, batch_size=64, hidden=(32,), architecture="cnn")
+    (res,) = comp.trainer(task, comp, [RunKey(0, 0.01)], {0: _small(0)}, cfg)
+    assert res.status == "finished"
+    assert 0.0 <= res.metrics["robust_accuracy"] <= res.metrics["clean_accuracy"]
+    assert len(res.curves[CURVE]) == len(EPS_GRID)

@@ -38,20 +38,14 @@ from .systems.adversarial import (
 from .tasks import Competitor, Task, register_task
 from .train import RunKey, RunResult, TrainConfig
 
-__all__ = ["AdversarialTrainer", "digits_pixels", "CURVE"]
+__all__ = ["AdversarialTrainer", "COMPETITORS", "CURVE", "digits_pixels", "fashion_pixels"]
 
 #: the name of each run's accuracy-vs-epsilon test curve
 CURVE = "robust_vs_eps"
 
 
-def digits_pixels(seed: int) -> D.Dataset:
-    """scikit-learn digits with pixels in [0, 1] (grey level / 16), the lab's stratified split."""
-    from sklearn.datasets import load_digits
-
-    d = load_digits()
-    x_train, y_train, x_val, y_val, x_test, y_test = D.split(
-        d.data / 16.0, d.target, seed, stratify=True
-    )
+def _pixels(parts: tuple[np.ndarray, ...], meta: dict) -> D.Dataset:
+    """A split with pixels already in [0, 1], kept as they are (not standardised)."""
 
     def fx(a: np.ndarray) -> torch.Tensor:
         return torch.from_numpy(a.astype(np.float32))
@@ -59,6 +53,7 @@ def digits_pixels(seed: int) -> D.Dataset:
     def fy(a: np.ndarray) -> torch.Tensor:
         return torch.from_numpy(a.astype(np.int64))
 
+    x_train, y_train, x_val, y_val, x_test, y_test = parts
     return D.Dataset(
         fx(x_train),
         fy(y_train),
@@ -67,11 +62,36 @@ def digits_pixels(seed: int) -> D.Dataset:
         fx(x_test),
         fy(y_test),
         num_classes=10,
-        meta={
-            "source": "scikit-learn digits (8x8), pixels in [0, 1]",
-            "image_shape": (1, 8, 8),
-            "data_range": (0.0, 1.0),
-        },
+        meta={**meta, "data_range": (0.0, 1.0)},
+    )
+
+
+def digits_pixels(seed: int) -> D.Dataset:
+    """scikit-learn digits with pixels in [0, 1] (grey level / 16), the lab's stratified split."""
+    from sklearn.datasets import load_digits
+
+    d = load_digits()
+    return _pixels(
+        D.split(d.data / 16.0, d.target, seed, stratify=True),
+        {"source": "scikit-learn digits (8x8), pixels in [0, 1]", "image_shape": (1, 8, 8)},
+    )
+
+
+#: Fashion-MNIST images per seed's subsample (train + validation, test)
+FASHION_SIZES = (2400, 600)
+
+
+def fashion_pixels(seed: int) -> D.Dataset:
+    """A stratified Fashion-MNIST subsample (Debian's dataset-fashion-mnist), pixels in [0, 1]:
+    1,800 training, 600 validation and 600 test images drawn by ``seed``."""
+    x, y = D._fashion_mnist_arrays("train")
+    rng = np.random.default_rng(seed)
+    n_fit, n_test = FASHION_SIZES
+    keep = rng.choice(len(y), size=n_fit + n_test, replace=False)
+    parts = D.split(x[keep], y[keep], seed, stratify=True, test=n_test / (n_fit + n_test))
+    return _pixels(
+        parts,
+        {"source": "Fashion-MNIST (Debian package), pixels in [0, 1]", "image_shape": (1, 28, 28)},
     )
 
 
@@ -110,6 +130,58 @@ class AdversarialTrainer:
 
 _CE = "cross_entropy"
 
+#: the competitors of both adversarial tasks
+COMPETITORS = (
+    Competitor("CE (no attack)", _CE, note="clean training", trainer=AdversarialTrainer()),
+    Competitor(
+        "PGD-AT",
+        _CE,
+        note=f"CE on PGD-{TRAIN_STEPS} examples (Madry et al. 2018)",
+        trainer=AdversarialTrainer("pgd_at"),
+    ),
+    Competitor(
+        "TRADES (beta=1)",
+        "trades_loss",
+        {"beta": 1.0},
+        note=f"inner PGD-{TRAIN_STEPS} on KL (Zhang et al. 2019)",
+        trainer=AdversarialTrainer("trades"),
+    ),
+    Competitor(
+        "TRADES (beta=6)",
+        "trades_loss",
+        {"beta": 6.0},
+        note=f"inner PGD-{TRAIN_STEPS} on KL (Zhang et al. 2019)",
+        trainer=AdversarialTrainer("trades"),
+    ),
+    Competitor(
+        "MART (beta=6)",
+        "mart_loss",
+        {"beta": 6.0},
+        note=f"PGD-{TRAIN_STEPS} on CE (Wang et al. 2020)",
+        trainer=AdversarialTrainer("mart"),
+    ),
+    Competitor(
+        "fast FGSM",
+        _CE,
+        note="FGSM from a random start, step 1.25 eps (Wong et al. 2020)",
+        trainer=AdversarialTrainer("fast_fgsm"),
+    ),
+)
+
+_NOTES = (
+    f"Threat model: L-infinity, eps = {EPS:g} in pixel units (pixels in [0, 1]). "
+    f"Training attacks: {TRAIN_STEPS}-step PGD, step 2.5 eps / {TRAIN_STEPS} (PGD-AT, MART; "
+    "TRADES' inner maximisation of KL(p_clean || p_adv) from x + 0.001 N(0, 1)), or one FGSM "
+    "step of 1.25 eps from a uniform random start (fast FGSM); attacks run with the model in "
+    f"eval mode. robust_accuracy: {TEST_ATTACK.describe()} on the test split; model "
+    f"selection and early stopping read the validation accuracy under {MONITOR.describe()}, "
+    f"measured every epoch. collapsed: {COLLAPSE_RULE}. passes_per_step: forward-backward "
+    "passes per training step (the attack's plus the update's); wall time per run is the "
+    "store's 'seconds'. The accuracy-vs-epsilon curve (test curve 'robust_vs_eps', "
+    f"{CURVE_ATTACK.describe()} at eps in {', '.join(f'{e:g}' for e in EPS_GRID)}) is stored per run. "
+    "TRADES and MART do not detach the clean distribution (as their reference code)."
+)
+
 register_task(
     Task(
         name="adversarial",
@@ -119,59 +191,36 @@ register_task(
         f"clean and robust accuracy ({TEST_ATTACK.describe()}), accuracy vs epsilon, training "
         "cost and the catastrophic-overfitting flag.",
         load=digits_pixels,
-        competitors=(
-            Competitor("CE (no attack)", _CE, note="clean training", trainer=AdversarialTrainer()),
-            Competitor(
-                "PGD-AT",
-                _CE,
-                note=f"CE on PGD-{TRAIN_STEPS} examples (Madry et al. 2018)",
-                trainer=AdversarialTrainer("pgd_at"),
-            ),
-            Competitor(
-                "TRADES (beta=1)",
-                "trades_loss",
-                {"beta": 1.0},
-                note=f"inner PGD-{TRAIN_STEPS} on KL (Zhang et al. 2019)",
-                trainer=AdversarialTrainer("trades"),
-            ),
-            Competitor(
-                "TRADES (beta=6)",
-                "trades_loss",
-                {"beta": 6.0},
-                note=f"inner PGD-{TRAIN_STEPS} on KL (Zhang et al. 2019)",
-                trainer=AdversarialTrainer("trades"),
-            ),
-            Competitor(
-                "MART (beta=6)",
-                "mart_loss",
-                {"beta": 6.0},
-                note=f"PGD-{TRAIN_STEPS} on CE (Wang et al. 2020)",
-                trainer=AdversarialTrainer("mart"),
-            ),
-            Competitor(
-                "fast FGSM",
-                _CE,
-                note="FGSM from a random start, step 1.25 eps (Wong et al. 2020)",
-                trainer=AdversarialTrainer("fast_fgsm"),
-            ),
-        ),
+        competitors=COMPETITORS,
         metrics=("robust_accuracy", "clean_accuracy", "passes_per_step", "collapsed"),
         primary="robust_accuracy",
         hidden=(64,),
         epochs=15,
         batch_size=64,
         image_shape=(1, 8, 8),
-        notes=f"Threat model: L-infinity, eps = {EPS:g} in pixel units (pixels in [0, 1]). "
-        f"Training attacks: {TRAIN_STEPS}-step PGD, step 2.5 eps / {TRAIN_STEPS} (PGD-AT, MART; "
-        "TRADES' inner maximisation of KL(p_clean || p_adv) from x + 0.001 N(0, 1)), or one FGSM "
-        "step of 1.25 eps from a uniform random start (fast FGSM); attacks run with the model in "
-        f"eval mode. robust_accuracy: {TEST_ATTACK.describe()} on the test split; model "
-        f"selection and early stopping read the validation accuracy under {MONITOR.describe()}, "
-        f"measured every epoch. collapsed: {COLLAPSE_RULE}. passes_per_step: forward-backward "
-        "passes per training step (the attack's plus the update's); wall time per run is the "
-        "store's 'seconds'. The accuracy-vs-epsilon curve (test curve 'robust_vs_eps', "
-        f"{CURVE_ATTACK.describe()} at eps in {', '.join(f'{e:g}' for e in EPS_GRID)}) is stored per run. "
-        "TRADES and MART do not detach the clean distribution (as their reference code).",
+        notes=_NOTES,
+        trainer=AdversarialTrainer(),
+    )
+)
+
+register_task(
+    Task(
+        name="adversarial-fashion",
+        kind="multiclass",
+        description="Fashion-MNIST (Debian's dataset-fashion-mnist, a 3,000-image sample per seed, "
+        f"pixels in [0, 1]) under L-infinity attacks of radius {EPS:g}: the competitors and "
+        "metrics of 'adversarial'.",
+        load=fashion_pixels,
+        competitors=COMPETITORS,
+        metrics=("robust_accuracy", "clean_accuracy", "passes_per_step", "collapsed"),
+        primary="robust_accuracy",
+        hidden=(128,),
+        epochs=10,
+        batch_size=64,
+        optional=True,
+        source="fashion-mnist",
+        image_shape=(1, 28, 28),
+        notes=_NOTES,
         trainer=AdversarialTrainer(),
     )
 )
