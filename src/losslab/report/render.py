@@ -61,7 +61,8 @@ HOW_TO_READ = (
     "Each cell is the mean over seeds ± the half-width of the two-sided 95% t confidence "
     "interval; with few seeds the intervals are wide. An interval that would leave its "
     "metric's range ([0, 1] for rates and scores, ≥ 0 for errors, costs and epochs) is computed "
-    "on the logit or log scale and shown as mean (low–high): it never leaves the range.",
+    "on the angular (asin √p) or log scale and shown as mean (low–high): it never leaves the "
+    "range.",
     "Verdicts compare each competitor with the best one of its group (fewest diverged runs, "
     "then the best mean test primary metric) by a two-sided paired t-test across seeds (runs "
     "matched by seed); the p-values of a group are adjusted together by Holm's method, "
