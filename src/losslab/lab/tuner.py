@@ -919,6 +919,9 @@ def _history_figure(study: Any, metric: str, path: Path) -> None:
         best.append(running)
     if xs:
         ax.step(xs, best, where="post", color=PALETTE[2], label="best so far")
+    from matplotlib.ticker import MaxNLocator
+
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # trial numbers
     ax.set_xlabel("trial")
     ax.set_ylabel(metric)
     ax.set_title("Optuna optimisation history")
@@ -937,7 +940,7 @@ def _importance_figure(importances: Mapping[str, float], path: Path) -> None:
     from ..report.plots import PALETTE
 
     names = list(importances)[::-1]
-    fig, ax = plt.subplots(figsize=(6.4, 0.5 + 0.45 * len(names)))
+    fig, ax = plt.subplots(figsize=(6.4, 1.2 + 0.45 * len(names)))
     ax.barh(names, [importances[n] for n in names], color=PALETTE[0])
     ax.set_xlabel("importance (Optuna's fANOVA, share of the objective's variance)")
     ax.set_ylabel("hyperparameter")
