@@ -56,6 +56,8 @@ __all__ = [
     *_generated["fast_ce"],
     *_generated["linear_ce"],
     *_generated["uncertainty"],
+    *_generated["rl"],
+    *_generated["metric_surrogates"],
     *_fast_ce.__all__,
     *_composite.__all__,
     *_adaptive.__all__,
