@@ -101,3 +101,12 @@ def test_temperature_rows_train_the_same_model_and_keep_accuracy():
             assert a.metrics["accuracy"] == b.metrics["accuracy"]
             assert a.metrics["nll"] != b.metrics["nll"]
             assert a.curves["reliability"] and all(0 <= c <= 1 for c, _ in b.curves["reliability"])
+
+
+def test_a_task_that_cannot_build_a_multi_output_head_refuses_the_loss():
+    with pytest.raises(ValueError, match=r"^compare: loss 'beta_nll_loss' needs a head with"):
+        T.competitor_for_loss(T.get_task("regression"), "beta_nll_loss")
+    with pytest.raises(ValueError, match="use --task uncertainty"):
+        T.competitor_for_loss(T.get_task("multiclass"), "evidential_classification_loss")
+    comp = T.competitor_for_loss(T.get_task("uncertainty"), "beta_nll_loss")
+    assert comp.loss == "beta_nll_loss"

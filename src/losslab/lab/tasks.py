@@ -85,12 +85,20 @@ def _check_competitor(task: Task, comp: Competitor) -> None:
             f"lab.register_task: 'model' must be 'classifier' or 'autoencoder', got {comp.model!r}"
         )
     try:
-        spec.head_for("regression" if comp.model == "autoencoder" else task.kind)
+        head = spec.head_for("regression" if comp.model == "autoencoder" else task.kind)
     except KeyError:
         raise ValueError(
             f"compare: loss {comp.loss!r} declares no output head for task kind {task.kind!r} "
             f"(its tasks: {', '.join(spec.tasks)})"
         ) from None
+    if head.outputs and comp.trainer is None and task.trainer is None:
+        # the default system trains one raw output; named outputs need lab.systems.uncertainty
+        outputs = ", ".join(n for n, _ in head.outputs)
+        raise ValueError(
+            f"compare: loss {comp.loss!r} needs a head with the outputs {outputs}, which task "
+            f"{task.name!r} does not build; use --task uncertainty, uncertainty-diabetes or "
+            "calibration"
+        )
 
 
 def register_task(task: Task, *, replace: bool = False) -> Task:
