@@ -51,6 +51,8 @@ SOFTMAX = {
     "generalized_dice_loss",
     "dice_ce_loss",
     "lovasz_softmax_loss",
+    "trades_loss",
+    "mart_loss",
 }
 #: Losses on logits with one independent (sigmoid) score per element.
 SIGMOID = {
