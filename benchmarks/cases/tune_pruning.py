@@ -25,7 +25,7 @@ def cases(quick: bool) -> list[dict]:
             {
                 **common,
                 "id": "tune_pruning_tiny",
-                "params": {"reps": 1, "trials": 6, "seeds": 1, "epochs": 4},
+                "params": {"reps": 1, "trials": 3, "seeds": 1, "epochs": 2},
             }
         ]
     return [
