@@ -110,3 +110,20 @@ def test_a_task_that_cannot_build_a_multi_output_head_refuses_the_loss():
         T.competitor_for_loss(T.get_task("multiclass"), "evidential_classification_loss")
     comp = T.competitor_for_loss(T.get_task("uncertainty"), "beta_nll_loss")
     assert comp.loss == "beta_nll_loss"
+
+
+def test_an_interval_head_is_read_as_the_gaussian_with_that_central_interval():
+    task = T.get_task("uncertainty")
+    comp = T.competitor_for_loss(task, "interval_score_loss")
+    data = {s: _small(task.load(s)) for s in (0, 1)}
+    system = UncertaintySystem(task, comp, KEYS, data, TrainConfig(epochs=1, hidden=(8,)))
+    z = system.model(system.data.x_test)
+    pred = system.predictive(z, 0)
+    lower, upper = system.outputs(z)
+    lo, hi = pred.interval(0.9)  # alpha = 0.1 (the default): the interval itself
+    np.testing.assert_allclose(
+        lo, torch.minimum(lower[0], upper[0]).detach().double().numpy(), atol=1e-5
+    )
+    np.testing.assert_allclose(
+        hi, torch.maximum(lower[0], upper[0]).detach().double().numpy(), atol=1e-5
+    )

@@ -10,7 +10,8 @@ focal) is one output, as in the lab's default system.
 
 What each head predicts (regression, :class:`~losslab.lab.calibration.Predictive`): a mean and a
 variance or standard deviation -> a Gaussian; NIG outputs -> their Student-t marginal; a
-quantile set -> its quantiles; a single output (MSE) -> a Gaussian whose one standard deviation
+quantile set -> its quantiles; an interval (interval score) -> the Gaussian whose central
+(1 - alpha) interval it is; a single output (MSE) -> a Gaussian whose one standard deviation
 per model is the RMS of its validation residuals ("MSE + a constant fitted variance").
 Classification: class probabilities from the softmax of the logits, or alpha / S for Dirichlet
 evidence (alpha = evidence + 1). With ``temperature=True`` the logits (log(alpha / S) for
@@ -29,6 +30,7 @@ histogram (``curves["pit"]``: bin centre, fraction) or reliability diagram
 from __future__ import annotations
 
 import dataclasses
+import statistics
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -148,6 +150,13 @@ class UncertaintySystem(SupervisedSystem):
             return Predictive.gaussian(outs[0], outs[1].clamp_min(1e-12).sqrt())
         if self.names == ("mean", "std"):
             return Predictive.gaussian(outs[0], outs[1])
+        if self.names == (
+            "lower",
+            "upper",
+        ):  # the Gaussian whose central (1 - alpha) interval it is
+            z = statistics.NormalDist().inv_cdf(1 - self.kwargs[i].get("alpha", 0.1) / 2)
+            lo, hi = torch.minimum(*outs), torch.maximum(*outs)
+            return Predictive.gaussian((lo + hi) / 2, ((hi - lo) / (2 * z)).clamp_min(1e-6))
         return Predictive.gaussian(outs[0], torch.full_like(outs[0], resid_std))
 
     def _point(self, pred: Predictive) -> torch.Tensor:
