@@ -221,3 +221,10 @@ def test_recommend_is_pure(tmp_path):
     t = _report(tmp_path, _info(["BCE", "hinge"]), runs).tasks[0]
     assert recommend(t) == t.recommendations
     assert not math.isnan(t.main[1].p_holm)
+
+
+def test_metrics_with_a_target_are_never_a_gain_or_a_cost():
+    from losslab.lab.stats import has_direction
+
+    assert not has_direction("coverage_90") and not has_direction("width_90")
+    assert has_direction("recall") and has_direction("rmse")

@@ -27,7 +27,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from .stats import ALPHA, higher_is_better, metric_range, paired_difference, paired_p_value
+from .stats import (
+    ALPHA,
+    has_direction,
+    higher_is_better,
+    metric_range,
+    paired_difference,
+    paired_p_value,
+)
 
 if TYPE_CHECKING:  # the report package imports this module
     from ..report.tables import MainRow, StudyReport, TaskReport
@@ -87,7 +94,7 @@ def _fmt_delta(name: str, d: float) -> str:
 def _tradeoff(row: MainRow, rec: MainRow, metrics: Sequence[str], primary: str) -> str | None:
     gains, costs = [], []
     for m in metrics:
-        if m == primary or m not in row.cells or m not in rec.cells:
+        if m == primary or m not in row.cells or m not in rec.cells or not has_direction(m):
             continue
         mine, ref = row.cells[m].by_seed(), rec.cells[m].by_seed()
         seeds = sorted(set(mine) & set(ref))

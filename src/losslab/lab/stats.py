@@ -33,6 +33,7 @@ __all__ = [
     "Difference",
     "Summary",
     "detectable_difference",
+    "has_direction",
     "higher_is_better",
     "holm",
     "metric_range",
@@ -131,9 +132,19 @@ LOWER_IS_BETTER = frozenset(
 )
 
 
+#: metrics with a target rather than a direction: a 90% interval should cover 90%, and its width
+#: is only better narrow at the right coverage (never named as a gain or a cost)
+NO_DIRECTION = frozenset({"coverage_50", "coverage_90", "width_50", "width_90"})
+
+
 def higher_is_better(name: str) -> bool:
     """Whether a larger value of the metric is better (see :data:`LOWER_IS_BETTER`)."""
     return name not in LOWER_IS_BETTER
+
+
+def has_direction(name: str) -> bool:
+    """Whether "better" means larger or smaller for this metric (see :data:`NO_DIRECTION`)."""
+    return name not in NO_DIRECTION
 
 
 def metric_range(name: str) -> tuple[float, float]:
