@@ -208,3 +208,14 @@ def test_verdict_cells_are_in_view_at_1280_pixels_without_scrolling_sideways(pag
     # the page itself never scrolls sideways, and no verdict was pushed out of its table's box
     assert pg.evaluate("document.documentElement.scrollWidth") <= 1280
     assert pg.evaluate("window.scrollX") == 0
+
+
+def test_recommendations_fit_a_narrow_window(page):
+    pg, _, _ = page
+    pg.set_viewport_size({"width": 800, "height": 900})
+    try:
+        table_width = pg.evaluate("document.querySelector('table.recs').scrollWidth")
+        room = pg.evaluate("document.querySelector('table.recs').parentElement.clientWidth")
+        assert table_width <= room  # wraps, never scrolls sideways
+    finally:
+        pg.set_viewport_size({"width": 1280, "height": 900})
