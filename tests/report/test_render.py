@@ -272,9 +272,14 @@ def test_print_summary_in_a_pipe_prints_one_unfolded_row_per_loss(store):
     assert not any(ch in buf.getvalue() for ch in "│┃━─┏┗┡╇"), "no box drawing in a pipe"
     assert "…" not in buf.getvalue(), "no cell cut in a pipe"
     report = build_report(store)
+    assert all(len(ln) <= 80 for ln in lines)  # a long label folds instead
     for i, row in enumerate(report.tasks[0].main, start=1):
         # the row in the main table, then in the "more metrics" table
-        first, *more = [ln for ln in lines if re.match(rf"{i}\s{{2,}}\S", ln)]
-        assert row.label in first and row.verdict_code in first  # the whole row on one line
-        assert all(row.label in ln for ln in more), (row.label, more)
+        starts = [n for n, ln in enumerate(lines) if re.match(rf"{i}\s{{2,}}\S", ln)]
+        first = lines[starts[0]]
+        assert row.verdict_code in first  # the row's numbers and verdict on one line
+        assert f"{row.cells['accuracy'].summary.mean:.3f}" in first
+        for n in starts:  # the label, continued on the next line when it is too long
+            cell = re.split(r"\s{2,}", lines[n].strip())[1].removeprefix("* ")
+            assert row.label in (cell, cell + lines[n + 1].strip()), (row.label, lines[n])
     assert all(ln == ln.rstrip() for ln in lines)

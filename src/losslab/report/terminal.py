@@ -5,7 +5,8 @@ notes, the legend and the rules. Tables fit the console's width (80 columns in a
 ``COLUMNS`` says otherwise): the label, the primary metric, the difference from the best and the
 verdict always show; the task's other metrics fill the width that is left, and those that do not
 fit follow in a second table. Cells are compact (``0.967±0.021``). In a pipe or a file nothing is
-boxed or folded: one row per line, so ``grep`` and ``cut`` see whole rows.
+boxed; a row stays on one line (``grep`` sees its numbers and verdict), except that a label too
+long for the width continues on the next line rather than pushing the table past it.
 """
 
 from __future__ import annotations
@@ -134,9 +135,14 @@ def _table(columns: Sequence[_Column], *, plain: bool) -> Table:
         padding=(0, _GAP // 2),
     )
     for c in columns:
-        # on a terminal a label too long for the width folds; in a pipe nothing folds
-        fold = not plain and c.header == "loss"
-        table.add_column(Text(c.header), justify=c.justify, no_wrap=not fold)  # type: ignore[arg-type]
+        # a label too long for the width folds (the row's numbers stay on its first line)
+        fold = c.header == "loss"
+        table.add_column(
+            Text(c.header),
+            justify=c.justify,  # type: ignore[arg-type]
+            no_wrap=not fold,
+            overflow="fold" if fold else "ellipsis",
+        )
     for i in range(len(columns[0].cells)):
         table.add_row(*(Text(c.cells[i], style=c.style(i) if c.style else "") for c in columns))
     return table
@@ -204,7 +210,7 @@ def _emit(table: Table, console: Console, plain: bool) -> None:
     if not plain:
         console.print(table)
         return
-    wide = Console(width=10_000, no_color=True, highlight=False)
+    wide = Console(width=max(console.width, 40), no_color=True, highlight=False)
     with wide.capture() as captured:
         wide.print(table)
     for line in captured.get().splitlines():
