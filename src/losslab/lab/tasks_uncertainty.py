@@ -221,3 +221,35 @@ register_task(
         "where an unregularised CE tends to be overconfident.",
     )
 )
+
+
+def fashion_sample(seed: int) -> D.Dataset:
+    """A stratified 4,000-image Fashion-MNIST sample per seed (3,000 for training and validation,
+    1,000 test; Debian's dataset-fashion-mnist), for the calibration task."""
+    return D.fashion_mnist(seed, n_train=3000, n_test=1000)
+
+
+register_task(
+    Task(
+        name="calibration-fashion",
+        kind="multiclass",
+        description="Fashion-MNIST (Debian's dataset-fashion-mnist, a 4,000-image sample per "
+        "seed): calibration of CE, label-smoothed CE, focal (gamma = 3) and evidential "
+        "classifiers, each also after temperature scaling.",
+        load=fashion_sample,
+        competitors=_classification_competitors(),
+        metrics=CLASSIFICATION_METRICS,
+        primary="nll",
+        higher_is_better=False,
+        epochs=30,
+        full_epochs=100,
+        hidden=(128,),
+        batch_size=128,
+        image_shape=(1, 28, 28),
+        trainer=_TRAIN,
+        optional=True,
+        source="fashion-mnist",
+        notes="As the calibration task (same metrics, temperature scaling and model selection), "
+        "on harder images where a small network is less sure of itself.",
+    )
+)
