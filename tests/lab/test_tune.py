@@ -351,8 +351,40 @@ def run(*args: str):
         ),
         (["--loss", "hinge_loss"], "tune: '--task' and '--loss' are required"),
         (
-            ["--task", "segmentation", "--loss", "dice_loss+cross_entropy"],
-            "dice_ce_loss's lambda_dice and lambda_ce",
+            ["--task", "multiclass", "--loss", "cross_entropy+nope"],
+            "tune: '--loss' term 'nope' of 'cross_entropy+nope': catalog: unknown loss 'nope'",
+        ),
+        (
+            ["--task", "multiclass", "--loss", "cross_entropy+"],
+            "tune: '--loss' must be one catalog loss or a sum of at least two, "
+            "'LOSS+LOSS[+LOSS...]', got 'cross_entropy+' (an empty term)",
+        ),
+        (
+            ["--task", "multiclass", "--loss", "cross_entropy+multi_margin_loss+cross_entropy"],
+            "tune: '--loss' must sum different losses, got "
+            "'cross_entropy+multi_margin_loss+cross_entropy' with cross_entropy more than once",
+        ),
+        (
+            ["--task", "multiclass", "--loss", "dice_loss+cross_entropy"],
+            "tune: '--loss' term 'dice_loss' of 'dice_loss+cross_entropy' must be a loss for "
+            "task 'multiclass' (kind 'multiclass')",
+        ),
+        (
+            ["--task", "multiclass", "--loss", "cross_entropy+nll_loss"],
+            "tune: '--loss' terms of 'cross_entropy+nll_loss' must share the output head for "
+            "task 'multiclass' (one model output feeds every term), got cross_entropy: "
+            "identity x C, nll_loss: log_softmax x C",
+        ),
+        (
+            [
+                "--task",
+                "multiclass",
+                "--loss",
+                "cross_entropy",
+                "--against",
+                "cross_entropy+nll_loss",
+            ],
+            "tune: '--against' must be catalog losses (not sums), got 'cross_entropy+nll_loss'",
         ),
         (
             ["--task", "binary", "--loss", "hinge_loss", "--against", "huber_loss"],
@@ -371,6 +403,7 @@ def test_bad_inputs_exit_2_with_a_clear_message(tmp_path, args, message):
     assert message in " ".join(res.output.split())
     assert "Traceback" not in res.output
     assert not any(tmp_path.rglob("*")), "a refused option wrote something"
+    assert not [n for n in catalog.names() if "_plus_" in n]  # no composite left registered
 
 
 def test_cli_tune_end_to_end(tmp_path):
@@ -401,3 +434,77 @@ def test_cli_tune_end_to_end(tmp_path):
     stored = json.loads((tmp_path / "t" / T.TUNE_JSON).read_text())
     assert stored["trials"] == {"COMPLETE": 2}
     assert math.isfinite(stored["best_value"])
+
+
+# -- composite losses: the weights of a sum -------------------------------------------------------
+
+
+def test_a_composite_searches_one_weight_per_term():
+    space = T.search_space("dice_loss+cross_entropy")
+    assert sorted(space) == ["lr", "w_cross_entropy", "w_dice_loss"]
+    for w in ("w_dice_loss", "w_cross_entropy"):
+        d = space[w]
+        assert d.kind == "float" and d.log and d.default == 1.0
+        assert (d.low, d.high) == (pytest.approx(0.1), pytest.approx(10.0))
+    three = T.search_space("cross_entropy+multi_margin_loss+poly1_cross_entropy", lr=False)
+    assert sorted(three) == ["w_cross_entropy", "w_multi_margin_loss", "w_poly1_cross_entropy"]
+    spec = T.composite_spec("cross_entropy+multi_margin_loss")
+    assert spec.tasks == ("multiclass",)  # the terms' shared task
+    with pytest.raises(ValueError, match="'w_cross_entropy' must be"):
+        spec.setting(w_cross_entropy=0.0)  # weights are positive
+    assert spec.name not in catalog.names()  # building the entry registers nothing
+
+
+def test_a_composite_is_the_weighted_sum_of_its_terms():
+    import torch
+    import torch.nn.functional as F
+
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(6, 4, generator=g, dtype=torch.float64)
+    y = torch.randint(0, 4, (6,), generator=g)
+    fn = T.composite_spec("cross_entropy+multi_margin_loss").function
+    got = fn(x, y, w_cross_entropy=0.3, w_multi_margin_loss=2.5)
+    want = 0.3 * F.cross_entropy(x, y) + 2.5 * F.multi_margin_loss(x, y)
+    assert float(got) == pytest.approx(float(want), rel=1e-12)
+    per = fn(x, y, reduction="none", w_cross_entropy=2.0)  # an absent weight is 1
+    want = 2.0 * F.cross_entropy(x, y, reduction="none") + F.multi_margin_loss(
+        x, y, reduction="none"
+    )
+    assert per.shape == (6,) and torch.allclose(per, want, rtol=1e-12, atol=0)
+    # terms of different shapes (Dice per image, cross-entropy per pixel) add up per image
+    seg = T.composite_spec("dice_loss+cross_entropy").function
+    z = torch.randn(3, 2, 4, 4, generator=g, dtype=torch.float64)
+    t = torch.randint(0, 2, (3, 4, 4), generator=g)
+    per = seg(z, t, reduction="none", w_dice_loss=0.5)
+    ce = F.cross_entropy(z, t, reduction="none").mean(dim=(1, 2))
+    assert per.shape == (3,) and torch.all(per - ce > -1e-12)  # the Dice term is >= 0
+    assert float(seg(z, t, w_dice_loss=1e-9)) == pytest.approx(float(F.cross_entropy(z, t)))
+
+
+def test_a_composite_tune_end_to_end_stores_the_best_weights(tmp_path):
+    folder = tmp_path / "composite"
+    loss = "cross_entropy+multi_margin_loss"
+    result = T.tune("multiclass", loss, trials=2, seeds=1, epochs=1, folder=folder)
+    assert result.loss == loss
+    trials = _storage_trials(folder)
+    assert trials[0].params == {"w_cross_entropy": 1.0, "w_multi_margin_loss": 1.0, "lr": 0.01}
+    assert set(trials[1].params) == {"w_cross_entropy", "w_multi_margin_loss", "lr"}
+    assert trials[1].params != trials[0].params
+    stored = json.loads((folder / T.TUNE_JSON).read_text())
+    assert stored["loss"] == loss
+    assert stored["best_params"] == result.best_params == trials[result.best_trial].params
+    assert set(stored["space"]) == {"w_cross_entropy", "w_multi_margin_loss", "lr"}
+    assert result.labels == (f"{loss} (tuned)", f"{loss} (default)")
+    with Store(folder / "results.sqlite") as st:
+        comps = {c["label"]: c for c in st.meta("task_info")[result.verify_task]["competitors"]}
+    assert set(comps[f"{loss} (tuned)"]["kwargs"]) == {"w_cross_entropy", "w_multi_margin_loss"}
+    assert comps[f"{loss} (default)"]["kwargs"] == {}  # the plain sum: every weight 1
+    assert T.composite_spec(loss).name not in catalog.names()  # it left with the tune
+    again = T.tune(trials=3, resume=folder)  # registered again from the stored name
+    assert again.loss == loss and sum(again.trials.values()) == 3
+    assert T.composite_spec(loss).name not in catalog.names()
+
+
+def test_a_composite_is_refused_on_ray():
+    with pytest.raises(ValueError, match="'--executor ray' must tune one catalog loss"):
+        T.tune("multiclass", "cross_entropy+multi_margin_loss", executor=object())

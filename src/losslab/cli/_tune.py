@@ -22,7 +22,13 @@ def tune(
         str | None, typer.Option("--task", "-t", help="the lab task (see `losslab tasks`)")
     ] = None,
     loss: Annotated[
-        str | None, typer.Option("--loss", "-l", help="the catalog loss whose settings to tune")
+        str | None,
+        typer.Option(
+            "--loss",
+            "-l",
+            help="the catalog loss whose settings to tune, or a sum of catalog losses whose "
+            "weights to tune, e.g. 'dice_loss+cross_entropy'",
+        ),
     ] = None,
     against: Annotated[
         list[str] | None,

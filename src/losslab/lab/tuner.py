@@ -7,7 +7,9 @@ weights, priors: data-shaped) and the options that describe the data or the nume
 the loss (:data:`NOT_TUNED`). Ranges follow the declared bounds; a positive scale with no upper
 bound (``gt=0``: Huber's delta, a temperature) is searched on a log scale around its default;
 choices and bools are categorical. The learning rate is always searched (log-uniform,
-:data:`LR_RANGE`).
+:data:`LR_RANGE`). A composite ``"dice_loss+cross_entropy"`` is tuned as the weighted sum
+:func:`composite_spec` builds: one positive weight per term (``w_dice_loss``, ``w_cross_entropy``),
+registered in the catalog while the tune runs.
 
 :func:`tune` runs an Optuna study (TPE sampler with a seed; the default configuration is its
 first trial) whose objective is the task's validation primary metric of the selected epoch,
@@ -30,6 +32,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import datetime as _dt
+import inspect
 import json
 import math
 import statistics
@@ -52,6 +55,7 @@ __all__ = [
     "TUNE_JSON",
     "TUNE_STORAGE",
     "TuneResult",
+    "composite_spec",
     "search_space",
     "tune",
 ]
@@ -178,8 +182,13 @@ def search_space(loss: str | catalog.LossSpec, *, lr: bool = True) -> dict[str, 
     ('float in [0, 5], uniform', 'float in [0.0001, 0.1], log-uniform')
     >>> search_space("huber_loss")["delta"].describe()
     'float in [0.1, 10], log-uniform'
+    >>> sorted(search_space("dice_loss+cross_entropy"))
+    ['lr', 'w_cross_entropy', 'w_dice_loss']
     """
-    spec = loss if isinstance(loss, catalog.LossSpec) else catalog.get(loss)
+    if isinstance(loss, catalog.LossSpec):
+        spec = loss
+    else:  # a composite "a+b": one weight per term (see composite_spec)
+        spec = composite_spec(loss) if "+" in loss else catalog.get(loss)
     setting = spec.setting()
     out: dict[str, Dimension] = {}
     for name, p in spec.params.items():
@@ -452,18 +461,159 @@ def _check_options(**options: Any) -> None:
         TUNE_PARAMS[key].check(WHO, OPTION[key], value)
 
 
+#: the catalog family of the weighted sums ``tune`` registers for a composite ``--loss a+b``
+COMPOSITE_FAMILY = "composite (losslab tune)"
+#: the prefix of a composite's weight hyperparameters: ``w_<term>``
+WEIGHT_PREFIX = "w_"
+#: a composite's weights: positive, default 1 (the plain sum); searched log-uniform over a decade
+#: either side of 1 (the search space's rule for a positive scale): [0.1, 10]
+WEIGHT_PARAM = Param("float", "the weight of one term of the sum", gt=0)
+
+
+def _composite_terms(loss: str, option: str = "--loss") -> list[catalog.LossSpec]:
+    """The catalog losses of a composite ``"a+b[+c...]"`` (aliases resolved), checked: every
+    term a catalog loss, at least two, none twice."""
+    parts = [p.strip() for p in loss.split("+")]
+    if len(parts) < 2 or any(not p for p in parts):
+        raise ValueError(
+            f"{WHO}: '{option}' must be one catalog loss or a sum of at least two, "
+            f"'LOSS+LOSS[+LOSS...]', got {loss!r} (an empty term)"
+        )
+    specs = []
+    for part in parts:
+        try:
+            specs.append(catalog.get(part))
+        except catalog.UnknownLossError as exc:
+            raise ValueError(f"{WHO}: '{option}' term {part!r} of {loss!r}: {exc}") from None
+    names = [s.name for s in specs]
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:
+        raise ValueError(
+            f"{WHO}: '{option}' must sum different losses, got {loss!r} with "
+            f"{', '.join(twice)} more than once (its weight already scales it)"
+        )
+    if any(s.family == COMPOSITE_FAMILY for s in specs):
+        raise ValueError(f"{WHO}: '{option}' terms must be catalog losses, got {loss!r}")
+    return specs
+
+
+def _same_head(heads: Sequence[Any]) -> bool:
+    key = {(h.activation, h.units, tuple(h.outputs)) for h in heads}
+    return len(key) == 1
+
+
+def composite_spec(loss: str, option: str = "--loss") -> catalog.LossSpec:
+    """The catalog entry of the weighted sum ``"a+b[+c...]"`` (not registered): its function is
+    ``w_a * a(input, target) + w_b * b(input, target) + ...`` with keyword hyperparameters
+    ``w_<term>`` (> 0, default 1: the plain sum; see :data:`WEIGHT_PARAM`), every term at its
+    catalog defaults. Its tasks are those every term has with the same output head (activation,
+    units). With ``reduction="none"`` each term is first averaged over each sample's elements
+    (the lab's per-sample loss), so terms of different shapes (Dice per image, cross-entropy per
+    pixel) add up per sample.
+
+    >>> spec = composite_spec("cross_entropy+multi_margin_loss")
+    >>> spec.name, sorted(spec.params), spec.tasks
+    ('cross_entropy_plus_multi_margin_loss', ['reduction', 'w_cross_entropy', 'w_multi_margin_loss'], ('multiclass',))
+    """
+    from .._validation import REDUCTION, loss_function
+
+    terms = _composite_terms(loss, option)
+    names = [t.name for t in terms]
+    name = "_plus_".join(names)
+    tasks = tuple(
+        k
+        for k in terms[0].tasks
+        if all(k in t.tasks for t in terms[1:]) and _same_head([t.head_for(k) for t in terms])
+    )
+    weights = [WEIGHT_PREFIX + n for n in names]
+    fns = [t.function for t in terms]
+
+    @loss_function(name, reduction=REDUCTION, **{w: WEIGHT_PARAM for w in weights})
+    def weighted_sum(input: Any, target: Any, *, reduction: str = "mean", **hp: Any) -> Any:
+        total = None
+        for w, fn in zip(weights, fns):
+            value = fn(input, target, reduction=reduction)
+            if reduction == "none":  # per sample: the mean of its elements
+                value = value.reshape(input.shape[0], -1).mean(dim=1)
+            value = float(hp.get(w, 1.0)) * value
+            total = value if total is None else total + value
+        return total
+
+    P = inspect.Parameter
+    del weighted_sum.__wrapped__  # the signature below is the catalog's view
+    weighted_sum.__name__ = weighted_sum.__qualname__ = name
+    weighted_sum.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
+        [
+            P("input", P.POSITIONAL_OR_KEYWORD),
+            P("target", P.POSITIONAL_OR_KEYWORD),
+            P("reduction", P.KEYWORD_ONLY, default="mean"),
+            *(P(w, P.KEYWORD_ONLY, default=1.0) for w in weights),
+        ]
+    )
+    shown = " + ".join(f"{w} * {n}" for w, n in zip(weights, names))
+    return dataclasses.replace(
+        terms[0],
+        name=name,
+        function=weighted_sum,
+        module=None,
+        family=COMPOSITE_FAMILY,
+        tasks=tasks,
+        heads={k: terms[0].head_for(k) for k in tasks},
+        formula=shown,
+        derivative="(autograd)",
+        derivative_fn=None,
+        properties={},
+        rules={},
+        references=(),
+        summary=f"Weighted sum {shown} (each term at its catalog defaults).",
+        when_to_use="(registered by losslab tune to search the weights of a composite loss)",
+        test_kwargs={},
+        aliases=(),
+        drop_in_for=None,
+        builtin=False,
+        notes=f"Registered by `losslab tune --loss {'+'.join(names)}` for the tune's duration.",
+    )
+
+
+def _check_composite(task: Task, loss: str, option: str) -> catalog.LossSpec:
+    """A composite for ``task``: every term applies to it with the same head; registered in the
+    catalog (the lab's competitors name catalog losses) until :func:`tune` returns."""
+    terms = _composite_terms(loss, option)
+    for t in terms:
+        try:
+            competitor_for_loss(task, t.name)
+        except ValueError as exc:
+            raise ValueError(
+                f"{WHO}: '{option}' term {t.name!r} of {loss!r} must be a loss for task "
+                f"{task.name!r} (kind {task.kind!r}): {exc}"
+            ) from None
+    heads = [t.head_for(task.kind) for t in terms]
+    if not _same_head(heads):
+        shown = ", ".join(
+            f"{t.name}: {h.activation} x {h.units}" for t, h in zip(terms, heads, strict=True)
+        )
+        raise ValueError(
+            f"{WHO}: '{option}' terms of {loss!r} must share the output head for task "
+            f"{task.name!r} (one model output feeds every term), got {shown}"
+        )
+    spec = composite_spec(loss, option)
+    try:
+        existing = catalog.get(spec.name)
+    except catalog.UnknownLossError:
+        existing = None
+    if existing is not None and existing.family != COMPOSITE_FAMILY:
+        raise ValueError(
+            f"{WHO}: '{option}' {loss!r} would be registered as {spec.name!r}, a name the "
+            "catalog already uses for another loss"
+        )
+    catalog.register(spec, replace=existing is not None)
+    competitor_for_loss(task, spec.name)
+    return spec
+
+
 def _check_loss(task: Task, loss: str, option: str = "--loss") -> catalog.LossSpec:
     if "+" in loss:
-        parts = [p.strip() for p in loss.split("+")]
-        raise ValueError(
-            f"{WHO}: '{option}' must be one catalog loss, got the composite {loss!r}; the lab trains "
-            "catalog losses only, so a sum of losses is tuned through a catalog loss that holds "
-            f"its weights (e.g. dice_ce_loss's lambda_dice and lambda_ce for {' + '.join(parts)})"
-            if set(parts) == {"dice_loss", "cross_entropy"}
-            else f"{WHO}: '{option}' must be one catalog loss, got the composite {loss!r}; the lab "
-            "trains catalog losses only (register the sum as a loss with its weights as keyword "
-            "hyperparameters: losslab.register_loss)"
-        )
+        return _check_composite(task, loss, option)
     try:
         spec = catalog.get(loss)
     except catalog.UnknownLossError as exc:
@@ -476,6 +626,13 @@ def _check_loss(task: Task, loss: str, option: str = "--loss") -> catalog.LossSp
             f"{loss!r}: {exc}"
         ) from None
     return spec
+
+
+def _shown_loss(spec: catalog.LossSpec) -> str:
+    """The loss as the user names it: ``a+b`` for a composite, else its catalog name."""
+    if spec.family == COMPOSITE_FAMILY:
+        return "+".join(n[len(WEIGHT_PREFIX) :] for n in spec.params if n != "reduction")
+    return spec.name
 
 
 def _verify_task_name(task: str, loss: str) -> str:
@@ -508,16 +665,18 @@ def _verify_task(
     best: Mapping[str, Any],
     info: Mapping[str, Any],
     against: Sequence[str] = (),
+    shown: str | None = None,
 ) -> Task:
     hp = {k: v for k, v in best.items() if k != "lr"}
+    shown = shown or loss
     tuned = Competitor(
-        f"{loss} (tuned)",
+        f"{shown} (tuned)",
         loss,
         hp,
         note=f"losslab tune: trial {info['best_trial']}, {_shown_params(best)}",
     )
     default = Competitor(
-        f"{loss} (default)", loss, note=f"the catalog's defaults, lr={DEFAULT_LR:g}"
+        f"{shown} (default)", loss, note=f"the catalog's defaults, lr={DEFAULT_LR:g}"
     )
     notes = (
         f"Verification of `losslab tune` on task {base.name!r}: the best of "
@@ -586,11 +745,64 @@ def tune(
     (at their defaults) the verification study runs beside the tuned and the default loss
     (e.g. ``("cross_entropy",)`` for the PolyLoss search).
 
+    ``loss`` may be a sum of catalog losses, ``"dice_loss+cross_entropy"``: the tune then
+    searches one weight per term (``w_dice_loss``, ``w_cross_entropy``; > 0, log-uniform in
+    [0.1, 10], the terms at their catalog defaults; :func:`composite_spec`) and the verification
+    compares the tuned weights with the plain sum (every weight 1). The terms must be different
+    losses for the task with the same output head; the sum is registered in the catalog while
+    the tune runs (in this process: not with the Ray executor).
+
     Raises:
         ValueError/TypeError: a bad option, an unknown task or loss, a loss without a head for the
             task, an existing folder (without ``resume``) or settings that differ from the
             resumed tune's.
     """
+    before = set(catalog.names())
+    try:
+        return _tune(
+            task,
+            loss,
+            trials=trials,
+            timeout=timeout,
+            seeds=seeds,
+            epochs=epochs,
+            folder=folder,
+            out=out,
+            resume=resume,
+            sampler_seed=sampler_seed,
+            pruning=pruning,
+            on_trial=on_trial,
+            on_results=on_results,
+            on_plan=on_plan,
+            executor=executor,
+            against=against,
+        )
+    finally:  # the composite's weighted sum leaves the catalog with the tune
+        for name in set(catalog.names()) - before:
+            if catalog.get(name).family == COMPOSITE_FAMILY:
+                catalog.unregister(name)
+
+
+def _tune(
+    task: str | None = None,
+    loss: str | None = None,
+    *,
+    trials: int = 20,
+    timeout: float | None = None,
+    seeds: int | None = None,
+    epochs: int | None = None,
+    folder: str | Path | None = None,
+    out: str | Path = "losslab-runs",
+    resume: str | Path | None = None,
+    sampler_seed: int = 0,
+    pruning: bool = True,
+    on_trial: Callable[[Any], None] | None = None,
+    on_results: Callable[..., None] | None = None,
+    on_plan: Callable[..., None] | None = None,
+    executor: Any = None,
+    against: Sequence[str] = (),
+) -> TuneResult:
+    """:func:`tune` itself; a composite ``loss`` is registered in the catalog while it runs."""
     import optuna
 
     _check_options(
@@ -604,6 +816,8 @@ def tune(
     if resume is not None:
         folder = Path(resume)
         stored = _read_json(folder)
+        if loss is not None and "+" in loss:  # a composite as stored: "a+b", no spaces
+            loss = "+".join(p.strip() for p in loss.split("+"))
         given = {"task": task, "loss": loss, "seeds": seeds, "epochs": epochs}
         given["against"] = list(against) if against else None
         clash = [
@@ -627,6 +841,16 @@ def tune(
     seeds = 3 if seeds is None else seeds
     base = get_task(task)
     spec = _check_loss(base, loss)
+    shown = _shown_loss(spec)
+    if spec.family == COMPOSITE_FAMILY and executor is not None:
+        raise ValueError(
+            f"{WHO}: '--executor ray' must tune one catalog loss, got the composite {shown!r} "
+            "(its weighted sum is registered in this process only; Ray workers do not have it); "
+            "use the local executor"
+        )
+    composite = [a for a in against if "+" in a]
+    if composite:
+        fail(WHO, "--against", "catalog losses (not sums)", ",".join(composite))
     against = tuple(dict.fromkeys(_check_loss(base, a, "--against").name for a in against))
     if spec.name in against:
         fail(WHO, "--against", f"losses other than the tuned {spec.name!r}", ",".join(against))
@@ -644,7 +868,7 @@ def tune(
         folder.mkdir(parents=True, exist_ok=True)
         stored = {
             "task": task,
-            "loss": spec.name,
+            "loss": shown,
             "seeds": seeds,
             "epochs": epochs,
             "sampler_seed": sampler_seed,
@@ -731,7 +955,7 @@ def tune(
                 "pruning": pruning and executor is None,
                 "seeds": seeds,
             }
-        vtask = _verify_task(base, spec.name, best_params, info, against)
+        vtask = _verify_task(base, spec.name, best_params, info, against, shown)
         callbacks = {"on_results": on_results, "on_plan": on_plan, "executor": executor}
         _verify(folder, vtask, cfg, best, best_params, callbacks)
     stored.update(
@@ -745,7 +969,7 @@ def tune(
     return TuneResult(
         folder,
         task,
-        spec.name,
+        shown,
         best_params,
         float(best.value),
         best.number,
