@@ -126,6 +126,8 @@ def test_report_without_noisy_tasks_has_no_noise_section(tmp_path):
     finally:
         store.close()
     assert 'id="noisy-labels"' not in html
+    markdown = (tmp_path / "report" / "report.md").read_text(encoding="utf-8")
+    assert "label noise" not in markdown
 
 
 def test_clean_task_has_no_noise_and_competitors_are_shared():
@@ -155,9 +157,14 @@ def test_tiny_study_produces_the_noise_table_and_figure(tmp_path):
     store = Store(folder / "results.sqlite")
     try:
         table = noise_table_from_store(store)
-        html = write_report(store, tmp_path / "report")["html"].read_text(encoding="utf-8")
+        paths = write_report(store, tmp_path / "report")
+        html = paths["html"].read_text(encoding="utf-8")
+        markdown = paths["markdown"].read_text(encoding="utf-8")
     finally:
         store.close()
+    # report.md carries the table too
+    assert "## Clean-test accuracy by label noise" in markdown
+    assert "| loss | clean | symm 20% | asym 40% |" in markdown
     # the HTML report carries the table and the figure
     section = html[html.index('<section id="noisy-labels">') :]
     section = section[: section.index("</section>")]

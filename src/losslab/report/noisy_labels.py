@@ -98,14 +98,16 @@ def noise_table_from_store(store: Store, *, select_on: str = "val") -> NoiseTabl
 
 def noise_markdown(table: NoiseTable, digits: int = 3) -> str:
     """The table as markdown (mean ± 95% CI; "–" where a loss did not run a setting)."""
-    head = ["loss", *(c.header for c in table.columns)]
+    from .render import md_escape  # render imports this module lazily: no import cycle
+
+    head = ["loss", *(md_escape(c.header) for c in table.columns)]
     lines = [
         f"| {' | '.join(head)} |",
         "| --- |" + " ---: |" * len(table.columns),
     ]
     for r in table.rows:
         cells = [r.cells[c.task].text(digits) if c.task in r.cells else "–" for c in table.columns]
-        lines.append(f"| {' | '.join([r.label, *cells])} |")
+        lines.append(f"| {' | '.join([md_escape(r.label), *cells])} |")
     return "\n".join(lines) + "\n"
 
 

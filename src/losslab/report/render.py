@@ -612,6 +612,18 @@ def render_markdown(report: StudyReport, figures: Sequence[dict[str, str]]) -> s
     lines += [f"- {s}" for s in HOW_TO_READ] + [""]
     for t, figs in zip(report.tasks, figures, strict=True):
         lines += _md_task(t, figs)
+    from .noisy_labels import noise_markdown, noise_table  # the noisy-labels tasks' table
+
+    noise = noise_table(report)
+    if noise is not None:
+        lines += [
+            "## Clean-test accuracy by label noise",
+            "",
+            "Mean ± 95% CI over seeds, each loss at its chosen learning rate; the figure is in "
+            "report.html.",
+            "",
+            noise_markdown(noise),
+        ]
     if report.skipped:
         lines += [
             "## Skipped tasks",
