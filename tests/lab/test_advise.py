@@ -227,6 +227,18 @@ def test_end_to_end_tiny_study_recommends_a_candidate(tmp_path):
     assert stored["recommendation"]["recommended"] == advice.recommendation.recommended
     assert stored["profile"]["kind"] == "multiclass"
     assert stored["summary"]["tasks"][0]["recommended"] == advice.recommendation.recommended
+    # the reports show the profile, the candidates with their reasons and the caveats
+    html = (advice.folder / "report.html").read_text(encoding="utf-8")
+    section = html[html.index('<section class="advice"') :]
+    section = section[: section.index("</section>")]
+    assert html.index('<section class="advice"') < html.index('<section class="task"')
+    assert stored["profile_lines"] == advice.profile.lines()
+    assert "label noise (cleanlab" in section
+    for c in advice.candidates:
+        assert f'<td class="label">{c.label}</td>' in section
+    assert "Caveat:" in section
+    markdown = (advice.folder / "report.md").read_text(encoding="utf-8")
+    assert "## Your data and the candidates (`losslab advise`)" in markdown
 
 
 def test_run_false_keeps_no_data_to_run_on():

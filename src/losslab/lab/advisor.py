@@ -461,6 +461,7 @@ class Advice:
         return {
             "source": {k: str(v) if isinstance(v, Path) else v for k, v in self.source.items()},
             "profile": self.profile.to_json(),
+            "profile_lines": self.profile.lines(),
             "candidates": [c.to_json() for c in self.candidates],
             "not_proposed": dict(self.not_proposed),
             "study": str(self.folder) if self.folder is not None else None,

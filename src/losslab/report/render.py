@@ -16,6 +16,7 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from jinja2 import Environment, PackageLoader, StrictUndefined
 from markupsafe import Markup
@@ -113,8 +114,9 @@ def write_report(store: Store, out_dir: str | Path, *, select_on: str = "val") -
         "curves": out / "curves.csv",
         "plots": plots,
     }
-    paths["markdown"].write_text(render_markdown(report, files), encoding="utf-8")
-    paths["html"].write_text(render_html(report, figures), encoding="utf-8")
+    advice = read_advice(out)
+    paths["markdown"].write_text(render_markdown(report, files, advice), encoding="utf-8")
+    paths["html"].write_text(render_html(report, figures, advice), encoding="utf-8")
     write_results_csv(store, paths["results"])
     write_curves_csv(store, paths["curves"])
     paths["summary"] = out / "summary.json"  # the recommendations and their evidence, for scripts
@@ -215,6 +217,44 @@ CALIBRATION_FIGURES = (
         "robustness with some clean accuracy.",
     ),
 )
+
+
+def read_advice(folder: Path) -> dict[str, Any] | None:
+    """``advice.json`` of a ``losslab advise`` study folder (its profile, candidates and caveats),
+    or None where there is none or it cannot be read (the report is then written without it)."""
+    try:
+        data = json.loads((folder / "advice.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(data, dict) or not isinstance(data.get("candidates"), list):
+        return None
+    return data
+
+
+def _advice_lines(data: dict[str, Any]) -> tuple[list[str], list[tuple[str, str, str]], list[str]]:
+    """(profile lines, (label, trigger, reason) per candidate, caveats) of ``advice.json``."""
+    profile = [str(x) for x in data.get("profile_lines") or []]
+    candidates = [
+        (str(c.get("label", "")), str(c.get("trigger", "")), str(c.get("reason", "")))
+        for c in data["candidates"]
+        if isinstance(c, dict)
+    ]
+    return profile, candidates, [str(x) for x in data.get("caveats") or []]
+
+
+def _md_advice(data: dict[str, Any] | None) -> list[str]:
+    if data is None:
+        return []
+    profile, candidates, caveats = _advice_lines(data)
+    lines = ["## Your data and the candidates (`losslab advise`)", ""]
+    lines += [f"- {md_escape(p)}" for p in profile] + [""]
+    lines += _md_table(
+        ["candidate", "proposed for", "why"],
+        [[md_escape(a), md_escape(b), md_escape(c)] for a, b, c in candidates],
+        set(),
+    )
+    lines += [f"- caveat: {md_escape(c)}" for c in caveats]
+    return lines + [""]
 
 
 def _slug(name: str) -> str:
@@ -605,9 +645,15 @@ def _study_line(report: StudyReport) -> str:
     return " · ".join(parts)
 
 
-def render_markdown(report: StudyReport, figures: Sequence[dict[str, str]]) -> str:
-    """The report as markdown; ``figures`` gives, per task, figure name -> relative image path."""
+def render_markdown(
+    report: StudyReport,
+    figures: Sequence[dict[str, str]],
+    advice: dict[str, Any] | None = None,
+) -> str:
+    """The report as markdown; ``figures`` gives, per task, figure name -> relative image path;
+    ``advice``: the study's ``advice.json`` (:func:`read_advice`), shown after the summary."""
     lines = ["# losslab study report", "", _study_line(report), "", *_md_summary(report)]
+    lines += _md_advice(advice)
     lines += ["How to read:", ""]
     lines += [f"- {s}" for s in HOW_TO_READ] + [""]
     for t, figs in zip(report.tasks, figures, strict=True):
@@ -663,8 +709,13 @@ def _environment() -> Environment:
     return env
 
 
-def render_html(report: StudyReport, figures: Sequence[dict[str, str]]) -> str:
-    """The self-contained HTML page; ``figures`` gives, per task, figure name -> SVG text."""
+def render_html(
+    report: StudyReport,
+    figures: Sequence[dict[str, str]],
+    advice: dict[str, Any] | None = None,
+) -> str:
+    """The self-contained HTML page; ``figures`` gives, per task, figure name -> SVG text;
+    ``advice``: the study's ``advice.json`` (:func:`read_advice`), shown after the summary."""
     trusted = [{k: Markup(v) for k, v in figs.items()} for figs in figures]  # matplotlib output
     template = _environment().get_template("report.html.j2")
     tasks = [(t, figs, _digits(t)) for t, figs in zip(report.tasks, trusted, strict=True)]
@@ -679,4 +730,5 @@ def render_html(report: StudyReport, figures: Sequence[dict[str, str]]) -> str:
         summary_text=summary_paragraph(report),
         noise=noise,
         noise_svg=Markup(noise_svg(noise)) if noise is not None else None,  # matplotlib output
+        advice=_advice_lines(advice) if advice is not None else None,
     )
