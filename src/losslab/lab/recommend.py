@@ -27,6 +27,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from .metrics import METRIC_LABELS
 from .stats import (
     ALPHA,
     has_direction,
@@ -84,11 +85,10 @@ class Recommendation:
 
 
 def _fmt_delta(name: str, d: float) -> str:
-    from ..report.tables import metric_label
-
+    label = METRIC_LABELS.get(name, name)
     if metric_range(name) == (0.0, 1.0):
-        return f"{100 * d:+.1f} points {metric_label(name)}"
-    return f"{d:+.3g} {metric_label(name)}"
+        return f"{100 * d:+.1f} points {label}"
+    return f"{d:+.3g} {label}"
 
 
 def _tradeoff(row: MainRow, rec: MainRow, metrics: Sequence[str], primary: str) -> str | None:

@@ -33,7 +33,7 @@ from .tables import (
     metric_label,
 )
 
-__all__ = ["print_summary", "main_table", "task_tables", "lr_table"]
+__all__ = ["print_summary", "print_recommendations", "task_tables", "lr_table"]
 
 _VERDICT_STYLE = {"best": "bold green", "worse": "red", "better": "green", "same": "", "na": "dim"}
 #: marks the recommended loss in a table (also visible without colour)
@@ -148,22 +148,17 @@ def _table(columns: Sequence[_Column], *, plain: bool) -> Table:
     return table
 
 
-def task_tables(task: TaskReport, width: int = 80, *, plain: bool = False) -> list[Table]:
-    """The task's "loss × metrics" tables fitted to ``width``, one per competitor group: the
-    fixed columns and as many of the other metrics as fit; the rest follow in further tables
-    (the label column repeated)."""
-    return [t for _, t in titled_tables(task, width, plain=plain)]
-
-
 def _name(task: TaskReport, group: str) -> str:
     return f"{task.name} / {group}" if group else task.name
 
 
-def titled_tables(
+def task_tables(
     task: TaskReport, width: int = 80, *, plain: bool = False
 ) -> list[tuple[str, Table]]:
-    """:func:`task_tables` with the title of each (printed as a paragraph above it, so a long
-    title wraps at the console's width rather than the table's)."""
+    """The task's "loss × metrics" tables fitted to ``width``, one per competitor group, each with
+    its title (printed as a paragraph above it, so a long title wraps at the console's width): the
+    fixed columns and as many of the other metrics as fit; the rest follow in further tables (the
+    # column says which row)."""
     out = []
     for n, group in enumerate(task.groups):
         rows = [r for r in task.main if r.group == group]
@@ -183,11 +178,6 @@ def titled_tables(
                 more.append(optional.pop(0))
             out.append((f"{name}: more metrics", _table(more, plain=plain)))
     return out
-
-
-def main_table(task: TaskReport, *, plain: bool = False, width: int = 10_000) -> Table:
-    """The task's table with every metric in one table (as wide as it needs, up to ``width``)."""
-    return task_tables(task, width, plain=plain)[0]
 
 
 def lr_table(task: TaskReport, *, plain: bool = False) -> Table | None:
@@ -276,7 +266,7 @@ def print_summary(report: StudyReport, console: Console, *, lrs: bool = False) -
     width = max(console.width, 40)
     print_recommendations(report, console)
     for task in report.tasks:
-        for title, table in titled_tables(task, width, plain=plain):
+        for title, table in task_tables(task, width, plain=plain):
             _para(console, title, "bold")
             _emit(table, console, plain)
         _task_notes(task, console)
